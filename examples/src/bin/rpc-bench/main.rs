@@ -1,0 +1,582 @@
+//! Benchmarks: calls and casts over RabbitMQ, each beside a raw lapin
+//! baseline doing the same work on the same broker in the same run, and
+//! calls on the in-memory transport.
+//!
+//! ```text
+//! cargo run --release -p rpc-examples --bin rpc-bench -- [--transport-url URL] [--quick] [--json] [--chart PATH]
+//! ```
+//!
+//! Scenarios (see `docs/benchmarks.md`):
+//! - `call_seq`: sequential calls, payloads 16 B and 64 KiB;
+//! - `call_pipelined`: 64 calls in flight from one client;
+//! - `cast`: casts, 64 in flight, until the server has handled them all;
+//! - `memory_call_seq`, `memory_call_pipelined`: the in-memory transport
+//!   (no baseline; absolute figures and CPU per call);
+//! - `server_rss`: peak resident memory of a server process while one
+//!   client keeps 10,000 calls in flight.
+//!
+//! `ratio` is our operations per second divided by the baseline's.
+#![allow(clippy::print_stdout)]
+
+mod chart;
+mod ours;
+mod raw;
+mod stats;
+
+use std::io::{BufRead, Write};
+use std::process::{ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use rpc_core::Transport;
+use rpc_core::transport::memory::Broker;
+use serde_json::{Map, Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use crate::ours::{Pair, wait_for};
+use crate::raw::{RawCasts, RawRpc};
+use crate::stats::Measured;
+
+const DEFAULT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+const IN_FLIGHT: usize = 64;
+const RSS_CALLS: usize = 10_000;
+const RSS_PAYLOAD: usize = 4096;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+struct Options {
+    url: String,
+    quick: bool,
+    smoke: bool,
+    json: bool,
+    chart: Option<String>,
+    serve: Option<String>,
+    only: Option<String>,
+}
+
+fn parse_options() -> Result<Options, ExitCode> {
+    let mut options = Options {
+        url: std::env::var("RPC_TRANSPORT_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned()),
+        quick: false,
+        smoke: false,
+        json: false,
+        chart: None,
+        serve: None,
+        only: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| {
+            args.next().ok_or_else(|| {
+                eprintln!("rpc-bench: {name} needs a value");
+                ExitCode::from(2)
+            })
+        };
+        match arg.as_str() {
+            "--transport-url" => options.url = value("--transport-url")?,
+            "--chart" => options.chart = Some(value("--chart")?),
+            "--serve" => options.serve = Some(value("--serve")?),
+            "--only" => options.only = Some(value("--only")?),
+            "--quick" => options.quick = true,
+            // Tiny sizes, for the test that keeps this program working.
+            "--smoke" => options.smoke = true,
+            "--json" => options.json = true,
+            "-h" | "--help" => {
+                eprintln!(
+                    "Benchmarks calls and casts beside a raw lapin baseline.\n\n\
+                     usage: rpc-bench [--transport-url URL] [--quick] [--json] [--chart PATH]\n\n\
+                     \x20 --transport-url URL  the RabbitMQ broker (default {DEFAULT_URL})\n\
+                     \x20 --quick              fewer iterations: under a minute\n\
+                     \x20 --json               one JSON object per line and scenario\n\
+                     \x20 --chart PATH         write a latency chart (SVG)\n\
+                     \x20 --only SCENARIO      run one scenario (for profiling)"
+                );
+                return Err(ExitCode::SUCCESS);
+            }
+            other => {
+                eprintln!("rpc-bench: unexpected argument `{other}` (see --help)");
+                return Err(ExitCode::from(2));
+            }
+        }
+    }
+    Ok(options)
+}
+
+/// How many operations each scenario runs.
+struct Sizes {
+    call_seq_small: usize,
+    call_seq_large: usize,
+    pipelined: usize,
+    casts: usize,
+    memory_seq: usize,
+    memory_pipelined: usize,
+}
+
+impl Sizes {
+    fn new(quick: bool, smoke: bool) -> Sizes {
+        if smoke {
+            Sizes {
+                call_seq_small: 40,
+                call_seq_large: 20,
+                pipelined: 400,
+                casts: 400,
+                memory_seq: 400,
+                memory_pipelined: 4_000,
+            }
+        } else if quick {
+            Sizes {
+                call_seq_small: 1_000,
+                call_seq_large: 200,
+                pipelined: 5_000,
+                casts: 5_000,
+                memory_seq: 20_000,
+                memory_pipelined: 100_000,
+            }
+        } else {
+            Sizes {
+                call_seq_small: 5_000,
+                call_seq_large: 1_000,
+                pipelined: 30_000,
+                casts: 30_000,
+                memory_seq: 200_000,
+                memory_pipelined: 1_000_000,
+            }
+        }
+    }
+}
+
+/// One line of the report.
+struct Row {
+    scenario: &'static str,
+    payload_bytes: usize,
+    ours: Measured,
+    baseline: Option<Measured>,
+    extra: Map<String, Value>,
+}
+
+impl Row {
+    fn json(&self, transport: &str) -> Value {
+        let mut object = Map::new();
+        object.insert("scenario".into(), json!(self.scenario));
+        object.insert("transport".into(), json!(transport));
+        object.insert("payload_bytes".into(), json!(self.payload_bytes));
+        object.insert("ops_per_s".into(), json!(round(self.ours.ops_per_s)));
+        object.insert("p50_us".into(), json!(round(self.ours.quantile_us(0.5))));
+        object.insert("p99_us".into(), json!(round(self.ours.quantile_us(0.99))));
+        if let Some(cpu) = self.ours.cpu_per_op {
+            object.insert("cpu_us_per_op".into(), json!(round(cpu.as_secs_f64() * 1e6)));
+        }
+        if let Some(baseline) = &self.baseline {
+            object.insert("baseline_ops_per_s".into(), json!(round(baseline.ops_per_s)));
+            object.insert("baseline_p50_us".into(), json!(round(baseline.quantile_us(0.5))));
+            object.insert("baseline_p99_us".into(), json!(round(baseline.quantile_us(0.99))));
+            if let Some(cpu) = baseline.cpu_per_op {
+                object.insert("baseline_cpu_us_per_op".into(), json!(round(cpu.as_secs_f64() * 1e6)));
+            }
+            object.insert("ratio".into(), json!(round(self.ours.ops_per_s / baseline.ops_per_s)));
+            object.insert(
+                "latency_ratio".into(),
+                json!(round(self.ours.quantile_us(0.5) / baseline.quantile_us(0.5))),
+            );
+        }
+        object.extend(self.extra.clone());
+        Value::Object(object)
+    }
+}
+
+fn round(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
+}
+
+fn payload(size: usize) -> Vec<u8> {
+    (0..size).map(|i| (i % 251) as u8).collect()
+}
+
+/// Our URL for the run: queues expire after the run instead of lingering.
+fn bench_url(url: &str) -> String {
+    if url.contains("shared_queues_ttl") {
+        return url.to_owned();
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}shared_queues_ttl=60&transient_queues_ttl=60")
+}
+
+async fn amqp_pair(url: &str, topic: &str) -> Result<Pair, BoxError> {
+    Ok(Pair::start(rpc_amqp::connect(url).await?, rpc_amqp::connect(url).await?, topic).await?)
+}
+
+async fn call_seq(url: &str, size: usize, total: usize) -> Result<Row, BoxError> {
+    let body = payload(size);
+    if std::env::var_os("RPC_BENCH_OURS_ONLY").is_some() {
+        // For profiling: our side alone.
+        let pair = amqp_pair(&bench_url(url), &format!("rpc_bench_seq_{}", short_id())).await?;
+        let ours = stats::run(total, 1, |_| pair.call(&body)).await?;
+        pair.stop().await;
+        return Ok(Row {
+            scenario: "call_seq",
+            payload_bytes: size,
+            ours,
+            baseline: None,
+            extra: Map::new(),
+        });
+    }
+    let name = format!("seq{size}_{}", short_id());
+    let raw = RawRpc::start(url, &name).await?;
+    let pair = amqp_pair(&bench_url(url), &format!("rpc_bench_{name}")).await?;
+    let warmup = total / 10 + 10;
+    stats::run(warmup, 1, |_| raw.call(&body)).await?;
+    stats::run(warmup, 1, |_| pair.call(&body)).await?;
+    // Alternate halves so that drift on a shared machine hits both alike.
+    let half = total / 2;
+    let base_a = stats::run(half, 1, |_| raw.call(&body)).await?;
+    let ours_a = stats::run(half, 1, |_| pair.call(&body)).await?;
+    let ours_b = stats::run(half, 1, |_| pair.call(&body)).await?;
+    let base_b = stats::run(half, 1, |_| raw.call(&body)).await?;
+    raw.close().await?;
+    pair.stop().await;
+    Ok(Row {
+        scenario: "call_seq",
+        payload_bytes: size,
+        ours: merge(ours_a, ours_b),
+        baseline: Some(merge(base_a, base_b)),
+        extra: Map::new(),
+    })
+}
+
+/// Two halves of one measurement: their operations, time and CPU added up.
+fn merge(a: Measured, b: Measured) -> Measured {
+    let elapsed =
+        Duration::from_secs_f64(a.latencies.len() as f64 / a.ops_per_s + b.latencies.len() as f64 / b.ops_per_s);
+    let cpu_per_op = a.cpu_per_op.zip(b.cpu_per_op).map(|(a, b)| (a + b) / 2);
+    Measured {
+        cpu_per_op,
+        ..Measured::new(a.latencies.into_iter().chain(b.latencies).collect(), elapsed)
+    }
+}
+
+async fn call_pipelined(url: &str, total: usize) -> Result<Row, BoxError> {
+    let body = payload(16);
+    let name = format!("pipe_{}", short_id());
+    let raw = RawRpc::start(url, &name).await?;
+    let pair = amqp_pair(&bench_url(url), &format!("rpc_bench_{name}")).await?;
+    stats::run(total / 10, IN_FLIGHT, |_| raw.call(&body)).await?;
+    stats::run(total / 10, IN_FLIGHT, |_| pair.call(&body)).await?;
+    // Alternate halves (baseline, ours, ours, baseline) against drift.
+    let half = total / 2;
+    let base_a = stats::run(half, IN_FLIGHT, |_| raw.call(&body)).await?;
+    let ours_a = stats::run(half, IN_FLIGHT, |_| pair.call(&body)).await?;
+    let ours_b = stats::run(half, IN_FLIGHT, |_| pair.call(&body)).await?;
+    let base_b = stats::run(half, IN_FLIGHT, |_| raw.call(&body)).await?;
+    let (ours, baseline) = (merge(ours_a, ours_b), merge(base_a, base_b));
+    raw.close().await?;
+    pair.stop().await;
+    Ok(Row {
+        scenario: "call_pipelined",
+        payload_bytes: 16,
+        ours,
+        baseline: Some(baseline),
+        extra: Map::from_iter([("in_flight".to_owned(), json!(IN_FLIGHT))]),
+    })
+}
+
+async fn casts(url: &str, total: usize) -> Result<Row, BoxError> {
+    let body = payload(16);
+    let name = format!("cast_{}", short_id());
+    let raw = RawCasts::start(url, &name).await?;
+    let pair = amqp_pair(&bench_url(url), &format!("rpc_bench_{name}")).await?;
+    // Measured at the consumer: from the first publish until the last is consumed.
+    let half = total / 2;
+    let raw_round = || async {
+        let before = raw.consumed.load(std::sync::atomic::Ordering::Relaxed);
+        let (started, cpu) = (Instant::now(), stats::process_cpu_time());
+        let published = stats::run(half, IN_FLIGHT, |_| raw.cast(&body)).await?;
+        wait_for(&raw.consumed, &raw.progress, before + half as u64).await;
+        Ok::<_, BoxError>(consumed(published, half, started, cpu))
+    };
+    let ours_round = || async {
+        let before = pair.bench.handled.load(std::sync::atomic::Ordering::Relaxed);
+        let (started, cpu) = (Instant::now(), stats::process_cpu_time());
+        let published = stats::run(half, IN_FLIGHT, |_| pair.cast(&body)).await?;
+        wait_for(&pair.bench.handled, &pair.bench.progress, before + half as u64).await;
+        Ok::<_, BoxError>(consumed(published, half, started, cpu))
+    };
+    // For profiling one side alone.
+    if let Some(side) = std::env::var_os("RPC_BENCH_ONE_SIDE") {
+        let measured = if side == "ours" {
+            ours_round().await?
+        } else {
+            raw_round().await?
+        };
+        return Ok(Row {
+            scenario: "cast",
+            payload_bytes: 16,
+            ours: measured,
+            baseline: None,
+            extra: Map::new(),
+        });
+    }
+    // Alternate halves (baseline, ours, ours, baseline) against drift.
+    let base_a = raw_round().await?;
+    let ours_a = ours_round().await?;
+    let ours_b = ours_round().await?;
+    let base_b = raw_round().await?;
+    let (ours, baseline) = (merge(ours_a, ours_b), merge(base_a, base_b));
+    raw.close().await?;
+    pair.stop().await;
+    Ok(Row {
+        scenario: "cast",
+        payload_bytes: 16,
+        ours,
+        baseline: Some(baseline),
+        extra: Map::from_iter([("in_flight".to_owned(), json!(IN_FLIGHT))]),
+    })
+}
+
+/// Casts measured at the consumer: rate from the first publish to the last
+/// consumed, CPU over the same span.
+fn consumed(published: Measured, total: usize, started: Instant, cpu: Option<Duration>) -> Measured {
+    let cpu_per_op = cpu
+        .zip(stats::process_cpu_time())
+        .map(|(before, after)| (after - before) / u32::try_from(total.max(1)).unwrap_or(u32::MAX));
+    Measured {
+        ops_per_s: total as f64 / started.elapsed().as_secs_f64(),
+        cpu_per_op,
+        ..published
+    }
+}
+
+async fn memory(scenario: &'static str, total: usize, in_flight: usize) -> Result<Row, BoxError> {
+    let broker = Broker::new();
+    let pair = Pair::start(broker.transport(), broker.transport(), "rpc_bench_memory").await?;
+    let body = payload(16);
+    stats::run(total / 10, in_flight, |_| pair.call(&body)).await?;
+    let ours = stats::run(total, in_flight, |_| pair.call(&body)).await?;
+    pair.stop().await;
+    Ok(Row {
+        scenario,
+        payload_bytes: 16,
+        ours,
+        baseline: None,
+        extra: Map::from_iter([("in_flight".to_owned(), json!(in_flight))]),
+    })
+}
+
+/// Peak RSS of a separate server process while 10,000 calls are in flight.
+async fn server_rss(url: &str) -> Result<Row, BoxError> {
+    let topic = format!("rpc_bench_rss_{}", short_id());
+    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["--serve", &topic, "--transport-url", url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut lines = BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
+    let mut stdin = child.stdin.take().ok_or("no stdin")?;
+    if lines.next_line().await?.as_deref() != Some("ready") {
+        return Err("the server process did not start".into());
+    }
+    let pid = child.id().ok_or("no pid")?.to_string();
+    let idle_rss = stats::peak_rss_kib(&pid).unwrap_or(0);
+    let client = amqp_pair_client(url, &topic).await?;
+    let body = payload(RSS_PAYLOAD);
+    let ours = stats::run(RSS_CALLS, RSS_CALLS, |_| client.call(&body)).await?;
+    stdin.write_all(b"report\n").await?;
+    let report = lines.next_line().await?.ok_or("no report")?;
+    let peak: u64 = report
+        .strip_prefix("peak_rss_kib ")
+        .and_then(|kib| kib.parse().ok())
+        .ok_or("bad report")?;
+    child.wait().await?;
+    Ok(Row {
+        scenario: "server_rss",
+        payload_bytes: RSS_PAYLOAD,
+        ours,
+        baseline: None,
+        extra: Map::from_iter([
+            ("in_flight".to_owned(), json!(RSS_CALLS)),
+            ("peak_rss_kib".to_owned(), json!(peak)),
+            ("idle_rss_kib".to_owned(), json!(idle_rss)),
+        ]),
+    })
+}
+
+struct Caller(ours::BenchClient);
+
+impl Caller {
+    async fn call(&self, body: &[u8]) -> Result<(), rpc_core::Error> {
+        let payload = serde_bytes::ByteBuf::from(body);
+        self.0.echo(&rpc_core::Context::new(), payload).await.map(drop)
+    }
+}
+
+async fn amqp_pair_client(url: &str, topic: &str) -> Result<Caller, BoxError> {
+    let transport: Transport = rpc_amqp::connect(&bench_url(url)).await?;
+    let client = rpc_core::Client::new(transport, rpc_core::Target::topic(topic)).timeout(Duration::from_secs(120));
+    Ok(Caller(ours::BenchClient::new(client)))
+}
+
+/// `--serve TOPIC`: a server process for `server_rss`. Prints `ready`, then,
+/// when `report` arrives on stdin, its peak RSS, and exits.
+async fn serve(url: &str, topic: &str) -> Result<(), BoxError> {
+    let transport = rpc_amqp::connect(&bench_url(url)).await?;
+    let server = rpc_core::Server::builder(transport, rpc_core::Target::server(topic, "bench"))
+        .endpoint(ours::Bench::default())
+        .build()?;
+    server.start().await?;
+    println!("ready");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    tokio::task::spawn_blocking(move || std::io::stdin().lock().read_line(&mut line)).await??;
+    let peak = stats::peak_rss_kib("self").ok_or("no /proc/self/status")?;
+    println!("peak_rss_kib {peak}");
+    std::io::stdout().flush()?;
+    server.stop();
+    server.wait().await;
+    Ok(())
+}
+
+fn short_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..8].to_owned()
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "{:<22} {:>8} {:>12} {:>9} {:>9} {:>13} {:>10} {:>10} {:>7}",
+        "scenario", "payload", "ops/s", "p50 µs", "p99 µs", "base ops/s", "base p50", "base p99", "ratio"
+    );
+    for row in rows {
+        let (base_ops, base_p50, base_p99, ratio) = match &row.baseline {
+            Some(base) => (
+                format!("{:.0}", base.ops_per_s),
+                format!("{:.1}", base.quantile_us(0.5)),
+                format!("{:.1}", base.quantile_us(0.99)),
+                format!("{:.2}", row.ours.ops_per_s / base.ops_per_s),
+            ),
+            None => ("-".into(), "-".into(), "-".into(), "-".into()),
+        };
+        println!(
+            "{:<22} {:>8} {:>12.0} {:>9.1} {:>9.1} {:>13} {:>10} {:>10} {:>7}",
+            row.scenario,
+            row.payload_bytes,
+            row.ours.ops_per_s,
+            row.ours.quantile_us(0.5),
+            row.ours.quantile_us(0.99),
+            base_ops,
+            base_p50,
+            base_p99,
+            ratio
+        );
+        let cpu = |measured: &Measured| measured.cpu_per_op.map(|cpu| format!("{:.1}", cpu.as_secs_f64() * 1e6));
+        let notes: Vec<String> = cpu(&row.ours)
+            .map(|ours| match row.baseline.as_ref().and_then(cpu) {
+                Some(base) => format!("process CPU per op: {ours} µs, baseline {base} µs"),
+                None => format!("process CPU per op: {ours} µs"),
+            })
+            .into_iter()
+            .chain(
+                row.extra
+                    .get("peak_rss_kib")
+                    .map(|kib| format!("server peak RSS {kib} KiB")),
+            )
+            .collect();
+        if !notes.is_empty() {
+            println!("{:<22} {}", "", notes.join(", "));
+        }
+    }
+}
+
+async fn run(options: &Options) -> Result<Vec<Row>, BoxError> {
+    let sizes = Sizes::new(options.quick, options.smoke);
+    let url = options.url.as_str();
+    let mut rows = Vec::new();
+    let wanted = |scenario: &str| options.only.as_deref().is_none_or(|only| scenario.starts_with(only));
+    let log = |scenario: &str| eprintln!("rpc-bench: {scenario}...");
+    if wanted("call_seq") {
+        log("call_seq 16 B");
+        rows.push(call_seq(url, 16, sizes.call_seq_small).await?);
+        log("call_seq 64 KiB");
+        rows.push(call_seq(url, 64 * 1024, sizes.call_seq_large).await?);
+    }
+    if wanted("call_pipelined") {
+        log("call_pipelined");
+        rows.push(call_pipelined(url, sizes.pipelined).await?);
+    }
+    if wanted("cast") {
+        log("cast");
+        rows.push(casts(url, sizes.casts).await?);
+    }
+    if wanted("memory_call_seq") {
+        log("memory_call_seq");
+        rows.push(memory("memory_call_seq", sizes.memory_seq, 1).await?);
+        log("memory_call_seq on a current-thread runtime");
+        let total = sizes.memory_seq;
+        let row = tokio::task::spawn_blocking(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(memory("memory_call_seq_current_thread", total, 1))
+        })
+        .await??;
+        rows.push(row);
+    }
+    if wanted("memory_call_pipelined") {
+        log("memory_call_pipelined");
+        rows.push(memory("memory_call_pipelined", sizes.memory_pipelined, IN_FLIGHT).await?);
+    }
+    if wanted("server_rss") {
+        log("server_rss");
+        rows.push(server_rss(url).await?);
+    }
+    Ok(rows)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let options = match parse_options() {
+        Ok(options) => options,
+        Err(code) => return code,
+    };
+    rpc_amqp::register();
+    if let Some(topic) = &options.serve {
+        return match serve(&options.url, topic).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("rpc-bench --serve: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let rows = match run(&options).await {
+        Ok(rows) => rows,
+        Err(error) => {
+            eprintln!("rpc-bench: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let transport = rpc_core::transport::redact_url(&options.url);
+    if options.json {
+        for row in &rows {
+            println!("{}", row.json(&transport));
+        }
+    } else {
+        print_table(&rows);
+    }
+    if let Some(path) = &options.chart {
+        let bars: Vec<chart::Bars> = rows
+            .iter()
+            .filter(|row| row.scenario != "server_rss")
+            .map(|row| chart::Bars {
+                label: format!(
+                    "{}|{} B",
+                    row.scenario.replace("_current_thread", "|(current thread)"),
+                    row.payload_bytes
+                ),
+                ours: (row.ours.quantile_us(0.5), row.ours.quantile_us(0.99)),
+                baseline: row.baseline.as_ref().map(|b| (b.quantile_us(0.5), b.quantile_us(0.99))),
+            })
+            .collect();
+        if let Err(error) = chart::write(path, "Call latency: rpc (blue) beside raw lapin (orange)", &bars) {
+            eprintln!("rpc-bench: cannot write the chart: {error}");
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,80 @@
+//! The scenarios on this framework.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rpc_core::{Client, Context, Server, Target, Transport, endpoint};
+use serde_bytes::ByteBuf;
+use tokio::sync::Notify;
+
+/// The benchmark's endpoint.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Bench {
+    /// Casts handled.
+    pub(crate) handled: Arc<AtomicU64>,
+    /// Signalled at every cast handled.
+    pub(crate) progress: Arc<Notify>,
+}
+
+#[endpoint]
+impl Bench {
+    /// Returns its payload.
+    async fn echo(&self, _ctx: &Context, payload: ByteBuf) -> ByteBuf {
+        payload
+    }
+
+    /// Counts a cast.
+    async fn record(&self, _ctx: &Context, payload: ByteBuf) {
+        drop(payload);
+        self.handled.fetch_add(1, Ordering::Relaxed);
+        self.progress.notify_one();
+    }
+}
+
+/// A server with the benchmark endpoint, and a client on another transport.
+pub(crate) struct Pair {
+    pub(crate) server: Server,
+    pub(crate) bench: Bench,
+    pub(crate) client: BenchClient,
+}
+
+impl Pair {
+    pub(crate) async fn start(server: Transport, client: Transport, topic: &str) -> Result<Pair, rpc_core::Error> {
+        let bench = Bench::default();
+        let server = Server::builder(server, Target::server(topic, "bench"))
+            .endpoint(bench.clone())
+            .build()?;
+        server.start().await?;
+        Ok(Pair {
+            server,
+            bench,
+            client: BenchClient::new(Client::new(client, Target::topic(topic))),
+        })
+    }
+
+    pub(crate) async fn call(&self, payload: &[u8]) -> Result<(), rpc_core::Error> {
+        let echoed = self.client.echo(&Context::new(), ByteBuf::from(payload)).await?;
+        debug_assert_eq!(echoed.len(), payload.len());
+        Ok(())
+    }
+
+    pub(crate) async fn cast(&self, payload: &[u8]) -> Result<(), rpc_core::Error> {
+        self.client.cast().record(&Context::new(), ByteBuf::from(payload)).await
+    }
+
+    pub(crate) async fn stop(self) {
+        self.server.stop();
+        self.server.wait().await;
+    }
+}
+
+/// Waits until `counter` reaches `target`.
+pub(crate) async fn wait_for(counter: &AtomicU64, progress: &Notify, target: u64) {
+    loop {
+        let notified = progress.notified();
+        if counter.load(Ordering::Relaxed) >= target {
+            return;
+        }
+        notified.await;
+    }
+}

@@ -1,0 +1,53 @@
+//! `rpc-bench --json` prints every scenario with the keys the README
+//! promises (tiny sizes: this checks the program, not its figures).
+
+use std::process::Command;
+
+#[test]
+fn every_scenario_is_reported() {
+    let output = Command::new(env!("CARGO_BIN_EXE_rpc-bench"))
+        .args(["--smoke", "--json", "--transport-url", &rpc_tests::broker::url()])
+        .output()
+        .expect("rpc-bench runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "rpc-bench failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
+        .collect();
+    let scenarios: Vec<&str> = rows.iter().map(|row| row["scenario"].as_str().unwrap()).collect();
+    for expected in [
+        "call_seq",
+        "call_pipelined",
+        "cast",
+        "memory_call_seq",
+        "memory_call_seq_current_thread",
+        "memory_call_pipelined",
+        "server_rss",
+    ] {
+        assert!(scenarios.contains(&expected), "{expected} missing from {scenarios:?}");
+    }
+    for row in &rows {
+        for key in ["scenario", "payload_bytes", "ops_per_s", "p50_us", "p99_us"] {
+            assert!(row.get(key).is_some(), "{key} missing in {row}");
+        }
+        let scenario = row["scenario"].as_str().unwrap();
+        let has_baseline = ["call_seq", "call_pipelined", "cast"].contains(&scenario);
+        for key in ["baseline_ops_per_s", "baseline_p50_us", "ratio"] {
+            assert_eq!(row.get(key).is_some(), has_baseline, "{key} in {row}");
+        }
+        assert!(row["ops_per_s"].as_f64().unwrap() > 0.0, "{row}");
+    }
+    let sizes: Vec<u64> = rows
+        .iter()
+        .filter(|row| row["scenario"] == "call_seq")
+        .map(|row| row["payload_bytes"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sizes, [16, 65536]);
+    let rss = rows.iter().find(|row| row["scenario"] == "server_rss").unwrap();
+    assert!(rss["peak_rss_kib"].as_u64().unwrap() > 0);
+}

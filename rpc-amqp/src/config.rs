@@ -1,0 +1,495 @@
+//! The transport's configuration, from a URL or a builder.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use percent_encoding::percent_decode_str;
+use rpc_core::transport::{DEFAULT_CONTROL_EXCHANGE, redact_url};
+use rpc_core::{Codec, Error};
+
+/// How long the broker keeps an unused reply or fanout queue by default (oslo's 30 minutes).
+pub const DEFAULT_TRANSIENT_QUEUE_TTL: Duration = Duration::from_secs(1800);
+
+/// The AMQP heartbeat requested by default, in seconds: a dead peer is noticed within twice this.
+pub const DEFAULT_HEARTBEAT: u16 = 10;
+
+/// One broker node of a (possibly multi-host) URL.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Host {
+    /// Host name or address.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// User name.
+    pub username: String,
+    password: String,
+}
+
+impl Host {
+    /// A node with credentials.
+    pub fn new(host: impl Into<String>, port: u16, username: impl Into<String>, password: impl Into<String>) -> Host {
+        Host {
+            host: host.into(),
+            port,
+            username: username.into(),
+            password: password.into(),
+        }
+    }
+
+    pub(crate) fn password(&self) -> &str {
+        &self.password
+    }
+}
+
+/// Never shows the password.
+impl fmt::Debug for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:***@{}:{}", self.username, self.host, self.port)
+    }
+}
+
+/// TLS settings (`amqps://`, or `?ssl=true`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// PEM file of extra certificate authorities to trust (oslo's `ssl_ca_file`),
+    /// added to the system's trust store.
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate, for mutual TLS (oslo's `ssl_cert_file`).
+    pub cert_file: Option<PathBuf>,
+    /// PEM (PKCS#8) private key of the client certificate (oslo's `ssl_key_file`).
+    pub key_file: Option<PathBuf>,
+}
+
+/// How a multi-host URL's nodes are tried.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FailoverStrategy {
+    /// In the order written, moving to the next node on failure.
+    #[default]
+    RoundRobin,
+    /// In an order shuffled once per transport, then round-robin.
+    Shuffle,
+}
+
+/// Everything the AMQP transport needs: where to connect and how to behave.
+///
+/// Build it from a URL with [`AmqpConfig::from_url`] (see the crate docs for
+/// the forms and options), or with [`AmqpConfig::new`] and the setters, then
+/// [`connect`](AmqpConfig::connect). `Debug` never shows passwords.
+#[derive(Clone, Debug)]
+pub struct AmqpConfig {
+    pub(crate) hosts: Vec<Host>,
+    pub(crate) vhost: String,
+    pub(crate) tls: Option<TlsConfig>,
+    pub(crate) heartbeat: u16,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) prefetch: Option<u16>,
+    pub(crate) codec: Codec,
+    pub(crate) control_exchange: String,
+    pub(crate) durable_queues: bool,
+    pub(crate) quorum_queues: bool,
+    pub(crate) transient_queue_ttl: Option<Duration>,
+    pub(crate) shared_queue_ttl: Option<Duration>,
+    pub(crate) retry_interval: Duration,
+    pub(crate) max_retry_interval: Duration,
+    pub(crate) failover: FailoverStrategy,
+    pub(crate) connection_name: Option<String>,
+    pub(crate) reply_retry_timeout: Duration,
+    pub(crate) max_channels: usize,
+}
+
+impl AmqpConfig {
+    /// A configuration for the given nodes, with the defaults.
+    pub fn new(hosts: Vec<Host>) -> AmqpConfig {
+        AmqpConfig {
+            hosts,
+            vhost: "/".to_owned(),
+            tls: None,
+            heartbeat: DEFAULT_HEARTBEAT,
+            connect_timeout: Duration::from_secs(10),
+            prefetch: None,
+            codec: Codec::default(),
+            control_exchange: DEFAULT_CONTROL_EXCHANGE.to_owned(),
+            durable_queues: false,
+            quorum_queues: false,
+            transient_queue_ttl: Some(DEFAULT_TRANSIENT_QUEUE_TTL),
+            shared_queue_ttl: None,
+            retry_interval: Duration::from_secs(1),
+            max_retry_interval: Duration::from_secs(30),
+            failover: FailoverStrategy::default(),
+            connection_name: None,
+            reply_retry_timeout: Duration::from_secs(5),
+            max_channels: 256,
+        }
+    }
+
+    /// Parses a transport URL: `amqp://`, `amqps://`, or oslo's `rabbit://`,
+    /// with any number of comma-separated hosts.
+    pub fn from_url(url: &str) -> Result<AmqpConfig, Error> {
+        parse_url(url).map_err(|reason| Error::InvalidUrl {
+            url: redact_url(url),
+            reason,
+        })
+    }
+
+    /// The virtual host (default `/`).
+    pub fn vhost(mut self, vhost: impl Into<String>) -> AmqpConfig {
+        self.vhost = vhost.into();
+        self
+    }
+
+    /// Connects with TLS.
+    pub fn tls(mut self, tls: TlsConfig) -> AmqpConfig {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// The AMQP heartbeat to request, in seconds (default 10); the broker may lower it.
+    pub fn heartbeat(mut self, seconds: u16) -> AmqpConfig {
+        self.heartbeat = seconds;
+        self
+    }
+
+    /// How long one connection attempt may take (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> AmqpConfig {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Caps servers' prefetch (default: each server's concurrency limit).
+    pub fn prefetch(mut self, prefetch: u16) -> AmqpConfig {
+        self.prefetch = Some(prefetch);
+        self
+    }
+
+    /// The codec clients send with (default MessagePack).
+    pub fn codec(mut self, codec: Codec) -> AmqpConfig {
+        self.codec = codec;
+        self
+    }
+
+    /// The exchange of targets that name none (default `openstack`).
+    pub fn control_exchange(mut self, exchange: impl Into<String>) -> AmqpConfig {
+        self.control_exchange = exchange.into();
+        self
+    }
+
+    /// Durable exchanges and topic/server queues (oslo's `amqp_durable_queues`);
+    /// messages are then published persistent.
+    pub fn durable_queues(mut self, durable: bool) -> AmqpConfig {
+        self.durable_queues = durable;
+        self
+    }
+
+    /// Quorum topic/server queues (oslo's `rabbit_quorum_queue`); implies durable.
+    pub fn quorum_queues(mut self, quorum: bool) -> AmqpConfig {
+        self.quorum_queues = quorum;
+        self
+    }
+
+    /// How long an unused reply or fanout queue lives (default 30 min; `None`: forever).
+    pub fn transient_queue_ttl(mut self, ttl: Option<Duration>) -> AmqpConfig {
+        self.transient_queue_ttl = ttl;
+        self
+    }
+
+    /// Makes unused topic and server queues expire (`x-expires`), which
+    /// oslo.messaging never does: for short-lived environments such as test
+    /// brokers. Peers declaring the same queues must use the same setting.
+    pub fn shared_queue_ttl(mut self, ttl: Option<Duration>) -> AmqpConfig {
+        self.shared_queue_ttl = ttl;
+        self
+    }
+
+    /// The first reconnection delay (default 1 s); it doubles up to
+    /// [`max_retry_interval`](AmqpConfig::max_retry_interval), with jitter.
+    pub fn retry_interval(mut self, interval: Duration) -> AmqpConfig {
+        self.retry_interval = interval;
+        self
+    }
+
+    /// The longest reconnection delay (default 30 s).
+    pub fn max_retry_interval(mut self, interval: Duration) -> AmqpConfig {
+        self.max_retry_interval = interval;
+        self
+    }
+
+    /// How the nodes of a multi-host URL are tried.
+    pub fn failover(mut self, strategy: FailoverStrategy) -> AmqpConfig {
+        self.failover = strategy;
+        self
+    }
+
+    /// The connection name the broker shows (default `<program>:<pid>:<role>`).
+    pub fn connection_name(mut self, name: impl Into<String>) -> AmqpConfig {
+        self.connection_name = Some(name.into());
+        self
+    }
+
+    /// How long a server keeps retrying a reply whose queue is missing (default 5 s).
+    pub fn reply_retry_timeout(mut self, timeout: Duration) -> AmqpConfig {
+        self.reply_retry_timeout = timeout;
+        self
+    }
+
+    /// The nodes.
+    pub fn hosts(&self) -> &[Host] {
+        &self.hosts
+    }
+
+    /// The codec clients send with.
+    pub fn wire_codec(&self) -> Codec {
+        self.codec
+    }
+
+    pub(crate) fn durable(&self) -> bool {
+        self.durable_queues || self.quorum_queues
+    }
+}
+
+fn decode(text: &str, what: &str) -> Result<String, String> {
+    percent_decode_str(text)
+        .decode_utf8()
+        .map(|text| text.into_owned())
+        .map_err(|_| format!("the {what} is not valid UTF-8 once percent-decoded"))
+}
+
+fn parse_host(entry: &str, default_port: u16) -> Result<Host, String> {
+    let (userinfo, hostport) = match entry.rsplit_once('@') {
+        Some((userinfo, hostport)) => (Some(userinfo), hostport),
+        None => (None, entry),
+    };
+    let (username, password) = match userinfo {
+        None => ("guest".to_owned(), "guest".to_owned()),
+        Some(userinfo) => match userinfo.split_once(':') {
+            Some((user, password)) => (decode(user, "user name")?, decode(password, "password")?),
+            None => (decode(userinfo, "user name")?, String::new()),
+        },
+    };
+    let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
+        let (host, rest) = rest.split_once(']').ok_or("unclosed `[` in an IPv6 host")?;
+        (host, rest.strip_prefix(':'))
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (hostport, None),
+        }
+    };
+    let port = match port {
+        None | Some("") => default_port,
+        Some(port) => port.parse().map_err(|_| format!("invalid port `{port}`"))?,
+    };
+    let host = if host.is_empty() {
+        "localhost".to_owned()
+    } else {
+        decode(host, "host")?
+    };
+    Ok(Host {
+        host,
+        port,
+        username,
+        password,
+    })
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(format!("`{key}` must be true or false, not `{value}`")),
+    }
+}
+
+fn parse_seconds(key: &str, value: &str) -> Result<Duration, String> {
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("`{key}` must be a number of seconds, not `{value}`"))
+}
+
+fn parse_number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, String> {
+    value
+        .parse()
+        .map_err(|_| format!("`{key}` must be a whole number, not `{value}`"))
+}
+
+fn parse_url(url: &str) -> Result<AmqpConfig, String> {
+    let (scheme, rest) = url.split_once("://").ok_or("expected `amqp://...`")?;
+    let mut tls = match scheme.to_ascii_lowercase().as_str() {
+        "amqp" | "rabbit" | "kombu" => None,
+        "amqps" => Some(TlsConfig::default()),
+        other => return Err(format!("unsupported scheme `{other}`")),
+    };
+    let (main, query) = rest.split_once('?').unwrap_or((rest, ""));
+    // Credentials end at the last `@`; the vhost starts at the first `/` after it.
+    let search_from = main.rfind('@').unwrap_or(0);
+    let (authority, path) = match main[search_from..].find('/') {
+        Some(at) => (&main[..search_from + at], &main[search_from + at + 1..]),
+        None => (main, ""),
+    };
+    let mut query_pairs = Vec::new();
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        query_pairs.push((decode(key, "option name")?, decode(value, "option value")?));
+    }
+    // TLS may be switched on by the query, which changes the default port.
+    for (key, value) in &query_pairs {
+        if key == "ssl" && parse_bool(key, value)? && tls.is_none() {
+            tls = Some(TlsConfig::default());
+        }
+    }
+    let default_port = if tls.is_some() { 5671 } else { 5672 };
+    let hosts = if authority.is_empty() {
+        vec![parse_host("", default_port)?]
+    } else {
+        authority
+            .split(',')
+            .map(|entry| parse_host(entry, default_port))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    let mut config = AmqpConfig::new(hosts);
+    config.vhost = match decode(path, "vhost")? {
+        vhost if vhost.is_empty() => "/".to_owned(),
+        vhost => vhost,
+    };
+    for (key, value) in &query_pairs {
+        let key = key.as_str();
+        match key {
+            "ssl" => {}
+            "ssl_ca_file" | "ssl_cert_file" | "ssl_key_file" => {
+                let tls = tls.get_or_insert_with(TlsConfig::default);
+                let path = Some(PathBuf::from(value));
+                match key {
+                    "ssl_ca_file" => tls.ca_file = path,
+                    "ssl_cert_file" => tls.cert_file = path,
+                    _ => tls.key_file = path,
+                }
+            }
+            "heartbeat" | "heartbeat_timeout_threshold" => config.heartbeat = parse_number(key, value)?,
+            "connect_timeout" => config.connect_timeout = parse_seconds(key, value)?,
+            "prefetch" | "rabbit_qos_prefetch_count" => {
+                config.prefetch = Some(parse_number::<u16>(key, value)?).filter(|prefetch| *prefetch > 0);
+            }
+            "codec" => config.codec = Codec::from_name(value).ok_or_else(|| format!("unknown codec `{value}`"))?,
+            "control_exchange" if !value.is_empty() => config.control_exchange = value.clone(),
+            "durable" | "amqp_durable_queues" => config.durable_queues = parse_bool(key, value)?,
+            "quorum" | "rabbit_quorum_queue" => config.quorum_queues = parse_bool(key, value)?,
+            "transient_queues_ttl" | "rabbit_transient_queues_ttl" => {
+                config.transient_queue_ttl = Some(parse_seconds(key, value)?).filter(|ttl| !ttl.is_zero());
+            }
+            "shared_queues_ttl" => {
+                config.shared_queue_ttl = Some(parse_seconds(key, value)?).filter(|ttl| !ttl.is_zero());
+            }
+            "retry_interval" | "rabbit_retry_interval" => config.retry_interval = parse_seconds(key, value)?,
+            "max_retry_interval" | "rabbit_interval_max" => config.max_retry_interval = parse_seconds(key, value)?,
+            "failover_strategy" | "kombu_failover_strategy" => {
+                config.failover = match value.as_str() {
+                    "round-robin" => FailoverStrategy::RoundRobin,
+                    "shuffle" => FailoverStrategy::Shuffle,
+                    _ => return Err(format!("`{key}` must be `round-robin` or `shuffle`")),
+                }
+            }
+            "connection_name" => config.connection_name = Some(value.clone()),
+            "reply_retry_timeout" => config.reply_retry_timeout = parse_seconds(key, value)?,
+            _ => tracing::warn!(option = key, "ignoring an unknown transport URL option"),
+        }
+    }
+    if let Some(tls) = &tls {
+        if tls.cert_file.is_some() != tls.key_file.is_some() {
+            return Err("`ssl_cert_file` and `ssl_key_file` go together".to_owned());
+        }
+    }
+    config.tls = tls;
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_host_forms() {
+        let config = AmqpConfig::from_url("amqp://guest:guest@127.0.0.1:5672/%2f").unwrap();
+        assert_eq!(config.hosts, [Host::new("127.0.0.1", 5672, "guest", "guest")]);
+        assert_eq!(config.vhost, "/");
+        assert!(config.tls.is_none());
+
+        let config = AmqpConfig::from_url("rabbit://").unwrap();
+        assert_eq!(config.hosts, [Host::new("localhost", 5672, "guest", "guest")]);
+        assert_eq!(config.vhost, "/");
+
+        let config = AmqpConfig::from_url("amqps://us%40er:p%3Ass%2Fw@broker/my%2Fvhost").unwrap();
+        assert_eq!(config.hosts, [Host::new("broker", 5671, "us@er", "p:ss/w")]);
+        assert_eq!(config.vhost, "my/vhost");
+        assert!(config.tls.is_some());
+    }
+
+    #[test]
+    fn multiple_hosts_and_vhost() {
+        let config = AmqpConfig::from_url("rabbit://u:p@h1:5672,v:q@h2:5673,h3/nova").unwrap();
+        assert_eq!(
+            config.hosts,
+            [
+                Host::new("h1", 5672, "u", "p"),
+                Host::new("h2", 5673, "v", "q"),
+                Host::new("h3", 5672, "guest", "guest"),
+            ]
+        );
+        assert_eq!(config.vhost, "nova");
+        let config = AmqpConfig::from_url("amqp://[::1]:5673,[fe80::1]/").unwrap();
+        assert_eq!(config.hosts[0].host, "::1");
+        assert_eq!(config.hosts[0].port, 5673);
+        assert_eq!(config.hosts[1].port, 5672);
+    }
+
+    #[test]
+    fn options() {
+        let config = AmqpConfig::from_url(
+            "rabbit://h/?heartbeat=5&prefetch=8&control_exchange=nova&amqp_durable_queues=true\
+             &rabbit_transient_queues_ttl=60&retry_interval=0.2&kombu_failover_strategy=shuffle\
+             &ssl=1&ssl_ca_file=/etc/ca.pem&connect_timeout=2.5&unknown_option=1",
+        )
+        .unwrap();
+        assert_eq!(config.heartbeat, 5);
+        assert_eq!(config.prefetch, Some(8));
+        assert_eq!(config.control_exchange, "nova");
+        assert!(config.durable());
+        assert_eq!(config.transient_queue_ttl, Some(Duration::from_secs(60)));
+        assert_eq!(config.retry_interval, Duration::from_millis(200));
+        assert_eq!(config.failover, FailoverStrategy::Shuffle);
+        assert_eq!(config.connect_timeout, Duration::from_millis(2500));
+        let tls = config.tls.unwrap();
+        assert_eq!(tls.ca_file, Some(PathBuf::from("/etc/ca.pem")));
+        assert_eq!(config.hosts[0].port, 5671, "ssl switches the default port");
+    }
+
+    #[test]
+    fn bad_urls_are_clear_and_hide_passwords() {
+        for (url, needle) in [
+            ("http://u:secret@h", "unsupported scheme `http`"),
+            ("amqp://u:secret@h:99999", "invalid port `99999`"),
+            (
+                "amqp://u:secret@h/?heartbeat=soon",
+                "`heartbeat` must be a whole number",
+            ),
+            ("amqp://u:secret@h/?durable=maybe", "`durable` must be true or false"),
+            ("amqp://u:secret@h/?codec=xml", "unknown codec `xml`"),
+            ("amqp://u:secret@h/?ssl_cert_file=/c.pem", "go together"),
+            ("amqp://u:secret@[::1/", "unclosed `[`"),
+        ] {
+            let error = AmqpConfig::from_url(url).unwrap_err().to_string();
+            assert!(error.contains(needle), "{url}: {error}");
+            assert!(!error.contains("secret"), "{url}: {error}");
+        }
+    }
+
+    #[test]
+    fn debug_hides_passwords() {
+        let config = AmqpConfig::from_url("amqp://admin:hunter2@h1,bob:s3cret@h2").unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2") && !shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("admin:***@h1:5672"), "{shown}");
+    }
+}

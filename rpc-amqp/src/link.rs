@@ -1,0 +1,368 @@
+//! A supervised connection to the broker: connects, notices losses, and
+//! reconnects with backoff and jitter, moving through the URL's hosts.
+//!
+//! lapin's own recovery is left off: it can hang (an exhausted backoff, a
+//! silently dead socket) and delays failures until it reconnects. Here a loss
+//! is visible at once: the state goes `Down`, users of the old connection
+//! fail, and a fresh connection replaces it.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use lapin::tcp::{OwnedIdentity, OwnedTLSConfig};
+use lapin::uri::{AMQPAuthority, AMQPQueryString, AMQPScheme, AMQPUri, AMQPUserInfo};
+use lapin::{Connection, ConnectionProperties, DefaultConnectionBuilder, Event};
+use rpc_core::transport::Retry;
+use rpc_core::{TransportError, TransportErrorKind};
+use tokio::sync::watch;
+
+use crate::backoff::Backoff;
+use crate::config::{AmqpConfig, FailoverStrategy, Host, TlsConfig};
+use crate::error::from_lapin;
+
+/// A live connection and its generation (which grows at every reconnection).
+pub(crate) struct Connected {
+    pub(crate) connection: Connection,
+    pub(crate) generation: u64,
+}
+
+impl fmt::Debug for Connected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connected")
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Debug)]
+enum State {
+    Up(Arc<Connected>),
+    /// Reconnecting: `attempts` failed so far in this outage.
+    Down {
+        attempts: u64,
+        error: Arc<str>,
+    },
+    Closed,
+}
+
+/// The nodes in the order to try them, and the TLS material, read once.
+struct Plan {
+    role: &'static str,
+    config: Arc<AmqpConfig>,
+    hosts: Vec<Host>,
+    tls: Option<OwnedTLSConfig>,
+    properties: ConnectionProperties,
+}
+
+/// A supervised connection. Dropping it closes the connection.
+pub(crate) struct Link {
+    role: &'static str,
+    state: watch::Sender<State>,
+}
+
+impl fmt::Debug for Link {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Link")
+            .field("role", &self.role)
+            .field("state", &*self.state.borrow())
+            .finish()
+    }
+}
+
+impl Link {
+    /// Connects (trying each host once) and starts supervising the connection.
+    pub(crate) async fn open(config: Arc<AmqpConfig>, role: &'static str) -> Result<Arc<Link>, TransportError> {
+        let plan = Plan::new(config, role)?;
+        let mut last_error = None;
+        for index in 0..plan.hosts.len() {
+            match plan.connect(index).await {
+                Ok(connection) => {
+                    let connected = Arc::new(Connected {
+                        connection,
+                        generation: 0,
+                    });
+                    let (state, _) = watch::channel(State::Up(Arc::clone(&connected)));
+                    let link = Arc::new(Link { role, state });
+                    tokio::spawn(supervise(plan, index, connected, link.state.clone()));
+                    return Ok(link);
+                }
+                Err(error) => {
+                    tracing::warn!(role, host = %plan.hosts[index].host, %error, "cannot connect");
+                    last_error = Some(error);
+                }
+            }
+        }
+        Err(last_error.unwrap_or_else(|| TransportError::new(TransportErrorKind::Unreachable, "no host to connect to")))
+    }
+
+    /// The current connection, waiting for a reconnection as `retry` allows.
+    pub(crate) async fn connected(&self, retry: Retry) -> Result<Arc<Connected>, TransportError> {
+        let mut state = self.state.subscribe();
+        let mut first_attempt = None;
+        loop {
+            match &*state.borrow_and_update() {
+                State::Up(connected) => return Ok(Arc::clone(connected)),
+                State::Closed => return Err(closed()),
+                State::Down { attempts, error } => {
+                    let first = *first_attempt.get_or_insert(*attempts);
+                    let exhausted = match retry {
+                        Retry::Never => true,
+                        Retry::Limited(retries) => attempts.saturating_sub(first) >= u64::from(retries),
+                        Retry::Forever => false,
+                    };
+                    if exhausted {
+                        return Err(TransportError::new(
+                            TransportErrorKind::Unreachable,
+                            format!("the broker is unreachable: {error}"),
+                        ));
+                    }
+                }
+            }
+            if state.changed().await.is_err() {
+                return Err(closed());
+            }
+        }
+    }
+
+    /// Resolves once the connection of `generation` is gone.
+    pub(crate) async fn lost(&self, generation: u64) {
+        let mut state = self.state.subscribe();
+        let _ = state
+            .wait_for(|state| !matches!(state, State::Up(connected) if connected.generation == generation))
+            .await;
+    }
+
+    /// Whether the link is closed for good.
+    pub(crate) fn is_closed(&self) -> bool {
+        matches!(*self.state.borrow(), State::Closed)
+    }
+
+    /// Closes the connection; users fail from now on.
+    pub(crate) fn close(&self) {
+        self.state.send_replace(State::Closed);
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn closed() -> TransportError {
+    TransportError::new(TransportErrorKind::Closed, "the transport is closed")
+}
+
+async fn supervise(plan: Plan, mut host: usize, mut connected: Arc<Connected>, state: watch::Sender<State>) {
+    let role = plan.role;
+    let mut backoff = Backoff::new(plan.config.retry_interval, plan.config.max_retry_interval);
+    let mut closed = state.subscribe();
+    loop {
+        // Up: wait for the connection to fail, or for the link to close.
+        let error = tokio::select! {
+            error = watch_connection(&connected.connection) => error,
+            () = closing(&mut closed) => {
+                let _ = connected.connection.close(200, "closing".into()).await;
+                return;
+            }
+        };
+        tracing::warn!(role, %error, "connection lost; reconnecting");
+        let generation = connected.generation;
+        drop(connected);
+        state.send_replace(State::Down {
+            attempts: 0,
+            error: error.to_string().into(),
+        });
+        backoff.reset();
+        // Down: try the next hosts in turn until one answers.
+        let mut attempts = 0u64;
+        connected = loop {
+            let delay = backoff.next_delay();
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = closing(&mut closed) => return,
+            }
+            host = (host + 1) % plan.hosts.len();
+            match plan.connect(host).await {
+                Ok(connection) => {
+                    tracing::info!(role, host = %plan.hosts[host].host, attempts, "reconnected");
+                    break Arc::new(Connected {
+                        connection,
+                        generation: generation + 1,
+                    });
+                }
+                Err(error) => {
+                    attempts += 1;
+                    tracing::warn!(role, host = %plan.hosts[host].host, attempts, %error, "reconnection failed");
+                    let outage = State::Down {
+                        attempts,
+                        error: error.to_string().into(),
+                    };
+                    if state.send_replace(outage).is_closed_state() {
+                        return;
+                    }
+                }
+            }
+        };
+        if state.send_replace(State::Up(Arc::clone(&connected))).is_closed_state() {
+            let _ = connected.connection.close(200, "closing".into()).await;
+            return;
+        }
+    }
+}
+
+/// Resolves once the link is closed.
+async fn closing(state: &mut watch::Receiver<State>) {
+    let _ = state.wait_for(|state| matches!(state, State::Closed)).await;
+}
+
+trait ClosedState {
+    fn is_closed_state(&self) -> bool;
+}
+
+impl ClosedState for State {
+    fn is_closed_state(&self) -> bool {
+        matches!(self, State::Closed)
+    }
+}
+
+/// Resolves with the error that ended the connection.
+async fn watch_connection(connection: &Connection) -> TransportError {
+    let mut events = Box::pin(connection.events_listener());
+    // The listener may have been created after an early failure: poll the
+    // status too.
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            event = events.next() => match event {
+                // lapin reports a channel closed by the broker (a publish to a
+                // missing exchange, say) here too: only a failed connection counts.
+                Some(Event::Error(error)) => {
+                    let status = connection.status();
+                    if status.errored() || status.closed() {
+                        return from_lapin(error, "connection");
+                    }
+                    tracing::debug!(%error, "the broker closed a channel; the connection stays");
+                }
+                Some(Event::ConnectionBlocked(reason)) => tracing::warn!(%reason, "the broker blocked the connection"),
+                Some(Event::ConnectionUnblocked) => tracing::info!("the broker unblocked the connection"),
+                Some(_) => {}
+                None => return TransportError::new(TransportErrorKind::ConnectionLost, "the connection ended"),
+            },
+            _ = ticks.tick() => {
+                let status = connection.status();
+                if status.errored() || status.closed() {
+                    return TransportError::new(TransportErrorKind::ConnectionLost, "the connection failed");
+                }
+            }
+        }
+    }
+}
+
+impl Plan {
+    fn new(config: Arc<AmqpConfig>, role: &'static str) -> Result<Plan, TransportError> {
+        let mut hosts = config.hosts.clone();
+        if config.failover == FailoverStrategy::Shuffle {
+            fastrand::shuffle(&mut hosts);
+        }
+        let tls = config.tls.as_ref().map(read_tls).transpose()?;
+        let name = config.connection_name.clone().unwrap_or_else(|| {
+            let program = std::env::args()
+                .next()
+                .and_then(|path| path.rsplit('/').next().map(str::to_owned))
+                .unwrap_or_else(|| "rpc".to_owned());
+            format!("{program}:{}:{role}", std::process::id())
+        });
+        let properties = ConnectionProperties::default().with_connection_name(name.into());
+        Ok(Plan {
+            role,
+            config,
+            hosts,
+            tls,
+            properties,
+        })
+    }
+
+    async fn connect(&self, index: usize) -> Result<Connection, TransportError> {
+        let host = &self.hosts[index];
+        let config = &self.config;
+        let uri = AMQPUri {
+            scheme: if self.tls.is_some() {
+                AMQPScheme::AMQPS
+            } else {
+                AMQPScheme::AMQP
+            },
+            authority: AMQPAuthority {
+                userinfo: AMQPUserInfo {
+                    username: host.username.clone(),
+                    password: host.password().to_owned(),
+                },
+                host: host.host.clone(),
+                port: host.port,
+            },
+            vhost: config.vhost.clone(),
+            query: AMQPQueryString {
+                heartbeat: (config.heartbeat > 0).then_some(config.heartbeat),
+                ..AMQPQueryString::default()
+            },
+        };
+        let where_to = format!("connecting to {}:{}", host.host, host.port);
+        let mut builder = DefaultConnectionBuilder::new()
+            .map_err(|error| from_lapin(error, &where_to))?
+            .with_uri(uri)
+            .with_properties(self.properties.clone());
+        if let Some(tls) = &self.tls {
+            builder = builder.with_tls_config(tls.clone());
+        }
+        match tokio::time::timeout(config.connect_timeout, builder.connect()).await {
+            Ok(Ok(connection)) => Ok(connection),
+            Ok(Err(error)) => {
+                let error = from_lapin(error, &where_to);
+                let kind = match error.kind() {
+                    TransportErrorKind::Refused => TransportErrorKind::Refused,
+                    _ => TransportErrorKind::Unreachable,
+                };
+                Err(TransportError::new(kind, error.message().to_owned()).with_source(error))
+            }
+            Err(_) => Err(TransportError::new(
+                TransportErrorKind::Unreachable,
+                format!("{where_to}: no answer within {:?}", config.connect_timeout),
+            )),
+        }
+    }
+}
+
+fn read_tls(tls: &TlsConfig) -> Result<OwnedTLSConfig, TransportError> {
+    let read = |path: &std::path::Path, what: &str| {
+        std::fs::read(path).map_err(|error| {
+            TransportError::new(
+                TransportErrorKind::Other,
+                format!("cannot read the {what} `{}`: {error}", path.display()),
+            )
+        })
+    };
+    let cert_chain = match &tls.ca_file {
+        None => None,
+        Some(path) => {
+            let pem = String::from_utf8(read(path, "CA file (ssl_ca_file)")?).unwrap_or_default();
+            // lapin silently ignores a chain it cannot parse: refuse it here instead.
+            if !pem.contains("-----BEGIN CERTIFICATE-----") {
+                return Err(TransportError::new(
+                    TransportErrorKind::Other,
+                    format!("the CA file `{}` holds no PEM certificate", path.display()),
+                ));
+            }
+            Some(pem)
+        }
+    };
+    let identity = match (&tls.cert_file, &tls.key_file) {
+        (Some(cert), Some(key)) => Some(OwnedIdentity::PKCS8 {
+            pem: read(cert, "certificate file (ssl_cert_file)")?,
+            key: read(key, "key file (ssl_key_file)")?,
+        }),
+        _ => None,
+    };
+    Ok(OwnedTLSConfig { identity, cert_chain })
+}

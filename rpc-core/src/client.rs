@@ -1,0 +1,457 @@
+//! The client: calls and casts to a target.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde::de::value::UnitDeserializer;
+use tokio::time::Instant;
+
+use crate::message::RequestHeader;
+use crate::reply::PendingCall;
+use crate::transport::{Address, DeliveryMode, OutgoingMessage, Retry};
+use crate::{Codec, CodecError, Context, Error, Target, Transport, TransportError, TransportErrorKind, Version, ids};
+
+/// The call timeout when none is set: oslo's `rpc_response_timeout`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Sends requests to a [`Target`]: [`call`](Client::call) waits for the
+/// result, [`cast`](Client::cast) does not.
+///
+/// Cheap to clone. [`prepare`](Client::prepare) returns a copy whose target
+/// fields and options can be overridden without touching the original, as
+/// oslo.messaging's `prepare()` does:
+///
+/// ```
+/// # use rpc_core::{Client, Target, Version, transport::memory::Broker};
+/// # let transport = Broker::new().transport();
+/// use std::time::Duration;
+///
+/// let client = Client::new(transport, Target::topic("compute"));
+/// let pinned = client
+///     .prepare()
+///     .server("host-1")
+///     .namespace("control")
+///     .version(Version::new(2, 0))
+///     .timeout(Duration::from_secs(5));
+/// assert_eq!(client.target().server_name(), None);
+/// assert_eq!(pinned.target().server_name(), Some("host-1"));
+/// ```
+///
+/// Generated stubs (`<Endpoint>Client`) wrap a client and add typed methods;
+/// the untyped [`call`](Client::call) reaches any server, Python ones included.
+#[derive(Clone)]
+pub struct Client {
+    transport: Transport,
+    target: Target,
+    options: Options,
+}
+
+#[derive(Clone, Debug)]
+struct Options {
+    timeout: Duration,
+    call_monitor_timeout: Option<Duration>,
+    version_cap: Option<Version>,
+    retry: Retry,
+    delivery: DeliveryMode,
+    codec: Option<Codec>,
+}
+
+/// The method and API a request is for; generated stubs set the namespace and
+/// version of their endpoint, the untyped methods take the target's.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Method<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) namespace: Option<&'a str>,
+    pub(crate) version: Option<&'a Version>,
+}
+
+impl Client {
+    /// A client for `target`, with a 60 s call timeout and no version cap.
+    pub fn new(transport: Transport, target: Target) -> Client {
+        Client {
+            transport,
+            target,
+            options: Options {
+                timeout: DEFAULT_TIMEOUT,
+                call_monitor_timeout: None,
+                version_cap: None,
+                retry: Retry::default(),
+                delivery: DeliveryMode::default(),
+                codec: None,
+            },
+        }
+    }
+
+    /// A copy of this client to override settings on; the original is unchanged.
+    pub fn prepare(&self) -> Client {
+        self.clone()
+    }
+
+    /// Overrides the exchange (default: the transport's control exchange).
+    pub fn exchange(mut self, exchange: impl Into<String>) -> Client {
+        self.target.set_exchange(Some(exchange.into()));
+        self
+    }
+
+    /// Overrides the topic.
+    pub fn topic(mut self, topic: impl Into<String>) -> Client {
+        self.target = self.target.with_topic(topic);
+        self
+    }
+
+    /// Sends to the server named `server` only.
+    pub fn server(mut self, server: impl Into<String>) -> Client {
+        self.target.set_server(Some(server.into()));
+        self
+    }
+
+    /// Sends to any server on the topic again.
+    pub fn any_server(mut self) -> Client {
+        self.target.set_server(None);
+        self
+    }
+
+    /// Overrides the namespace of untyped requests.
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Client {
+        self.target.set_namespace(Some(namespace.into()));
+        self
+    }
+
+    /// Overrides the version of untyped requests.
+    pub fn version(mut self, version: Version) -> Client {
+        self.target.set_version(Some(version));
+        self
+    }
+
+    /// Makes casts reach every server on the topic (calls refuse fanout).
+    pub fn fanout(mut self, fanout: bool) -> Client {
+        self.target = self.target.with_fanout(fanout);
+        self
+    }
+
+    /// How long a call waits for its result (default 60 s). It is also the
+    /// request's expiration: a request nobody took in that time is dropped.
+    pub fn timeout(mut self, timeout: Duration) -> Client {
+        self.options.timeout = timeout;
+        self
+    }
+
+    /// Asks servers for keep-alive heartbeats on long calls (oslo's
+    /// `call_monitor_timeout`): the call fails when the server stays silent for
+    /// this long, while the overall timeout still bounds it. Servers send no
+    /// heartbeats for values under 2 s.
+    pub fn call_monitor_timeout(mut self, timeout: Duration) -> Client {
+        self.options.call_monitor_timeout = Some(timeout);
+        self
+    }
+
+    /// Refuses, before sending, any request whose version is not compatible
+    /// with `cap`: for rolling upgrades, pin the cap to what the oldest
+    /// server understands.
+    pub fn version_cap(mut self, cap: Version) -> Client {
+        self.options.version_cap = Some(cap);
+        self
+    }
+
+    /// How hard to try publishing while the broker is unreachable (default
+    /// [`Retry::Forever`]; calls still give up at their timeout).
+    pub fn retry(mut self, retry: Retry) -> Client {
+        self.options.retry = retry;
+        self
+    }
+
+    /// What an interrupted cast does (default [`DeliveryMode::AtMostOnce`]).
+    ///
+    /// With [`DeliveryMode::AtLeastOnce`], casts are persistent and a cast
+    /// whose connection is lost before the broker confirmed it is published
+    /// again once reconnected (as [`retry`](Client::retry) allows), so it is
+    /// never lost but may arrive twice. Calls are not repeated: a call
+    /// interrupted by a lost connection fails at once with a connection
+    /// error, and its caller decides.
+    pub fn delivery_mode(mut self, mode: DeliveryMode) -> Client {
+        self.options.delivery = mode;
+        self
+    }
+
+    /// The codec requests are sent with (default: the transport's).
+    pub fn codec(mut self, codec: Codec) -> Client {
+        self.options.codec = Some(codec);
+        self
+    }
+
+    /// The target.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// The call timeout.
+    pub fn call_timeout(&self) -> Duration {
+        self.options.timeout
+    }
+
+    /// The version cap, if any.
+    pub fn cap(&self) -> Option<&Version> {
+        self.options.version_cap.as_ref()
+    }
+
+    /// Whether a request for `version` passes the version cap (`None`: no
+    /// version). Always true without a cap; with a cap, a request without a
+    /// version does not pass, as in oslo.messaging.
+    pub fn can_send_version(&self, version: Option<&Version>) -> bool {
+        match (&self.options.version_cap, version) {
+            (None, _) => true,
+            (Some(cap), Some(version)) => cap.supports(version),
+            (Some(_), None) => false,
+        }
+    }
+
+    /// Calls `method` with named `args` and waits for its result.
+    ///
+    /// `args` must serialize as a map of argument name to value: a struct, a
+    /// map, or `rpc_core::json!({...})`. The request carries the target's
+    /// namespace and version.
+    ///
+    /// ```
+    /// # use rpc_core::{Client, Context, Target, json, transport::memory::Broker};
+    /// # async fn demo(client: Client) -> Result<(), rpc_core::Error> {
+    /// let echoed: String = client.call(&Context::new(), "test", json!({"arg": "myarg"})).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn call<R: DeserializeOwned>(
+        &self,
+        ctx: &Context,
+        method: &str,
+        args: impl Serialize,
+    ) -> Result<R, Error> {
+        self.invoke(ctx, self.untyped(method), &args).await
+    }
+
+    /// Casts `method` with named `args`: returns once the transport accepted
+    /// the request, without waiting for any result.
+    pub async fn cast(&self, ctx: &Context, method: &str, args: impl Serialize) -> Result<(), Error> {
+        self.send_cast(ctx, self.untyped(method), &args).await
+    }
+
+    fn untyped<'a>(&'a self, name: &'a str) -> Method<'a> {
+        Method {
+            name,
+            namespace: self.target.namespace(),
+            version: self.target.version(),
+        }
+    }
+
+    fn wire_codec(&self) -> Codec {
+        self.options.codec.unwrap_or_else(|| self.transport.codec())
+    }
+
+    fn check(&self, method: &Method<'_>, is_call: bool) -> Result<(), Error> {
+        if self.target.topic_name().is_empty() {
+            return Err(Error::InvalidTarget("the target has no topic".to_owned()));
+        }
+        if is_call && self.target.fanout() {
+            return Err(Error::InvalidTarget(
+                "a call cannot fan out to every server; cast instead".to_owned(),
+            ));
+        }
+        if let Some(cap) = &self.options.version_cap {
+            if !self.can_send_version(method.version) {
+                return Err(Error::VersionCap {
+                    method: method.name.to_owned(),
+                    version: method.version.copied(),
+                    cap: *cap,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn address(&self) -> Address<'_> {
+        Address::new(
+            self.target.exchange().unwrap_or(self.transport.control_exchange()),
+            self.target.topic_name(),
+            self.target.server_name(),
+            self.target.fanout(),
+        )
+    }
+
+    fn send_error(&self, error: TransportError) -> Error {
+        match error.kind() {
+            TransportErrorKind::Unroutable => Error::NoListener {
+                target: self.target.to_string(),
+            },
+            _ => Error::Transport(error),
+        }
+    }
+
+    pub(crate) async fn send_cast<A: Serialize + ?Sized>(
+        &self,
+        ctx: &Context,
+        method: Method<'_>,
+        args: &A,
+    ) -> Result<(), Error> {
+        self.check(&method, false)?;
+        tracing::debug!(method = method.name, target = %self.target, "cast");
+        self.publish(ctx, method, args, None).await
+    }
+
+    pub(crate) async fn invoke<A: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        ctx: &Context,
+        method: Method<'_>,
+        args: &A,
+    ) -> Result<R, Error> {
+        self.check(&method, true)?;
+        let timeout = self.options.timeout;
+        let deadline = Instant::now() + timeout;
+        let timed_out = || Error::Timeout {
+            method: method.name.to_owned(),
+            target: self.target.to_string(),
+            timeout,
+        };
+        let pending = tokio::time::timeout_at(deadline, self.send_call(ctx, method, args))
+            .await
+            .map_err(|_| timed_out())??;
+        let reply = self.wait(pending, deadline, method).await?;
+        if let Some(failure) = reply.failure {
+            return Err(Error::Remote(failure));
+        }
+        match reply.result {
+            Some(result) => result.decode(),
+            // oslo peers may omit `result` for a `None` result: decode it as unit.
+            None => R::deserialize(UnitDeserializer::<serde::de::value::Error>::new()).map_err(CodecError::new),
+        }
+        .map_err(|source| Error::Decode {
+            what: "the result",
+            source,
+        })
+    }
+
+    async fn send_call<A: Serialize + ?Sized>(
+        &self,
+        ctx: &Context,
+        method: Method<'_>,
+        args: &A,
+    ) -> Result<PendingCall, Error> {
+        let replies = self.transport.replies().await?;
+        let pending = replies.register(self.options.call_monitor_timeout.is_some());
+        tracing::debug!(method = method.name, target = %self.target, msg_id = pending.msg_id(), "call");
+        let reply = CallHeader {
+            msg_id: pending.msg_id(),
+            reply_to: replies.address(),
+        };
+        self.publish(ctx, method, args, Some(reply)).await?;
+        Ok(pending)
+    }
+
+    /// Frames the request (a call when `call` is set) and publishes it.
+    async fn publish<A: Serialize + ?Sized>(
+        &self,
+        ctx: &Context,
+        method: Method<'_>,
+        args: &A,
+        call: Option<CallHeader<'_>>,
+    ) -> Result<(), Error> {
+        let unique_id = ids::Id::next();
+        let header = RequestHeader {
+            method: method.name,
+            namespace: method.namespace,
+            version: method.version,
+            msg_id: call.as_ref().map(|call| call.msg_id),
+            reply_to: call.as_ref().map(|call| call.reply_to),
+            call_monitor: call
+                .as_ref()
+                .and(self.options.call_monitor_timeout)
+                .map(|timeout| timeout.as_secs_f64()),
+            unique_id: unique_id.as_str(),
+            context: ctx,
+        };
+        let codec = self.wire_codec();
+        let body = codec.encode_request(&header, args).map_err(|source| Error::Encode {
+            what: "the arguments",
+            source,
+        })?;
+        // A call's request expires with the call: nobody waits for it after.
+        let expiration = call.as_ref().map(|_| self.options.timeout);
+        let mut message = OutgoingMessage::new(body, codec, expiration, self.options.retry);
+        if call.is_none() {
+            message = message.with_delivery(self.options.delivery);
+        }
+        self.transport
+            .driver()
+            .send(self.address(), message)
+            .await
+            .map_err(|error| self.send_error(error))
+    }
+
+    /// Waits for the reply until the deadline, and, with a call monitor,
+    /// fails early when heartbeats stop.
+    async fn wait(
+        &self,
+        mut pending: PendingCall,
+        deadline: Instant,
+        method: Method<'_>,
+    ) -> Result<crate::message::Reply, Error> {
+        let monitor = self.options.call_monitor_timeout;
+        let mut silent_until = monitor.map(|timeout| Instant::now() + timeout);
+        loop {
+            let wake_at = silent_until.map_or(deadline, |at| at.min(deadline));
+            tokio::select! {
+                outcome = &mut pending.outcome => {
+                    return match outcome {
+                        Ok(Ok(reply)) => Ok(reply),
+                        Ok(Err(error)) => Err(Error::Transport(error)),
+                        Err(_) => Err(Error::Transport(TransportError::new(
+                            TransportErrorKind::Closed,
+                            "the reply queue was closed",
+                        ))),
+                    };
+                }
+                () = heartbeat(pending.heartbeat.as_deref()) => {
+                    silent_until = monitor.map(|timeout| Instant::now() + timeout);
+                }
+                () = tokio::time::sleep_until(wake_at) => {
+                    let target = self.target.to_string();
+                    let method = method.name.to_owned();
+                    return Err(match monitor {
+                        Some(timeout) if wake_at < deadline => Error::HeartbeatTimeout { method, target, timeout },
+                        _ => Error::Timeout { method, target, timeout: self.options.timeout },
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// The next heartbeat of a monitored call; never, for other calls.
+async fn heartbeat(notify: Option<&tokio::sync::Notify>) {
+    match notify {
+        Some(notify) => notify.notified().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Where a call's reply goes.
+struct CallHeader<'a> {
+    msg_id: &'a str,
+    reply_to: &'a str,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("target", &self.target)
+            .field("timeout", &self.options.timeout)
+            .field("call_monitor_timeout", &self.options.call_monitor_timeout)
+            .field("version_cap", &self.options.version_cap)
+            .field("retry", &self.options.retry)
+            .field("delivery", &self.options.delivery)
+            .finish_non_exhaustive()
+    }
+}

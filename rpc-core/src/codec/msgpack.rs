@@ -1,0 +1,484 @@
+//! The native MessagePack frames.
+//!
+//! A frame is a MessagePack array, read by position:
+//!
+//! - request: `[1, method, namespace, version, msg_id, reply_to, call_monitor,
+//!   unique_id, args, context]`: optional fields are `nil`; `args` is a binary
+//!   string holding the arguments' own MessagePack document (a map keyed by
+//!   argument name); `context` is a map.
+//! - reply: `[1, msg_id, ending, result, failure]`: `result` is `nil` or a
+//!   binary string holding the result's MessagePack document; `failure` is
+//!   `nil` or the remote error as a map.
+//!
+//! The first element is the frame version: a peer refuses other versions.
+//! Positions keep the frame small and quick to read (no key strings to
+//! match); the arguments and results, which programs evolve, stay
+//! self-describing maps. The arguments travel still encoded, so the handler
+//! decodes them straight into its typed parameters.
+
+use bytes::Bytes;
+use rmp::Marker;
+use rmp::decode as read;
+use rmp::encode as write;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::message::{Payload, Reply, ReplyAddress, ReplyOut, Request, RequestHeader, UndecodableRequest};
+use crate::{Codec, CodecError, Context, RemoteError, Version};
+
+const FRAME_VERSION: u32 = 1;
+const REQUEST_FIELDS: u32 = 10;
+const REPLY_FIELDS: u32 = 5;
+
+pub(super) fn encode_value<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
+    let mut buffer = Vec::with_capacity(64);
+    value
+        .serialize(&mut rmp_serde::Serializer::new(&mut buffer).with_struct_map())
+        .map_err(CodecError::new)?;
+    Ok(buffer)
+}
+
+/// How deeply decoded values may nest (serde_json's limit too): deeper
+/// input is refused with an error instead of overflowing the stack. A
+/// kilobyte of nested arrays would otherwise crash the process.
+const MAX_DEPTH: usize = 128;
+
+fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, rmp_serde::decode::Error> {
+    let mut deserializer = rmp_serde::Deserializer::from_read_ref(bytes);
+    deserializer.set_max_depth(MAX_DEPTH);
+    T::deserialize(&mut deserializer)
+}
+
+pub(super) fn decode_value<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    from_slice(bytes).map_err(CodecError::new)
+}
+
+// Writing to a Vec cannot fail: the results of `write::*` are ignored.
+
+fn write_text(buffer: &mut Vec<u8>, text: Option<&str>) {
+    match text {
+        Some(text) => {
+            let _ = write::write_str(buffer, text);
+        }
+        None => {
+            let _ = write::write_nil(buffer);
+        }
+    }
+}
+
+fn write_bin(buffer: &mut Vec<u8>, bytes: Option<&[u8]>) {
+    match bytes {
+        Some(bytes) => {
+            let _ = write::write_bin(buffer, bytes);
+        }
+        None => {
+            let _ = write::write_nil(buffer);
+        }
+    }
+}
+
+/// Whether an encoded value is a map (the only shape arguments may have).
+fn is_map(encoded: &[u8]) -> bool {
+    matches!(encoded.first(), Some(0x80..=0x8f | 0xde | 0xdf))
+}
+
+pub(super) fn encode_request<A: Serialize + ?Sized>(
+    header: &RequestHeader<'_>,
+    args: &A,
+) -> Result<Vec<u8>, CodecError> {
+    let mut buffer = Vec::with_capacity(256);
+    let _ = write::write_array_len(&mut buffer, REQUEST_FIELDS);
+    let _ = write::write_uint(&mut buffer, u64::from(FRAME_VERSION));
+    write_text(&mut buffer, Some(header.method));
+    write_text(&mut buffer, header.namespace);
+    let version = header.version.map(Version::to_string);
+    write_text(&mut buffer, version.as_deref());
+    write_text(&mut buffer, header.msg_id);
+    write_text(&mut buffer, header.reply_to);
+    match header.call_monitor {
+        Some(seconds) => {
+            let _ = write::write_f64(&mut buffer, seconds);
+        }
+        None => {
+            let _ = write::write_nil(&mut buffer);
+        }
+    }
+    write_text(&mut buffer, Some(header.unique_id));
+    // The arguments go straight into the frame, as a bin32 whose length is
+    // written once known.
+    buffer.push(Marker::Bin32.to_u8());
+    let length_at = buffer.len();
+    buffer.extend_from_slice(&[0; 4]);
+    args.serialize(&mut rmp_serde::Serializer::new(&mut buffer).with_struct_map())
+        .map_err(CodecError::new)?;
+    if !is_map(&buffer[length_at + 4..]) {
+        return Err(CodecError::new(
+            "arguments must serialize as a map of argument name to value",
+        ));
+    }
+    let length = u32::try_from(buffer.len() - length_at - 4).map_err(|_| CodecError::new("arguments over 4 GiB"))?;
+    buffer[length_at..length_at + 4].copy_from_slice(&length.to_be_bytes());
+    header
+        .context
+        .serialize(&mut rmp_serde::Serializer::new(&mut buffer).with_struct_map())
+        .map_err(CodecError::new)?;
+    Ok(buffer)
+}
+
+/// A reader over a frame.
+struct Frame<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Frame<'a> {
+    fn new(body: &'a [u8], fields: u32, what: &str) -> Result<Frame<'a>, CodecError> {
+        let mut rest = body;
+        let length = read::read_array_len(&mut rest)
+            .map_err(|_| CodecError::new(format_args!("not a {what} frame (expected a MessagePack array)")))?;
+        let mut frame = Frame { rest };
+        let version = frame.integer("frame version")?;
+        if version != FRAME_VERSION {
+            return Err(CodecError::new(format_args!(
+                "unsupported frame version {version} (this peer reads version {FRAME_VERSION})"
+            )));
+        }
+        if length != fields {
+            return Err(CodecError::new(format_args!(
+                "a {what} frame has {fields} fields, not {length}"
+            )));
+        }
+        Ok(frame)
+    }
+
+    fn is_nil(&mut self) -> bool {
+        if self.rest.first() == Some(&Marker::Null.to_u8()) {
+            self.rest = &self.rest[1..];
+            true
+        } else {
+            false
+        }
+    }
+
+    fn integer(&mut self, what: &str) -> Result<u32, CodecError> {
+        read::read_int(&mut self.rest).map_err(|_| CodecError::new(format_args!("`{what}` is not an integer")))
+    }
+
+    fn boolean(&mut self, what: &str) -> Result<bool, CodecError> {
+        read::read_bool(&mut self.rest).map_err(|_| CodecError::new(format_args!("`{what}` is not a boolean")))
+    }
+
+    fn text(&mut self, what: &str) -> Result<&'a str, CodecError> {
+        let (text, rest) = read::read_str_from_slice(self.rest)
+            .map_err(|_| CodecError::new(format_args!("`{what}` is not a UTF-8 string")))?;
+        self.rest = rest;
+        Ok(text)
+    }
+
+    fn optional_text(&mut self, what: &str) -> Result<Option<&'a str>, CodecError> {
+        if self.is_nil() {
+            Ok(None)
+        } else {
+            self.text(what).map(Some)
+        }
+    }
+
+    fn optional_float(&mut self, what: &str) -> Result<Option<f64>, CodecError> {
+        if self.is_nil() {
+            return Ok(None);
+        }
+        let mut rest = self.rest;
+        let value = match read::read_marker(&mut rest) {
+            Ok(Marker::F64) => read::read_f64(&mut self.rest).ok(),
+            Ok(Marker::F32) => read::read_f32(&mut self.rest).ok().map(f64::from),
+            _ => read::read_int::<u64, _>(&mut self.rest).ok().map(|n| n as f64),
+        };
+        value
+            .map(Some)
+            .ok_or_else(|| CodecError::new(format_args!("`{what}` is not a number")))
+    }
+
+    fn optional_bin(&mut self, what: &str) -> Result<Option<&'a [u8]>, CodecError> {
+        if self.is_nil() {
+            return Ok(None);
+        }
+        let invalid = || CodecError::new(format_args!("`{what}` is not a binary string"));
+        let length = read::read_bin_len(&mut self.rest).map_err(|_| invalid())? as usize;
+        if self.rest.len() < length {
+            return Err(invalid());
+        }
+        let (bytes, rest) = self.rest.split_at(length);
+        self.rest = rest;
+        Ok(Some(bytes))
+    }
+
+    /// The last field, decoded with serde.
+    fn last<T: DeserializeOwned>(&self, what: &str) -> Result<T, CodecError> {
+        from_slice(self.rest).map_err(|error| CodecError::new(format_args!("`{what}`: {error}")))
+    }
+}
+
+/// The reply address of a request, read from the start of its frame even
+/// when the rest is malformed.
+pub(super) fn reply_address(body: &[u8]) -> Option<ReplyAddress> {
+    let mut frame = Frame::new(body, REQUEST_FIELDS, "request").ok()?;
+    frame.text("method").ok()?;
+    frame.optional_text("namespace").ok()?;
+    frame.optional_text("version").ok()?;
+    let msg_id = frame.optional_text("msg_id").ok()??;
+    let reply_to = frame.optional_text("reply_to").ok()??;
+    Some(ReplyAddress {
+        msg_id: msg_id.to_owned(),
+        reply_to: reply_to.to_owned(),
+    })
+}
+
+pub(super) fn decode_request(body: &Bytes) -> Result<Request, UndecodableRequest> {
+    let fail = |reason: CodecError| UndecodableRequest {
+        reason,
+        reply: reply_address(body),
+    };
+    let mut frame = Frame::new(body, REQUEST_FIELDS, "request").map_err(fail)?;
+    let method = frame.text("method").map_err(fail)?;
+    let namespace = frame.optional_text("namespace").map_err(fail)?;
+    let version = match frame.optional_text("version").map_err(fail)? {
+        Some(version) => Some(Version::parse(version).map_err(|error| fail(CodecError::new(error)))?),
+        None => None,
+    };
+    let msg_id = frame.optional_text("msg_id").map_err(fail)?;
+    let reply_to = frame.optional_text("reply_to").map_err(fail)?;
+    let call_monitor = frame.optional_float("call_monitor").map_err(fail)?;
+    let unique_id = frame.optional_text("unique_id").map_err(fail)?;
+    let args = frame
+        .optional_bin("args")
+        .map_err(fail)?
+        .ok_or_else(|| fail(CodecError::new("the request has no arguments")))?;
+    let context: Context = frame.last("context").map_err(fail)?;
+    let reply = match (msg_id, reply_to) {
+        (Some(msg_id), Some(reply_to)) => Some(ReplyAddress {
+            msg_id: msg_id.to_owned(),
+            reply_to: reply_to.to_owned(),
+        }),
+        (None, None) => None,
+        _ => return Err(fail(CodecError::new("a call needs both `msg_id` and `reply_to`"))),
+    };
+    Ok(Request {
+        method: method.to_owned(),
+        namespace: namespace.map(str::to_owned),
+        version,
+        context,
+        args: Payload::new(Codec::MsgPack, body.slice_ref(args)),
+        reply,
+        call_monitor,
+        unique_id: unique_id.map(str::to_owned),
+    })
+}
+
+pub(super) fn encode_reply(reply: &ReplyOut<'_>) -> Result<Vec<u8>, CodecError> {
+    let result = reply.result.map(Payload::as_bytes);
+    let mut buffer = Vec::with_capacity(64 + result.map_or(0, <[u8]>::len));
+    let _ = write::write_array_len(&mut buffer, REPLY_FIELDS);
+    let _ = write::write_uint(&mut buffer, u64::from(FRAME_VERSION));
+    write_text(&mut buffer, Some(reply.msg_id));
+    let _ = write::write_bool(&mut buffer, reply.ending);
+    write_bin(&mut buffer, result);
+    match reply.failure {
+        Some(failure) => failure
+            .serialize(&mut rmp_serde::Serializer::new(&mut buffer).with_struct_map())
+            .map_err(CodecError::new)?,
+        None => {
+            let _ = write::write_nil(&mut buffer);
+        }
+    }
+    Ok(buffer)
+}
+
+pub(super) fn decode_reply(body: &Bytes) -> Result<Reply, CodecError> {
+    let mut frame = Frame::new(body, REPLY_FIELDS, "reply")?;
+    let msg_id = frame.text("msg_id")?.to_owned();
+    let ending = frame.boolean("ending")?;
+    let result = frame
+        .optional_bin("result")?
+        .map(|result| Payload::new(Codec::MsgPack, body.slice_ref(result)));
+    let failure = if frame.is_nil() {
+        None
+    } else {
+        Some(frame.last::<RemoteError>("failure")?)
+    };
+    Ok(Reply {
+        msg_id,
+        ending,
+        result,
+        failure,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Args {
+        name: String,
+        count: Option<u32>,
+    }
+
+    fn header<'a>(context: &'a Context, version: Option<&'a Version>) -> RequestHeader<'a> {
+        RequestHeader {
+            method: "greet",
+            namespace: Some("control"),
+            version,
+            msg_id: Some("abc"),
+            reply_to: Some("reply_1"),
+            call_monitor: Some(30.0),
+            unique_id: "u1",
+            context,
+        }
+    }
+
+    #[test]
+    fn request_round_trip_keeps_args_encoded() {
+        let mut context = Context::new().with_request_id("req-1");
+        context
+            .insert("nested", serde_json::json!({"a": [1, 2.5, null]}))
+            .unwrap();
+        let version = Version::new(2, 1);
+        let args = Codec::MsgPack
+            .encode(&Args {
+                name: "x".into(),
+                count: Some(2),
+            })
+            .unwrap();
+        let body = Bytes::from(
+            encode_request(
+                &header(&context, Some(&version)),
+                &Args {
+                    name: "x".into(),
+                    count: Some(2),
+                },
+            )
+            .unwrap(),
+        );
+        let request = decode_request(&body).unwrap();
+        assert_eq!(request.method(), "greet");
+        assert_eq!(request.namespace(), Some("control"));
+        assert_eq!(request.version(), Some(&version));
+        assert_eq!(request.context(), &context);
+        assert_eq!(request.call_monitor, Some(30.0));
+        assert_eq!(request.unique_id.as_deref(), Some("u1"));
+        assert_eq!(request.reply.as_ref().unwrap().reply_to, "reply_1");
+        assert_eq!(
+            request.args().as_bytes(),
+            args.as_bytes(),
+            "the arguments are kept as encoded"
+        );
+        let decoded: Args = request.decode_args().unwrap();
+        assert_eq!(decoded.count, Some(2));
+    }
+
+    #[test]
+    fn casts_have_no_reply_address() {
+        let context = Context::new();
+        let cast = RequestHeader {
+            msg_id: None,
+            reply_to: None,
+            call_monitor: None,
+            ..header(&context, None)
+        };
+        let body = Bytes::from(encode_request(&cast, &serde_json::json!({})).unwrap());
+        let request = decode_request(&body).unwrap();
+        assert!(!request.is_call());
+        assert_eq!(request.version(), None);
+    }
+
+    #[test]
+    fn args_are_a_named_map() {
+        let args = Codec::MsgPack
+            .encode(&Args {
+                name: "x".into(),
+                count: None,
+            })
+            .unwrap();
+        let as_map: serde_json::Map<String, serde_json::Value> = rmp_serde::from_slice(args.as_bytes()).unwrap();
+        assert_eq!(as_map["name"], "x");
+        assert!(as_map["count"].is_null());
+        // An absent optional argument decodes as `None`.
+        let only_name = Codec::MsgPack.encode(&serde_json::json!({"name": "y"})).unwrap();
+        assert_eq!(only_name.decode::<Args>().unwrap().count, None);
+    }
+
+    #[test]
+    fn undecodable_request_keeps_reply_address() {
+        let context = Context::new();
+        let mut body = encode_request(&header(&context, None), &serde_json::json!({})).unwrap();
+        // Corrupt the context: the reply address before it still reads.
+        let last = body.len() - 1;
+        body[last] = 0xc1;
+        let error = decode_request(&Bytes::from(body)).unwrap_err();
+        let reply = error.reply.unwrap();
+        assert_eq!((reply.msg_id.as_str(), reply.reply_to.as_str()), ("abc", "reply_1"));
+
+        for garbage in [&b"\xc1\xff not msgpack"[..], b"", b"\x92\x01", b"\x9a\x01\x07"] {
+            let error = decode_request(&Bytes::copy_from_slice(garbage)).unwrap_err();
+            assert!(error.reply.is_none());
+            assert!(!error.reason.to_string().is_empty());
+        }
+    }
+
+    #[test]
+    fn other_frame_versions_are_refused() {
+        let context = Context::new();
+        let mut body = encode_request(&header(&context, None), &serde_json::json!({})).unwrap();
+        body[1] = 2;
+        let error = decode_request(&Bytes::from(body)).unwrap_err();
+        assert!(error.reason.to_string().contains("frame version 2"), "{}", error.reason);
+    }
+
+    #[test]
+    fn arguments_must_be_a_map() {
+        let context = Context::new();
+        for args in [
+            serde_json::json!([1, 2]),
+            serde_json::json!("text"),
+            serde_json::json!(null),
+        ] {
+            let error = encode_request(&header(&context, None), &args).unwrap_err();
+            assert!(error.to_string().contains("must serialize as a map"), "{error}");
+        }
+    }
+
+    #[test]
+    fn reply_round_trip() {
+        let result = Codec::MsgPack.encode("ok").unwrap();
+        let reply = ReplyOut {
+            msg_id: "m1",
+            ending: true,
+            result: Some(&result),
+            failure: None,
+        };
+        let back = decode_reply(&Bytes::from(encode_reply(&reply).unwrap())).unwrap();
+        assert!(back.ending);
+        assert_eq!(back.msg_id, "m1");
+        assert_eq!(back.result.unwrap().decode::<String>().unwrap(), "ok");
+
+        let error = RemoteError::no_such_method("x").with_traceback(vec!["line\n".into()]);
+        let failure = ReplyOut {
+            msg_id: "m2",
+            ending: true,
+            result: None,
+            failure: Some(&error),
+        };
+        let back = decode_reply(&Bytes::from(encode_reply(&failure).unwrap())).unwrap();
+        assert_eq!(back.failure.unwrap(), error);
+
+        let heartbeat = ReplyOut {
+            msg_id: "m3",
+            ending: false,
+            result: None,
+            failure: None,
+        };
+        let back = decode_reply(&Bytes::from(encode_reply(&heartbeat).unwrap())).unwrap();
+        assert!(!back.ending && back.result.is_none() && back.failure.is_none());
+    }
+}

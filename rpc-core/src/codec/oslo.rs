@@ -1,0 +1,626 @@
+//! oslo.messaging's JSON format (`application/json`), as its rabbit driver
+//! writes it.
+//!
+//! Every message is the 2.0 envelope `{"oslo.version": "2.0", "oslo.message":
+//! "<inner JSON, as a string>"}`; bodies without the envelope (oslo's "1.0"
+//! format) are read as the inner message itself.
+//!
+//! - request: `{"method", "args", "namespace"?, "version"?, "_msg_id"?,
+//!   "_reply_q"?, "_timeout"?, "_unique_id", "_context_<key>"...}`: the context
+//!   is flattened into one `_context_` key per entry;
+//! - reply: `{"result", "failure", "ending", "_msg_id", "_unique_id"}`, where
+//!   `failure` is `null` or a JSON string describing the exception: `{"class",
+//!   "module", "message", "tb", "args", "kwargs"}`. Ours also carry
+//!   `rpc_code` and `rpc_data`, which Python ignores, so that Rust callers get
+//!   the error code and typed application errors back.
+//!
+//! Python's `json` writes `NaN` and `Infinity` for non-finite floats, which
+//! strict JSON forbids: they are read as `null`.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use bytes::Bytes;
+use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use crate::message::{Payload, Reply, ReplyAddress, ReplyOut, Request, RequestHeader, UndecodableRequest};
+use crate::{Codec, CodecError, Context, ErrorCode, RemoteError, Version};
+
+const ENVELOPE_VERSION: Version = Version::new(2, 0);
+const CONTEXT_PREFIX: &str = "_context_";
+
+pub(super) fn encode_value<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
+    serde_json::to_vec(value).map_err(CodecError::new)
+}
+
+pub(super) fn decode_value<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    let text = std::str::from_utf8(bytes).map_err(CodecError::new)?;
+    serde_json::from_str(&sanitize_non_finite(text)).map_err(CodecError::new)
+}
+
+/// Whether an encoded value is a JSON object.
+pub(super) fn is_object(bytes: &[u8]) -> bool {
+    bytes.iter().find(|byte| !byte.is_ascii_whitespace()) == Some(&b'{')
+}
+
+/// Replaces Python's bare `NaN`, `Infinity` and `-Infinity` tokens (outside
+/// strings) with `null`.
+fn sanitize_non_finite(text: &str) -> Cow<'_, str> {
+    if !text.contains("NaN") && !text.contains("Infinity") {
+        return Cow::Borrowed(text);
+    }
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped, mut copied, mut i) = (false, false, 0, 0);
+    while i < bytes.len() {
+        let byte = bytes[i];
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        // Bytes, not `text[i..]`: `i` may be inside a multi-byte character.
+        let token = ["-Infinity", "Infinity", "NaN"]
+            .into_iter()
+            .find(|token| bytes[i..].starts_with(token.as_bytes()));
+        match (byte, token) {
+            (b'"', _) => {
+                in_string = true;
+                i += 1;
+            }
+            (_, Some(token)) => {
+                out.push_str(&text[copied..i]);
+                out.push_str("null");
+                i += token.len();
+                copied = i;
+            }
+            _ => i += 1,
+        }
+    }
+    out.push_str(&text[copied..]);
+    Cow::Owned(out)
+}
+
+/// The outer body: the envelope's two keys, when present.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "oslo.version", default)]
+    version: Option<Cow<'a, str>>,
+    #[serde(rename = "oslo.message", default, borrow)]
+    message: Option<Cow<'a, str>>,
+}
+
+/// The inner message's text: unwrapped from the envelope, or the body itself.
+fn open_envelope(body: &[u8]) -> Result<Cow<'_, str>, CodecError> {
+    let text = std::str::from_utf8(body).map_err(|_| CodecError::new("the body is not UTF-8"))?;
+    let outer = sanitize_non_finite(text);
+    let envelope: Envelope<'_> = serde_json::from_str(&outer)
+        .map_err(|error| CodecError::new(format_args!("the body is not a JSON object: {error}")))?;
+    match (envelope.version, envelope.message) {
+        (Some(version), Some(message)) => {
+            let supported = Version::parse(&version).is_ok_and(|version| ENVELOPE_VERSION.supports(&version));
+            if !supported {
+                return Err(CodecError::new(format_args!(
+                    "unsupported envelope version `{version}` (this peer reads {ENVELOPE_VERSION})"
+                )));
+            }
+            Ok(Cow::Owned(sanitize_non_finite(&message).into_owned()))
+        }
+        // oslo's 1.0 format: the body is the message.
+        _ => Ok(Cow::Owned(outer.into_owned())),
+    }
+}
+
+fn seal_envelope(inner: &[u8]) -> Result<Vec<u8>, CodecError> {
+    #[derive(Serialize)]
+    struct Sealed<'a> {
+        #[serde(rename = "oslo.version")]
+        version: &'a str,
+        #[serde(rename = "oslo.message")]
+        message: &'a str,
+    }
+    let message = std::str::from_utf8(inner).map_err(CodecError::new)?;
+    encode_value(&Sealed {
+        version: "2.0",
+        message,
+    })
+}
+
+fn raw(bytes: &[u8]) -> Result<&RawValue, CodecError> {
+    let text = std::str::from_utf8(bytes).map_err(CodecError::new)?;
+    serde_json::from_str(text).map_err(CodecError::new)
+}
+
+struct RequestOut<'a> {
+    header: &'a RequestHeader<'a>,
+    args: &'a RawValue,
+}
+
+impl Serialize for RequestOut<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let header = self.header;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("method", header.method)?;
+        map.serialize_entry("args", self.args)?;
+        if let Some(namespace) = header.namespace {
+            map.serialize_entry("namespace", namespace)?;
+        }
+        if let Some(version) = header.version {
+            map.serialize_entry("version", version)?;
+        }
+        if let (Some(msg_id), Some(reply_to)) = (header.msg_id, header.reply_to) {
+            map.serialize_entry("_msg_id", msg_id)?;
+            map.serialize_entry("_reply_q", reply_to)?;
+            map.serialize_entry("_timeout", &header.call_monitor)?;
+        }
+        map.serialize_entry("_unique_id", header.unique_id)?;
+        for (key, value) in header.context.iter() {
+            map.serialize_entry(&format_args!("{CONTEXT_PREFIX}{key}"), value)?;
+        }
+        map.end()
+    }
+}
+
+pub(super) fn encode_request<A: Serialize + ?Sized>(
+    header: &RequestHeader<'_>,
+    args: &A,
+) -> Result<Vec<u8>, CodecError> {
+    let args = encode_value(args)?;
+    if !is_object(&args) {
+        return Err(CodecError::new(
+            "arguments must serialize as a map of argument name to value",
+        ));
+    }
+    let inner = encode_value(&RequestOut {
+        header,
+        args: raw(&args)?,
+    })?;
+    seal_envelope(&inner)
+}
+
+/// A request's inner message.
+#[derive(Default)]
+struct RequestIn<'a> {
+    method: Option<String>,
+    args: Option<&'a RawValue>,
+    namespace: Option<String>,
+    version: Option<String>,
+    msg_id: Option<String>,
+    reply_to: Option<String>,
+    timeout: Option<f64>,
+    unique_id: Option<String>,
+    context: Map<String, Value>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RequestIn<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<RequestIn<'a>, D::Error> {
+        struct RequestVisitor;
+        impl<'de> Visitor<'de> for RequestVisitor {
+            type Value = RequestIn<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an oslo.messaging request object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RequestIn<'de>, A::Error> {
+                let mut request = RequestIn::default();
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    match &*key {
+                        "method" => request.method = Some(map.next_value()?),
+                        "args" => request.args = Some(map.next_value()?),
+                        "namespace" => request.namespace = map.next_value()?,
+                        "version" => request.version = map.next_value()?,
+                        "_msg_id" => request.msg_id = map.next_value()?,
+                        "_reply_q" => request.reply_to = map.next_value()?,
+                        "_timeout" => request.timeout = map.next_value()?,
+                        "_unique_id" => request.unique_id = map.next_value()?,
+                        key => match key.strip_prefix(CONTEXT_PREFIX) {
+                            Some(name) => {
+                                let value = map.next_value()?;
+                                request.context.insert(name.to_owned(), value);
+                            }
+                            None => {
+                                map.next_value::<IgnoredAny>()?;
+                            }
+                        },
+                    }
+                }
+                Ok(request)
+            }
+        }
+        deserializer.deserialize_map(RequestVisitor)
+    }
+}
+
+/// Only the reply address, read leniently from a request that did not decode.
+#[derive(Deserialize)]
+struct ReplyAddressIn {
+    #[serde(rename = "_msg_id", default)]
+    msg_id: Option<String>,
+    #[serde(rename = "_reply_q", default)]
+    reply_to: Option<String>,
+}
+
+pub(super) fn reply_address(body: &[u8]) -> Option<ReplyAddress> {
+    let inner = open_envelope(body).ok()?;
+    let address: ReplyAddressIn = serde_json::from_str(&inner).ok()?;
+    Some(ReplyAddress {
+        msg_id: address.msg_id?,
+        reply_to: address.reply_to?,
+    })
+}
+
+pub(super) fn decode_request(body: &Bytes) -> Result<Request, UndecodableRequest> {
+    let fail = |reason: CodecError| UndecodableRequest {
+        reason,
+        reply: reply_address(body),
+    };
+    let inner = open_envelope(body).map_err(fail)?;
+    let request: RequestIn<'_> = serde_json::from_str(&inner).map_err(|error| {
+        fail(CodecError::new(format_args!(
+            "the message is not a request object: {error}"
+        )))
+    })?;
+    let method = request
+        .method
+        .ok_or_else(|| fail(CodecError::new("the request has no `method`")))?;
+    let version = match request.version {
+        None => None,
+        Some(version) => Some(Version::parse(&version).map_err(|error| fail(CodecError::new(error)))?),
+    };
+    let reply = match (request.msg_id, request.reply_to) {
+        (Some(msg_id), Some(reply_to)) => Some(ReplyAddress { msg_id, reply_to }),
+        _ => None,
+    };
+    let args = match request.args {
+        Some(args) if args.get() != "null" => Bytes::copy_from_slice(args.get().as_bytes()),
+        _ => Bytes::from_static(b"{}"),
+    };
+    Ok(Request {
+        method,
+        namespace: request.namespace,
+        version,
+        context: Context::from(request.context),
+        args: Payload::new(Codec::OsloJson, args),
+        reply,
+        call_monitor: request.timeout.filter(|timeout| *timeout > 0.0),
+        unique_id: request.unique_id,
+    })
+}
+
+/// oslo's failure description, plus our code and data.
+#[derive(Serialize, Deserialize, Default)]
+struct Failure {
+    #[serde(default)]
+    class: String,
+    #[serde(default)]
+    module: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    tb: Vec<String>,
+    #[serde(default)]
+    args: Value,
+    #[serde(default)]
+    kwargs: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rpc_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rpc_data: Option<Value>,
+}
+
+impl Failure {
+    fn from_remote(error: &RemoteError) -> Failure {
+        Failure {
+            class: error.class().to_owned(),
+            module: error.module().to_owned(),
+            message: error.message().to_owned(),
+            tb: error.traceback().to_vec(),
+            args: Value::Array(vec![Value::String(error.message().to_owned())]),
+            kwargs: Value::Object(Map::new()),
+            rpc_code: Some(error.code().as_str().to_owned()),
+            rpc_data: error.data().cloned(),
+        }
+    }
+
+    fn into_remote(self) -> RemoteError {
+        let code = match (&self.rpc_code, self.module.as_str(), self.class.as_str()) {
+            (Some(code), _, _) => ErrorCode::from_name(code),
+            (None, "oslo_messaging.rpc.dispatcher", "NoSuchMethod") => ErrorCode::NoSuchMethod,
+            (None, "oslo_messaging.rpc.dispatcher", "UnsupportedVersion") => ErrorCode::UnsupportedVersion,
+            _ => ErrorCode::Other,
+        };
+        let data = match self.rpc_data {
+            Some(data) => Some(data),
+            // A Python exception: keep its arguments.
+            None if self.rpc_code.is_none() => Some(serde_json::json!({"args": self.args, "kwargs": self.kwargs})),
+            None => None,
+        };
+        let error = RemoteError::new(code, self.class, self.message)
+            .with_module(self.module)
+            .with_traceback(self.tb);
+        match data {
+            Some(data) => error.with_data(data),
+            None => error,
+        }
+    }
+}
+
+struct ReplyInner<'a> {
+    reply: &'a ReplyOut<'a>,
+    result: Option<&'a RawValue>,
+    failure: Option<String>,
+    unique_id: &'a str,
+}
+
+impl Serialize for ReplyInner<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(5))?;
+        map.serialize_entry("result", &self.result)?;
+        map.serialize_entry("failure", &self.failure)?;
+        map.serialize_entry("ending", &self.reply.ending)?;
+        map.serialize_entry("_msg_id", self.reply.msg_id)?;
+        map.serialize_entry("_unique_id", self.unique_id)?;
+        map.end()
+    }
+}
+
+pub(super) fn encode_reply(reply: &ReplyOut<'_>) -> Result<Vec<u8>, CodecError> {
+    let result = reply.result.map(|payload| raw(payload.as_bytes())).transpose()?;
+    let failure = reply
+        .failure
+        .map(|error| serde_json::to_string(&Failure::from_remote(error)).map_err(CodecError::new))
+        .transpose()?;
+    let unique_id = crate::ids::Id::next();
+    let inner = encode_value(&ReplyInner {
+        reply,
+        result,
+        failure,
+        unique_id: unique_id.as_str(),
+    })?;
+    seal_envelope(&inner)
+}
+
+#[derive(Deserialize)]
+struct ReplyIn<'a> {
+    #[serde(default, borrow)]
+    result: Option<&'a RawValue>,
+    #[serde(default)]
+    failure: Option<String>,
+    /// oslo: a reply without `ending` is not the last one.
+    #[serde(default)]
+    ending: bool,
+    #[serde(rename = "_msg_id")]
+    msg_id: String,
+}
+
+pub(super) fn decode_reply(body: &Bytes) -> Result<Reply, CodecError> {
+    let inner = open_envelope(body)?;
+    let reply: ReplyIn<'_> = serde_json::from_str(&inner)
+        .map_err(|error| CodecError::new(format_args!("the message is not a reply object: {error}")))?;
+    let failure = match reply.failure {
+        None => None,
+        Some(text) => {
+            let failure: Failure = serde_json::from_str(&sanitize_non_finite(&text)).unwrap_or_else(|_| Failure {
+                class: "RemoteError".to_owned(),
+                message: text.clone(),
+                ..Failure::default()
+            });
+            Some(failure.into_remote())
+        }
+    };
+    Ok(Reply {
+        msg_id: reply.msg_id,
+        ending: reply.ending,
+        // A `null` or missing result (a method returning nothing) is no
+        // payload: the caller decodes it as unit, or `None`.
+        result: reply
+            .result
+            .map(|result| Payload::new(Codec::OsloJson, Bytes::copy_from_slice(result.get().as_bytes()))),
+        failure,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn python_call() -> Bytes {
+        // What oslo.messaging 18.3.1 sends for client.call({"user": "alice", ...}, "add", a=1, b=2)
+        // through prepare(namespace="calc", version="1.2"), with call_monitor_timeout unset.
+        Bytes::from_static(
+            br#"{"oslo.version": "2.0", "oslo.message": "{\"method\": \"add\", \"args\": {\"a\": 1, \"b\": 2}, \"namespace\": \"calc\", \"version\": \"1.2\", \"_msg_id\": \"0d3c6f3a4c1e4b55a2f1c9d1e2a3b4c5\", \"_reply_q\": \"reply_6f2e8a1d9b7c4e0fa1b2c3d4e5f60718\", \"_timeout\": null, \"_unique_id\": \"9a8b7c6d5e4f40312a1b2c3d4e5f6a7b\", \"_context_user\": \"alice\", \"_context_request_id\": \"req-42\"}"}"#,
+        )
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct AddArgs {
+        a: i64,
+        b: i64,
+    }
+
+    #[test]
+    fn reads_a_python_call() {
+        let request = decode_request(&python_call()).unwrap();
+        assert_eq!(request.method(), "add");
+        assert_eq!(request.namespace(), Some("calc"));
+        assert_eq!(request.version(), Some(&Version::new(1, 2)));
+        assert_eq!(request.context().user(), Some("alice"));
+        assert_eq!(request.context().request_id(), Some("req-42"));
+        assert_eq!(request.call_monitor, None);
+        let reply = request.reply.as_ref().unwrap();
+        assert_eq!(reply.reply_to, "reply_6f2e8a1d9b7c4e0fa1b2c3d4e5f60718");
+        assert_eq!(request.unique_id.as_deref(), Some("9a8b7c6d5e4f40312a1b2c3d4e5f6a7b"));
+        assert_eq!(request.decode_args::<AddArgs>().unwrap(), AddArgs { a: 1, b: 2 });
+    }
+
+    #[test]
+    fn reads_unenveloped_and_refuses_future_envelopes() {
+        let bare = Bytes::from_static(br#"{"method": "ping", "_unique_id": "u"}"#);
+        let request = decode_request(&bare).unwrap();
+        assert_eq!(request.method(), "ping");
+        assert!(!request.is_call());
+        assert_eq!(request.args().as_bytes(), b"{}");
+
+        for version in ["2.1", "3.0", "1.0", "x"] {
+            let body = format!(r#"{{"oslo.version": "{version}", "oslo.message": "{{\"method\": \"m\"}}"}}"#);
+            let error = decode_request(&Bytes::from(body)).unwrap_err();
+            assert!(
+                error.reason.to_string().contains("unsupported envelope version"),
+                "{}",
+                error.reason
+            );
+        }
+        let ok = Bytes::from_static(br#"{"oslo.version": "2.0.0", "oslo.message": "{\"method\": \"m\"}"}"#);
+        assert!(decode_request(&ok).is_ok());
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_request() {
+        for body in [
+            &b"[1, 2]"[..],
+            b"\"text\"",
+            b"{\"args\": {}}",
+            b"not json",
+            b"\xff\xfe",
+            b"{\"method\": \"m\", \"version\": \"two\"}",
+        ] {
+            assert!(decode_request(&Bytes::copy_from_slice(body)).is_err(), "{body:?}");
+        }
+        // A malformed request still says where its reply goes.
+        let broken = Bytes::from_static(br#"{"_msg_id": "m1", "_reply_q": "reply_x", "method": 7}"#);
+        let error = decode_request(&broken).unwrap_err();
+        assert_eq!(error.reply.unwrap().reply_to, "reply_x");
+    }
+
+    #[test]
+    fn python_nan_and_infinity_are_null() {
+        let body = Bytes::from_static(
+            br#"{"oslo.version": "2.0", "oslo.message": "{\"method\": \"m\", \"args\": {\"x\": NaN, \"y\": [Infinity, -Infinity], \"s\": \"NaN and Infinity\"}}"}"#,
+        );
+        let request = decode_request(&body).unwrap();
+        let args: Value = request.decode_args().unwrap();
+        assert_eq!(
+            args,
+            serde_json::json!({"x": null, "y": [null, null], "s": "NaN and Infinity"})
+        );
+        assert_eq!(sanitize_non_finite(r#"["a\"NaN", NaN]"#), r#"["a\"NaN", null]"#);
+    }
+
+    #[test]
+    fn writes_a_request_python_reads() {
+        let context = Context::new().with_request_id("req-1");
+        let version = Version::new(2, 0);
+        let header = RequestHeader {
+            method: "test",
+            namespace: Some("control"),
+            version: Some(&version),
+            msg_id: Some("abc"),
+            reply_to: Some("reply_q"),
+            call_monitor: None,
+            unique_id: "u1",
+            context: &context,
+        };
+        let body = encode_request(&header, &serde_json::json!({"arg": "myarg"})).unwrap();
+        let outer: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(outer["oslo.version"], "2.0");
+        let inner: Value = serde_json::from_str(outer["oslo.message"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            inner,
+            serde_json::json!({
+                "method": "test", "args": {"arg": "myarg"}, "namespace": "control", "version": "2.0",
+                "_msg_id": "abc", "_reply_q": "reply_q", "_timeout": null, "_unique_id": "u1",
+                "_context_request_id": "req-1",
+            })
+        );
+        // Casts carry no reply fields at all.
+        let cast = RequestHeader {
+            msg_id: None,
+            reply_to: None,
+            ..header
+        };
+        let inner: Value = serde_json::from_str(
+            serde_json::from_slice::<Value>(&encode_request(&cast, &serde_json::json!({})).unwrap()).unwrap()["oslo.message"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(inner.get("_msg_id").is_none() && inner.get("_timeout").is_none());
+    }
+
+    #[test]
+    fn replies_round_trip_and_read_python_failures() {
+        let result = Payload::new(Codec::OsloJson, Bytes::from_static(b"[1,2]"));
+        let reply = ReplyOut {
+            msg_id: "m1",
+            ending: true,
+            result: Some(&result),
+            failure: None,
+        };
+        let back = decode_reply(&Bytes::from(encode_reply(&reply).unwrap())).unwrap();
+        assert_eq!(back.result.unwrap().decode::<Vec<u8>>().unwrap(), [1, 2]);
+
+        // A Python ValueError, as oslo.messaging sends it.
+        let python = Bytes::from_static(
+            br#"{"oslo.version": "2.0", "oslo.message": "{\"result\": null, \"failure\": \"{\\\"class\\\": \\\"ValueError\\\", \\\"module\\\": \\\"builtins\\\", \\\"message\\\": \\\"bad\\\", \\\"tb\\\": [\\\"Traceback ...\\\\n\\\", \\\"ValueError: bad\\\\n\\\"], \\\"args\\\": [\\\"bad\\\"], \\\"kwargs\\\": {}}\", \"ending\": true, \"_msg_id\": \"m2\", \"_unique_id\": \"u\"}"}"#,
+        );
+        let back = decode_reply(&python).unwrap();
+        let failure = back.failure.unwrap();
+        assert_eq!(
+            (failure.class(), failure.module(), failure.message()),
+            ("ValueError", "builtins", "bad")
+        );
+        assert_eq!(failure.code(), ErrorCode::Other);
+        assert_eq!(failure.traceback().len(), 2);
+
+        // Our own errors keep their code and data.
+        let error = RemoteError::no_such_method("frob").with_data(serde_json::json!({"k": 1}));
+        let ours = ReplyOut {
+            msg_id: "m3",
+            ending: true,
+            result: None,
+            failure: Some(&error),
+        };
+        let back = decode_reply(&Bytes::from(encode_reply(&ours).unwrap())).unwrap();
+        assert_eq!(
+            back.failure.unwrap(),
+            RemoteError::no_such_method("frob").with_data(serde_json::json!({"k": 1}))
+        );
+    }
+
+    #[test]
+    fn arguments_must_be_an_object() {
+        let context = Context::new();
+        let header = RequestHeader {
+            method: "m",
+            namespace: None,
+            version: None,
+            msg_id: None,
+            reply_to: None,
+            call_monitor: None,
+            unique_id: "u",
+            context: &context,
+        };
+        let error = encode_request(&header, &[1, 2]).unwrap_err();
+        assert!(error.to_string().contains("must serialize as a map"), "{error}");
+    }
+
+    #[test]
+    fn heartbeats_and_missing_ending() {
+        let heartbeat = Bytes::from_static(
+            br#"{"oslo.version": "2.0", "oslo.message": "{\"result\": null, \"failure\": null, \"ending\": false, \"_msg_id\": \"m\"}"}"#,
+        );
+        let back = decode_reply(&heartbeat).unwrap();
+        assert!(!back.ending);
+        assert!(back.failure.is_none());
+        let no_ending = Bytes::from_static(br#"{"result": 1, "_msg_id": "m"}"#);
+        assert!(!decode_reply(&no_ending).unwrap().ending);
+    }
+}

@@ -1,0 +1,249 @@
+//! The request context: a string-keyed map that travels with every request.
+
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Keys whose values [`Context`]'s `Debug` output hides.
+const SECRET_MARKERS: [&str; 4] = ["token", "password", "secret", "credential"];
+
+/// The context of a request: a string-keyed map of JSON-like values that the
+/// caller sends with every call and cast, and that the handler receives first.
+///
+/// It plays the role of oslo.messaging's `ctxt` dict and is carried the same
+/// way (in the oslo codec each key travels as `_context_<key>`), so the keys
+/// of `oslo_context.RequestContext` (`request_id`, `global_request_id`, `user`,
+/// `project`, `roles`, `is_admin`, `auth_token`...) have typed accessors here.
+/// Any other key can be read and written with [`get`](Context::get) and
+/// [`insert`](Context::insert).
+///
+/// `Debug` output hides the values of keys that look secret (containing
+/// `token`, `password`, `secret` or `credential`), so contexts can be logged.
+///
+/// ```
+/// use rpc_core::Context;
+///
+/// let mut ctx = Context::new().with_request_id("req-42");
+/// ctx.insert("retries", 3)?;
+/// assert_eq!(ctx.request_id(), Some("req-42"));
+/// assert_eq!(ctx.get::<u32>("retries")?, Some(3));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Context {
+    values: Map<String, Value>,
+}
+
+impl Context {
+    /// An empty context.
+    pub fn new() -> Context {
+        Context::default()
+    }
+
+    /// A context with a fresh request id `req-<uuid>`, as oslo.context makes them.
+    pub fn generate_request_id() -> Context {
+        Context::new().with_request_id(format!("req-{}", uuid::Uuid::new_v4()))
+    }
+
+    /// The value under `key`, deserialized as `T`; `Ok(None)` when absent.
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, serde_json::Error> {
+        self.values.get(key).map(|value| T::deserialize(value)).transpose()
+    }
+
+    /// The raw value under `key`.
+    pub fn get_value(&self, key: &str) -> Option<&Value> {
+        self.values.get(key)
+    }
+
+    /// The string under `key`; `None` when absent or not a string.
+    pub fn get_str(&self, key: &str) -> Option<&str> {
+        self.values.get(key).and_then(Value::as_str)
+    }
+
+    /// Stores `value` under `key`, replacing any previous value.
+    ///
+    /// Fails only when `value` cannot be represented as JSON (a map with
+    /// non-string keys, for example).
+    pub fn insert(&mut self, key: impl Into<String>, value: impl Serialize) -> Result<(), serde_json::Error> {
+        self.values.insert(key.into(), serde_json::to_value(value)?);
+        Ok(())
+    }
+
+    /// Stores a raw value under `key`, replacing any previous value.
+    pub fn insert_value(&mut self, key: impl Into<String>, value: Value) {
+        self.values.insert(key.into(), value);
+    }
+
+    /// Removes the value under `key` and returns it.
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        self.values.remove(key)
+    }
+
+    /// Whether `key` is present.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.values.contains_key(key)
+    }
+
+    /// The entries, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.values.iter().map(|(key, value)| (key.as_str(), value))
+    }
+
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether the context has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The request id (`request_id`), which ties log lines of one request together.
+    pub fn request_id(&self) -> Option<&str> {
+        self.get_str("request_id")
+    }
+
+    /// Sets the request id.
+    pub fn with_request_id(mut self, request_id: impl Into<String>) -> Context {
+        self.insert_value("request_id", Value::String(request_id.into()));
+        self
+    }
+
+    /// The id shared by every request of one user action across services (`global_request_id`).
+    pub fn global_request_id(&self) -> Option<&str> {
+        self.get_str("global_request_id")
+    }
+
+    /// The user id (`user`, as in `oslo_context.RequestContext.to_dict()`).
+    pub fn user(&self) -> Option<&str> {
+        self.get_str("user")
+    }
+
+    /// The project id (`project`).
+    pub fn project(&self) -> Option<&str> {
+        self.get_str("project")
+    }
+
+    /// The role names (`roles`); empty when absent.
+    pub fn roles(&self) -> Vec<&str> {
+        match self.values.get("roles") {
+            Some(Value::Array(roles)) => roles.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether the caller is an administrator (`is_admin`); `false` when absent.
+    pub fn is_admin(&self) -> bool {
+        self.values.get("is_admin").and_then(Value::as_bool).unwrap_or(false)
+    }
+
+    /// The caller's authentication token (`auth_token`). Never logged by `Debug`.
+    pub fn auth_token(&self) -> Option<&str> {
+        self.get_str("auth_token")
+    }
+
+    /// The underlying map.
+    pub fn as_map(&self) -> &Map<String, Value> {
+        &self.values
+    }
+
+    /// Consumes the context and returns the underlying map.
+    pub fn into_map(self) -> Map<String, Value> {
+        self.values
+    }
+}
+
+impl From<Map<String, Value>> for Context {
+    fn from(values: Map<String, Value>) -> Context {
+        Context { values }
+    }
+}
+
+impl FromIterator<(String, Value)> for Context {
+    fn from_iter<I: IntoIterator<Item = (String, Value)>>(iter: I) -> Context {
+        Context {
+            values: iter.into_iter().collect(),
+        }
+    }
+}
+
+fn is_secret(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    SECRET_MARKERS.iter().any(|marker| key.contains(marker))
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Redacted;
+        impl fmt::Debug for Redacted {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("\"***\"")
+            }
+        }
+        let mut map = f.debug_map();
+        for (key, value) in &self.values {
+            if is_secret(key) {
+                map.entry(key, &Redacted);
+            } else {
+                map.entry(key, value);
+            }
+        }
+        map.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_accessors() {
+        let ctx: Context = serde_json::from_value(serde_json::json!({
+            "request_id": "req-1",
+            "global_request_id": "req-g",
+            "user": "alice",
+            "project": "demo",
+            "roles": ["admin", "member", 3],
+            "is_admin": true,
+        }))
+        .unwrap();
+        assert_eq!(ctx.request_id(), Some("req-1"));
+        assert_eq!(ctx.global_request_id(), Some("req-g"));
+        assert_eq!(ctx.user(), Some("alice"));
+        assert_eq!(ctx.project(), Some("demo"));
+        assert_eq!(ctx.roles(), ["admin", "member"]);
+        assert!(ctx.is_admin());
+        assert!(!Context::new().is_admin());
+    }
+
+    #[test]
+    fn get_reports_type_mismatch() {
+        let mut ctx = Context::new();
+        ctx.insert("n", "not a number").unwrap();
+        assert!(ctx.get::<u32>("n").is_err());
+        assert_eq!(ctx.get::<u32>("missing").unwrap(), None);
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let mut ctx = Context::new().with_request_id("req-1");
+        ctx.insert("auth_token", "s3cr3t-token").unwrap();
+        ctx.insert("db_Password", "hunter2").unwrap();
+        let shown = format!("{ctx:?}");
+        assert!(shown.contains("req-1"), "{shown}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn generated_request_ids_are_unique() {
+        let a = Context::generate_request_id();
+        let b = Context::generate_request_id();
+        assert!(a.request_id().unwrap().starts_with("req-"));
+        assert_ne!(a.request_id(), b.request_id());
+    }
+}

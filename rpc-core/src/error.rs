@@ -1,0 +1,524 @@
+//! Errors: the local [`Error`], the one error that crosses the wire
+//! ([`RemoteError`]), and the errors of transports and codecs.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::Version;
+
+/// A boxed error from a transport or another library.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What can go wrong with a call, a cast, or a server.
+///
+/// [`Error::Remote`] carries what the server answered; every other variant
+/// happened on this side. Match on the variants, or ask the predicates
+/// ([`is_timeout`](Error::is_timeout), [`remote`](Error::remote),
+/// [`is_connection_error`](Error::is_connection_error)).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The target cannot be used for this operation: a server without a topic
+    /// or a server name, a call with `fanout`, an empty topic.
+    #[error("invalid target: {0}")]
+    InvalidTarget(String),
+    /// Nothing is bound to receive the request: no server has ever listened on
+    /// the target. The request was not delivered.
+    #[error("no server is listening on {target}")]
+    NoListener {
+        /// The target, as text.
+        target: String,
+    },
+    /// No reply came within the call's timeout.
+    #[error("no reply to `{method}` on {target} within {timeout:?}")]
+    Timeout {
+        /// The method called.
+        method: String,
+        /// The target, as text.
+        target: String,
+        /// The call's timeout.
+        timeout: Duration,
+    },
+    /// The server stopped sending call-monitor heartbeats for a long call.
+    #[error("the server handling `{method}` on {target} sent no heartbeat for {timeout:?}")]
+    HeartbeatTimeout {
+        /// The method called.
+        method: String,
+        /// The target, as text.
+        target: String,
+        /// The call-monitor timeout.
+        timeout: Duration,
+    },
+    /// The request's version is above the client's version cap; nothing was sent.
+    #[error("`{method}` needs version {}, above the version cap {cap}", display_version(.version))]
+    VersionCap {
+        /// The method called.
+        method: String,
+        /// The version the request would carry (`None`: no version).
+        version: Option<Version>,
+        /// The client's version cap.
+        cap: Version,
+    },
+    /// A value could not be encoded; nothing was sent.
+    #[error("cannot encode {what}: {source}")]
+    Encode {
+        /// What was being encoded.
+        what: &'static str,
+        /// Why it failed.
+        #[source]
+        source: CodecError,
+    },
+    /// A reply could not be decoded into the expected type.
+    #[error("cannot decode {what}: {source}")]
+    Decode {
+        /// What was being decoded.
+        what: &'static str,
+        /// Why it failed.
+        #[source]
+        source: CodecError,
+    },
+    /// The server answered with an error.
+    #[error("remote error: {0}")]
+    Remote(#[from] RemoteError),
+    /// The transport failed: connection lost, broker unreachable, closed.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// A transport URL could not be used.
+    #[error("invalid transport url `{url}`: {reason}")]
+    InvalidUrl {
+        /// The URL, with any password replaced by `***`.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A setting is out of range or missing.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// A server was used out of order: started twice, for example.
+    #[error("server {0}")]
+    ServerState(&'static str),
+}
+
+fn display_version(version: &Option<Version>) -> String {
+    match version {
+        Some(version) => version.to_string(),
+        None => "(none)".to_owned(),
+    }
+}
+
+impl Error {
+    /// Whether the call gave up waiting: [`Error::Timeout`] or [`Error::HeartbeatTimeout`].
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout { .. } | Error::HeartbeatTimeout { .. })
+    }
+
+    /// The server's error, when the server answered with one.
+    pub fn remote(&self) -> Option<&RemoteError> {
+        match self {
+            Error::Remote(remote) => Some(remote),
+            _ => None,
+        }
+    }
+
+    /// Whether the connection to the broker failed or was lost.
+    pub fn is_connection_error(&self) -> bool {
+        matches!(self, Error::Transport(error) if error.is_connection_error())
+    }
+}
+
+/// The kind of a [`RemoteError`]: what went wrong on the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// An endpoint matched the namespace and version but has no such method
+    /// (oslo's `NoSuchMethod`).
+    NoSuchMethod,
+    /// No endpoint serves the requested namespace and version
+    /// (oslo's `UnsupportedVersion`).
+    UnsupportedVersion,
+    /// The arguments did not match the method: missing, unknown, or of the wrong type.
+    InvalidArguments,
+    /// The request could not be read: malformed, too large, or of an unknown format.
+    BadRequest,
+    /// The handler failed unexpectedly (it panicked); the server kept serving.
+    Internal,
+    /// The method returned its own error type (see [`RemoteError::decode_data`]).
+    Application,
+    /// An error without a code, such as a Python exception from an oslo peer.
+    Other,
+}
+
+impl ErrorCode {
+    /// The code's wire name, e.g. `no_such_method`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::NoSuchMethod => "no_such_method",
+            ErrorCode::UnsupportedVersion => "unsupported_version",
+            ErrorCode::InvalidArguments => "invalid_arguments",
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Application => "application",
+            ErrorCode::Other => "other",
+        }
+    }
+
+    /// The code with wire name `name`; unknown names (from newer peers) are [`ErrorCode::Other`].
+    pub fn from_name(name: &str) -> ErrorCode {
+        match name {
+            "no_such_method" => ErrorCode::NoSuchMethod,
+            "unsupported_version" => ErrorCode::UnsupportedVersion,
+            "invalid_arguments" => ErrorCode::InvalidArguments,
+            "bad_request" => ErrorCode::BadRequest,
+            "internal" => ErrorCode::Internal,
+            "application" => ErrorCode::Application,
+            _ => ErrorCode::Other,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorCode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<ErrorCode, D::Error> {
+        let name = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        Ok(ErrorCode::from_name(&name))
+    }
+}
+
+const DISPATCHER_MODULE: &str = "oslo_messaging.rpc.dispatcher";
+
+/// The error a server sends back: the only error that crosses the wire.
+///
+/// It carries a [`code`](RemoteError::code) for programs, and the exception
+/// fields oslo.messaging uses (class, module, message, traceback) so that
+/// Python peers read it as they read their own. A method returning
+/// `Result<T, E>` sends its `E` as [`data`](RemoteError::data); the generated
+/// client stub turns it back into `E`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[error("{}: {}", .inner.class, .inner.message)]
+#[serde(transparent)]
+pub struct RemoteError {
+    // Boxed: errors are rare, and `Result`s carrying them stay small.
+    inner: Box<Fields>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Fields {
+    code: ErrorCode,
+    class: String,
+    #[serde(default)]
+    module: String,
+    message: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    traceback: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    data: Option<Value>,
+}
+
+impl RemoteError {
+    /// A remote error with the given code, class and message.
+    pub fn new(code: ErrorCode, class: impl Into<String>, message: impl Into<String>) -> RemoteError {
+        RemoteError {
+            inner: Box::new(Fields {
+                code,
+                class: class.into(),
+                module: String::new(),
+                message: message.into(),
+                traceback: Vec::new(),
+                data: None,
+            }),
+        }
+    }
+
+    /// Sets the module the error class lives in (oslo's `module`).
+    pub fn with_module(mut self, module: impl Into<String>) -> RemoteError {
+        self.inner.module = module.into();
+        self
+    }
+
+    /// Sets the traceback lines.
+    pub fn with_traceback(mut self, traceback: Vec<String>) -> RemoteError {
+        self.inner.traceback = traceback;
+        self
+    }
+
+    /// Attaches structured data.
+    pub fn with_data(mut self, data: Value) -> RemoteError {
+        self.inner.data = Some(data);
+        self
+    }
+
+    /// oslo's `NoSuchMethod`: a compatible endpoint lacks `method`.
+    pub fn no_such_method(method: &str) -> RemoteError {
+        RemoteError::new(
+            ErrorCode::NoSuchMethod,
+            "NoSuchMethod",
+            format!("Endpoint does not support RPC method {method}"),
+        )
+        .with_module(DISPATCHER_MODULE)
+    }
+
+    /// oslo's `UnsupportedVersion`: no endpoint serves `version` in the requested namespace.
+    pub fn unsupported_version(version: &Version, method: &str) -> RemoteError {
+        RemoteError::new(
+            ErrorCode::UnsupportedVersion,
+            "UnsupportedVersion",
+            format!("Endpoint does not support RPC version {version}. Attempted method: {method}"),
+        )
+        .with_module(DISPATCHER_MODULE)
+    }
+
+    /// The arguments of `method` did not decode.
+    pub fn invalid_arguments(method: &str, reason: impl fmt::Display) -> RemoteError {
+        RemoteError::new(
+            ErrorCode::InvalidArguments,
+            "TypeError",
+            format!("invalid arguments for `{method}`: {reason}"),
+        )
+        .with_module("builtins")
+    }
+
+    /// The request could not be read.
+    pub fn bad_request(reason: impl fmt::Display) -> RemoteError {
+        RemoteError::new(ErrorCode::BadRequest, "BadRequest", reason.to_string()).with_module("rpc_core")
+    }
+
+    /// The handler of `method` panicked.
+    pub fn panicked(method: &str, panic: &str) -> RemoteError {
+        RemoteError::new(
+            ErrorCode::Internal,
+            "RuntimeError",
+            format!("the handler of `{method}` panicked: {panic}"),
+        )
+        .with_module("builtins")
+    }
+
+    /// An application error `E` returned by a method.
+    ///
+    /// Class and module come from `E`'s Rust type name, the message from its
+    /// `Display`, and the value itself travels as [`data`](RemoteError::data).
+    pub fn application<E>(error: &E) -> RemoteError
+    where
+        E: Serialize + fmt::Display + ?Sized,
+    {
+        let (module, class) = split_type_name(std::any::type_name::<E>());
+        let remote = RemoteError::new(ErrorCode::Application, class, error.to_string()).with_module(module);
+        match serde_json::to_value(error) {
+            Ok(data) => remote.with_data(data),
+            Err(reason) => {
+                tracing::warn!(%reason, class, "application error has no JSON form; sending its message only");
+                remote
+            }
+        }
+    }
+
+    /// What went wrong, for programs.
+    pub fn code(&self) -> ErrorCode {
+        self.inner.code
+    }
+
+    /// The error's class name: `NoSuchMethod`, a Rust type name, a Python exception class.
+    pub fn class(&self) -> &str {
+        &self.inner.class
+    }
+
+    /// The module or Rust path of the error class (`builtins` for Python built-ins).
+    pub fn module(&self) -> &str {
+        &self.inner.module
+    }
+
+    /// The human-readable message.
+    pub fn message(&self) -> &str {
+        &self.inner.message
+    }
+
+    /// The traceback lines, when the server sent some (Python peers do).
+    pub fn traceback(&self) -> &[String] {
+        &self.inner.traceback
+    }
+
+    /// The structured data attached to the error, if any.
+    pub fn data(&self) -> Option<&Value> {
+        self.inner.data.as_ref()
+    }
+
+    /// The attached data decoded as `E`: how a typed application error comes back.
+    ///
+    /// `None` when the error is not an [`ErrorCode::Application`] error or
+    /// carries no data that decodes as `E`.
+    pub fn decode_data<E: DeserializeOwned>(&self) -> Option<E> {
+        if self.inner.code != ErrorCode::Application {
+            return None;
+        }
+        self.inner.data.as_ref().and_then(|data| E::deserialize(data).ok())
+    }
+}
+
+/// Splits `a::b::Type<c::D>` into (`a::b`, `Type`).
+fn split_type_name(name: &str) -> (&str, &str) {
+    let plain = name.split('<').next().unwrap_or(name);
+    match plain.rfind("::") {
+        Some(at) => (&plain[..at], &name[at + 2..]),
+        None => ("", name),
+    }
+}
+
+/// What kind of failure a [`TransportError`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TransportErrorKind {
+    /// Nothing is bound to receive the message (AMQP: returned as unroutable).
+    Unroutable,
+    /// The connection to the broker was lost while the operation was under way.
+    ConnectionLost,
+    /// The broker could not be reached (after any retries).
+    Unreachable,
+    /// The broker refused the operation (access, precondition, resource limits).
+    Refused,
+    /// The transport was closed.
+    Closed,
+    /// Anything else.
+    Other,
+}
+
+impl fmt::Display for TransportErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TransportErrorKind::Unroutable => "unroutable",
+            TransportErrorKind::ConnectionLost => "connection lost",
+            TransportErrorKind::Unreachable => "broker unreachable",
+            TransportErrorKind::Refused => "refused by the broker",
+            TransportErrorKind::Closed => "transport closed",
+            TransportErrorKind::Other => "transport error",
+        })
+    }
+}
+
+/// An error from a transport: what kind, a message, and the underlying error.
+///
+/// Messages and sources never include credentials.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind}: {message}")]
+pub struct TransportError {
+    kind: TransportErrorKind,
+    message: String,
+    #[source]
+    source: Option<BoxError>,
+}
+
+impl TransportError {
+    /// A transport error of `kind`.
+    pub fn new(kind: TransportErrorKind, message: impl Into<String>) -> TransportError {
+        TransportError {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Attaches the underlying error.
+    pub fn with_source(mut self, source: impl Into<BoxError>) -> TransportError {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> TransportErrorKind {
+        self.kind
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Whether the connection failed or was lost.
+    pub fn is_connection_error(&self) -> bool {
+        matches!(
+            self.kind,
+            TransportErrorKind::ConnectionLost | TransportErrorKind::Unreachable
+        )
+    }
+}
+
+/// A value that could not be encoded or decoded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CodecError(String);
+
+impl CodecError {
+    pub(crate) fn new(reason: impl fmt::Display) -> CodecError {
+        CodecError(reason.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Serialize, Deserialize, PartialEq)]
+    struct Overdrawn {
+        missing: u64,
+    }
+
+    impl fmt::Display for Overdrawn {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "overdrawn by {}", self.missing)
+        }
+    }
+
+    #[test]
+    fn application_error_round_trip() {
+        let remote = RemoteError::application(&Overdrawn { missing: 5 });
+        assert_eq!(remote.code(), ErrorCode::Application);
+        assert_eq!(remote.class(), "Overdrawn");
+        assert!(remote.module().ends_with("error::tests"), "{}", remote.module());
+        assert_eq!(remote.message(), "overdrawn by 5");
+        let wire = rmp_serde::to_vec_named(&remote).unwrap();
+        let back: RemoteError = rmp_serde::from_slice(&wire).unwrap();
+        assert_eq!(back.decode_data::<Overdrawn>(), Some(Overdrawn { missing: 5 }));
+        assert_eq!(back.decode_data::<String>(), None);
+    }
+
+    #[test]
+    fn dispatcher_errors_use_oslo_names() {
+        let error = RemoteError::no_such_method("frob");
+        assert_eq!((error.class(), error.module()), ("NoSuchMethod", DISPATCHER_MODULE));
+        assert_eq!(
+            error.to_string(),
+            "NoSuchMethod: Endpoint does not support RPC method frob"
+        );
+        let error = RemoteError::unsupported_version(&Version::new(3, 1), "frob");
+        assert_eq!(error.code(), ErrorCode::UnsupportedVersion);
+        assert!(error.message().contains("3.1"));
+        assert_eq!(error.decode_data::<Value>(), None);
+    }
+
+    #[test]
+    fn unknown_codes_decode_as_other() {
+        let json = serde_json::json!({"code": "from_the_future", "class": "X", "message": "m"});
+        let error: RemoteError = serde_json::from_value(json).unwrap();
+        assert_eq!(error.code(), ErrorCode::Other);
+    }
+
+    #[test]
+    fn type_names_split() {
+        assert_eq!(split_type_name("a::b::C"), ("a::b", "C"));
+        assert_eq!(split_type_name("a::C<x::Y>"), ("a", "C<x::Y>"));
+        assert_eq!(split_type_name("u32"), ("", "u32"));
+    }
+}

@@ -1,0 +1,187 @@
+//! Requests and replies as the runtime sees them, between the codec and the dispatcher.
+
+use std::fmt;
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{Codec, CodecError, Context, RemoteError, Version};
+
+/// A value still in its wire encoding: a method's arguments or its result.
+///
+/// Handlers decode it straight into their typed parameters, so no dynamic
+/// value is built on the way.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Payload {
+    codec: Codec,
+    bytes: PayloadBytes,
+}
+
+/// Encoded here (owned), or received (a slice of the message).
+#[derive(Clone, PartialEq, Eq)]
+enum PayloadBytes {
+    Owned(Vec<u8>),
+    Shared(Bytes),
+}
+
+impl Payload {
+    pub(crate) fn owned(codec: Codec, bytes: Vec<u8>) -> Payload {
+        Payload {
+            codec,
+            bytes: PayloadBytes::Owned(bytes),
+        }
+    }
+
+    pub(crate) fn new(codec: Codec, bytes: Bytes) -> Payload {
+        Payload {
+            codec,
+            bytes: PayloadBytes::Shared(bytes),
+        }
+    }
+
+    /// Decodes the value as `T`.
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, CodecError> {
+        self.codec.decode_value(self.as_bytes())
+    }
+
+    /// The codec the value is encoded with.
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+
+    /// The encoded bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.bytes {
+            PayloadBytes::Owned(bytes) => bytes,
+            PayloadBytes::Shared(bytes) => bytes,
+        }
+    }
+}
+
+impl fmt::Debug for Payload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Payload({:?}, {} bytes)", self.codec, self.as_bytes().len())
+    }
+}
+
+/// Where the reply to a call goes.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ReplyAddress {
+    /// The call's correlation id (oslo's `_msg_id`).
+    pub(crate) msg_id: String,
+    /// The caller's reply queue (oslo's `_reply_q`).
+    pub(crate) reply_to: String,
+}
+
+/// A request received by a server: a call when it has a reply address, a cast otherwise.
+///
+/// Endpoints receive it in [`Endpoint::dispatch`](crate::Endpoint::dispatch);
+/// generated code reads the context, decodes the arguments and encodes the
+/// result through it.
+#[derive(Debug)]
+pub struct Request {
+    pub(crate) method: String,
+    pub(crate) namespace: Option<String>,
+    pub(crate) version: Option<Version>,
+    pub(crate) context: Context,
+    pub(crate) args: Payload,
+    pub(crate) reply: Option<ReplyAddress>,
+    /// The caller's call-monitor timeout in seconds (oslo's `_timeout`).
+    pub(crate) call_monitor: Option<f64>,
+    /// The message's de-duplication id (oslo's `_unique_id`).
+    pub(crate) unique_id: Option<String>,
+}
+
+impl Request {
+    /// The method name.
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The namespace the request is addressed to; `None` is the default namespace.
+    pub fn namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
+    }
+
+    /// The version the request asks for; `None` means `1.0`.
+    pub fn version(&self) -> Option<&Version> {
+        self.version.as_ref()
+    }
+
+    /// The caller's context.
+    pub fn context(&self) -> &Context {
+        &self.context
+    }
+
+    /// Whether the caller waits for a reply (a call, not a cast).
+    pub fn is_call(&self) -> bool {
+        self.reply.is_some()
+    }
+
+    /// The arguments, still encoded.
+    pub fn args(&self) -> &Payload {
+        &self.args
+    }
+
+    /// Decodes the arguments (a map of name to value) into `T`.
+    ///
+    /// A failure is the caller's mistake and becomes an
+    /// [`ErrorCode::InvalidArguments`](crate::ErrorCode::InvalidArguments) reply.
+    pub fn decode_args<T: DeserializeOwned>(&self) -> Result<T, RemoteError> {
+        self.args
+            .decode()
+            .map_err(|reason| RemoteError::invalid_arguments(&self.method, reason))
+    }
+
+    /// Encodes a method's result in the caller's codec.
+    pub fn encode_result<T: Serialize + ?Sized>(&self, value: &T) -> Result<Payload, RemoteError> {
+        self.args.codec.encode(value).map_err(|reason| {
+            tracing::error!(method = %self.method, %reason, "cannot encode the result");
+            RemoteError::new(
+                crate::ErrorCode::Internal,
+                "EncodeError",
+                format!("cannot encode the result of `{}`: {reason}", self.method),
+            )
+            .with_module("rpc_core")
+        })
+    }
+}
+
+/// The header of a request being sent; the codec frames it with the arguments.
+#[derive(Debug)]
+pub(crate) struct RequestHeader<'a> {
+    pub(crate) method: &'a str,
+    pub(crate) namespace: Option<&'a str>,
+    pub(crate) version: Option<&'a Version>,
+    pub(crate) msg_id: Option<&'a str>,
+    pub(crate) reply_to: Option<&'a str>,
+    pub(crate) call_monitor: Option<f64>,
+    pub(crate) unique_id: &'a str,
+    pub(crate) context: &'a Context,
+}
+
+/// A reply to send, borrowed from the call's state.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReplyOut<'a> {
+    pub(crate) msg_id: &'a str,
+    pub(crate) ending: bool,
+    pub(crate) result: Option<&'a Payload>,
+    pub(crate) failure: Option<&'a RemoteError>,
+}
+
+/// A reply received, or a call-monitor heartbeat (`ending == false`, nothing else set).
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) msg_id: String,
+    pub(crate) ending: bool,
+    pub(crate) result: Option<Payload>,
+    pub(crate) failure: Option<RemoteError>,
+}
+
+/// A request that could not be decoded, and where to say so when that is known.
+#[derive(Debug)]
+pub(crate) struct UndecodableRequest {
+    pub(crate) reason: CodecError,
+    pub(crate) reply: Option<ReplyAddress>,
+}

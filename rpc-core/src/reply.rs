@@ -1,0 +1,284 @@
+//! The client side of replies: one reply queue per transport, and the
+//! table of calls waiting on it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::{Notify, oneshot};
+
+use crate::ids::{self, Id};
+use crate::message::Reply;
+use crate::transport::{Delivery, Driver, ReplyQueue, ReplySink};
+use crate::{TransportError, TransportErrorKind};
+
+/// What a waiting call receives: its final reply, or why none will come.
+pub(crate) type Outcome = Result<Reply, TransportError>;
+
+#[derive(Debug)]
+struct Pending {
+    done: oneshot::Sender<Outcome>,
+    /// Only calls with a call monitor listen for heartbeats.
+    heartbeat: Option<Arc<Notify>>,
+    /// A result sent ahead of the final message (oslo's legacy two-message replies).
+    partial: Option<Reply>,
+}
+
+/// The calls waiting for replies, by the counter of their message id.
+#[derive(Debug, Default)]
+struct Table {
+    calls: Mutex<HashMap<u64, Pending>>,
+    late_replies: AtomicU64,
+}
+
+impl Table {
+    fn calls(&self) -> MutexGuard<'_, HashMap<u64, Pending>> {
+        // A panic while the lock is held cannot leave the map inconsistent.
+        self.calls.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn route(&self, delivery: &Delivery) {
+        let codec = match delivery.codec() {
+            Ok(codec) => codec,
+            Err(reason) => {
+                tracing::warn!(%reason, "dropping a message on the reply queue");
+                return;
+            }
+        };
+        // A decoder bug must cost one reply, not the consumer of them all.
+        let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| codec.decode_reply(delivery.body())));
+        let Ok(decoded) = decoded else {
+            tracing::error!("the reply decoder panicked; dropping the reply");
+            return;
+        };
+        let reply = match decoded {
+            Ok(reply) => reply,
+            Err(reason) => {
+                tracing::warn!(%reason, "dropping an undecodable reply");
+                return;
+            }
+        };
+        let mut calls = self.calls();
+        let pending = ids::counter_of(&reply.msg_id).and_then(|key| calls.get_mut(&key).map(|pending| (key, pending)));
+        let Some((key, pending)) = pending else {
+            drop(calls);
+            self.late_replies.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(msg_id = %reply.msg_id, "dropping a reply nobody waits for (its call gave up, or never was)");
+            return;
+        };
+        if let Some(heartbeat) = &pending.heartbeat {
+            heartbeat.notify_one();
+        }
+        if !reply.ending {
+            if reply.result.is_some() || reply.failure.is_some() {
+                pending.partial = Some(reply);
+            }
+            return;
+        }
+        let Some(pending) = calls.remove(&key) else {
+            return;
+        };
+        drop(calls);
+        let reply = match pending.partial {
+            Some(partial) if reply.result.is_none() && reply.failure.is_none() => partial,
+            _ => reply,
+        };
+        // The caller may have given up in between; then nobody needs the reply.
+        let _ = pending.done.send(Ok(reply));
+    }
+
+    fn fail_all(&self, kind: TransportErrorKind, message: &str) {
+        let failed: Vec<Pending> = self.calls().drain().map(|(_, pending)| pending).collect();
+        if !failed.is_empty() {
+            tracing::warn!(calls = failed.len(), %message, "failing calls waiting for replies");
+        }
+        for pending in failed {
+            let _ = pending.done.send(Err(TransportError::new(kind, message)));
+        }
+    }
+}
+
+impl Table {
+    fn register(self: &Arc<Table>, monitored: bool) -> PendingCall {
+        let id = Id::next();
+        let (done, outcome) = oneshot::channel();
+        let heartbeat = monitored.then(|| Arc::new(Notify::new()));
+        self.calls().insert(
+            id.counter(),
+            Pending {
+                done,
+                heartbeat: heartbeat.clone(),
+                partial: None,
+            },
+        );
+        PendingCall {
+            table: Arc::clone(self),
+            id,
+            outcome,
+            heartbeat,
+        }
+    }
+}
+
+impl ReplySink for Table {
+    fn deliver(&self, delivery: Delivery) {
+        self.route(&delivery);
+    }
+
+    fn connection_lost(&self, error: TransportError) {
+        // Replies to requests sent before the loss may never come: say so
+        // now rather than let every caller wait out its timeout.
+        self.fail_all(error.kind(), &error.to_string());
+    }
+}
+
+/// The reply queue of a transport and the calls waiting on it. Dropping it
+/// stops the deliveries and fails the calls still waiting.
+#[derive(Debug)]
+pub(crate) struct ReplyRouter {
+    table: Arc<Table>,
+    queue: ReplyQueue,
+}
+
+impl ReplyRouter {
+    pub(crate) async fn start(driver: &dyn Driver) -> Result<ReplyRouter, TransportError> {
+        let table = Arc::new(Table::default());
+        let queue = driver.listen_replies(Arc::clone(&table) as Arc<dyn ReplySink>).await?;
+        Ok(ReplyRouter { table, queue })
+    }
+
+    /// The reply queue's name, sent with every call.
+    pub(crate) fn address(&self) -> &str {
+        &self.queue.address
+    }
+
+    /// Registers a call before its request is sent.
+    pub(crate) fn register(&self, monitored: bool) -> PendingCall {
+        self.table.register(monitored)
+    }
+
+    pub(crate) fn pending_calls(&self) -> usize {
+        self.table.calls().len()
+    }
+
+    pub(crate) fn late_replies(&self) -> u64 {
+        self.table.late_replies.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for ReplyRouter {
+    fn drop(&mut self) {
+        self.table
+            .fail_all(TransportErrorKind::Closed, "the transport was closed");
+    }
+}
+
+/// A call waiting for its reply; dropping it forgets the call.
+#[derive(Debug)]
+pub(crate) struct PendingCall {
+    table: Arc<Table>,
+    id: Id,
+    pub(crate) outcome: oneshot::Receiver<Outcome>,
+    pub(crate) heartbeat: Option<Arc<Notify>>,
+}
+
+impl PendingCall {
+    pub(crate) fn msg_id(&self) -> &str {
+        self.id.as_str()
+    }
+}
+
+impl Drop for PendingCall {
+    fn drop(&mut self) {
+        self.table.calls().remove(&self.id.counter());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::Codec;
+    use crate::message::{Payload, ReplyOut};
+
+    fn delivery(codec: Codec, msg_id: &str, ending: bool, result: Option<&str>) -> Delivery {
+        let result = result.map(|value| codec.encode(value).unwrap());
+        let reply = ReplyOut {
+            msg_id,
+            ending,
+            result: result.as_ref(),
+            failure: None,
+        };
+        Delivery::with_codec(codec.encode_reply(&reply).unwrap(), codec)
+    }
+
+    fn pending(table: &Arc<Table>) -> PendingCall {
+        table.register(true)
+    }
+
+    fn result(reply: Reply) -> String {
+        reply
+            .result
+            .map(|payload: Payload| payload.decode::<String>().unwrap())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn legacy_two_message_replies_keep_the_first_result() {
+        for codec in [Codec::MsgPack, Codec::OsloJson] {
+            let table = Arc::new(Table::default());
+            let mut call = pending(&table);
+            table.route(&delivery(codec, call.msg_id(), false, Some("the result")));
+            assert!(call.outcome.try_recv().is_err(), "not finished before `ending`");
+            table.route(&delivery(codec, call.msg_id(), true, None));
+            let reply = (&mut call.outcome).await.unwrap().unwrap();
+            assert_eq!(result(reply), "the result");
+            assert_eq!(table.calls().len(), 0);
+        }
+    }
+
+    #[tokio::test]
+    async fn heartbeats_wake_the_caller_without_finishing_the_call() {
+        let table = Arc::new(Table::default());
+        let mut call = pending(&table);
+        table.route(&delivery(Codec::OsloJson, call.msg_id(), false, None));
+        call.heartbeat.as_ref().unwrap().notified().await;
+        assert!(call.outcome.try_recv().is_err());
+        table.route(&delivery(Codec::OsloJson, call.msg_id(), true, Some("done")));
+        assert_eq!(result((&mut call.outcome).await.unwrap().unwrap()), "done");
+    }
+
+    #[test]
+    fn late_foreign_and_garbled_replies_are_dropped() {
+        let table = Arc::new(Table::default());
+        let gone = pending(&table);
+        let msg_id = gone.msg_id().to_owned();
+        drop(gone);
+        table.route(&delivery(Codec::MsgPack, &msg_id, true, Some("late")));
+        table.route(&delivery(
+            Codec::MsgPack,
+            "0d3c6f3a4c1e4b55a2f1c9d1e2a3b4c5",
+            true,
+            Some("not ours"),
+        ));
+        assert_eq!(table.late_replies.load(Ordering::Relaxed), 2);
+        table.route(&Delivery::with_codec(
+            Bytes::from_static(b"\xc1garbage"),
+            Codec::MsgPack,
+        ));
+        table.route(&Delivery::new(Bytes::from_static(b"{}"), Some("text/plain")));
+        assert_eq!(table.late_replies.load(Ordering::Relaxed), 2);
+    }
+
+    #[tokio::test]
+    async fn a_lost_connection_fails_every_waiting_call() {
+        let table = Arc::new(Table::default());
+        let calls: Vec<PendingCall> = (0..3).map(|_| pending(&table)).collect();
+        table.connection_lost(TransportError::new(TransportErrorKind::ConnectionLost, "gone"));
+        for mut call in calls {
+            let error = (&mut call.outcome).await.unwrap().unwrap_err();
+            assert!(error.is_connection_error());
+        }
+    }
+}

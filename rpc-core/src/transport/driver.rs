@@ -1,0 +1,324 @@
+//! The seam between the runtime and a transport: what a transport implements.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::{Codec, TransportError};
+
+/// Where a message goes, or which queues a server consumes, in oslo.messaging's terms.
+///
+/// A transport maps it onto its own topology; the AMQP transport follows
+/// oslo.messaging's rabbit driver (exchange `exchange`, queues `topic` and
+/// `topic.server`, fanout exchange `topic_fanout`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Address<'a> {
+    /// The exchange (already resolved: the target's or the control exchange).
+    pub exchange: &'a str,
+    /// The topic.
+    pub topic: &'a str,
+    /// One server on the topic, if set.
+    pub server: Option<&'a str>,
+    /// Every server on the topic (casts only).
+    pub fanout: bool,
+}
+
+impl<'a> Address<'a> {
+    /// An address: `server` picks one server, `fanout` every server.
+    pub fn new(exchange: &'a str, topic: &'a str, server: Option<&'a str>, fanout: bool) -> Address<'a> {
+        Address {
+            exchange,
+            topic,
+            server,
+            fanout,
+        }
+    }
+}
+
+impl fmt::Display for Address<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/topic `{}`", self.exchange, self.topic)?;
+        if let Some(server) = self.server {
+            write!(f, ", server `{server}`")?;
+        }
+        if self.fanout {
+            f.write_str(", fanout")?;
+        }
+        Ok(())
+    }
+}
+
+/// How hard a transport tries to publish while the broker is unreachable.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Retry {
+    /// Publish once; fail if the broker is unreachable.
+    Never,
+    /// Retry up to this many times, with backoff.
+    Limited(u32),
+    /// Retry until the broker answers (oslo's default, `retry=None`). A call
+    /// still gives up at its timeout.
+    #[default]
+    Forever,
+}
+
+/// What survives a failure: a lost connection, a server that dies mid-request.
+///
+/// Set it on a [`Server`](crate::Server) (when requests are acknowledged) and
+/// on a [`Client`](crate::Client) (whether an interrupted cast is published
+/// again). `docs/reliability.md` states what a caller sees in each case.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum DeliveryMode {
+    /// oslo.messaging's semantics. A server acknowledges a request when it
+    /// receives it, before the method runs: a server that dies mid-request
+    /// loses that request, and never runs it twice. A cast interrupted by a
+    /// lost connection fails with a connection error; it may or may not have
+    /// reached the broker.
+    #[default]
+    AtMostOnce,
+    /// A server acknowledges a request only once its method has finished (and
+    /// its reply is sent), so a request whose server dies is delivered again,
+    /// to the next server on its queue. A client publishes casts as
+    /// persistent messages, waits for the broker's confirm, and publishes a
+    /// cast again when the connection is lost before the confirm (as its
+    /// [`Retry`] allows). Nothing is lost; a request may run more than once,
+    /// so methods should be idempotent. A request that completes (with a
+    /// result, an error or a panic) is acknowledged: only infrastructure
+    /// failures cause a redelivery. Surviving a broker restart also needs
+    /// durable queues (`amqp_durable_queues=true` on the AMQP transport).
+    AtLeastOnce,
+}
+
+/// A message for a transport to publish.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct OutgoingMessage {
+    /// The encoded message.
+    pub body: Bytes,
+    /// Its codec, which gives the content type.
+    pub codec: Codec,
+    /// How long the message may wait in a queue before it is dropped (calls:
+    /// the call's timeout, so a stale request dies in the queue).
+    pub expiration: Option<Duration>,
+    /// How hard to try while the broker is unreachable.
+    pub retry: Retry,
+    /// With [`DeliveryMode::AtLeastOnce`], the message is persistent and a
+    /// publish interrupted by a lost connection is repeated after reconnection.
+    pub delivery: DeliveryMode,
+}
+
+impl OutgoingMessage {
+    /// A message with `body` encoded in `codec`.
+    pub fn new(body: Bytes, codec: Codec, expiration: Option<Duration>, retry: Retry) -> OutgoingMessage {
+        OutgoingMessage {
+            body,
+            codec,
+            expiration,
+            retry,
+            delivery: DeliveryMode::AtMostOnce,
+        }
+    }
+
+    /// Sets the delivery mode (default [`DeliveryMode::AtMostOnce`]).
+    pub fn with_delivery(mut self, delivery: DeliveryMode) -> OutgoingMessage {
+        self.delivery = delivery;
+        self
+    }
+}
+
+/// Options for a server's listener.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ListenOptions {
+    /// How many unacknowledged deliveries the broker may push ahead: the
+    /// server's concurrency limit, so memory stays bounded.
+    pub prefetch: u16,
+}
+
+/// Settles a delivery with the broker: acknowledge or reject it.
+#[async_trait]
+pub trait Acker: Send + Sync + fmt::Debug {
+    /// Acknowledges the delivery: the broker forgets it.
+    async fn ack(&self) -> Result<(), TransportError>;
+    /// Rejects the delivery; with `requeue` the broker delivers it again.
+    async fn reject(&self, requeue: bool) -> Result<(), TransportError>;
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum ContentType {
+    Known(Codec),
+    Unknown(Box<str>),
+    Missing,
+}
+
+/// A message received from a transport.
+#[derive(Debug)]
+pub struct Delivery {
+    body: Bytes,
+    content_type: ContentType,
+    redelivered: bool,
+    acker: Option<Box<dyn Acker>>,
+}
+
+impl Delivery {
+    /// A delivery with `body` and its AMQP-style content type.
+    pub fn new(body: Bytes, content_type: Option<&str>) -> Delivery {
+        let content_type = match content_type {
+            None => ContentType::Missing,
+            Some(name) => match Codec::from_content_type(name) {
+                Some(codec) => ContentType::Known(codec),
+                None => ContentType::Unknown(name.into()),
+            },
+        };
+        Delivery {
+            body,
+            content_type,
+            redelivered: false,
+            acker: None,
+        }
+    }
+
+    /// A delivery whose codec is already known (in-process transports).
+    pub fn with_codec(body: Bytes, codec: Codec) -> Delivery {
+        Delivery {
+            body,
+            content_type: ContentType::Known(codec),
+            redelivered: false,
+            acker: None,
+        }
+    }
+
+    /// Sets how the delivery is settled with the broker.
+    pub fn with_acker(mut self, acker: Box<dyn Acker>) -> Delivery {
+        self.acker = Some(acker);
+        self
+    }
+
+    /// Marks the delivery as delivered before (the broker's `redelivered` flag).
+    pub fn with_redelivered(mut self, redelivered: bool) -> Delivery {
+        self.redelivered = redelivered;
+        self
+    }
+
+    /// The body.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The codec of the body, or a description of the unusable content type.
+    pub fn codec(&self) -> Result<Codec, String> {
+        match &self.content_type {
+            ContentType::Known(codec) => Ok(*codec),
+            ContentType::Unknown(name) => Err(format!("unsupported content type `{name}`")),
+            ContentType::Missing => Err("no content type".to_owned()),
+        }
+    }
+
+    /// Whether the broker delivered this message before.
+    pub fn redelivered(&self) -> bool {
+        self.redelivered
+    }
+
+    /// Acknowledges the delivery (a no-op for transports without acknowledgements).
+    pub async fn ack(&mut self) -> Result<(), TransportError> {
+        match self.acker.take() {
+            Some(acker) => acker.ack().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Rejects the delivery (a no-op for transports without acknowledgements).
+    pub async fn reject(&mut self, requeue: bool) -> Result<(), TransportError> {
+        match self.acker.take() {
+            Some(acker) => acker.reject(requeue).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// A stream of deliveries: a server's queues, or a client's reply queue.
+#[async_trait]
+pub trait Listener: Send + fmt::Debug {
+    /// The next delivery; `Some(Err(..))` reports a transient failure (the
+    /// connection was lost and the listener is recovering), `None` means the
+    /// listener is closed for good.
+    ///
+    /// Must be cancel-safe: dropping the future loses no delivery.
+    async fn next(&mut self) -> Option<Result<Delivery, TransportError>>;
+
+    /// Stops consuming. Deliveries not yet returned by [`next`](Listener::next)
+    /// go back to their queue; deliveries already returned can still be
+    /// settled; a server's private queues (fanout) are deleted.
+    async fn close(self: Box<Self>) -> Result<(), TransportError>;
+}
+
+/// Where a transport delivers the replies of a client's calls: the runtime's
+/// table of waiting calls. Transports call it from any task; it never blocks.
+pub trait ReplySink: Send + Sync + fmt::Debug {
+    /// A message arrived on the reply queue.
+    fn deliver(&self, delivery: Delivery);
+    /// The connection was lost: replies to requests sent before may never
+    /// come, so waiting calls fail at once. Delivery resumes after reconnection.
+    fn connection_lost(&self, error: TransportError);
+}
+
+/// A client's reply queue: its address, and what keeps replies coming.
+/// Dropping it stops the deliveries.
+#[non_exhaustive]
+pub struct ReplyQueue {
+    /// The name servers send replies to (oslo's `_reply_q`).
+    pub address: String,
+    _guard: Box<dyn std::any::Any + Send + Sync>,
+}
+
+impl ReplyQueue {
+    /// A reply queue named `address`; dropping `guard` must stop deliveries.
+    pub fn new(address: String, guard: impl std::any::Any + Send + Sync) -> ReplyQueue {
+        ReplyQueue {
+            address,
+            _guard: Box::new(guard),
+        }
+    }
+}
+
+impl fmt::Debug for ReplyQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReplyQueue")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A transport: moves encoded messages to addresses and back.
+///
+/// All RPC semantics (correlation, timeouts, dispatch, versions) live in the
+/// runtime; a driver only publishes, consumes and settles. Implement it to
+/// add a broker, then wrap it in a [`Transport`](crate::Transport).
+#[async_trait]
+pub trait Driver: Send + Sync + fmt::Debug + 'static {
+    /// Publishes a request or cast to `address`.
+    ///
+    /// Fails with [`TransportErrorKind::Unroutable`](crate::TransportErrorKind::Unroutable)
+    /// when nothing is bound to receive it (except for fanout, where zero
+    /// receivers is not an error).
+    async fn send(&self, address: Address<'_>, message: OutgoingMessage) -> Result<(), TransportError>;
+
+    /// Publishes a reply to the reply queue named `reply_to`.
+    async fn reply(&self, reply_to: &str, message: OutgoingMessage) -> Result<(), TransportError>;
+
+    /// Starts consuming a server's queues: the topic's shared queue, the
+    /// server's own queue, and a private fanout queue.
+    async fn listen(&self, address: Address<'_>, options: &ListenOptions) -> Result<Box<dyn Listener>, TransportError>;
+
+    /// Creates this transport's reply queue and starts delivering what
+    /// arrives on it to `sink`. Called once per transport.
+    async fn listen_replies(&self, sink: Arc<dyn ReplySink>) -> Result<ReplyQueue, TransportError>;
+
+    /// Releases the transport's connections.
+    async fn close(&self) -> Result<(), TransportError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,419 @@
+//! The in-memory transport (`memory://`): everything in one process, no broker.
+//!
+//! It keeps the addressing semantics of oslo.messaging on RabbitMQ, so that a
+//! program or test written against it behaves the same on a real broker:
+//!
+//! - each server consumes three queues: the topic's shared queue (servers on
+//!   a topic compete for its messages, taking turns), its own `topic.server`
+//!   queue, and a private fanout queue;
+//! - queues outlive the servers that declared them, so a request to a topic
+//!   whose servers have stopped waits for the next server, or expires with the
+//!   caller's timeout; a request to a topic no server ever listened on is
+//!   unroutable and fails at once;
+//! - fanout casts reach every server listening on the topic (in any exchange,
+//!   as oslo's fanout exchange is not scoped by the control exchange);
+//! - every message crosses as encoded bytes, so an unserializable type fails
+//!   here as it would on the wire.
+//!
+//! Transports opened with the same `memory://name` URL in one process share a
+//! broker; [`Broker::new`] makes a private one.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::{Address, Delivery, Driver, ListenOptions, Listener, OutgoingMessage, ReplyQueue, ReplySink};
+use crate::{Codec, Transport, TransportError, TransportErrorKind};
+
+static NAMED: LazyLock<Mutex<HashMap<String, Broker>>> = LazyLock::new(Default::default);
+
+/// An in-memory message broker.
+///
+/// ```
+/// use rpc_core::transport::memory::Broker;
+///
+/// let broker = Broker::new();
+/// let server_side = broker.transport();
+/// let client_side = broker.transport(); // a second "process" on the same broker
+/// # let _ = (server_side, client_side);
+/// ```
+#[derive(Clone, Default)]
+pub struct Broker {
+    state: Arc<State>,
+}
+
+impl Broker {
+    /// A private broker, reachable only through its own transports.
+    pub fn new() -> Broker {
+        Broker::default()
+    }
+
+    /// The process-wide broker called `name` (`memory://name`; `""` is `memory://`).
+    pub fn named(name: &str) -> Broker {
+        lock(&NAMED).entry(name.to_owned()).or_default().clone()
+    }
+
+    /// A transport on this broker with the default settings.
+    pub fn transport(&self) -> Transport {
+        Transport::new(self.driver())
+    }
+
+    /// A driver on this broker, for [`Transport::builder`].
+    pub fn driver(&self) -> MemoryDriver {
+        MemoryDriver { broker: self.clone() }
+    }
+}
+
+impl fmt::Debug for Broker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Broker").finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section here leaves the maps consistent, even on panic.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[derive(Default)]
+struct State {
+    queues: Mutex<Queues>,
+    next_id: AtomicU64,
+}
+
+#[derive(Default)]
+struct Queues {
+    /// exchange -> topic -> the topic's queues.
+    exchanges: HashMap<String, HashMap<String, TopicQueues>>,
+    /// topic -> one fanout queue per listening server, by listener id.
+    fanout: HashMap<String, HashMap<u64, Arc<Queue>>>,
+    /// reply queue name -> the client's sink (replies are handed over directly).
+    replies: HashMap<String, Arc<dyn ReplySink>>,
+}
+
+#[derive(Default)]
+struct TopicQueues {
+    shared: Arc<Queue>,
+    servers: HashMap<String, Arc<Queue>>,
+}
+
+struct Message {
+    body: Bytes,
+    codec: Codec,
+    expires_at: Option<Instant>,
+}
+
+/// A queue consumers pull from; waiting consumers are woken in turn.
+#[derive(Default)]
+struct Queue {
+    messages: Mutex<VecDeque<Message>>,
+    ready: Notify,
+    closed: AtomicBool,
+}
+
+impl Queue {
+    fn push(&self, message: &OutgoingMessage) {
+        let expires_at = message.expiration.map(|ttl| Instant::now() + ttl);
+        lock(&self.messages).push_back(Message {
+            body: message.body.clone(),
+            codec: message.codec,
+            expires_at,
+        });
+        self.ready.notify_one();
+    }
+
+    /// The next unexpired message; `None` once the queue is closed. Cancel-safe.
+    async fn pop(&self) -> Option<Message> {
+        loop {
+            let ready = self.ready.notified();
+            tokio::pin!(ready);
+            ready.as_mut().enable();
+            {
+                let mut messages = lock(&self.messages);
+                let now = Instant::now();
+                while let Some(message) = messages.pop_front() {
+                    if message.expires_at.is_none_or(|at| at > now) {
+                        return Some(message);
+                    }
+                }
+            }
+            if self.closed.load(Ordering::Acquire) {
+                return None;
+            }
+            ready.await;
+        }
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.ready.notify_waiters();
+    }
+}
+
+/// The [`Driver`] of an in-memory [`Broker`].
+#[derive(Debug, Clone)]
+pub struct MemoryDriver {
+    broker: Broker,
+}
+
+fn unroutable(what: impl fmt::Display) -> TransportError {
+    TransportError::new(TransportErrorKind::Unroutable, format!("no queue is bound for {what}"))
+}
+
+#[async_trait]
+impl Driver for MemoryDriver {
+    async fn send(&self, address: Address<'_>, message: OutgoingMessage) -> Result<(), TransportError> {
+        let queues = lock(&self.broker.state.queues);
+        if address.fanout {
+            if let Some(listeners) = queues.fanout.get(address.topic) {
+                for queue in listeners.values() {
+                    queue.push(&message);
+                }
+            }
+            return Ok(());
+        }
+        let topic = queues
+            .exchanges
+            .get(address.exchange)
+            .and_then(|topics| topics.get(address.topic))
+            .ok_or_else(|| unroutable(address))?;
+        let queue = match address.server {
+            None => &topic.shared,
+            Some(server) => topic.servers.get(server).ok_or_else(|| unroutable(address))?,
+        };
+        queue.push(&message);
+        Ok(())
+    }
+
+    async fn reply(&self, reply_to: &str, message: OutgoingMessage) -> Result<(), TransportError> {
+        let sink = lock(&self.broker.state.queues)
+            .replies
+            .get(reply_to)
+            .cloned()
+            .ok_or_else(|| unroutable(format_args!("reply queue `{reply_to}`")))?;
+        sink.deliver(Delivery::with_codec(message.body, message.codec));
+        Ok(())
+    }
+
+    async fn listen(
+        &self,
+        address: Address<'_>,
+        _options: &ListenOptions,
+    ) -> Result<Box<dyn Listener>, TransportError> {
+        let server = address
+            .server
+            .ok_or_else(|| TransportError::new(TransportErrorKind::Other, "a server listens with a server name"))?;
+        let id = self.broker.state.next_id.fetch_add(1, Ordering::Relaxed);
+        let fanout = Arc::new(Queue::default());
+        let mut queues = lock(&self.broker.state.queues);
+        let topic = queues
+            .exchanges
+            .entry(address.exchange.to_owned())
+            .or_default()
+            .entry(address.topic.to_owned())
+            .or_default();
+        let shared = Arc::clone(&topic.shared);
+        let own = Arc::clone(topic.servers.entry(server.to_owned()).or_default());
+        queues
+            .fanout
+            .entry(address.topic.to_owned())
+            .or_default()
+            .insert(id, Arc::clone(&fanout));
+        Ok(Box::new(ServerListener {
+            broker: self.broker.clone(),
+            topic: address.topic.to_owned(),
+            id,
+            shared,
+            own,
+            fanout,
+        }))
+    }
+
+    async fn listen_replies(&self, sink: Arc<dyn ReplySink>) -> Result<ReplyQueue, TransportError> {
+        let name = format!("reply_{}", uuid::Uuid::new_v4().simple());
+        lock(&self.broker.state.queues).replies.insert(name.clone(), sink);
+        let registration = ReplyRegistration {
+            broker: self.broker.clone(),
+            name: name.clone(),
+        };
+        Ok(ReplyQueue::new(name, registration))
+    }
+}
+
+/// Keeps a client's reply queue; dropping it deletes the queue.
+struct ReplyRegistration {
+    broker: Broker,
+    name: String,
+}
+
+impl Drop for ReplyRegistration {
+    fn drop(&mut self) {
+        lock(&self.broker.state.queues).replies.remove(&self.name);
+    }
+}
+
+fn delivery(message: Message) -> Delivery {
+    Delivery::with_codec(message.body, message.codec)
+}
+
+/// A server's consumer on its three queues. Dropping it deletes its fanout queue.
+struct ServerListener {
+    broker: Broker,
+    topic: String,
+    id: u64,
+    shared: Arc<Queue>,
+    own: Arc<Queue>,
+    fanout: Arc<Queue>,
+}
+
+impl fmt::Debug for ServerListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerListener")
+            .field("topic", &self.topic)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl Listener for ServerListener {
+    async fn next(&mut self) -> Option<Result<Delivery, TransportError>> {
+        let message = tokio::select! {
+            message = self.own.pop() => message,
+            message = self.shared.pop() => message,
+            message = self.fanout.pop() => message,
+        };
+        message.map(|message| Ok(delivery(message)))
+    }
+
+    async fn close(self: Box<Self>) -> Result<(), TransportError> {
+        Ok(())
+    }
+}
+
+impl Drop for ServerListener {
+    fn drop(&mut self) {
+        self.fanout.close();
+        let mut queues = lock(&self.broker.state.queues);
+        if let Some(listeners) = queues.fanout.get_mut(&self.topic) {
+            listeners.remove(&self.id);
+            if listeners.is_empty() {
+                queues.fanout.remove(&self.topic);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::transport::Retry;
+
+    fn message(body: &'static [u8], expiration: Option<Duration>) -> OutgoingMessage {
+        OutgoingMessage::new(Bytes::from_static(body), Codec::MsgPack, expiration, Retry::Never)
+    }
+
+    fn options() -> ListenOptions {
+        ListenOptions { prefetch: 1 }
+    }
+
+    #[tokio::test]
+    async fn unknown_topic_is_unroutable() {
+        let driver = Broker::new().driver();
+        let error = driver
+            .send(Address::new("openstack", "nobody", None, false), message(b"x", None))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), TransportErrorKind::Unroutable);
+        // Fanout to nobody is not an error.
+        driver
+            .send(Address::new("openstack", "nobody", None, true), message(b"x", None))
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn queues_outlive_their_listener() {
+        let driver = Broker::new().driver();
+        let address = Address::new("openstack", "t", Some("s1"), false);
+        let listener = driver.listen(address, &options()).await.unwrap();
+        drop(listener);
+        driver
+            .send(Address::new("openstack", "t", None, false), message(b"kept", None))
+            .await
+            .unwrap();
+        let mut listener = driver.listen(address, &options()).await.unwrap();
+        let delivery = listener.next().await.unwrap().unwrap();
+        assert_eq!(delivery.body().as_ref(), b"kept");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expired_messages_are_dropped() {
+        let driver = Broker::new().driver();
+        let address = Address::new("openstack", "t", Some("s1"), false);
+        let mut listener = driver.listen(address, &options()).await.unwrap();
+        let to_topic = Address::new("openstack", "t", None, false);
+        driver
+            .send(to_topic, message(b"stale", Some(Duration::from_secs(1))))
+            .await
+            .unwrap();
+        driver.send(to_topic, message(b"fresh", None)).await.unwrap();
+        tokio::time::advance(Duration::from_secs(2)).await;
+        let delivery = listener.next().await.unwrap().unwrap();
+        assert_eq!(delivery.body().as_ref(), b"fresh");
+    }
+
+    #[tokio::test]
+    async fn fanout_queue_goes_with_its_listener() {
+        let driver = Broker::new().driver();
+        let mut first = driver
+            .listen(Address::new("a", "t", Some("s1"), false), &options())
+            .await
+            .unwrap();
+        let second = driver
+            .listen(Address::new("b", "t", Some("s2"), false), &options())
+            .await
+            .unwrap();
+        drop(second);
+        driver
+            .send(Address::new("ignored", "t", None, true), message(b"all", None))
+            .await
+            .unwrap();
+        assert_eq!(first.next().await.unwrap().unwrap().body().as_ref(), b"all");
+        assert_eq!(lock(&driver.broker.state.queues).fanout["t"].len(), 1);
+    }
+
+    #[derive(Debug, Default)]
+    struct Collect(Mutex<Vec<Bytes>>);
+
+    impl ReplySink for Collect {
+        fn deliver(&self, delivery: Delivery) {
+            lock(&self.0).push(delivery.body().clone());
+        }
+        fn connection_lost(&self, _error: TransportError) {}
+    }
+
+    #[tokio::test]
+    async fn replies_go_straight_to_the_sink_until_the_queue_is_dropped() {
+        let driver = Broker::new().driver();
+        let sink = Arc::new(Collect::default());
+        let queue = driver
+            .listen_replies(Arc::clone(&sink) as Arc<dyn ReplySink>)
+            .await
+            .unwrap();
+        driver.reply(&queue.address, message(b"r", None)).await.unwrap();
+        assert_eq!(lock(&sink.0).as_slice(), [Bytes::from_static(b"r")]);
+        let address = queue.address.clone();
+        drop(queue);
+        let error = driver.reply(&address, message(b"r", None)).await.unwrap_err();
+        assert_eq!(error.kind(), TransportErrorKind::Unroutable);
+    }
+}

@@ -1,0 +1,54 @@
+//! Every generated identifier is derived here, and nowhere else.
+
+use proc_macro2::Ident;
+use quote::format_ident;
+
+use crate::model::Method;
+
+/// Method names the client stub defines itself.
+pub(crate) const RESERVED_METHODS: [&str; 3] = ["new", "client", "cast"];
+
+/// The typed client stub: `<Name>Client`.
+pub(crate) fn client(name: &Ident) -> Ident {
+    format_ident!("{}Client", name)
+}
+
+/// The cast form of the stub: `<Name>Cast`.
+pub(crate) fn cast(name: &Ident) -> Ident {
+    format_ident!("{}Cast", name)
+}
+
+/// The endpoint wrapping a trait implementation: `<Trait>Dispatcher`.
+pub(crate) fn dispatcher(name: &Ident) -> Ident {
+    format_ident!("{}Dispatcher", name)
+}
+
+/// The hidden struct holding a method's arguments by name.
+pub(crate) fn args_struct(method: &Method<'_>) -> Ident {
+    format_ident!("__rpc_args_{}", method.wire_name)
+}
+
+/// The hidden constant with a method's namespace and version.
+pub(crate) fn api_const(method: &Method<'_>) -> Ident {
+    format_ident!("__RPC_API_{}", method.wire_name)
+}
+
+/// The alias of the runtime's private module inside the hidden block.
+pub(crate) fn runtime() -> Ident {
+    format_ident!("__rpc")
+}
+
+/// The context parameter of generated methods.
+pub(crate) fn context() -> Ident {
+    format_ident!("__rpc_ctx")
+}
+
+/// The request parameter of `Endpoint::dispatch`.
+pub(crate) fn request() -> Ident {
+    format_ident!("__rpc_request")
+}
+
+/// The result of the user's method inside a handler.
+pub(crate) fn result() -> Ident {
+    format_ident!("__rpc_result")
+}

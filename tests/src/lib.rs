@@ -1,0 +1,62 @@
+//! Test suites shared by every transport.
+//!
+//! [`conformance`] holds the transport conformance suite, written once;
+//! [`conformance_tests!`] instantiates it for one transport as a set of
+//! `#[tokio::test]`s (see `tests/memory.rs`).
+
+pub mod api;
+pub mod broker;
+pub mod conformance;
+pub mod interop;
+pub mod logs;
+pub mod private_broker;
+pub mod proxy;
+pub mod worker;
+
+/// Instantiates the conformance suite for a transport: one `#[tokio::test]`
+/// per scenario. `$connect` is an expression of type `fn() -> F` where `F`
+/// is a future returning a fresh `rpc_core::Transport` on the transport
+/// under test; every call stands for a separate process on the same bus.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($connect:expr) => {
+        $crate::conformance_tests!(@tests $connect;
+            call_returns_result,
+            call_carries_context,
+            optional_argument_may_be_absent,
+            cast_runs_without_reply,
+            prepare_overrides_without_touching_original,
+            server_pinning,
+            fanout_cast_reaches_every_server,
+            load_spreads_across_servers,
+            namespace_and_version_selection,
+            no_such_method_and_unsupported_version,
+            invalid_arguments_are_typed_errors,
+            untyped_client_reaches_typed_server,
+            application_errors_are_typed,
+            panicking_handler_keeps_server_serving,
+            call_to_unknown_topic_fails_fast,
+            unroutable_requests_among_routable_ones,
+            call_times_out_when_no_server_takes_it,
+            slow_method_times_out_and_late_reply_is_dropped,
+            call_monitor_keeps_long_call_alive,
+            call_monitor_detects_silent_server,
+            version_cap_refuses_locally,
+            fanout_call_is_refused,
+            stop_and_wait_finish_work_in_flight,
+            stop_with_500_calls_in_flight_answers_them_all,
+            sequential_executor_runs_one_at_a_time,
+            server_can_restart,
+            server_needs_topic_and_server_name,
+            concurrent_calls,
+        );
+    };
+    (@tests $connect:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $crate::conformance::$name($connect).await;
+            }
+        )*
+    };
+}

@@ -1,0 +1,181 @@
+//! A TCP proxy a test controls, between our processes and the broker: it
+//! can cut every connection, refuse new ones, stall them (connections stay
+//! open but no byte moves, as in a network partition), and let them
+//! through again, without touching the shared broker.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
+
+/// A proxy listening on a local port, forwarding to `upstream`.
+#[derive(Debug)]
+pub struct Proxy {
+    address: SocketAddr,
+    shared: Arc<Shared>,
+    accept: AbortHandle,
+}
+
+#[derive(Debug)]
+struct Shared {
+    refusing: AtomicBool,
+    /// While true, no byte is forwarded either way.
+    stalled: watch::Sender<bool>,
+    connections: Mutex<Vec<AbortHandle>>,
+}
+
+impl Proxy {
+    /// Starts a proxy to `upstream` on a free local port.
+    pub async fn start(upstream: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the proxy");
+        let address = listener.local_addr().expect("proxy address");
+        let shared = Arc::new(Shared {
+            refusing: AtomicBool::new(false),
+            stalled: watch::channel(false).0,
+            connections: Mutex::default(),
+        });
+        let accept = tokio::spawn(accept(listener, upstream, Arc::clone(&shared))).abort_handle();
+        Proxy {
+            address,
+            shared,
+            accept,
+        }
+    }
+
+    /// The port clients connect to.
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// Closes every forwarded connection and refuses new ones (they are
+    /// accepted, then closed at once) until [`restore`](Proxy::restore).
+    pub fn cut(&self) {
+        self.shared.refusing.store(true, Ordering::SeqCst);
+        for connection in self.shared.connections.lock().unwrap().drain(..) {
+            connection.abort();
+        }
+    }
+
+    /// Lets connections through again (after [`cut`](Proxy::cut) or [`stall`](Proxy::stall)).
+    pub fn restore(&self) {
+        self.shared.refusing.store(false, Ordering::SeqCst);
+        self.shared.stalled.send_replace(false);
+    }
+
+    /// Stops moving bytes on every connection, old and new, while keeping
+    /// them open: the peers see silence, not a closed socket.
+    pub fn stall(&self) {
+        self.shared.stalled.send_replace(true);
+    }
+
+    /// How many connections are being forwarded now.
+    pub fn connections(&self) -> usize {
+        let mut connections = self.shared.connections.lock().unwrap();
+        connections.retain(|connection| !connection.is_finished());
+        connections.len()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
+    }
+}
+
+async fn accept(listener: TcpListener, upstream: SocketAddr, shared: Arc<Shared>) {
+    while let Ok((inbound, _)) = listener.accept().await {
+        if shared.refusing.load(Ordering::SeqCst) {
+            drop(inbound);
+            continue;
+        }
+        let stalled = shared.stalled.subscribe();
+        let forward = tokio::spawn(async move {
+            if let Ok(outbound) = TcpStream::connect(upstream).await {
+                let _ = inbound.set_nodelay(true);
+                let _ = outbound.set_nodelay(true);
+                let (from_client, to_client) = inbound.into_split();
+                let (from_broker, to_broker) = outbound.into_split();
+                tokio::select! {
+                    () = pipe(from_client, to_broker, stalled.clone()) => {}
+                    () = pipe(from_broker, to_client, stalled) => {}
+                }
+            }
+        });
+        shared.connections.lock().unwrap().push(forward.abort_handle());
+    }
+}
+
+/// Copies `from` to `to` until either closes, holding bytes while stalled.
+async fn pipe(mut from: impl AsyncRead + Unpin, mut to: impl AsyncWrite + Unpin, mut stalled: watch::Receiver<bool>) {
+    let mut buffer = vec![0; 64 * 1024];
+    loop {
+        if stalled.wait_for(|stalled| !*stalled).await.is_err() {
+            return;
+        }
+        let read = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(read) => read,
+        };
+        if stalled.wait_for(|stalled| !*stalled).await.is_err() {
+            return;
+        }
+        if to.write_all(&buffer[..read]).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The broker's address, from a broker URL with an explicit `host:port`.
+pub fn upstream_of(url: &str) -> SocketAddr {
+    let config = rpc_amqp::AmqpConfig::from_url(url).expect("a valid broker URL");
+    let host = &config.hosts()[0];
+    let name = if host.host == "localhost" {
+        "127.0.0.1"
+    } else {
+        host.host.as_str()
+    };
+    format!("{name}:{}", host.port)
+        .parse()
+        .expect("the test broker URL names an IP address and a port")
+}
+
+/// `url` rewritten to reach the broker through local ports (one host each,
+/// with the URL's credentials), plus extra query options.
+pub fn through(url: &str, ports: &[u16], options: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let (main, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let at = main.rfind('@');
+    let userinfo = at.map(|at| &main[..=at]).unwrap_or("");
+    let after_host = &main[at.map_or(0, |at| at + 1)..];
+    let path = after_host.find('/').map_or("", |slash| &after_host[slash..]);
+    let hosts: Vec<String> = ports.iter().map(|port| format!("{userinfo}127.0.0.1:{port}")).collect();
+    let mut query: Vec<&str> = query.split('&').filter(|pair| !pair.is_empty()).collect();
+    query.extend(options.split('&').filter(|pair| !pair.is_empty()));
+    format!("{scheme}://{}{path}?{}", hosts.join(","), query.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewrites_urls() {
+        assert_eq!(
+            through(
+                "amqp://u:p@10.0.0.1:5672/%2f?heartbeat=5",
+                &[1, 2],
+                "retry_interval=0.1"
+            ),
+            "amqp://u:p@127.0.0.1:1,u:p@127.0.0.1:2/%2f?heartbeat=5&retry_interval=0.1"
+        );
+        assert_eq!(
+            upstream_of("amqp://u:p@127.0.0.1:5673/"),
+            "127.0.0.1:5673".parse().unwrap()
+        );
+    }
+}

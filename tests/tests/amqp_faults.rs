@@ -1,0 +1,405 @@
+//! Connection faults on RabbitMQ, through a TCP proxy the test owns, which
+//! cuts connections (closed sockets) or stalls them (open sockets, no bytes:
+//! only heartbeats tell): calls waiting on a failed connection fail at once
+//! with a connection error, no call hangs past its timeout, the next calls
+//! succeed after reconnection, a server under steady load serves again
+//! within seconds, a two-host URL fails over. The shared broker itself is
+//! never touched.
+
+use std::time::{Duration, Instant};
+
+use rpc_core::{Client, Context, Error, Target, json};
+use rpc_tests::api::CalculatorClient;
+use rpc_tests::broker::{self, TEST_OPTIONS};
+use rpc_tests::conformance::{start_server, unique_topic};
+use rpc_tests::proxy::{Proxy, through, upstream_of};
+
+use rpc_tests::broker::FAST_RECONNECT as FAST;
+
+async fn proxied(ports: &[u16]) -> rpc_core::Transport {
+    broker::connect_url(&through(&broker::url(), ports, &format!("{TEST_OPTIONS}&{FAST}"))).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_on_a_cut_connection_fails_fast_and_the_next_call_succeeds() {
+    let proxy = Proxy::start(upstream_of(&broker::url())).await;
+    let topic = unique_topic("cut_client");
+    let (server, _) = start_server(broker::connect().await, &topic, "s1").await;
+    let transport = proxied(&[proxy.port()]).await;
+    let calc =
+        CalculatorClient::new(Client::new(transport.clone(), Target::topic(&topic)).timeout(Duration::from_secs(30)));
+    let ctx = Context::new();
+    assert_eq!(calc.add(&ctx, 1, 2).await.unwrap(), 3);
+
+    let waiting = tokio::spawn({
+        let calc = calc.clone();
+        async move { calc.sleep(&Context::new(), 5_000).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let cut_at = Instant::now();
+    proxy.cut();
+    let result = waiting.await.unwrap();
+    assert!(
+        matches!(&result, Err(error) if error.is_connection_error()),
+        "expected a connection error, got {result:?}"
+    );
+    assert!(
+        cut_at.elapsed() < Duration::from_secs(3),
+        "failed after {:?}",
+        cut_at.elapsed()
+    );
+    assert_eq!(transport.pending_calls(), 0);
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    proxy.restore();
+    // A call made while reconnecting waits for the connection, then succeeds.
+    let restored_at = Instant::now();
+    assert_eq!(calc.add(&ctx, 2, 2).await.unwrap(), 4);
+    assert!(
+        restored_at.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        restored_at.elapsed()
+    );
+    assert!(proxy.connections() > 0, "the client reconnected through the proxy");
+    server.stop();
+    server.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_reconnects_and_serves_again() {
+    let proxy = Proxy::start(upstream_of(&broker::url())).await;
+    let topic = unique_topic("cut_server");
+    let (server, calculator) = start_server(proxied(&[proxy.port()]).await, &topic, "s1").await;
+    let calc = CalculatorClient::new(
+        Client::new(broker::connect().await, Target::topic(&topic)).timeout(Duration::from_secs(20)),
+    );
+    let ctx = Context::new();
+    assert_eq!(calc.add(&ctx, 1, 1).await.unwrap(), 2);
+
+    proxy.cut();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Requests sent while the server is away wait in its queue.
+    let during = tokio::spawn({
+        let calc = calc.clone();
+        async move { calc.add(&Context::new(), 20, 1).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.restore();
+    let restored_at = Instant::now();
+    assert_eq!(during.await.unwrap().unwrap(), 21);
+    assert!(
+        restored_at.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        restored_at.elapsed()
+    );
+    assert_eq!(calc.whoami(&ctx).await.unwrap(), "s1");
+    assert!(server.handle().is_running());
+    assert!(calculator.observed.handled.load(std::sync::atomic::Ordering::SeqCst) >= 3);
+    server.stop();
+    server.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_started_while_reconnecting_comes_up_with_the_broker() {
+    let proxy = Proxy::start(upstream_of(&broker::url())).await;
+    let topic = unique_topic("start_reconnecting");
+    let transport = proxied(&[proxy.port()]).await;
+    let calculator = rpc_tests::api::Calculator::new("s1");
+    let server = rpc_core::Server::builder(transport, Target::server(&topic, "s1"))
+        .endpoint(calculator.clone())
+        .build()
+        .unwrap();
+
+    // The broker stays away: start fails with a connection error, promptly.
+    proxy.cut();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let started = Instant::now();
+    let error = server.start().await.unwrap_err();
+    assert!(error.is_connection_error(), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+
+    // The broker is back while the transport waits out its backoff: start
+    // waits for that reconnection instead of failing.
+    proxy.restore();
+    server.start().await.expect("starts once reconnected");
+    let calc = CalculatorClient::new(
+        Client::new(broker::connect().await, Target::topic(&topic)).timeout(Duration::from_secs(10)),
+    );
+    assert_eq!(calc.add(&Context::new(), 2, 3).await.unwrap(), 5);
+    server.stop();
+    server.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_error_does_not_cost_the_connection() {
+    // The broker closes a channel (not the connection) when a publish or a
+    // declaration names an exchange that does not exist; calls in flight on
+    // the same connection must not notice.
+    let proxy = Proxy::start(upstream_of(&broker::url())).await;
+    let topic = unique_topic("channel_error");
+    let (server, _) = start_server(broker::connect().await, &topic, "s1").await;
+    let client = Client::new(proxied(&[proxy.port()]).await, Target::topic(&topic)).timeout(Duration::from_secs(10));
+    let calc = CalculatorClient::new(client.clone());
+    assert_eq!(calc.add(&Context::new(), 1, 2).await.unwrap(), 3);
+
+    let waiting = tokio::spawn({
+        let calc = calc.clone();
+        async move { calc.sleep(&Context::new(), 1_000).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..3 {
+        let nowhere = client.prepare().exchange(unique_topic("no_such_exchange"));
+        let result = nowhere
+            .call::<i64>(&Context::new(), "add", json!({"a": 1, "b": 1}))
+            .await;
+        assert!(matches!(result, Err(Error::NoListener { .. })), "{result:?}");
+    }
+    waiting.await.unwrap().expect("the call in flight is answered");
+    assert_eq!(calc.add(&Context::new(), 2, 2).await.unwrap(), 4);
+    assert_eq!(proxy.connections(), 1, "the client kept its one connection");
+    server.stop();
+    server.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_two_host_url_fails_over_to_the_second_host() {
+    let upstream = upstream_of(&broker::url());
+    let (first, second) = (Proxy::start(upstream).await, Proxy::start(upstream).await);
+    let topic = unique_topic("failover");
+    let server_transport = proxied(&[first.port(), second.port()]).await;
+    let (server, _) = start_server(server_transport, &topic, "s1").await;
+    let client_transport = proxied(&[first.port(), second.port()]).await;
+    let calc =
+        CalculatorClient::new(Client::new(client_transport, Target::topic(&topic)).timeout(Duration::from_secs(20)));
+    let ctx = Context::new();
+    assert_eq!(calc.add(&ctx, 1, 1).await.unwrap(), 2);
+    assert_eq!(
+        first.connections(),
+        2,
+        "both transports (one connection each) start on the first host"
+    );
+    assert_eq!(second.connections(), 0);
+
+    // The first host dies for good: both sides move to the second.
+    first.cut();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match calc.add(&ctx, 2, 3).await {
+            Ok(sum) => {
+                assert_eq!(sum, 5);
+                break;
+            }
+            Err(error) if error.is_connection_error() && Instant::now() < deadline => continue,
+            Err(error) => panic!("no failover: {error}"),
+        }
+    }
+    assert_eq!(second.connections(), 2, "both transports moved to the second host");
+    server.stop();
+    server.wait().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_broker_is_a_clear_error() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let started = Instant::now();
+    let url = format!("amqp://guest:s3cret@127.0.0.1:{port}/%2f?connect_timeout=2");
+    let error = rpc_amqp::connect(&url).await.unwrap_err();
+    assert!(
+        matches!(&error, Error::Transport(_)) && error.is_connection_error(),
+        "{error:?}"
+    );
+    let text = error.to_string();
+    assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// What a proxy does to its connections for a while.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// Closes them, and refuses new ones, for a second.
+    Cut,
+    /// Moves no byte for five seconds (a partition): only heartbeats tell.
+    Stall,
+}
+
+impl Fault {
+    async fn inflict(self, proxy: &Proxy) {
+        match self {
+            Fault::Cut => {
+                proxy.cut();
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Fault::Stall => {
+                proxy.stall();
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        }
+        proxy.restore();
+    }
+}
+
+/// One call of a load run: when it started and ended, and how it went.
+#[derive(Debug)]
+struct Outcome {
+    started: Instant,
+    ended: Instant,
+    result: Result<i64, Error>,
+}
+
+/// Calls `add` from `workers` tasks back to back until `until`.
+async fn steady_load(calc: CalculatorClient, workers: usize, until: Instant) -> Vec<Outcome> {
+    let tasks: Vec<_> = (0..workers)
+        .map(|worker| {
+            let calc = calc.clone();
+            tokio::spawn(async move {
+                let mut outcomes = Vec::new();
+                let mut i = 0;
+                while Instant::now() < until {
+                    let started = Instant::now();
+                    let result = calc.add(&Context::new(), worker as i64, i).await;
+                    outcomes.push(Outcome {
+                        started,
+                        ended: Instant::now(),
+                        result,
+                    });
+                    i += 1;
+                }
+                outcomes
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.extend(task.await.unwrap());
+    }
+    outcomes
+}
+
+/// The server's connection fails under steady load; the clients' does not.
+async fn server_fault_under_steady_load(fault: Fault) {
+    let proxy = Proxy::start(upstream_of(&broker::url())).await;
+    let topic = unique_topic("steady_server");
+    let (server, _) = start_server(proxied(&[proxy.port()]).await, &topic, "s1").await;
+    let timeout = Duration::from_secs(3);
+    let calc = CalculatorClient::new(Client::new(broker::connect().await, Target::topic(&topic)).timeout(timeout));
+    let start = Instant::now();
+    let until = start + Duration::from_secs(if matches!(fault, Fault::Stall) { 14 } else { 8 });
+    let load = tokio::spawn(steady_load(calc, 8, until));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    fault.inflict(&proxy).await;
+    let restored = Instant::now();
+    let outcomes = load.await.unwrap();
+
+    let longest = outcomes.iter().map(|o| o.ended - o.started).max().unwrap();
+    assert!(
+        longest < timeout + Duration::from_secs(1),
+        "a call hung for {longest:?}"
+    );
+    for outcome in &outcomes {
+        if let Err(error) = &outcome.result {
+            // The server lost what it had taken (at-most-once): its callers time out.
+            assert!(error.is_timeout(), "{error:?}");
+        }
+    }
+    let recovered = outcomes
+        .iter()
+        .filter(|o| o.started >= restored && o.result.is_ok())
+        .map(|o| o.ended - restored)
+        .min()
+        .expect("no call succeeded after the fault");
+    let (ok, failed) = outcomes.iter().partition::<Vec<_>, _>(|o| o.result.is_ok());
+    eprintln!(
+        "{fault:?} on the server: {} calls ok, {} failed, served again {recovered:?} after the fault ended",
+        ok.len(),
+        failed.len()
+    );
+    assert!(
+        recovered < Duration::from_secs(5),
+        "served again only after {recovered:?}"
+    );
+    assert!(server.handle().is_running());
+    server.stop();
+    server.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_cut_under_steady_load_serves_again_within_seconds() {
+    server_fault_under_steady_load(Fault::Cut).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_stalled_under_steady_load_serves_again_within_seconds() {
+    server_fault_under_steady_load(Fault::Stall).await;
+}
+
+/// A client's connection fails mid-stream: the calls it was waiting on
+/// fail at once with a connection error, none hangs, the next ones succeed.
+async fn client_fault_mid_stream(fault: Fault) {
+    let proxy = Proxy::start(upstream_of(&broker::url())).await;
+    let topic = unique_topic("steady_client");
+    let (server, _) = start_server(broker::connect().await, &topic, "s1").await;
+    let transport = proxied(&[proxy.port()]).await;
+    let timeout = Duration::from_secs(30);
+    let calc = CalculatorClient::new(Client::new(transport.clone(), Target::topic(&topic)).timeout(timeout));
+    let until = Instant::now() + Duration::from_secs(if matches!(fault, Fault::Stall) { 14 } else { 6 });
+    let load = tokio::spawn(steady_load(calc, 16, until));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let fault_at = Instant::now();
+    fault.inflict(&proxy).await;
+    let restored = Instant::now();
+    let outcomes = load.await.unwrap();
+
+    // Heartbeats (2 s) notice a stall within two intervals, plus a margin.
+    let notice = match fault {
+        Fault::Cut => Duration::from_secs(2),
+        Fault::Stall => Duration::from_secs(7),
+    };
+    let interrupted: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| o.started <= fault_at && o.ended > fault_at)
+        .collect();
+    let mut failed = 0;
+    for outcome in &interrupted {
+        let took = outcome.ended - fault_at;
+        match &outcome.result {
+            // A reply already on its way when the fault struck.
+            Ok(_) => assert!(took < Duration::from_millis(200), "succeeded {took:?} into the fault"),
+            Err(error) => {
+                assert!(error.is_connection_error(), "{error:?}");
+                assert!(took < notice, "failed only after {took:?}");
+                failed += 1;
+            }
+        }
+    }
+    assert!(failed > 0, "no call was in flight at the fault");
+    let longest = outcomes.iter().map(|o| o.ended - o.started).max().unwrap();
+    assert!(longest < Duration::from_secs(12), "a call hung for {longest:?}");
+    let recovered = outcomes
+        .iter()
+        .filter(|o| o.ended >= restored && o.result.is_ok())
+        .map(|o| o.ended - restored)
+        .min()
+        .expect("no call succeeded after the fault");
+    eprintln!("{fault:?} on the client: {failed} calls failed, served again {recovered:?} after the fault ended");
+    assert!(
+        recovered < Duration::from_secs(5),
+        "served again only after {recovered:?}"
+    );
+    assert_eq!(transport.pending_calls(), 0);
+    server.stop();
+    server.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_cut_mid_stream_fails_its_calls_at_once_and_recovers() {
+    client_fault_mid_stream(Fault::Cut).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_stalled_mid_stream_notices_by_heartbeat_and_recovers() {
+    client_fault_mid_stream(Fault::Stall).await;
+}

@@ -1,0 +1,3 @@
+//! The conformance suite on RabbitMQ, clients sending oslo.messaging's JSON.
+
+rpc_tests::conformance_tests!(rpc_tests::broker::connect_oslo);

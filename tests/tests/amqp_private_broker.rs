@@ -1,0 +1,186 @@
+//! Tests that need a broker of their own: a RabbitMQ node the test starts on
+//! free ports, stops and restarts (never the shared broker), with or
+//! without TLS.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rpc_core::{Client, Context, DeliveryMode, Error, Server, Target};
+use rpc_tests::api::CalculatorClient;
+use rpc_tests::broker;
+use rpc_tests::conformance::{start_server, unique_topic};
+use rpc_tests::private_broker::{PrivateBroker, make_certificates};
+use rpc_tests::worker::{TempDir, Worker, WorkerClient, read_journal};
+
+use rpc_tests::broker::FAST_RECONNECT as FAST;
+
+/// Calls `add` until it succeeds, for at most `within`; returns how long it took.
+async fn until_served(calc: &CalculatorClient, within: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        match calc.add(&Context::new(), 20, 22).await {
+            Ok(sum) => {
+                assert_eq!(sum, 42);
+                return started.elapsed();
+            }
+            // While the two sides come back, a request may find no queue yet.
+            Err(error)
+                if started.elapsed() < within
+                    && (error.is_connection_error() || matches!(error, Error::NoListener { .. })) =>
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(error) => panic!("not served again after {:?}: {error}", started.elapsed()),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_sides_recover_when_the_broker_restarts() {
+    let node = PrivateBroker::start(None);
+    let url = node.url(FAST);
+    let topic = unique_topic("broker_restart");
+    let (server, calculator) = start_server(broker::connect_url(&url).await, &topic, "s1").await;
+    let client_transport = broker::connect_url(&url).await;
+    let calc = CalculatorClient::new(
+        Client::new(client_transport.clone(), Target::topic(&topic)).timeout(Duration::from_secs(30)),
+    );
+    assert_eq!(calc.add(&Context::new(), 1, 2).await.unwrap(), 3);
+
+    let waiting = tokio::spawn({
+        let calc = calc.clone();
+        async move { calc.sleep(&Context::new(), 20_000).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stopped_at = Instant::now();
+    node.stop();
+    let result = waiting.await.unwrap();
+    assert!(
+        matches!(&result, Err(error) if error.is_connection_error()),
+        "a call waiting on the stopped broker: {result:?}"
+    );
+    // `stop` returns once the node is down, after it closed the connections.
+    assert!(
+        stopped_at.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        stopped_at.elapsed()
+    );
+    assert_eq!(client_transport.pending_calls(), 0);
+
+    node.restart();
+    let took = until_served(&calc, Duration::from_secs(20)).await;
+    eprintln!("served again {took:?} after the broker came back");
+    assert!(server.handle().is_running());
+    assert_eq!(calc.whoami(&Context::new()).await.unwrap(), "s1");
+    assert!(calculator.observed.handled.load(std::sync::atomic::Ordering::SeqCst) >= 3);
+    server.stop();
+    server.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durable_at_least_once_casts_survive_a_broker_restart() {
+    let node = PrivateBroker::start(None);
+    let url = node.url(&format!("{FAST}&amqp_durable_queues=true"));
+    let topic = unique_topic("durable");
+    let dir = TempDir::new("rpc-durable");
+    let journal = dir.path().join("journal");
+    let server = Server::builder(broker::connect_url(&url).await, Target::server(&topic, "worker"))
+        .endpoint(Worker::new("worker", Some(&journal), Duration::ZERO).unwrap())
+        .delivery_mode(DeliveryMode::AtLeastOnce)
+        .build()
+        .unwrap();
+    // Declare the queues, then stop consuming: casts wait in the queue.
+    server.start().await.unwrap();
+    server.stop();
+    server.wait().await;
+    let worker = WorkerClient::new(
+        Client::new(broker::connect_url(&url).await, Target::topic(&topic)).delivery_mode(DeliveryMode::AtLeastOnce),
+    );
+    for value in 0..200 {
+        worker.cast().record(&Context::new(), value).await.unwrap();
+    }
+
+    node.stop();
+    node.restart();
+    // The client's transport reconnects by itself; so does the server's.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while let Err(error) = worker.cast().record(&Context::new(), 200).await {
+        assert!(Instant::now() < deadline, "the client did not recover: {error}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.start().await.unwrap();
+    let recorded = wait_for_journal(&journal, 201, Duration::from_secs(20)).await;
+    let mut distinct = recorded.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct, (0..=200).collect::<Vec<u64>>(), "casts lost in the restart");
+    server.stop();
+    server.wait().await;
+}
+
+async fn wait_for_journal(journal: &Path, count: usize, within: Duration) -> Vec<u64> {
+    let deadline = Instant::now() + within;
+    loop {
+        let lines = read_journal(journal);
+        if lines.len() >= count || Instant::now() > deadline {
+            return lines;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_serves_with_the_right_authority_and_refuses_a_bad_certificate() {
+    let dir = TempDir::new("rpc-tls");
+    let good = make_certificates(dir.path(), "good");
+    let other = make_certificates(dir.path(), "other");
+    let node = PrivateBroker::start(Some(&good));
+    let trusted = node.tls_url(&format!("{FAST}&ssl_ca_file={}", good.ca.display()));
+
+    // Server and client both over TLS.
+    let topic = unique_topic("tls");
+    let (server, _) = start_server(broker::connect_url(&trusted).await, &topic, "s1").await;
+    let calc = CalculatorClient::new(Client::new(broker::connect_url(&trusted).await, Target::topic(&topic)));
+    assert_eq!(calc.add(&Context::new(), 2, 3).await.unwrap(), 5);
+
+    // A certificate from an authority the client does not trust is refused,
+    // at once and with a clear error.
+    let secret = "s3cret-tls";
+    let with_secret = |url: String| url.replace("guest:guest@", &format!("guest:{secret}@"));
+    for (url, case) in [
+        (
+            node.tls_url(&format!("{FAST}&ssl_ca_file={}", other.ca.display())),
+            "another authority",
+        ),
+        (node.tls_url(FAST), "no authority but the system's"),
+    ] {
+        let started = Instant::now();
+        let error = rpc_amqp::connect(&with_secret(url)).await.expect_err(case);
+        let text = format!("{error} / {error:?}");
+        eprintln!("{case}: {error}");
+        assert!(error.is_connection_error(), "{case}: {error:?}");
+        assert!(text.to_lowercase().contains("certificate"), "{case}: {text}");
+        assert!(
+            !text.contains(&format!(":{secret}@")),
+            "{case}: the password shows: {text}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{case}: took {:?}",
+            started.elapsed()
+        );
+    }
+    // TLS spoken to the plain port fails too, without hanging.
+    let plain_port = format!("amqps://guest:guest@localhost:{}/%2f?{FAST}", node.port());
+    let started = Instant::now();
+    let error = rpc_amqp::connect(&plain_port).await.expect_err("TLS to a plain port");
+    assert!(error.is_connection_error(), "{error:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+
+    server.stop();
+    server.wait().await;
+}

@@ -1,0 +1,166 @@
+//! Interoperability with the real oslo.messaging 18.3.1 (in the virtualenv
+//! `scripts/python-env.sh` makes), on the test broker, both directions.
+
+use std::time::{Duration, Instant};
+
+use rpc_core::{Client, Context, Error, ErrorCode, Server, Target, Version, json};
+use rpc_tests::broker;
+use rpc_tests::conformance::unique_topic;
+use rpc_tests::interop::{Interop, PythonApiClient, PythonServer, VersionOne, VersionTwo, command};
+
+async fn rust_server(topic: &str, name: &str) -> Server {
+    let server = Server::builder(broker::connect().await, Target::server(topic, name))
+        .endpoint(Interop::new(name))
+        .endpoint(VersionOne)
+        .endpoint(VersionTwo)
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    server
+}
+
+/// Python oslo.messaging clients call and cast to Rust servers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_client_to_rust_servers() {
+    let topic = unique_topic("py_to_rust");
+    let servers = [rust_server(&topic, "s1").await, rust_server(&topic, "s2").await];
+    let output = tokio::task::spawn_blocking(move || command("rust_server_scenarios.py").arg(&topic).output())
+        .await
+        .unwrap()
+        .expect("the Python client runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "Python scenarios failed:\n{stdout}\n{stderr}");
+    for scenario in [
+        "call",
+        "cast",
+        "fanout_cast_reaches_every_server",
+        "prepare_server",
+        "namespace_and_version_selection",
+        "unsupported_version",
+        "no_such_method",
+        "error_raised_in_the_rust_method",
+        "invalid_arguments_are_a_type_error",
+        "context_round_trip",
+        "slow_method_kept_alive_by_heartbeats",
+        "call_that_times_out",
+        "non_finite_floats_do_not_crash_the_server",
+    ] {
+        assert!(
+            stdout.lines().any(|line| line == format!("ok {scenario}")),
+            "scenario {scenario} did not pass:\n{stdout}\n{stderr}"
+        );
+    }
+    for server in servers {
+        server.stop();
+        server.wait().await;
+    }
+}
+
+/// A Rust client speaking oslo's JSON calls and casts to a Python server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_client_to_python_server() {
+    let topic = unique_topic("rust_to_py");
+    let mut python = PythonServer::start("python_server.py", &[&topic, "py1"]).await;
+    let client = Client::new(broker::connect_oslo().await, Target::topic(&topic)).timeout(Duration::from_secs(10));
+    let api = PythonApiClient::new(client.clone());
+    let ctx = Context::new().with_request_id("req-rust-1");
+
+    // Calls, typed and untyped.
+    assert_eq!(api.echo(&ctx, "myarg".into()).await.unwrap(), "myarg");
+    assert_eq!(api.add(&ctx, 2, 40).await.unwrap(), 42);
+    let unicode: String = client.call(&ctx, "echo", json!({"arg": "héllo ✓"})).await.unwrap();
+    assert_eq!(unicode, "héllo ✓");
+
+    // Casts, including fanout.
+    api.cast().record(&ctx, "cast-1".into()).await.unwrap();
+    PythonApiClient::new(client.prepare().fanout(true))
+        .cast()
+        .record(&ctx, "fan".into())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let records = api.records(&ctx).await.unwrap();
+        if records.contains(&"cast-1".to_owned()) && records.contains(&"fan".to_owned()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "casts not recorded: {records:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // prepare() overrides: server, namespace and version.
+    assert_eq!(
+        PythonApiClient::new(client.prepare().server("py1"))
+            .whoami(&ctx)
+            .await
+            .unwrap(),
+        "py1"
+    );
+    let versioned = client.prepare().namespace("v");
+    let which: String = versioned
+        .prepare()
+        .version(Version::new(1, 1))
+        .call(&ctx, "which", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(which, "1.3");
+    let which: String = versioned
+        .prepare()
+        .version(Version::new(2, 0))
+        .call(&ctx, "which", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(which, "2.1");
+    let error = versioned
+        .prepare()
+        .version(Version::new(3, 0))
+        .call::<String>(&ctx, "which", json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(error.remote().unwrap().code(), ErrorCode::UnsupportedVersion, "{error}");
+    let error = client.call::<()>(&ctx, "nope", json!({})).await.unwrap_err();
+    assert_eq!(error.remote().unwrap().code(), ErrorCode::NoSuchMethod, "{error}");
+
+    // A Python exception arrives as our remote error, class and message intact.
+    let error = api.fail(&ctx, "the disk is full".into()).await.unwrap_err();
+    let remote = error.remote().expect("a remote error");
+    assert_eq!(remote.class(), "ValueError");
+    assert_eq!(remote.module(), "builtins");
+    assert_eq!(remote.message(), "the disk is full");
+    assert!(
+        remote.traceback().iter().any(|line| line.contains("ValueError")),
+        "{:?}",
+        remote.traceback()
+    );
+
+    // The context travels both ways.
+    let mut rich = ctx.clone();
+    rich.insert("roles", ["admin"]).unwrap();
+    rich.insert("nested", json!({"a": [1, 2.5, null]})).unwrap();
+    let echoed = api.context(&rich).await.unwrap();
+    for (key, value) in rich.iter() {
+        assert_eq!(echoed.get_value(key), Some(value), "{key}");
+    }
+
+    // A long call kept alive by Python's call-monitor heartbeats.
+    let monitored = PythonApiClient::new(client.prepare().call_monitor_timeout(Duration::from_secs(2)));
+    assert_eq!(monitored.slow(&ctx, 3.0).await.unwrap(), 3.0);
+
+    // A call that times out.
+    let started = Instant::now();
+    let result = PythonApiClient::new(client.prepare().timeout(Duration::from_secs(1)))
+        .slow(&ctx, 3.0)
+        .await;
+    assert!(matches!(result, Err(Error::Timeout { .. })), "{result:?}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+
+    client
+        .prepare()
+        .namespace("control")
+        .version(Version::new(2, 0))
+        .cast(&ctx, "stop", json!({}))
+        .await
+        .unwrap();
+    assert!(python.wait_exit(Duration::from_secs(30)).await.success());
+}

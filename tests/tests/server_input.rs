@@ -1,0 +1,142 @@
+//! What a server does with input it cannot or should not run: it answers
+//! or drops it, and keeps serving.
+
+use std::time::{Duration, Instant};
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use rpc_core::transport::memory::Broker;
+use rpc_core::transport::{
+    Address, Bytes, Driver, ListenOptions, Listener, OutgoingMessage, ReplyQueue, ReplySink, Retry, async_trait,
+};
+use rpc_core::{Client, Codec, Context, DeliveryMode, Error, ErrorCode, Server, Target, Transport, TransportError};
+use rpc_tests::api::{Calculator, CalculatorClient};
+
+async fn serve(transport: Transport, topic: &str, max_message_size: usize) -> (Server, Calculator) {
+    let calculator = Calculator::new("s1");
+    let server = Server::builder(transport, Target::server(topic, "s1"))
+        .endpoint(calculator.clone())
+        .max_message_size(max_message_size)
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    (server, calculator)
+}
+
+#[tokio::test]
+async fn undecodable_bytes_are_dropped_and_the_server_keeps_serving() {
+    let broker = Broker::new();
+    let (server, calculator) = serve(broker.transport(), "garbage", 1 << 20).await;
+    let driver = broker.driver();
+    let to_topic = Address::new("openstack", "garbage", None, false);
+    for body in [
+        &b""[..],
+        b"\xc1",
+        b"\x92\x01\x02",
+        b"\x81\xa1v\x01",
+        b"not msgpack at all",
+    ] {
+        let message = OutgoingMessage::new(Bytes::copy_from_slice(body), Codec::MsgPack, None, Retry::Never);
+        driver.send(to_topic, message).await.unwrap();
+    }
+    let calc = CalculatorClient::new(Client::new(broker.transport(), Target::topic("garbage")));
+    assert_eq!(calc.add(&Context::new(), 1, 2).await.unwrap(), 3);
+    assert_eq!(calculator.observed.handled.load(Ordering::SeqCst), 1);
+    assert_eq!(server.stats().rejected, 5);
+    server.stop();
+    server.wait().await;
+}
+
+#[tokio::test]
+async fn an_oversized_call_is_refused_at_once() {
+    let broker = Broker::new();
+    let (server, calculator) = serve(broker.transport(), "oversized", 1024).await;
+    let client = Client::new(broker.transport(), Target::topic("oversized")).timeout(Duration::from_secs(30));
+    let started = Instant::now();
+    let result = CalculatorClient::new(client.clone())
+        .greet(&Context::new(), "x".repeat(4096), None)
+        .await;
+    let Err(Error::Remote(remote)) = result else {
+        panic!("expected a BadRequest, got {result:?}");
+    };
+    assert_eq!(remote.code(), ErrorCode::BadRequest);
+    assert!(remote.message().contains("over the limit of 1024 bytes"), "{remote}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // Small requests still go through; the big one never ran.
+    assert_eq!(
+        CalculatorClient::new(client).add(&Context::new(), 2, 2).await.unwrap(),
+        4
+    );
+    assert_eq!(calculator.observed.handled.load(Ordering::SeqCst), 1);
+    server.stop();
+    server.wait().await;
+}
+
+async fn duplicates_run_once(delivery: DeliveryMode) {
+    let broker = Broker::new();
+    let calculator = Calculator::new("s1");
+    let server = Server::builder(broker.transport(), Target::server("duplicates", "s1"))
+        .endpoint(calculator.clone())
+        .delivery_mode(delivery)
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let client = Client::new(
+        Transport::new(Duplicating(broker.driver())),
+        Target::topic("duplicates"),
+    );
+    let calc = CalculatorClient::new(client);
+    for value in ["a", "b", "c"] {
+        calc.cast().record(&Context::new(), value.into()).await.unwrap();
+    }
+    // A call's duplicate is dropped too: exactly one reply comes back.
+    assert_eq!(calc.add(&Context::new(), 1, 1).await.unwrap(), 2);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut records = calculator.observed.records();
+    records.sort();
+    assert_eq!(records, ["s1:a", "s1:b", "s1:c"]);
+    assert_eq!(calculator.observed.handled.load(Ordering::SeqCst), 4);
+    let stats = server.stats();
+    assert_eq!(
+        (stats.handled, stats.duplicates, stats.rejected),
+        (4, 4, 0),
+        "{stats:?}"
+    );
+    server.stop();
+    server.wait().await;
+}
+
+#[tokio::test]
+async fn duplicate_deliveries_run_once() {
+    duplicates_run_once(DeliveryMode::AtMostOnce).await;
+}
+
+#[tokio::test]
+async fn duplicate_deliveries_run_once_at_least_once() {
+    duplicates_run_once(DeliveryMode::AtLeastOnce).await;
+}
+
+/// A driver that publishes every request twice, as a redelivering broker might.
+#[derive(Debug)]
+struct Duplicating<D>(D);
+
+#[async_trait]
+impl<D: Driver> Driver for Duplicating<D> {
+    async fn send(&self, address: Address<'_>, message: OutgoingMessage) -> Result<(), TransportError> {
+        self.0.send(address, message.clone()).await?;
+        self.0.send(address, message).await
+    }
+
+    async fn reply(&self, reply_to: &str, message: OutgoingMessage) -> Result<(), TransportError> {
+        self.0.reply(reply_to, message).await
+    }
+
+    async fn listen(&self, address: Address<'_>, options: &ListenOptions) -> Result<Box<dyn Listener>, TransportError> {
+        self.0.listen(address, options).await
+    }
+
+    async fn listen_replies(&self, sink: Arc<dyn ReplySink>) -> Result<ReplyQueue, TransportError> {
+        self.0.listen_replies(sink).await
+    }
+}

@@ -1,0 +1,10 @@
+use rpc_core::{endpoint, Context};
+
+struct Api;
+
+#[endpoint(crate = "not a path")]
+impl Api {
+    async fn ping(&self, _ctx: &Context) {}
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+use rpc_core::{endpoint, Context};
+
+struct Api<T>(T);
+
+#[endpoint]
+impl<T: Send + Sync + 'static> Api<T> {
+    async fn ping(&self, _ctx: &Context) {}
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+use rpc_core::{endpoint, Context};
+
+struct Api;
+
+#[endpoint]
+impl Api {
+    fn ping(&self, _ctx: &Context) {}
+}
+
+fn main() {}

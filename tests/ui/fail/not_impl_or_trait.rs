@@ -1,0 +1,6 @@
+use rpc_core::endpoint;
+
+#[endpoint]
+struct Api;
+
+fn main() {}

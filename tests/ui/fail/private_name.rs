@@ -1,0 +1,10 @@
+use rpc_core::{endpoint, Context};
+
+struct Api;
+
+#[endpoint]
+impl Api {
+    async fn _internal(&self, _ctx: &Context) {}
+}
+
+fn main() {}
