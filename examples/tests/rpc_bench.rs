@@ -41,6 +41,13 @@ fn every_scenario_is_reported() {
             assert_eq!(row.get(key).is_some(), has_baseline, "{key} in {row}");
         }
         assert!(row["ops_per_s"].as_f64().unwrap() > 0.0, "{row}");
+        let transport = row["transport"].as_str().unwrap();
+        if scenario.starts_with("memory_") {
+            assert_eq!(transport, "memory://", "{row}");
+        } else {
+            let url = rpc_tests::broker::url();
+            assert_eq!(transport, rpc_core::transport::redact_url(&url), "{row}");
+        }
     }
     let sizes: Vec<u64> = rows
         .iter()

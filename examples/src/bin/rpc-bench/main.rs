@@ -157,6 +157,12 @@ impl Row {
     fn json(&self, transport: &str) -> Value {
         let mut object = Map::new();
         object.insert("scenario".into(), json!(self.scenario));
+        // The in-memory scenarios ran on `memory://`, whatever the URL.
+        let transport = if self.scenario.starts_with("memory_") {
+            "memory://"
+        } else {
+            transport
+        };
         object.insert("transport".into(), json!(transport));
         object.insert("payload_bytes".into(), json!(self.payload_bytes));
         object.insert("ops_per_s".into(), json!(round(self.ours.ops_per_s)));
