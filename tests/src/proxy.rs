@@ -53,11 +53,22 @@ impl Proxy {
 
     /// Closes every forwarded connection and refuses new ones (they are
     /// accepted, then closed at once) until [`restore`](Proxy::restore).
-    pub fn cut(&self) {
+    /// Returns once the connections' sockets are closed: on a busy machine
+    /// a cancelled forwarding task may take a while to be dropped.
+    pub async fn cut(&self) {
+        let cut = self.abort_all();
+        while !cut.iter().all(AbortHandle::is_finished) {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+
+    fn abort_all(&self) -> Vec<AbortHandle> {
         self.shared.refusing.store(true, Ordering::SeqCst);
-        for connection in self.shared.connections.lock().unwrap().drain(..) {
+        let cut: Vec<AbortHandle> = self.shared.connections.lock().unwrap().drain(..).collect();
+        for connection in &cut {
             connection.abort();
         }
+        cut
     }
 
     /// Lets connections through again (after [`cut`](Proxy::cut) or [`stall`](Proxy::stall)).
@@ -83,7 +94,7 @@ impl Proxy {
 impl Drop for Proxy {
     fn drop(&mut self) {
         self.accept.abort();
-        self.cut();
+        self.abort_all();
     }
 }
 

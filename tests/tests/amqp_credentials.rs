@@ -66,7 +66,7 @@ async fn a_connection_that_drops_and_returns_logs_no_password() {
     let (server, _) = start_server(transport.clone(), &topic, "s1").await;
     let calc = CalculatorClient::new(Client::new(transport.clone(), Target::topic(&topic)));
     assert_eq!(calc.add(&Context::new(), 1, 2).await.unwrap(), 3);
-    proxy.cut();
+    proxy.cut().await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     proxy.restore();
     let deadline = std::time::Instant::now() + Duration::from_secs(15);

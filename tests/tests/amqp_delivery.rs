@@ -239,7 +239,7 @@ async fn cut_while_casting(delivery: DeliveryMode) -> (Vec<(u64, Error)>, Vec<u6
     while done.load(Ordering::SeqCst) < CUT_CASTS / 4 {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    proxy.cut();
+    proxy.cut().await;
     assert!(
         !sending.is_finished(),
         "the casts were all sent before the cut; the test proves nothing"
