@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::task::AbortHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 
 /// A proxy listening on a local port, forwarding to `upstream`.
 #[derive(Debug)]
@@ -25,7 +25,7 @@ struct Shared {
     refusing: AtomicBool,
     /// While true, no byte is forwarded either way.
     stalled: watch::Sender<bool>,
-    connections: Mutex<Vec<AbortHandle>>,
+    connections: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Proxy {
@@ -56,15 +56,15 @@ impl Proxy {
     /// Returns once the connections' sockets are closed: on a busy machine
     /// a cancelled forwarding task may take a while to be dropped.
     pub async fn cut(&self) {
-        let cut = self.abort_all();
-        while !cut.iter().all(AbortHandle::is_finished) {
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        for connection in self.abort_all() {
+            // A cancelled task has dropped its sockets once it is joined.
+            let _ = connection.await;
         }
     }
 
-    fn abort_all(&self) -> Vec<AbortHandle> {
+    fn abort_all(&self) -> Vec<JoinHandle<()>> {
         self.shared.refusing.store(true, Ordering::SeqCst);
-        let cut: Vec<AbortHandle> = self.shared.connections.lock().unwrap().drain(..).collect();
+        let cut: Vec<JoinHandle<()>> = self.shared.connections.lock().unwrap().drain(..).collect();
         for connection in &cut {
             connection.abort();
         }
@@ -117,7 +117,7 @@ async fn accept(listener: TcpListener, upstream: SocketAddr, shared: Arc<Shared>
                 }
             }
         });
-        shared.connections.lock().unwrap().push(forward.abort_handle());
+        shared.connections.lock().unwrap().push(forward);
     }
 }
 
