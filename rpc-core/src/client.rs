@@ -11,7 +11,9 @@ use tokio::time::Instant;
 use crate::message::RequestHeader;
 use crate::reply::PendingCall;
 use crate::transport::{Address, DeliveryMode, OutgoingMessage, Retry};
-use crate::{Codec, CodecError, Context, Error, Target, Transport, TransportError, TransportErrorKind, Version, ids};
+use crate::{
+    Codec, CodecError, Context, Error, Payload, Target, Transport, TransportError, TransportErrorKind, Version, ids,
+};
 
 /// The call timeout when none is set: oslo's `rpc_response_timeout`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -65,6 +67,8 @@ pub(crate) struct Method<'a> {
     pub(crate) name: &'a str,
     pub(crate) namespace: Option<&'a str>,
     pub(crate) version: Option<&'a Version>,
+    /// The optional argument that raised the version, if one did.
+    pub(crate) argument: Option<&'a str>,
 }
 
 impl Client {
@@ -244,6 +248,7 @@ impl Client {
             name,
             namespace: self.target.namespace(),
             version: self.target.version(),
+            argument: None,
         }
     }
 
@@ -264,6 +269,7 @@ impl Client {
             if !self.can_send_version(method.version) {
                 return Err(Error::VersionCap {
                     method: method.name.to_owned(),
+                    argument: method.argument.map(str::to_owned),
                     version: method.version.copied(),
                     cap: *cap,
                 });
@@ -307,6 +313,16 @@ impl Client {
         method: Method<'_>,
         args: &A,
     ) -> Result<R, Error> {
+        decode_result(self.invoke_payload(ctx, method, args).await?)
+    }
+
+    /// Calls, and returns the result still encoded (`None`: the peer sent no result).
+    pub(crate) async fn invoke_payload<A: Serialize + ?Sized>(
+        &self,
+        ctx: &Context,
+        method: Method<'_>,
+        args: &A,
+    ) -> Result<Option<Payload>, Error> {
         self.check(&method, true)?;
         let timeout = self.options.timeout;
         let deadline = Instant::now() + timeout;
@@ -319,18 +335,10 @@ impl Client {
             .await
             .map_err(|_| timed_out())??;
         let reply = self.wait(pending, deadline, method).await?;
-        if let Some(failure) = reply.failure {
-            return Err(Error::Remote(failure));
+        match reply.failure {
+            Some(failure) => Err(Error::Remote(failure)),
+            None => Ok(reply.result),
         }
-        match reply.result {
-            Some(result) => result.decode(),
-            // oslo peers may omit `result` for a `None` result: decode it as unit.
-            None => R::deserialize(UnitDeserializer::<serde::de::value::Error>::new()).map_err(CodecError::new),
-        }
-        .map_err(|source| Error::Decode {
-            what: "the result",
-            source,
-        })
     }
 
     async fn send_call<A: Serialize + ?Sized>(
@@ -427,6 +435,19 @@ impl Client {
             }
         }
     }
+}
+
+/// Decodes a call's result.
+pub(crate) fn decode_result<R: DeserializeOwned>(result: Option<Payload>) -> Result<R, Error> {
+    match result {
+        Some(result) => result.decode(),
+        // oslo peers may omit `result` for a `None` result: decode it as unit.
+        None => R::deserialize(UnitDeserializer::<serde::de::value::Error>::new()).map_err(CodecError::new),
+    }
+    .map_err(|source| Error::Decode {
+        what: "the result",
+        source,
+    })
 }
 
 /// The next heartbeat of a monitored call; never, for other calls.

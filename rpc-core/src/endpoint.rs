@@ -4,6 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use crate::api::EndpointDescription;
 use crate::message::{Payload, Request};
 use crate::{RemoteError, Version};
 
@@ -44,6 +45,11 @@ pub trait Endpoint: Send + Sync + 'static {
     /// The names of the remote methods, for diagnostics.
     fn methods(&self) -> &[&str];
 
+    /// The endpoint's API, when it has a description (`#[endpoint]` gives one).
+    fn describe(&self) -> Option<EndpointDescription> {
+        None
+    }
+
     /// Starts handling `request` if this endpoint has its method.
     fn dispatch<'a>(&'a self, request: &'a Request) -> Option<HandlerFuture<'a>>;
 }
@@ -59,6 +65,10 @@ impl<E: Endpoint + ?Sized> Endpoint for Arc<E> {
 
     fn methods(&self) -> &[&str] {
         (**self).methods()
+    }
+
+    fn describe(&self) -> Option<EndpointDescription> {
+        (**self).describe()
     }
 
     fn dispatch<'a>(&'a self, request: &'a Request) -> Option<HandlerFuture<'a>> {
@@ -77,6 +87,10 @@ impl<E: Endpoint + ?Sized> Endpoint for Box<E> {
 
     fn methods(&self) -> &[&str] {
         (**self).methods()
+    }
+
+    fn describe(&self) -> Option<EndpointDescription> {
+        (**self).describe()
     }
 
     fn dispatch<'a>(&'a self, request: &'a Request) -> Option<HandlerFuture<'a>> {
@@ -114,6 +128,14 @@ impl Dispatcher {
         self.endpoints.is_empty()
     }
 
+    /// The descriptions of the endpoints that have one, in order.
+    pub(crate) fn describe(&self) -> Vec<EndpointDescription> {
+        self.endpoints
+            .iter()
+            .filter_map(|endpoint| endpoint.describe())
+            .collect()
+    }
+
     /// Picks the endpoint for `request` by oslo.messaging's rules and runs the method.
     ///
     /// Endpoints are tried in order; one is a candidate when its namespace
@@ -124,8 +146,13 @@ impl Dispatcher {
     pub(crate) fn dispatch<'a>(&'a self, request: &'a Request) -> HandlerFuture<'a> {
         let requested = request.version().unwrap_or(&Version::DEFAULT);
         let mut compatible = false;
+        let mut namespace_known = false;
         for endpoint in &self.endpoints {
-            if endpoint.namespace() != request.namespace() || !endpoint.version().supports(requested) {
+            if endpoint.namespace() != request.namespace() {
+                continue;
+            }
+            namespace_known = true;
+            if !endpoint.version().supports(requested) {
                 continue;
             }
             compatible = true;
@@ -138,8 +165,11 @@ impl Dispatcher {
         }
         let error = if compatible {
             RemoteError::no_such_method(request.method())
-        } else {
+        } else if namespace_known {
             RemoteError::unsupported_version(requested, request.method())
+        } else {
+            let served = self.endpoints.iter().map(|endpoint| endpoint.namespace());
+            RemoteError::unknown_namespace(request.namespace(), requested, request.method(), served)
         };
         Box::pin(std::future::ready(Err(error)))
     }

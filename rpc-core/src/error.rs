@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::Version;
+use crate::{Codec, Payload, Version};
 
 /// A boxed error from a transport or another library.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -54,10 +54,15 @@ pub enum Error {
         timeout: Duration,
     },
     /// The request's version is above the client's version cap; nothing was sent.
-    #[error("`{method}` needs version {}, above the version cap {cap}", display_version(.version))]
+    ///
+    /// The version is the one the method was added at, raised by an optional
+    /// argument added later when the call sends it (`argument` names it).
+    #[error("`{method}`{} needs version {}, above the version cap {cap}", display_argument(.argument), display_version(.version))]
     VersionCap {
         /// The method called.
         method: String,
+        /// The argument that raised the version, when one did.
+        argument: Option<String>,
         /// The version the request would carry (`None`: no version).
         version: Option<Version>,
         /// The client's version cap.
@@ -84,6 +89,17 @@ pub enum Error {
     /// The server answered with an error.
     #[error("remote error: {0}")]
     Remote(#[from] RemoteError),
+    /// The method failed with its own error type, but the error that came
+    /// back does not decode as that type: the server runs another version of
+    /// the API, or is not the server the client was written for.
+    #[error("the method failed with `{error}`, which does not decode as the method's error type: {source}")]
+    UndecodableApplicationError {
+        /// The error the server sent.
+        error: RemoteError,
+        /// Why it does not decode.
+        #[source]
+        source: CodecError,
+    },
     /// The transport failed: connection lost, broker unreachable, closed.
     #[error(transparent)]
     Transport(#[from] TransportError),
@@ -103,6 +119,13 @@ pub enum Error {
     ServerState(&'static str),
 }
 
+fn display_argument(argument: &Option<String>) -> String {
+    match argument {
+        Some(argument) => format!(" with argument `{argument}`"),
+        None => String::new(),
+    }
+}
+
 fn display_version(version: &Option<Version>) -> String {
     match version {
         Some(version) => version.to_string(),
@@ -119,7 +142,7 @@ impl Error {
     /// The server's error, when the server answered with one.
     pub fn remote(&self) -> Option<&RemoteError> {
         match self {
-            Error::Remote(remote) => Some(remote),
+            Error::Remote(remote) | Error::UndecodableApplicationError { error: remote, .. } => Some(remote),
             _ => None,
         }
     }
@@ -206,27 +229,23 @@ const DISPATCHER_MODULE: &str = "oslo_messaging.rpc.dispatcher";
 /// It carries a [`code`](RemoteError::code) for programs, and the exception
 /// fields oslo.messaging uses (class, module, message, traceback) so that
 /// Python peers read it as they read their own. A method returning
-/// `Result<T, E>` sends its `E` as [`data`](RemoteError::data); the generated
-/// client stub turns it back into `E`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, thiserror::Error)]
+/// `Result<T, E>` sends its `E` as [`data`](RemoteError::data), encoded in the
+/// caller's codec; the generated client stub turns it back into `E`.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[error("{}: {}", .inner.class, .inner.message)]
-#[serde(transparent)]
 pub struct RemoteError {
     // Boxed: errors are rare, and `Result`s carrying them stay small.
     inner: Box<Fields>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 struct Fields {
     code: ErrorCode,
     class: String,
-    #[serde(default)]
     module: String,
     message: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     traceback: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    data: Option<Value>,
+    data: Option<Payload>,
 }
 
 impl RemoteError {
@@ -244,6 +263,13 @@ impl RemoteError {
         }
     }
 
+    /// Sets the error class (oslo's `class`): what Python callers see as the
+    /// exception's name.
+    pub fn with_class(mut self, class: impl Into<String>) -> RemoteError {
+        self.inner.class = class.into();
+        self
+    }
+
     /// Sets the module the error class lives in (oslo's `module`).
     pub fn with_module(mut self, module: impl Into<String>) -> RemoteError {
         self.inner.module = module.into();
@@ -256,8 +282,17 @@ impl RemoteError {
         self
     }
 
-    /// Attaches structured data.
-    pub fn with_data(mut self, data: Value) -> RemoteError {
+    /// Attaches structured data, as JSON.
+    pub fn with_data(self, data: Value) -> RemoteError {
+        // A `Value` always encodes as JSON.
+        match Codec::OsloJson.encode(&data) {
+            Ok(payload) => self.with_payload(payload),
+            Err(_) => self,
+        }
+    }
+
+    /// Attaches structured data already encoded in a codec.
+    pub fn with_payload(mut self, data: Payload) -> RemoteError {
         self.inner.data = Some(data);
         self
     }
@@ -278,6 +313,39 @@ impl RemoteError {
             ErrorCode::UnsupportedVersion,
             "UnsupportedVersion",
             format!("Endpoint does not support RPC version {version}. Attempted method: {method}"),
+        )
+        .with_module(DISPATCHER_MODULE)
+    }
+
+    /// oslo's `UnsupportedVersion` for a request whose namespace no endpoint
+    /// has: the class stays oslo's, the message says which namespaces the
+    /// server has.
+    pub fn unknown_namespace<'a>(
+        namespace: Option<&str>,
+        version: &Version,
+        method: &str,
+        served: impl IntoIterator<Item = Option<&'a str>>,
+    ) -> RemoteError {
+        let mut served: Vec<String> = served
+            .into_iter()
+            .map(|namespace| match namespace {
+                Some(namespace) => format!("`{namespace}`"),
+                None => "the default namespace".to_owned(),
+            })
+            .collect();
+        served.dedup();
+        let requested = match namespace {
+            Some(namespace) => format!("namespace `{namespace}`"),
+            None => "the default namespace".to_owned(),
+        };
+        RemoteError::new(
+            ErrorCode::UnsupportedVersion,
+            "UnsupportedVersion",
+            format!(
+                "Endpoint does not support RPC version {version}. Attempted method: {method}. \
+                 No endpoint serves {requested}; this server has {}",
+                served.join(", ")
+            ),
         )
         .with_module(DISPATCHER_MODULE)
     }
@@ -307,20 +375,24 @@ impl RemoteError {
         .with_module("builtins")
     }
 
-    /// An application error `E` returned by a method.
+    /// An application error `E` returned by a method, encoded in `codec` (the
+    /// caller's).
     ///
-    /// Class and module come from `E`'s Rust type name, the message from its
-    /// `Display`, and the value itself travels as [`data`](RemoteError::data).
-    pub fn application<E>(error: &E) -> RemoteError
+    /// Its class is the type's name without its module path (`Overdrawn` for
+    /// `bank::errors::Overdrawn<T>`; override it with
+    /// [`ErrorClass`](crate::ErrorClass) or [`with_class`](RemoteError::with_class)),
+    /// its module the crate defining it, its message the error's `Display`,
+    /// and the value itself travels as [`data`](RemoteError::data).
+    pub fn application<E>(error: &E, codec: Codec) -> RemoteError
     where
         E: Serialize + fmt::Display + ?Sized,
     {
-        let (module, class) = split_type_name(std::any::type_name::<E>());
-        let remote = RemoteError::new(ErrorCode::Application, class, error.to_string()).with_module(module);
-        match serde_json::to_value(error) {
-            Ok(data) => remote.with_data(data),
+        let (krate, class) = split_type_name(std::any::type_name::<E>());
+        let remote = RemoteError::new(ErrorCode::Application, class, error.to_string()).with_module(krate);
+        match codec.encode(error) {
+            Ok(data) => remote.with_payload(data),
             Err(reason) => {
-                tracing::warn!(%reason, class, "application error has no JSON form; sending its message only");
+                tracing::warn!(%reason, class, "cannot encode an application error; sending its message only");
                 remote
             }
         }
@@ -331,12 +403,12 @@ impl RemoteError {
         self.inner.code
     }
 
-    /// The error's class name: `NoSuchMethod`, a Rust type name, a Python exception class.
+    /// The error's class name: `NoSuchMethod`, a Rust type's name, a Python exception class.
     pub fn class(&self) -> &str {
         &self.inner.class
     }
 
-    /// The module or Rust path of the error class (`builtins` for Python built-ins).
+    /// The module or crate of the error class (`builtins` for Python built-ins).
     pub fn module(&self) -> &str {
         &self.inner.module
     }
@@ -351,30 +423,57 @@ impl RemoteError {
         &self.inner.traceback
     }
 
-    /// The structured data attached to the error, if any.
-    pub fn data(&self) -> Option<&Value> {
+    /// The structured data attached to the error, still encoded: a method's
+    /// own error value, or a Python exception's `{"args", "kwargs"}`.
+    pub fn data(&self) -> Option<&Payload> {
         self.inner.data.as_ref()
     }
 
-    /// The attached data decoded as `E`: how a typed application error comes back.
+    /// Decodes the attached data as `E`: how a typed application error comes back.
     ///
-    /// `None` when the error is not an [`ErrorCode::Application`] error or
-    /// carries no data that decodes as `E`.
-    pub fn decode_data<E: DeserializeOwned>(&self) -> Option<E> {
-        if self.inner.code != ErrorCode::Application {
-            return None;
+    /// Fails when there is no data, or when it does not decode as `E`.
+    pub fn decode_data<E: DeserializeOwned>(&self) -> Result<E, CodecError> {
+        match &self.inner.data {
+            Some(data) => data.decode(),
+            None => Err(CodecError::new(format_args!(
+                "the error `{}` carries no data",
+                self.inner.class
+            ))),
         }
-        self.inner.data.as_ref().and_then(|data| E::deserialize(data).ok())
     }
 }
 
-/// Splits `a::b::Type<c::D>` into (`a::b`, `Type`).
+/// The class name a method's error type goes by on the wire, instead of its
+/// type name.
+///
+/// Python callers see the class as the exception's name
+/// (`oslo_messaging.RemoteError` with this `exc_type`); Rust callers read it
+/// with [`RemoteError::class`]. Without this trait the class is the type's
+/// name without its module path.
+///
+/// ```
+/// use rpc_core::ErrorClass;
+///
+/// #[derive(Debug, serde::Serialize, serde::Deserialize)]
+/// enum QuotaError {
+///     Exceeded { limit: u32 },
+/// }
+///
+/// impl ErrorClass for QuotaError {
+///     const CLASS: &'static str = "OverQuota";
+/// }
+/// ```
+pub trait ErrorClass {
+    /// The class name on the wire.
+    const CLASS: &'static str;
+}
+
+/// Splits `krate::path::Type<c::D>` into (`krate`, `Type`).
 fn split_type_name(name: &str) -> (&str, &str) {
     let plain = name.split('<').next().unwrap_or(name);
-    match plain.rfind("::") {
-        Some(at) => (&plain[..at], &name[at + 2..]),
-        None => ("", name),
-    }
+    let krate = plain.split("::").next().unwrap_or("");
+    let class = plain.rsplit("::").next().unwrap_or(plain);
+    if krate == class { ("", class) } else { (krate, class) }
 }
 
 /// What kind of failure a [`TransportError`] is.
@@ -482,16 +581,19 @@ mod tests {
     }
 
     #[test]
-    fn application_error_round_trip() {
-        let remote = RemoteError::application(&Overdrawn { missing: 5 });
-        assert_eq!(remote.code(), ErrorCode::Application);
-        assert_eq!(remote.class(), "Overdrawn");
-        assert!(remote.module().ends_with("error::tests"), "{}", remote.module());
-        assert_eq!(remote.message(), "overdrawn by 5");
-        let wire = rmp_serde::to_vec_named(&remote).unwrap();
-        let back: RemoteError = rmp_serde::from_slice(&wire).unwrap();
-        assert_eq!(back.decode_data::<Overdrawn>(), Some(Overdrawn { missing: 5 }));
-        assert_eq!(back.decode_data::<String>(), None);
+    fn application_errors_are_encoded_in_the_callers_codec() {
+        for codec in [Codec::MsgPack, Codec::OsloJson] {
+            let remote = RemoteError::application(&Overdrawn { missing: u64::MAX }, codec);
+            assert_eq!(remote.code(), ErrorCode::Application);
+            assert_eq!((remote.class(), remote.module()), ("Overdrawn", "rpc_core"));
+            assert_eq!(remote.message(), format!("overdrawn by {}", u64::MAX));
+            assert_eq!(remote.data().unwrap().codec(), codec);
+            assert_eq!(
+                remote.decode_data::<Overdrawn>().unwrap(),
+                Overdrawn { missing: u64::MAX }
+            );
+            assert!(remote.decode_data::<String>().is_err());
+        }
     }
 
     #[test]
@@ -505,20 +607,23 @@ mod tests {
         let error = RemoteError::unsupported_version(&Version::new(3, 1), "frob");
         assert_eq!(error.code(), ErrorCode::UnsupportedVersion);
         assert!(error.message().contains("3.1"));
-        assert_eq!(error.decode_data::<Value>(), None);
-    }
-
-    #[test]
-    fn unknown_codes_decode_as_other() {
-        let json = serde_json::json!({"code": "from_the_future", "class": "X", "message": "m"});
-        let error: RemoteError = serde_json::from_value(json).unwrap();
-        assert_eq!(error.code(), ErrorCode::Other);
+        assert!(error.decode_data::<Value>().is_err());
+        let error =
+            RemoteError::unknown_namespace(Some("contrl"), &Version::new(1, 2), "stop", [None, Some("control")]);
+        assert_eq!(error.class(), "UnsupportedVersion");
+        assert!(
+            error
+                .message()
+                .ends_with("No endpoint serves namespace `contrl`; this server has the default namespace, `control`"),
+            "{}",
+            error.message()
+        );
     }
 
     #[test]
     fn type_names_split() {
-        assert_eq!(split_type_name("a::b::C"), ("a::b", "C"));
-        assert_eq!(split_type_name("a::C<x::Y>"), ("a", "C<x::Y>"));
+        assert_eq!(split_type_name("a::b::C"), ("a", "C"));
+        assert_eq!(split_type_name("a::C<x::Y>"), ("a", "C"));
         assert_eq!(split_type_name("u32"), ("", "u32"));
     }
 }

@@ -80,6 +80,7 @@
 //!   interrupted casts, so a dying server loses nothing. Unreadable input is
 //!   rejected and logged, and its caller told when it can be.
 
+pub mod api;
 mod client;
 mod codec;
 mod context;
@@ -87,8 +88,10 @@ mod endpoint;
 mod error;
 mod ids;
 mod message;
+pub mod remote;
 mod reply;
 mod server;
+mod stub;
 mod target;
 pub mod transport;
 mod version;
@@ -101,11 +104,12 @@ pub use client::{Client, DEFAULT_TIMEOUT};
 pub use codec::Codec;
 pub use context::Context;
 pub use endpoint::{Endpoint, HandlerFuture};
-pub use error::{BoxError, CodecError, Error, ErrorCode, RemoteError, TransportError, TransportErrorKind};
+pub use error::{BoxError, CodecError, Error, ErrorClass, ErrorCode, RemoteError, TransportError, TransportErrorKind};
 pub use message::{Payload, Request};
 pub use server::{
     DEFAULT_CONCURRENCY, DEFAULT_MAX_MESSAGE_SIZE, Executor, Server, ServerBuilder, ServerHandle, ServerStats,
 };
+pub use stub::{Prepared, Stub};
 pub use target::Target;
 pub use transport::{DeliveryMode, Retry, Transport, TransportBuilder, transport_from_url};
 pub use version::{Version, VersionError};

@@ -12,14 +12,23 @@ use crate::{Codec, CodecError, Context, RemoteError, Version};
 ///
 /// Handlers decode it straight into their typed parameters, so no dynamic
 /// value is built on the way.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Payload {
     codec: Codec,
     bytes: PayloadBytes,
 }
 
+/// Equal when the codec and the bytes are.
+impl PartialEq for Payload {
+    fn eq(&self, other: &Payload) -> bool {
+        self.codec == other.codec && self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Payload {}
+
 /// Encoded here (owned), or received (a slice of the message).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 enum PayloadBytes {
     Owned(Vec<u8>),
     Shared(Bytes),
@@ -43,6 +52,15 @@ impl Payload {
     /// Decodes the value as `T`.
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, CodecError> {
         self.codec.decode_value(self.as_bytes())
+    }
+
+    /// The value re-encoded in `codec` (a copy when it already is).
+    pub fn transcode(&self, codec: Codec) -> Result<Payload, CodecError> {
+        if self.codec == codec {
+            return Ok(self.clone());
+        }
+        let value: serde_json::Value = self.decode()?;
+        codec.encode(&value)
     }
 
     /// The codec the value is encoded with.

@@ -16,139 +16,35 @@ pub use ::core::pin::Pin;
 pub use ::core::result::Result::{self, Err, Ok};
 pub use ::serde;
 pub use ::std::boxed::Box;
+pub use ::std::string::String;
+pub use ::std::vec;
+pub use ::std::vec::Vec;
 
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
-use crate::client::Method;
+pub use crate::api::{ArgumentDescription, EndpointDescription, MethodDescription};
 pub use crate::endpoint::{Endpoint, HandlerFuture};
 pub use crate::message::{Payload, Request};
+pub use crate::remote::{
+    Api, Argument, ClassOf, DefaultClass, IsOption, NamedClass, OptionProbe, OptionalArgument, Output, PlainProbe,
+    Returns, ReturnsResult, ReturnsValue, handler_is_send,
+};
+pub use crate::stub::{Prepared, Stub};
 pub use crate::{Client, Context, Error, RemoteError, Version};
-
-/// A type that can be a remote method's argument: sent by the client,
-/// decoded by the server.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be an argument of a remote method",
-    label = "this type must implement `Serialize`, `DeserializeOwned` and `Send`",
-    note = "arguments cross the wire: derive `serde::Serialize` and `serde::Deserialize`, and use owned types (`String`, not `&str`)"
-)]
-pub trait Argument: Serialize + DeserializeOwned + Send + 'static {}
-impl<T: Serialize + DeserializeOwned + Send + 'static> Argument for T {}
-
-/// A type that can be a remote method's result.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be the result of a remote method",
-    label = "this type must implement `Serialize`, `DeserializeOwned` and `Send`",
-    note = "results cross the wire: derive `serde::Serialize` and `serde::Deserialize`, and use owned types"
-)]
-pub trait Output: Serialize + DeserializeOwned + Send + 'static {}
-impl<T: Serialize + DeserializeOwned + Send + 'static> Output for T {}
-
-/// The error type of a method returning `Result<T, E>`.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be the error of a remote method",
-    label = "this type must implement `Serialize`, `DeserializeOwned`, `Display` and `Send`",
-    note = "a method's error is sent back to the caller: derive `serde::Serialize` and `serde::Deserialize`, and implement `Display` (e.g. with `thiserror`)"
-)]
-pub trait ApplicationError: Serialize + DeserializeOwned + ::core::fmt::Display + Send + 'static {}
-impl<T: Serialize + DeserializeOwned + ::core::fmt::Display + Send + 'static> ApplicationError for T {}
-
-/// A `Result` return type, whatever alias names it.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is named `Result` but is not `core::result::Result`",
-    note = "`#[endpoint]` treats a return type named `Result` as fallible; rename the type"
-)]
-pub trait Fallible: Sized {
-    /// The success type.
-    type Ok: Output;
-    /// The error type.
-    type Err: ApplicationError;
-    /// The result as a `Result`.
-    fn into_result(self) -> ::core::result::Result<Self::Ok, Self::Err>;
-    /// A `Result` as the method's return type.
-    fn from_result(result: ::core::result::Result<Self::Ok, Self::Err>) -> Self;
-}
-
-impl<T: Output, E: ApplicationError> Fallible for ::core::result::Result<T, E> {
-    type Ok = T;
-    type Err = E;
-    fn into_result(self) -> ::core::result::Result<T, E> {
-        self
-    }
-    fn from_result(result: ::core::result::Result<T, E>) -> Self {
-        result
-    }
-}
-
-/// Checks that a handler's future can move between threads.
-pub fn assert_send<F: Future + Send>(future: F) -> F {
-    future
-}
-
-/// The namespace and version of a generated stub's request.
-#[derive(Debug, Clone, Copy)]
-pub struct Api {
-    /// The endpoint's namespace.
-    pub namespace: Option<&'static str>,
-    /// The version the method needs.
-    pub version: Option<Version>,
-}
-
-fn method<'a>(name: &'a str, api: &'a Api) -> Method<'a> {
-    Method {
-        name,
-        namespace: api.namespace,
-        version: api.version.as_ref(),
-    }
-}
-
-/// A typed call.
-pub async fn call<A: Serialize, R: DeserializeOwned>(
-    client: &Client,
-    ctx: &Context,
-    name: &'static str,
-    api: Api,
-    args: &A,
-) -> ::core::result::Result<R, Error> {
-    client.invoke(ctx, method(name, &api), args).await
-}
-
-/// A typed call to a method returning `Result<T, E>`: an application error
-/// comes back as `Ok(Err(e))`.
-pub async fn call_fallible<A: Serialize, R: Fallible>(
-    client: &Client,
-    ctx: &Context,
-    name: &'static str,
-    api: Api,
-    args: &A,
-) -> ::core::result::Result<R, Error> {
-    match call::<A, R::Ok>(client, ctx, name, api, args).await {
-        Ok(value) => Ok(R::from_result(Ok(value))),
-        Err(Error::Remote(remote)) => match remote.decode_data::<R::Err>() {
-            Some(error) => Ok(R::from_result(Err(error))),
-            None => Err(Error::Remote(remote)),
-        },
-        Err(error) => Err(error),
-    }
-}
 
 /// A typed cast.
 pub async fn cast<A: Serialize>(
     client: &Client,
     ctx: &Context,
-    name: &'static str,
     api: Api,
     args: &A,
 ) -> ::core::result::Result<(), Error> {
-    client.send_cast(ctx, method(name, &api), args).await
+    client.send_cast(ctx, api.as_method(), args).await
 }
 
-/// Encodes a method's result, or its application error.
-pub fn reply_fallible<R: Fallible>(request: &Request, value: R) -> ::core::result::Result<Payload, RemoteError> {
-    match value.into_result() {
-        Ok(value) => request.encode_result(&value),
-        Err(error) => Err(RemoteError::application(&error)),
-    }
+/// The type name of `T` without module paths, for descriptions.
+pub fn type_name<T: ?Sized>() -> ::std::string::String {
+    crate::api::type_name::<T>()
 }
 
 /// The version an endpoint declares, parsed once.

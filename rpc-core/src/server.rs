@@ -311,6 +311,12 @@ impl Server {
         }
     }
 
+    /// The APIs of the server's endpoints that describe themselves (every
+    /// `#[endpoint]` does), in registration order.
+    pub fn describe(&self) -> Vec<crate::api::EndpointDescription> {
+        self.shared.dispatcher.describe()
+    }
+
     /// What the server did with the messages it received so far.
     pub fn stats(&self) -> ServerStats {
         let counters = &self.shared.counters;

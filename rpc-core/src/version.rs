@@ -90,6 +90,12 @@ impl Version {
         }
     }
 
+    /// `(major, minor, revision)`, for ordering versions: `2.3` and `2.3.0`
+    /// have the same precedence.
+    pub const fn precedence(&self) -> (u32, u32, u32) {
+        (self.major, self.minor, self.revision())
+    }
+
     /// Whether something implementing `self` can serve a request for `requested`.
     ///
     /// This is oslo.messaging's `version_is_compatible(self, requested)`: the

@@ -8,15 +8,17 @@ use syn::{Attribute, LitStr};
 
 use crate::ctxt::{Attr, Ctxt};
 
-/// The arguments of `#[endpoint(namespace = "..", version = "..", crate = "..")]`.
+/// The arguments of `#[endpoint(namespace = "..", version = "..", since = "..", crate = "..")]`.
 #[derive(Default)]
 pub(crate) struct EndpointArgs {
     pub(crate) namespace: Option<LitStr>,
     pub(crate) version: Option<LitStr>,
+    /// The version methods without their own `since` were added at.
+    pub(crate) since: Option<LitStr>,
     pub(crate) krate: Option<LitStr>,
 }
 
-/// The arguments of `#[rpc(since = "..")]` on a method.
+/// The arguments of `#[rpc(since = "..")]` on a method or an argument.
 #[derive(Default)]
 pub(crate) struct MethodArgs {
     pub(crate) since: Option<LitStr>,
@@ -28,16 +30,19 @@ pub(crate) const RPC_ATTR: &str = "rpc";
 pub(crate) fn parse_endpoint_args(cx: &Ctxt, tokens: TokenStream) -> EndpointArgs {
     let mut namespace = Attr::none(cx, "namespace");
     let mut version = Attr::none(cx, "version");
+    let mut since = Attr::none(cx, "since");
     let mut krate = Attr::none(cx, "crate");
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("namespace") {
             namespace.set(&meta.path, string_value(&meta)?);
         } else if meta.path.is_ident("version") {
             version.set(&meta.path, string_value(&meta)?);
+        } else if meta.path.is_ident("since") {
+            since.set(&meta.path, string_value(&meta)?);
         } else if meta.path.is_ident("crate") {
             krate.set(&meta.path, string_value(&meta)?);
         } else {
-            unknown(cx, &meta, "argument", "`namespace`, `version` or `crate`")?;
+            unknown(cx, &meta, "argument", "`namespace`, `version`, `since` or `crate`")?;
         }
         Ok(())
     });
@@ -47,11 +52,12 @@ pub(crate) fn parse_endpoint_args(cx: &Ctxt, tokens: TokenStream) -> EndpointArg
     EndpointArgs {
         namespace: namespace.get(),
         version: version.get(),
+        since: since.get(),
         krate: krate.get(),
     }
 }
 
-/// Parses every `#[rpc(...)]` attribute of a method.
+/// Parses every `#[rpc(...)]` attribute of a method or an argument.
 pub(crate) fn parse_method_args(cx: &Ctxt, attrs: &[Attribute]) -> MethodArgs {
     let mut since = Attr::none(cx, "since");
     for attr in attrs.iter().filter(|attr| attr.path().is_ident(RPC_ATTR)) {
@@ -123,9 +129,9 @@ mod tests {
         assert_eq!(
             errors(cx),
             [
-                "unknown argument `colour`; expected `namespace`, `version` or `crate`",
+                "unknown argument `colour`; expected `namespace`, `version`, `since` or `crate`",
                 "duplicate `version` argument",
-                "unknown argument `size`; expected `namespace`, `version` or `crate`",
+                "unknown argument `size`; expected `namespace`, `version`, `since` or `crate`",
             ]
         );
     }

@@ -25,6 +25,9 @@ pub(crate) struct Endpoint<'a> {
     pub(crate) vis: Visibility,
     pub(crate) namespace: Option<LitStr>,
     pub(crate) version: Option<VersionArg>,
+    /// The version methods without their own `since` were added at
+    /// (default: the endpoint version's `MAJOR.0`).
+    pub(crate) since: Option<VersionArg>,
     /// The path generated code reaches the runtime through.
     pub(crate) root: TokenStream,
     pub(crate) methods: Vec<Method<'a>>,
@@ -78,6 +81,20 @@ impl ApiVersion {
         Some(ApiVersion { major, minor, revision })
     }
 
+    /// `MAJOR.0`.
+    pub(crate) fn major_base(&self) -> ApiVersion {
+        ApiVersion {
+            major: self.major,
+            minor: 0,
+            revision: None,
+        }
+    }
+
+    /// Whether `self` comes after `other`.
+    pub(crate) fn is_after(&self, other: &ApiVersion) -> bool {
+        (self.major, self.minor, self.revision.unwrap_or(0)) > (other.major, other.minor, other.revision.unwrap_or(0))
+    }
+
     /// Whether an endpoint implementing `self` serves requests for `requested`.
     pub(crate) fn supports(&self, requested: &ApiVersion) -> bool {
         if self.major != requested.major || requested.minor > self.minor {
@@ -107,14 +124,15 @@ pub(crate) struct Param<'a> {
     pub(crate) ident: Option<&'a Ident>,
     /// Whether the type names the request context (`&Context`).
     pub(crate) is_context: bool,
+    /// `#[rpc(since = "..")]`: an optional argument added in a later minor version.
+    pub(crate) since: Option<VersionArg>,
 }
 
-/// What a method returns.
+/// What a method returns. Whether it is a `Result` (whatever alias names
+/// it) is decided by the compiler, not here: see `rpc_core::remote::Returns`.
 pub(crate) enum Output<'a> {
     Unit,
-    Plain(&'a Type),
-    /// A type named `Result`: an application error goes back as a remote error.
-    Fallible(&'a Type),
+    Type(&'a Type),
 }
 
 impl Method<'_> {
@@ -131,6 +149,26 @@ impl Method<'_> {
     /// The doc comments, copied onto the client stub's methods.
     pub(crate) fn doc_attrs(&self) -> impl Iterator<Item = &Attribute> {
         self.attrs.iter().filter(|attr| attr.path().is_ident("doc"))
+    }
+
+    /// The version the method was added at, as its requests carry it: its
+    /// `since`, else the endpoint's `since`, else the endpoint's `MAJOR.0`;
+    /// none for an unversioned endpoint.
+    pub(crate) fn added_at(&self, endpoint: &Endpoint<'_>) -> Option<ApiVersion> {
+        let version = endpoint.version.as_ref()?.parsed?;
+        match (&self.since, &endpoint.since) {
+            (Some(since), _) => since.parsed,
+            (None, Some(since)) => since.parsed,
+            (None, None) => Some(version.major_base()),
+        }
+    }
+
+    /// The method's return type; `None` for `()`.
+    pub(crate) fn return_type(&self) -> Option<&Type> {
+        match self.output {
+            Output::Unit => None,
+            Output::Type(ty) => Some(ty),
+        }
     }
 }
 
@@ -176,6 +214,7 @@ pub(crate) fn lower<'a>(cx: &Ctxt, input: &'a Input, args: EndpointArgs) -> Endp
         vis,
         namespace: args.namespace,
         version: args.version.map(VersionArg::new),
+        since: args.since.map(VersionArg::new),
         root,
         methods,
     }
@@ -201,6 +240,7 @@ fn lower_method<'a>(cx: &Ctxt, sig: &'a Signature, attrs: &'a [Attribute]) -> Me
                     _ => None,
                 },
                 is_context: is_context_type(&typed.ty),
+                since: args::parse_method_args(cx, &typed.attrs).since.map(VersionArg::new),
             }),
         }
     }
@@ -208,8 +248,7 @@ fn lower_method<'a>(cx: &Ctxt, sig: &'a Signature, attrs: &'a [Attribute]) -> Me
         ReturnType::Default => Output::Unit,
         ReturnType::Type(_, ty) => match &**ty {
             Type::Tuple(tuple) if tuple.elems.is_empty() => Output::Unit,
-            Type::Path(path) if path.path.segments.last().is_some_and(|s| s.ident == "Result") => Output::Fallible(ty),
-            _ => Output::Plain(ty),
+            _ => Output::Type(ty),
         },
     };
     Method {
@@ -276,8 +315,8 @@ mod tests {
             let add = &endpoint.methods[0];
             assert!(add.params[0].is_context);
             assert_eq!(add.wire_params().count(), 2);
-            assert!(matches!(add.output, Output::Plain(_)));
-            assert!(matches!(endpoint.methods[1].output, Output::Fallible(_)));
+            assert!(matches!(add.output, Output::Type(_)));
+            assert!(matches!(endpoint.methods[1].output, Output::Type(_)));
         }
         cx.check().unwrap();
     }

@@ -6,7 +6,7 @@ use quote::format_ident;
 use crate::model::Method;
 
 /// Method names the client stub defines itself.
-pub(crate) const RESERVED_METHODS: [&str; 3] = ["new", "client", "cast"];
+pub(crate) const RESERVED_METHODS: [&str; 5] = ["new", "client", "cast", "prepare", "can_send_version"];
 
 /// The typed client stub: `<Name>Client`.
 pub(crate) fn client(name: &Ident) -> Ident {
@@ -41,6 +41,11 @@ pub(crate) fn runtime() -> Ident {
 /// The context parameter of generated methods.
 pub(crate) fn context() -> Ident {
     format_ident!("__rpc_ctx")
+}
+
+/// The arguments of a stub's request.
+pub(crate) fn args() -> Ident {
+    format_ident!("__rpc_args")
 }
 
 /// The request parameter of `Endpoint::dispatch`.

@@ -14,6 +14,7 @@ pub(crate) fn validate(cx: &Ctxt, endpoint: &Endpoint<'_>) {
     if let Some(version) = &endpoint.version {
         check_version_format(cx, version);
     }
+    check_endpoint_since(cx, endpoint);
     for method in &endpoint.methods {
         check_async(cx, method);
         check_plain_fn(cx, method);
@@ -25,6 +26,7 @@ pub(crate) fn validate(cx: &Ctxt, endpoint: &Endpoint<'_>) {
         check_reserved_names(cx, endpoint, method);
         check_private_name(cx, method);
         check_since(cx, endpoint, method);
+        check_argument_since(cx, endpoint, method);
     }
 }
 
@@ -97,7 +99,7 @@ fn check_async(cx: &Ctxt, method: &Method<'_>) {
     if method.sig.asyncness.is_none() {
         cx.error_spanned_by(
             method.sig.fn_token,
-            "`#[endpoint]` methods must be `async`; move helpers to a separate `impl` block",
+            "`#[endpoint]` methods must be `async`: make it `async fn`, or move helpers to a separate `impl` block",
         );
     }
 }
@@ -193,7 +195,7 @@ fn check_signature_types(cx: &Ctxt, method: &Method<'_>) {
     for param in method.wire_params() {
         TypeCheck { cx, what: "arguments" }.visit_type(&param.original.ty);
     }
-    if let Output::Plain(ty) | Output::Fallible(ty) = method.output {
+    if let Output::Type(ty) = method.output {
         TypeCheck { cx, what: "results" }.visit_type(ty);
     }
 }
@@ -249,8 +251,8 @@ impl<'ast> Visit<'ast> for TypeCheck<'_> {
     }
 }
 
-/// The client stub has methods `new`, `client` and `cast`: a remote method
-/// cannot take one of those names.
+/// The client stub has methods `new`, `client`, `cast`, `prepare` and
+/// `can_send_version`: a remote method cannot take one of those names.
 fn check_reserved_names(cx: &Ctxt, endpoint: &Endpoint<'_>, method: &Method<'_>) {
     if RESERVED_METHODS.contains(&method.wire_name.as_str()) {
         let client = endpoint.name.as_ref().map_or_else(
@@ -278,32 +280,77 @@ fn check_private_name(cx: &Ctxt, method: &Method<'_>) {
     }
 }
 
-/// `#[rpc(since = "X.Y")]` names a well-formed version of the endpoint's API
-/// that the endpoint's own version supports.
+/// `#[endpoint(since = "X.Y")]`, the version methods were added at by
+/// default, is a well-formed version that the endpoint's own version supports.
+fn check_endpoint_since(cx: &Ctxt, endpoint: &Endpoint<'_>) {
+    if let Some(since) = &endpoint.since {
+        check_since_fits(cx, endpoint, since);
+    }
+}
+
+/// `#[rpc(since = "X.Y")]` on a method names a well-formed version of the
+/// endpoint's API that the endpoint's own version supports.
 fn check_since(cx: &Ctxt, endpoint: &Endpoint<'_>, method: &Method<'_>) {
-    let Some(since) = &method.since else {
-        return;
-    };
+    if let Some(since) = &method.since {
+        check_since_fits(cx, endpoint, since);
+    }
+}
+
+/// `#[rpc(since = "X.Y")]` on an argument marks an optional argument added
+/// after its method: a version the endpoint supports, later than the
+/// method's own. (That the argument is an `Option` is checked by the
+/// compiler, through `rpc_core::remote::OptionalArgument`.)
+fn check_argument_since(cx: &Ctxt, endpoint: &Endpoint<'_>, method: &Method<'_>) {
+    for param in &method.params {
+        let Some(since) = &param.since else {
+            continue;
+        };
+        if param.is_context {
+            cx.error_spanned_by(&since.lit, "the context always travels: it cannot have a `since`");
+            continue;
+        }
+        if !check_since_fits(cx, endpoint, since) {
+            continue;
+        }
+        if let (Some(argument), Some(method_since)) = (&since.parsed, method.added_at(endpoint)) {
+            if !argument.is_after(&method_since) {
+                cx.error_spanned_by(
+                    &since.lit,
+                    format_args!(
+                        "an argument's `since` must be later than its method's ({}.{}): this argument is there from the start; remove `since`",
+                        method_since.major, method_since.minor
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Checks a `since`; returns whether it is usable.
+fn check_since_fits(cx: &Ctxt, endpoint: &Endpoint<'_>, since: &VersionArg) -> bool {
     check_version_format(cx, since);
     let Some(endpoint_version) = &endpoint.version else {
         cx.error_spanned_by(
             &since.lit,
             "`since` needs the endpoint's version: `#[endpoint(version = \"X.Y\")]`",
         );
-        return;
+        return false;
     };
-    if let (Some(implemented), Some(needed)) = (&endpoint_version.parsed, &since.parsed) {
-        if !implemented.supports(needed) {
-            cx.error_spanned_by(
-                &since.lit,
-                format_args!(
-                    "`since = \"{}\"` is not compatible with the endpoint's version {}: same major, and not above it",
-                    since.lit.value(),
-                    endpoint_version.lit.value()
-                ),
-            );
-        }
+    let (Some(implemented), Some(needed)) = (&endpoint_version.parsed, &since.parsed) else {
+        return false;
+    };
+    if !implemented.supports(needed) {
+        cx.error_spanned_by(
+            &since.lit,
+            format_args!(
+                "`since = \"{}\"` is not compatible with the endpoint's version {}: same major, and not above it",
+                since.lit.value(),
+                endpoint_version.lit.value()
+            ),
+        );
+        return false;
     }
+    true
 }
 
 #[cfg(test)]

@@ -422,7 +422,7 @@ pub async fn application_errors_are_typed<C: Fn() -> F, F: Future<Output = Trans
     assert_eq!(remote.code(), ErrorCode::Application);
     assert_eq!(remote.class(), "MathError");
     assert_eq!(remote.message(), "division by zero");
-    assert_eq!(remote.decode_data::<MathError>(), Some(MathError::DivideByZero));
+    assert_eq!(remote.decode_data::<MathError>().unwrap(), MathError::DivideByZero);
     fixture.shutdown().await;
 }
 

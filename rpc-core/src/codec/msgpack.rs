@@ -8,7 +8,9 @@
 //!   argument name); `context` is a map.
 //! - reply: `[1, msg_id, ending, result, failure]`: `result` is `nil` or a
 //!   binary string holding the result's MessagePack document; `failure` is
-//!   `nil` or the remote error as a map.
+//!   `nil` or the remote error as a map `{code, class, module, message,
+//!   traceback, data}`, where `data` is `nil` or a binary string holding the
+//!   error value's own MessagePack document (a method's typed error, lossless).
 //!
 //! The first element is the frame version: a peer refuses other versions.
 //! Positions keep the frame small and quick to read (no key strings to
@@ -20,11 +22,11 @@ use bytes::Bytes;
 use rmp::Marker;
 use rmp::decode as read;
 use rmp::encode as write;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::message::{Payload, Reply, ReplyAddress, ReplyOut, Request, RequestHeader, UndecodableRequest};
-use crate::{Codec, CodecError, Context, RemoteError, Version};
+use crate::{Codec, CodecError, Context, ErrorCode, RemoteError, Version};
 
 const FRAME_VERSION: u32 = 1;
 const REQUEST_FIELDS: u32 = 10;
@@ -273,6 +275,57 @@ pub(super) fn decode_request(body: &Bytes) -> Result<Request, UndecodableRequest
     })
 }
 
+/// A remote error as the frame carries it.
+#[derive(Serialize)]
+struct FailureOut<'a> {
+    code: ErrorCode,
+    class: &'a str,
+    module: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    traceback: &'a [String],
+    #[serde(with = "serde_bytes")]
+    data: Option<&'a [u8]>,
+}
+
+#[derive(Deserialize)]
+struct FailureIn {
+    code: ErrorCode,
+    class: String,
+    #[serde(default)]
+    module: String,
+    message: String,
+    #[serde(default)]
+    traceback: Vec<String>,
+    #[serde(default, with = "serde_bytes")]
+    data: Option<Vec<u8>>,
+}
+
+fn write_failure(buffer: &mut Vec<u8>, failure: &RemoteError) -> Result<(), CodecError> {
+    // Data from another codec (a forwarded error) is re-encoded.
+    let data = failure.data().map(|data| data.transcode(Codec::MsgPack)).transpose()?;
+    FailureOut {
+        code: failure.code(),
+        class: failure.class(),
+        module: failure.module(),
+        message: failure.message(),
+        traceback: failure.traceback(),
+        data: data.as_ref().map(Payload::as_bytes),
+    }
+    .serialize(&mut rmp_serde::Serializer::new(buffer).with_struct_map())
+    .map_err(CodecError::new)
+}
+
+fn into_remote(failure: FailureIn) -> RemoteError {
+    let error = RemoteError::new(failure.code, failure.class, failure.message)
+        .with_module(failure.module)
+        .with_traceback(failure.traceback);
+    match failure.data {
+        Some(data) => error.with_payload(Payload::owned(Codec::MsgPack, data)),
+        None => error,
+    }
+}
+
 pub(super) fn encode_reply(reply: &ReplyOut<'_>) -> Result<Vec<u8>, CodecError> {
     let result = reply.result.map(Payload::as_bytes);
     let mut buffer = Vec::with_capacity(64 + result.map_or(0, <[u8]>::len));
@@ -282,9 +335,7 @@ pub(super) fn encode_reply(reply: &ReplyOut<'_>) -> Result<Vec<u8>, CodecError> 
     let _ = write::write_bool(&mut buffer, reply.ending);
     write_bin(&mut buffer, result);
     match reply.failure {
-        Some(failure) => failure
-            .serialize(&mut rmp_serde::Serializer::new(&mut buffer).with_struct_map())
-            .map_err(CodecError::new)?,
+        Some(failure) => write_failure(&mut buffer, failure)?,
         None => {
             let _ = write::write_nil(&mut buffer);
         }
@@ -302,7 +353,7 @@ pub(super) fn decode_reply(body: &Bytes) -> Result<Reply, CodecError> {
     let failure = if frame.is_nil() {
         None
     } else {
-        Some(frame.last::<RemoteError>("failure")?)
+        Some(into_remote(frame.last::<FailureIn>("failure")?))
     };
     Ok(Reply {
         msg_id,
@@ -449,6 +500,24 @@ mod tests {
     }
 
     #[test]
+    fn unknown_error_codes_decode_as_other() {
+        let mut body = Vec::new();
+        let _ = write::write_array_len(&mut body, REPLY_FIELDS);
+        let _ = write::write_uint(&mut body, u64::from(FRAME_VERSION));
+        write_text(&mut body, Some("m"));
+        let _ = write::write_bool(&mut body, true);
+        write_bin(&mut body, None);
+        rmp_serde::encode::write_named(
+            &mut body,
+            &serde_json::json!({"code": "from_the_future", "class": "X", "message": "m"}),
+        )
+        .unwrap();
+        let failure = decode_reply(&Bytes::from(body)).unwrap().failure.unwrap();
+        assert_eq!(failure.code(), ErrorCode::Other);
+        assert_eq!(failure.class(), "X");
+    }
+
+    #[test]
     fn reply_round_trip() {
         let result = Codec::MsgPack.encode("ok").unwrap();
         let reply = ReplyOut {
@@ -471,6 +540,27 @@ mod tests {
         };
         let back = decode_reply(&Bytes::from(encode_reply(&failure).unwrap())).unwrap();
         assert_eq!(back.failure.unwrap(), error);
+
+        // Typed data stays MessagePack; JSON data (from an oslo peer) is re-encoded.
+        let typed = RemoteError::application(&u64::MAX, Codec::MsgPack);
+        let json = RemoteError::no_such_method("x").with_data(serde_json::json!({"k": [1, 2]}));
+        for error in [typed, json] {
+            let failure = ReplyOut {
+                msg_id: "m4",
+                ending: true,
+                result: None,
+                failure: Some(&error),
+            };
+            let back = decode_reply(&Bytes::from(encode_reply(&failure).unwrap()))
+                .unwrap()
+                .failure
+                .unwrap();
+            assert_eq!(back.data().unwrap().codec(), Codec::MsgPack);
+            assert_eq!(
+                back.decode_data::<serde_json::Value>().unwrap(),
+                error.decode_data::<serde_json::Value>().unwrap()
+            );
+        }
 
         let heartbeat = ReplyOut {
             msg_id: "m3",

@@ -296,8 +296,21 @@ pub(super) fn decode_request(body: &Bytes) -> Result<Request, UndecodableRequest
 }
 
 /// oslo's failure description, plus our code and data.
-#[derive(Serialize, Deserialize, Default)]
-struct Failure {
+#[derive(Serialize)]
+struct FailureOut<'a> {
+    class: &'a str,
+    module: &'a str,
+    message: &'a str,
+    tb: &'a [String],
+    args: [&'a str; 1],
+    kwargs: Map<String, Value>,
+    rpc_code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rpc_data: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize, Default)]
+struct FailureIn {
     #[serde(default)]
     class: String,
     #[serde(default)]
@@ -310,26 +323,35 @@ struct Failure {
     args: Value,
     #[serde(default)]
     kwargs: Value,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     rpc_code: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    rpc_data: Option<Value>,
+    /// `null` is data too (a method's error may be `()`): kept, not `None`.
+    #[serde(default, deserialize_with = "present")]
+    rpc_data: Option<Box<RawValue>>,
 }
 
-impl Failure {
-    fn from_remote(error: &RemoteError) -> Failure {
-        Failure {
-            class: error.class().to_owned(),
-            module: error.module().to_owned(),
-            message: error.message().to_owned(),
-            tb: error.traceback().to_vec(),
-            args: Value::Array(vec![Value::String(error.message().to_owned())]),
-            kwargs: Value::Object(Map::new()),
-            rpc_code: Some(error.code().as_str().to_owned()),
-            rpc_data: error.data().cloned(),
-        }
-    }
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Box<RawValue>>, D::Error> {
+    Box::<RawValue>::deserialize(deserializer).map(Some)
+}
 
+fn failure_text(error: &RemoteError) -> Result<String, CodecError> {
+    // Data from another codec (a forwarded error) is re-encoded.
+    let data = error.data().map(|data| data.transcode(Codec::OsloJson)).transpose()?;
+    let rpc_data = data.as_ref().map(|data| raw(data.as_bytes())).transpose()?;
+    serde_json::to_string(&FailureOut {
+        class: error.class(),
+        module: error.module(),
+        message: error.message(),
+        tb: error.traceback(),
+        args: [error.message()],
+        kwargs: Map::new(),
+        rpc_code: error.code().as_str(),
+        rpc_data,
+    })
+    .map_err(CodecError::new)
+}
+
+impl FailureIn {
     fn into_remote(self) -> RemoteError {
         let code = match (&self.rpc_code, self.module.as_str(), self.class.as_str()) {
             (Some(code), _, _) => ErrorCode::from_name(code),
@@ -338,16 +360,21 @@ impl Failure {
             _ => ErrorCode::Other,
         };
         let data = match self.rpc_data {
-            Some(data) => Some(data),
+            Some(data) => Some(Payload::new(
+                Codec::OsloJson,
+                Bytes::from(data.get().as_bytes().to_vec()),
+            )),
             // A Python exception: keep its arguments.
-            None if self.rpc_code.is_none() => Some(serde_json::json!({"args": self.args, "kwargs": self.kwargs})),
+            None if self.rpc_code.is_none() => Codec::OsloJson
+                .encode(&serde_json::json!({"args": self.args, "kwargs": self.kwargs}))
+                .ok(),
             None => None,
         };
         let error = RemoteError::new(code, self.class, self.message)
             .with_module(self.module)
             .with_traceback(self.tb);
         match data {
-            Some(data) => error.with_data(data),
+            Some(data) => error.with_payload(data),
             None => error,
         }
     }
@@ -374,10 +401,7 @@ impl Serialize for ReplyInner<'_> {
 
 pub(super) fn encode_reply(reply: &ReplyOut<'_>) -> Result<Vec<u8>, CodecError> {
     let result = reply.result.map(|payload| raw(payload.as_bytes())).transpose()?;
-    let failure = reply
-        .failure
-        .map(|error| serde_json::to_string(&Failure::from_remote(error)).map_err(CodecError::new))
-        .transpose()?;
+    let failure = reply.failure.map(failure_text).transpose()?;
     let unique_id = crate::ids::Id::next();
     let inner = encode_value(&ReplyInner {
         reply,
@@ -408,10 +432,10 @@ pub(super) fn decode_reply(body: &Bytes) -> Result<Reply, CodecError> {
     let failure = match reply.failure {
         None => None,
         Some(text) => {
-            let failure: Failure = serde_json::from_str(&sanitize_non_finite(&text)).unwrap_or_else(|_| Failure {
+            let failure: FailureIn = serde_json::from_str(&sanitize_non_finite(&text)).unwrap_or_else(|_| FailureIn {
                 class: "RemoteError".to_owned(),
                 message: text.clone(),
-                ..Failure::default()
+                ..FailureIn::default()
             });
             Some(failure.into_remote())
         }

@@ -3,10 +3,11 @@
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
 
 use super::Generator;
-use super::wire::{method_bounds, respan, version_call};
-use crate::model::{Kind, Method, Output};
+use super::wire::{method_bounds, respan, return_type, version_call};
+use crate::model::{Kind, Method};
 use crate::names;
 
 impl Generator<'_> {
@@ -84,6 +85,7 @@ impl Generator<'_> {
         });
         let request = names::request();
         let arms = self.methods().map(|method| self.dispatch_arm(method));
+        let client = &self.client;
         // Bounds of `#[cfg]`-gated methods stay on their own items: their
         // types may not exist when the method is disabled.
         let bounds = self
@@ -109,6 +111,10 @@ impl Generator<'_> {
                     const COUNT: usize = #rt::count_enabled(&ALL);
                     const NAMES: [&str; COUNT] = #rt::enabled_names(&ALL);
                     &NAMES
+                }
+
+                fn describe(&self) -> #rt::Option<#rt::EndpointDescription> {
+                    #rt::Some(<#client as #rt::Stub>::describe())
                 }
 
                 fn dispatch<'a>(&'a self, #request: &'a #rt::Request) -> #rt::Option<#rt::HandlerFuture<'a>> {
@@ -140,10 +146,13 @@ impl Generator<'_> {
                 quote!(<S as #name>::#ident(&self.inner, #request.context(), #(#idents),*))
             }
         };
-        let reply = match method.output {
-            Output::Fallible(_) => quote!(#rt::reply_fallible(#request, #result)),
-            Output::Unit | Output::Plain(_) => quote!(#request.encode_result(&#result)),
-        };
+        // Spanned on the return type: an error type that cannot travel is
+        // reported there.
+        let ret = return_type(method);
+        let span = method.return_type().map_or_else(|| ident.span(), Spanned::span);
+        let tag = respan(self.return_tag(method), span);
+        let class = quote!((&#rt::ClassOf::<#ret>::new()).error_class());
+        let reply = quote_spanned!(span=> #tag.checked().reply(#request, #result, #class));
         let handler = quote! {
             match #request.decode_args::<#args_struct>() {
                 #rt::Ok(#args_struct { #(#idents),* }) => {
@@ -156,7 +165,7 @@ impl Generator<'_> {
         // The async block is spanned on the method's name: a handler whose
         // future is not `Send` is reported there.
         let span = ident.span();
-        let assert_send = respan(quote!(#rt::assert_send), span);
+        let assert_send = respan(quote!(#rt::handler_is_send), span);
         let send_future = quote_spanned!(span=> #assert_send(async move { #handler }));
         let boxed = quote!(#rt::Box::pin(#send_future));
         quote! {

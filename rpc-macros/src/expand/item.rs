@@ -2,7 +2,9 @@
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
-use syn::{Attribute, ImplItem, ItemTrait, ReturnType, TraitItem, TraitItemFn, TypeParamBound, parse_quote};
+use syn::{
+    Attribute, FnArg, ImplItem, ItemTrait, ReturnType, Signature, TraitItem, TraitItemFn, TypeParamBound, parse_quote,
+};
 
 use super::Generator;
 use crate::args::RPC_ATTR;
@@ -12,6 +14,16 @@ fn strip_rpc_attrs(attrs: &mut Vec<Attribute>) {
     attrs.retain(|attr| !attr.path().is_ident(RPC_ATTR));
 }
 
+/// Strips `#[rpc]` from a method and its arguments.
+fn strip_signature(attrs: &mut Vec<Attribute>, sig: &mut Signature) {
+    strip_rpc_attrs(attrs);
+    for input in &mut sig.inputs {
+        if let FnArg::Typed(typed) = input {
+            strip_rpc_attrs(&mut typed.attrs);
+        }
+    }
+}
+
 /// The item as written, minus our `#[rpc]` attributes.
 pub(super) fn stripped(input: &Input) -> TokenStream {
     match input {
@@ -19,7 +31,7 @@ pub(super) fn stripped(input: &Input) -> TokenStream {
             let mut item = item.clone();
             for member in &mut item.items {
                 if let ImplItem::Fn(method) = member {
-                    strip_rpc_attrs(&mut method.attrs);
+                    strip_signature(&mut method.attrs, &mut method.sig);
                 }
             }
             item.into_token_stream()
@@ -28,7 +40,7 @@ pub(super) fn stripped(input: &Input) -> TokenStream {
             let mut item = item.clone();
             for member in &mut item.items {
                 if let TraitItem::Fn(method) = member {
-                    strip_rpc_attrs(&mut method.attrs);
+                    strip_signature(&mut method.attrs, &mut method.sig);
                 }
             }
             item.into_token_stream()
@@ -58,7 +70,7 @@ impl Generator<'_> {
         }
         for member in &mut item.items {
             if let TraitItem::Fn(method) = member {
-                strip_rpc_attrs(&mut method.attrs);
+                strip_signature(&mut method.attrs, &mut method.sig);
                 self.desugar_async(method);
             }
         }

@@ -89,12 +89,17 @@ impl<'a> Generator<'a> {
             self.api_consts(),
             self.client_methods(),
             self.cast_methods(),
+            self.stub_impl(),
             self.endpoint_impl(),
         ];
         quote! {
             #[allow(non_camel_case_types, non_snake_case, non_upper_case_globals, unreachable_pub, private_interfaces, clippy::all)]
             const _: () = {
                 use #root::__private as #rt;
+                // The probes that tell a `Result` (whatever alias names it)
+                // from other types, and find an error's wire class.
+                #[allow(unused_imports)]
+                use #rt::{DefaultClass as _, NamedClass as _, OptionProbe as _, PlainProbe as _, ReturnsResult as _, ReturnsValue as _};
                 #(#items)*
             };
         }

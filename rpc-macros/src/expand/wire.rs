@@ -6,7 +6,9 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use super::Generator;
-use crate::model::{ApiVersion, Method, Output};
+use syn::ext::IdentExt;
+
+use crate::model::{ApiVersion, Method};
 use crate::names;
 
 /// `__rpc::version(M, m, r)`.
@@ -20,7 +22,7 @@ pub(super) fn version_call(rt: &syn::Ident, version: ApiVersion) -> TokenStream 
 }
 
 /// `Some(__rpc::version(M, m, r))`, or `None`.
-fn version_expr(rt: &syn::Ident, version: Option<ApiVersion>) -> TokenStream {
+pub(super) fn version_expr(rt: &syn::Ident, version: Option<ApiVersion>) -> TokenStream {
     match version {
         None => quote!(#rt::None),
         Some(version) => {
@@ -31,7 +33,10 @@ fn version_expr(rt: &syn::Ident, version: Option<ApiVersion>) -> TokenStream {
 }
 
 impl Generator<'_> {
-    /// One struct per method with its arguments as named fields.
+    /// One struct per method with its arguments as named fields. Optional
+    /// arguments added in a minor version are left out when `None`, so that
+    /// servers of older versions, which refuse unknown arguments, still serve
+    /// the call.
     pub(super) fn args_structs(&self) -> TokenStream {
         let rt = &self.rt;
         let serde_path = format!("{}::__private::serde", self.root).replace(' ', "");
@@ -43,7 +48,11 @@ impl Generator<'_> {
                 let fields = method.wire_params().map(|param| {
                     let ident = param.ident;
                     let ty = &param.original.ty;
-                    quote!(#ident: #ty)
+                    let skip = param.since.as_ref().map(|_| {
+                        let absent = format!("{rt}::OptionalArgument::is_absent");
+                        quote!(#[serde(default, skip_serializing_if = #absent)])
+                    });
+                    quote!(#skip #ident: #ty)
                 });
                 quote! {
                     #(#cfgs)*
@@ -55,8 +64,8 @@ impl Generator<'_> {
             .collect()
     }
 
-    /// One constant per method: the endpoint's namespace, and the version the
-    /// method needs (its `since`, else the endpoint's).
+    /// One constant per method: its name, the endpoint's namespace, and the
+    /// version the method was added at.
     pub(super) fn api_consts(&self) -> TokenStream {
         let rt = &self.rt;
         let namespace = match &self.endpoint.namespace {
@@ -67,18 +76,44 @@ impl Generator<'_> {
             .map(|method| {
                 let cfgs = method.cfg_attrs();
                 let name = names::api_const(method);
-                let version = method
-                    .since
-                    .as_ref()
-                    .or(self.endpoint.version.as_ref())
-                    .and_then(|version| version.parsed);
-                let version = version_expr(rt, version);
+                let wire_name = &method.wire_name;
+                let version = version_expr(rt, method.added_at(self.endpoint));
                 quote! {
                     #(#cfgs)*
-                    const #name: #rt::Api = #rt::Api { namespace: #namespace, version: #version };
+                    const #name: #rt::Api = #rt::Api::new(#wire_name, #namespace, #version);
                 }
             })
             .collect()
+    }
+
+    /// The request's API for a call with these arguments: the method's
+    /// constant, raised by each optional argument added later that is sent.
+    pub(super) fn api_for_call(&self, method: &Method<'_>, args: &syn::Ident) -> TokenStream {
+        let rt = &self.rt;
+        let api = names::api_const(method);
+        let raises = method.wire_params().filter_map(|param| {
+            let since = param.since.as_ref()?.parsed?;
+            let ident = param.ident?;
+            let wire_name = ident.unraw().to_string();
+            let since = version_call(rt, since);
+            Some(quote!(.argument(#wire_name, #since, !#rt::OptionalArgument::is_absent(&#args.#ident))))
+        });
+        quote!(#api #(#raises)*)
+    }
+
+    /// `(&Returns::<R>::new()).tag()`: the tag of the method's return type.
+    pub(super) fn return_tag(&self, method: &Method<'_>) -> TokenStream {
+        let rt = &self.rt;
+        let ret = return_type(method);
+        quote!((&#rt::Returns::<#ret>::new()).tag())
+    }
+}
+
+/// The method's return type, `()` when it has none.
+pub(super) fn return_type(method: &Method<'_>) -> TokenStream {
+    match method.return_type() {
+        Some(ty) => quote!(#ty),
+        None => quote!(()),
     }
 }
 
@@ -96,16 +131,22 @@ pub(super) fn method_bounds(root: &TokenStream, method: &Method<'_>) -> Vec<Toke
         let span = ty.span();
         let root = respan(root.clone(), span);
         let trait_name = syn::Ident::new(trait_name, span);
-        quote_spanned!(span=> #ty: #root::__private::#trait_name)
+        quote_spanned!(span=> #ty: #root::remote::#trait_name)
     };
     let mut bounds: Vec<TokenStream> = method
         .wire_params()
         .map(|param| bound(&param.original.ty, "Argument"))
         .collect();
-    match method.output {
-        Output::Unit => {}
-        Output::Plain(ty) => bounds.push(bound(ty, "Output")),
-        Output::Fallible(ty) => bounds.push(bound(ty, "Fallible")),
+    bounds.extend(
+        method
+            .wire_params()
+            .filter(|param| param.since.is_some())
+            .map(|param| bound(&param.original.ty, "OptionalArgument")),
+    );
+    // A `Result<T, E>` is an `Output` when `T` and `E` are; that `E` also
+    // implements `Display` is checked where the error is sent.
+    if let Some(ty) = method.return_type() {
+        bounds.push(bound(ty, "Output"));
     }
     bounds
 }
