@@ -68,6 +68,29 @@ impl fmt::Display for MathError {
     }
 }
 
+/// A result that may fail with a [`MathError`].
+pub type MathResult<T> = Result<T, MathError>;
+
+/// The calculator as a client built against another error type sees it.
+#[endpoint]
+pub trait StaleCalculator {
+    /// Divides, failing with an error type the server does not use.
+    async fn divide(&self, ctx: &Context, a: i64, b: i64) -> Result<i64, StaleError>;
+}
+
+/// An error type of another version of the API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StaleError {
+    /// A code.
+    pub code: u32,
+}
+
+impl fmt::Display for StaleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "stale error {}", self.code)
+    }
+}
+
 /// The main test endpoint: default namespace, no version (1.0).
 #[derive(Debug, Clone)]
 pub struct Calculator {
@@ -144,6 +167,14 @@ impl Calculator {
         }
         a.checked_div(b).ok_or(MathError::Overflow {
             operation: "divide".to_owned(),
+        })
+    }
+
+    /// Subtracts, through an alias of `Result`.
+    async fn checked_sub(&self, _ctx: &Context, a: i64, b: i64) -> MathResult<i64> {
+        let _running = self.enter();
+        a.checked_sub(b).ok_or(MathError::Overflow {
+            operation: "subtract".to_owned(),
         })
     }
 

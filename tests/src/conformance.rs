@@ -13,7 +13,7 @@ use rpc_core::{Client, Context, Error, ErrorCode, Executor, Server, Target, Tran
 
 use crate::api::{
     Calculator, CalculatorClient, ControlClient, ControlDispatcher, ControlImpl, LegacyControlClient,
-    LegacyControlDispatcher, MathError,
+    LegacyControlDispatcher, MathError, StaleCalculatorClient,
 };
 
 /// A topic no other scenario uses.
@@ -193,13 +193,14 @@ pub async fn server_pinning<C: Fn() -> F, F: Future<Output = Transport>>(connect
     let (second, _) = start_server(connect().await, &topic, "s2").await;
     let client = Client::new(connect().await, Target::topic(&topic));
     let ctx = Context::new();
+    let calc = CalculatorClient::new(client);
     for name in ["s1", "s2"] {
-        let pinned = CalculatorClient::new(client.prepare().server(name));
+        let pinned = calc.prepare().server(name);
         for _ in 0..10 {
             assert_eq!(pinned.whoami(&ctx).await.unwrap(), name);
         }
     }
-    let nobody = CalculatorClient::new(client.prepare().server("s3"));
+    let nobody = calc.prepare().server("s3");
     assert!(matches!(nobody.whoami(&ctx).await, Err(Error::NoListener { .. })));
     for server in [first, second] {
         server.stop();
@@ -333,9 +334,21 @@ pub async fn no_such_method_and_unsupported_version<C: Fn() -> F, F: Future<Outp
         remote_code(call(control.prepare().version(Version::new(2, 4)), "probe").await),
         ErrorCode::UnsupportedVersion
     );
+    // A namespace no endpoint serves keeps oslo's class, and says which the server has.
+    let error = call(fixture.client.prepare().namespace("contrl"), "probe")
+        .await
+        .unwrap_err();
+    let remote = error.remote().expect("remote error");
     assert_eq!(
-        remote_code(call(fixture.client.prepare().namespace("other"), "add").await),
-        ErrorCode::UnsupportedVersion
+        (remote.code(), remote.class()),
+        (ErrorCode::UnsupportedVersion, "UnsupportedVersion")
+    );
+    assert!(
+        remote
+            .message()
+            .ends_with("No endpoint serves namespace `contrl`; this server has the default namespace, `control`"),
+        "{}",
+        remote.message()
     );
     assert_eq!(
         remote_code(call(fixture.client.prepare().version(Version::new(1, 1)), "add").await),
@@ -423,6 +436,23 @@ pub async fn application_errors_are_typed<C: Fn() -> F, F: Future<Output = Trans
     assert_eq!(remote.class(), "MathError");
     assert_eq!(remote.message(), "division by zero");
     assert_eq!(remote.decode_data::<MathError>().unwrap(), MathError::DivideByZero);
+    // A method returning an alias of `Result` is fallible too.
+    assert_eq!(fixture.calc().checked_sub(&ctx, 1, 2).await.unwrap(), Ok(-1));
+    assert_eq!(
+        fixture.calc().checked_sub(&ctx, i64::MIN, 1).await.unwrap(),
+        Err(MathError::Overflow {
+            operation: "subtract".into()
+        })
+    );
+    // An error that does not decode as the caller's error type is not
+    // mistaken for another failure: the server's error is kept.
+    let stale = StaleCalculatorClient::new(fixture.client.clone());
+    match stale.divide(&ctx, 1, 0).await {
+        Err(Error::UndecodableApplicationError { error, .. }) => {
+            assert_eq!((error.class(), error.message()), ("MathError", "division by zero"));
+        }
+        other => panic!("expected an undecodable application error, got {other:?}"),
+    }
     fixture.shutdown().await;
 }
 

@@ -11,6 +11,7 @@ pub mod interop;
 pub mod logs;
 pub mod private_broker;
 pub mod proxy;
+pub mod upgrade;
 pub mod worker;
 
 /// Instantiates the conformance suite for a transport: one `#[tokio::test]`

@@ -164,3 +164,82 @@ async fn rust_client_to_python_server() {
         .unwrap();
     assert!(python.wait_exit(Duration::from_secs(30)).await.success());
 }
+
+/// A rolling upgrade across languages: a new Rust client (1.2) against an
+/// old Python server (1.1), without and with a version cap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_client_at_1_2_to_python_server_at_1_1() {
+    use rpc_tests::upgrade::v1_2::InventoryClient;
+
+    let topic = unique_topic("upgrade_rust_to_py");
+    let _python = PythonServer::start("upgrade_server.py", &[&topic, "py1"]).await;
+    let client = Client::new(broker::connect_oslo().await, Target::topic(&topic)).timeout(Duration::from_secs(10));
+    let inventory = InventoryClient::new(client);
+    let ctx = Context::new();
+
+    // No cap: what the old server has works, `None` for the new argument included.
+    assert_eq!(inventory.add(&ctx, "bolt".into(), 2, None).await.unwrap(), Ok(2));
+    assert_eq!(inventory.total(&ctx).await.unwrap(), 2);
+    let error = inventory.add(&ctx, "nut".into(), 0, None).await.unwrap_err();
+    assert_eq!(
+        error.remote().map(|remote| remote.class()),
+        Some("ValueError"),
+        "{error}"
+    );
+    // What needs 1.2 gets oslo's UnsupportedVersion from the Python dispatcher.
+    for error in [
+        inventory
+            .add(&ctx, "bolt".into(), 1, Some("shelf".into()))
+            .await
+            .unwrap_err(),
+        inventory.locations(&ctx).await.unwrap_err(),
+    ] {
+        assert_eq!(
+            error.remote().map(|remote| remote.code()),
+            Some(ErrorCode::UnsupportedVersion),
+            "{error}"
+        );
+    }
+
+    // Capped at 1.1: refused here, before sending.
+    let capped = inventory.prepare().version_cap(Version::new(1, 1));
+    assert!(matches!(
+        capped.add(&ctx, "bolt".into(), 1, Some("shelf".into())).await,
+        Err(Error::VersionCap { argument: Some(ref argument), .. }) if argument == "location"
+    ));
+    assert!(matches!(capped.locations(&ctx).await, Err(Error::VersionCap { .. })));
+    assert_eq!(capped.add(&ctx, "bolt".into(), 1, None).await.unwrap(), Ok(3));
+}
+
+/// An old Python client capped at 1.1 against a new Rust server (1.2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_client_capped_at_1_1_to_rust_server_at_1_2() {
+    use rpc_tests::upgrade::{Store, v1_2::InventoryDispatcher};
+
+    let topic = unique_topic("upgrade_py_to_rust");
+    let server = Server::builder(broker::connect().await, Target::server(&topic, "s1"))
+        .endpoint(InventoryDispatcher::new(Store::default()))
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let output = tokio::task::spawn_blocking(move || command("upgrade_client.py").arg(&topic).output())
+        .await
+        .unwrap()
+        .expect("the Python client runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "Python scenarios failed:\n{stdout}\n{stderr}");
+    for scenario in [
+        "the_cap_says_what_can_be_sent",
+        "methods_of_1_0_and_1_1_are_served",
+        "the_new_method_is_refused_by_the_cap",
+        "a_typed_rust_error_reads_as_a_remote_error",
+    ] {
+        assert!(
+            stdout.lines().any(|line| line == format!("ok {scenario}")),
+            "scenario {scenario} did not pass:\n{stdout}\n{stderr}"
+        );
+    }
+    server.stop();
+    server.wait().await;
+}

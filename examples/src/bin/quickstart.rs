@@ -10,14 +10,15 @@
 //! `TestEndpoint.test(arg)` returns its argument, and `ServerControl.stop()`
 //! (namespace `control`, version `2.0`) stops the server. The client calls
 //! `test("myarg")` with the typed stub and prints the result, then casts
-//! `stop` through `prepare(namespace = "control", version = "2.0")`, as the
-//! seed's client does; the program exits once the server has stopped.
+//! `stop` to `server1` with the control endpoint's typed stub (which carries
+//! the namespace and version the seed's client passes to `prepare()`); the
+//! program exits once the server has stopped.
 #![allow(clippy::print_stdout)]
 
 use std::process::ExitCode;
 
-use rpc_core::{Client, Context, Target, Version, json};
-use rpc_examples::seed::{self, TestEndpointClient};
+use rpc_core::{Client, Context, Target};
+use rpc_examples::seed::{self, ServerControlClient, TestEndpointClient};
 
 async fn run(transport_url: &str) -> Result<(), rpc_core::Error> {
     let transport = rpc_examples::open_transport(transport_url).await?;
@@ -31,11 +32,11 @@ async fn run(transport_url: &str) -> Result<(), rpc_core::Error> {
         .test(&ctx, "myarg".to_owned())
         .await?;
     println!("{echoed}");
-    client
+    ServerControlClient::new(client)
         .prepare()
-        .namespace("control")
-        .version(Version::new(2, 0))
-        .cast(&ctx, "stop", json!({}))
+        .server("server1")
+        .cast()
+        .stop(&ctx)
         .await?;
 
     server.wait().await;
