@@ -2,6 +2,7 @@
 
 use proc_macro2::Ident;
 use quote::format_ident;
+use syn::ext::IdentExt;
 
 use crate::model::Method;
 
@@ -38,9 +39,27 @@ pub(crate) fn runtime() -> Ident {
     format_ident!("__rpc")
 }
 
-/// The context parameter of generated methods.
-pub(crate) fn context() -> Ident {
-    format_ident!("__rpc_ctx")
+/// The context parameter of a stub method: the method's own name for it,
+/// without a leading `_` (rustdoc shows it), unless another argument has
+/// that name.
+pub(crate) fn context(method: &Method<'_>) -> Ident {
+    let written = method
+        .params
+        .iter()
+        .find(|param| param.is_context)
+        .and_then(|param| param.ident)
+        .map(|ident| ident.unraw().to_string());
+    let wanted = written.as_deref().map_or("ctx", |name| name.trim_start_matches('_'));
+    let taken = |name: &str| {
+        method
+            .wire_params()
+            .any(|param| param.ident.is_some_and(|ident| ident == name))
+    };
+    if !wanted.is_empty() && !taken(wanted) && syn::parse_str::<Ident>(wanted).is_ok() {
+        format_ident!("{}", wanted)
+    } else {
+        format_ident!("__rpc_ctx")
+    }
 }
 
 /// The arguments of a stub's request.

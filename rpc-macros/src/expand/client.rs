@@ -263,7 +263,7 @@ impl Generator<'_> {
         let cfgs = method.cfg_attrs();
         let docs = self.stub_docs(method, is_cast);
         let ident = &method.sig.ident;
-        let ctx = names::context();
+        let ctx = names::context(method);
         let args = names::args();
         let args_struct = names::args_struct(method);
         let (idents, types): (Vec<_>, Vec<_>) = method
