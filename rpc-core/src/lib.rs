@@ -86,6 +86,7 @@ mod codec;
 mod context;
 mod endpoint;
 mod error;
+pub mod header;
 mod ids;
 mod message;
 pub mod remote;

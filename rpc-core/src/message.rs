@@ -1,11 +1,13 @@
 //! Requests and replies as the runtime sees them, between the codec and the dispatcher.
 
 use std::fmt;
+use std::time::Duration;
 
 use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::header::Header;
 use crate::{Codec, CodecError, Context, RemoteError, Version};
 
 /// A value still in its wire encoding: a method's arguments or its result.
@@ -105,13 +107,27 @@ pub struct Request {
     pub(crate) context: Context,
     pub(crate) args: Payload,
     pub(crate) reply: Option<ReplyAddress>,
-    /// The caller's call-monitor timeout in seconds (oslo's `_timeout`).
-    pub(crate) call_monitor: Option<f64>,
+    /// The caller's call-monitor timeout (oslo's `_timeout`).
+    pub(crate) call_monitor: Option<Duration>,
     /// The message's de-duplication id (oslo's `_unique_id`).
     pub(crate) unique_id: Option<String>,
 }
 
 impl Request {
+    /// A request from its checked header, context and arguments.
+    pub(crate) fn new(header: Header, context: Context, args: Payload) -> Request {
+        Request {
+            method: header.method,
+            namespace: header.namespace,
+            version: header.version,
+            context,
+            args,
+            reply: header.reply,
+            call_monitor: header.call_monitor,
+            unique_id: header.unique_id,
+        }
+    }
+
     /// The method name.
     pub fn method(&self) -> &str {
         &self.method

@@ -25,6 +25,7 @@ use rmp::encode as write;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::header::{self, RawHeader};
 use crate::message::{Payload, Reply, ReplyAddress, ReplyOut, Request, RequestHeader, UndecodableRequest};
 use crate::{Codec, CodecError, Context, ErrorCode, RemoteError, Version};
 
@@ -40,14 +41,10 @@ pub(super) fn encode_value<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, 
     Ok(buffer)
 }
 
-/// How deeply decoded values may nest (serde_json's limit too): deeper
-/// input is refused with an error instead of overflowing the stack. A
-/// kilobyte of nested arrays would otherwise crash the process.
-const MAX_DEPTH: usize = 128;
-
 fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, rmp_serde::decode::Error> {
     let mut deserializer = rmp_serde::Deserializer::from_read_ref(bytes);
-    deserializer.set_max_depth(MAX_DEPTH);
+    // A kilobyte of nested arrays would otherwise overflow the stack.
+    deserializer.set_max_depth(header::MAX_DEPTH);
     T::deserialize(&mut deserializer)
 }
 
@@ -226,12 +223,9 @@ pub(super) fn reply_address(body: &[u8]) -> Option<ReplyAddress> {
     frame.text("method").ok()?;
     frame.optional_text("namespace").ok()?;
     frame.optional_text("version").ok()?;
-    let msg_id = frame.optional_text("msg_id").ok()??;
-    let reply_to = frame.optional_text("reply_to").ok()??;
-    Some(ReplyAddress {
-        msg_id: msg_id.to_owned(),
-        reply_to: reply_to.to_owned(),
-    })
+    let msg_id = frame.optional_text("msg_id").ok()?;
+    let reply_to = frame.optional_text("reply_to").ok()?;
+    header::reply_address(msg_id, reply_to)
 }
 
 pub(super) fn decode_request(body: &Bytes) -> Result<Request, UndecodableRequest> {
@@ -240,39 +234,26 @@ pub(super) fn decode_request(body: &Bytes) -> Result<Request, UndecodableRequest
         reply: reply_address(body),
     };
     let mut frame = Frame::new(body, REQUEST_FIELDS, "request").map_err(fail)?;
-    let method = frame.text("method").map_err(fail)?;
-    let namespace = frame.optional_text("namespace").map_err(fail)?;
-    let version = match frame.optional_text("version").map_err(fail)? {
-        Some(version) => Some(Version::parse(version).map_err(|error| fail(CodecError::new(error)))?),
-        None => None,
+    let raw = RawHeader {
+        method: Some(frame.text("method").map_err(fail)?),
+        namespace: frame.optional_text("namespace").map_err(fail)?,
+        version: frame.optional_text("version").map_err(fail)?,
+        msg_id: frame.optional_text("msg_id").map_err(fail)?,
+        reply_to: frame.optional_text("reply_to").map_err(fail)?,
+        call_monitor: frame.optional_float("call_monitor").map_err(fail)?,
+        unique_id: frame.optional_text("unique_id").map_err(fail)?,
     };
-    let msg_id = frame.optional_text("msg_id").map_err(fail)?;
-    let reply_to = frame.optional_text("reply_to").map_err(fail)?;
-    let call_monitor = frame.optional_float("call_monitor").map_err(fail)?;
-    let unique_id = frame.optional_text("unique_id").map_err(fail)?;
     let args = frame
         .optional_bin("args")
         .map_err(fail)?
         .ok_or_else(|| fail(CodecError::new("the request has no arguments")))?;
     let context: Context = frame.last("context").map_err(fail)?;
-    let reply = match (msg_id, reply_to) {
-        (Some(msg_id), Some(reply_to)) => Some(ReplyAddress {
-            msg_id: msg_id.to_owned(),
-            reply_to: reply_to.to_owned(),
-        }),
-        (None, None) => None,
-        _ => return Err(fail(CodecError::new("a call needs both `msg_id` and `reply_to`"))),
-    };
-    Ok(Request {
-        method: method.to_owned(),
-        namespace: namespace.map(str::to_owned),
-        version,
+    let header = header::check(raw, &context).map_err(fail)?;
+    Ok(Request::new(
+        header,
         context,
-        args: Payload::new(Codec::MsgPack, body.slice_ref(args)),
-        reply,
-        call_monitor,
-        unique_id: unique_id.map(str::to_owned),
-    })
+        Payload::new(Codec::MsgPack, body.slice_ref(args)),
+    ))
 }
 
 /// A remote error as the frame carries it.
@@ -416,7 +397,7 @@ mod tests {
         assert_eq!(request.namespace(), Some("control"));
         assert_eq!(request.version(), Some(&version));
         assert_eq!(request.context(), &context);
-        assert_eq!(request.call_monitor, Some(30.0));
+        assert_eq!(request.call_monitor, Some(std::time::Duration::from_secs(30)));
         assert_eq!(request.unique_id.as_deref(), Some("u1"));
         assert_eq!(request.reply.as_ref().unwrap().reply_to, "reply_1");
         assert_eq!(

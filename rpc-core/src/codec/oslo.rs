@@ -27,6 +27,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use crate::header::{self, RawHeader};
 use crate::message::{Payload, Reply, ReplyAddress, ReplyOut, Request, RequestHeader, UndecodableRequest};
 use crate::{Codec, CodecError, Context, ErrorCode, RemoteError, Version};
 
@@ -251,10 +252,7 @@ struct ReplyAddressIn {
 pub(super) fn reply_address(body: &[u8]) -> Option<ReplyAddress> {
     let inner = open_envelope(body).ok()?;
     let address: ReplyAddressIn = serde_json::from_str(&inner).ok()?;
-    Some(ReplyAddress {
-        msg_id: address.msg_id?,
-        reply_to: address.reply_to?,
-    })
+    header::reply_address(address.msg_id.as_deref(), address.reply_to.as_deref())
 }
 
 pub(super) fn decode_request(body: &Bytes) -> Result<Request, UndecodableRequest> {
@@ -268,31 +266,22 @@ pub(super) fn decode_request(body: &Bytes) -> Result<Request, UndecodableRequest
             "the message is not a request object: {error}"
         )))
     })?;
-    let method = request
-        .method
-        .ok_or_else(|| fail(CodecError::new("the request has no `method`")))?;
-    let version = match request.version {
-        None => None,
-        Some(version) => Some(Version::parse(&version).map_err(|error| fail(CodecError::new(error)))?),
+    let context = Context::from(request.context);
+    let raw = RawHeader {
+        method: request.method.as_deref(),
+        namespace: request.namespace.as_deref(),
+        version: request.version.as_deref(),
+        msg_id: request.msg_id.as_deref(),
+        reply_to: request.reply_to.as_deref(),
+        call_monitor: request.timeout,
+        unique_id: request.unique_id.as_deref(),
     };
-    let reply = match (request.msg_id, request.reply_to) {
-        (Some(msg_id), Some(reply_to)) => Some(ReplyAddress { msg_id, reply_to }),
-        _ => None,
-    };
+    let header = header::check(raw, &context).map_err(fail)?;
     let args = match request.args {
         Some(args) if args.get() != "null" => Bytes::copy_from_slice(args.get().as_bytes()),
         _ => Bytes::from_static(b"{}"),
     };
-    Ok(Request {
-        method,
-        namespace: request.namespace,
-        version,
-        context: Context::from(request.context),
-        args: Payload::new(Codec::OsloJson, args),
-        reply,
-        call_monitor: request.timeout.filter(|timeout| *timeout > 0.0),
-        unique_id: request.unique_id,
-    })
+    Ok(Request::new(header, context, Payload::new(Codec::OsloJson, args)))
 }
 
 /// oslo's failure description, plus our code and data.

@@ -222,6 +222,12 @@ impl Delivery {
         self.redelivered
     }
 
+    /// Whether the delivery needs no more settling: acknowledged or rejected
+    /// already, or from a transport without acknowledgements.
+    pub fn is_settled(&self) -> bool {
+        self.acker.is_none()
+    }
+
     /// Acknowledges the delivery (a no-op for transports without acknowledgements).
     pub async fn ack(&mut self) -> Result<(), TransportError> {
         match self.acker.take() {

@@ -1,0 +1,101 @@
+//! Building a server: its endpoints and settings, checked once.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use super::recent::RecentIds;
+use super::{Counters, Executor, RECENT_IDS, Server, ServerHandle, Shared};
+use crate::endpoint::Dispatcher;
+use crate::transport::DeliveryMode;
+use crate::{Endpoint, Error, Target, Transport};
+
+/// Builds a [`Server`]; see [`Server::builder`].
+pub struct ServerBuilder {
+    pub(super) transport: Transport,
+    pub(super) target: Target,
+    pub(super) dispatcher: Dispatcher,
+    pub(super) executor: Executor,
+    pub(super) max_message_size: usize,
+    pub(super) delivery: DeliveryMode,
+    pub(super) handle: ServerHandle,
+}
+
+impl ServerBuilder {
+    /// Adds an endpoint. Requests try endpoints in the order they were added.
+    pub fn endpoint(mut self, endpoint: impl Endpoint) -> ServerBuilder {
+        self.dispatcher.push(Box::new(endpoint));
+        self
+    }
+
+    /// How requests run (default: 64 at once).
+    pub fn executor(mut self, executor: Executor) -> ServerBuilder {
+        self.executor = executor;
+        self
+    }
+
+    /// The largest request body the server reads (default 4 MiB); larger
+    /// requests are rejected, and their callers told.
+    pub fn max_message_size(mut self, bytes: usize) -> ServerBuilder {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// When requests are acknowledged (default [`DeliveryMode::AtMostOnce`],
+    /// on receipt, as oslo.messaging). With [`DeliveryMode::AtLeastOnce`]
+    /// a request is acknowledged once its method finished and its reply was
+    /// sent, so a request whose server dies runs again on the next server.
+    pub fn delivery_mode(mut self, mode: DeliveryMode) -> ServerBuilder {
+        self.delivery = mode;
+        self
+    }
+
+    /// A handle that will stop the server being built.
+    pub fn handle(&self) -> ServerHandle {
+        self.handle.clone()
+    }
+
+    /// Builds the server, checking the target and the settings.
+    pub fn build(self) -> Result<Server, Error> {
+        if self.target.topic_name().is_empty() {
+            return Err(Error::InvalidTarget("a server needs a topic".to_owned()));
+        }
+        if self.target.server_name().is_none_or(str::is_empty) {
+            return Err(Error::InvalidTarget(
+                "a server needs a server name: use `Target::server(topic, server)`".to_owned(),
+            ));
+        }
+        if self.dispatcher.is_empty() {
+            return Err(Error::Config("a server needs at least one endpoint".to_owned()));
+        }
+        let limit = self.executor.limit();
+        if !(1..=usize::from(u16::MAX)).contains(&limit) {
+            return Err(Error::Config(format!(
+                "the executor's concurrency must be between 1 and 65535, not {limit}"
+            )));
+        }
+        Ok(Server {
+            shared: Arc::new(Shared {
+                transport: self.transport,
+                target: self.target,
+                dispatcher: self.dispatcher,
+                limit,
+                max_message_size: self.max_message_size,
+                delivery: self.delivery,
+                control: self.handle.control,
+                recent: Mutex::new(RecentIds::new(RECENT_IDS.max(2 * limit))),
+                counters: Counters::default(),
+            }),
+        })
+    }
+}
+
+impl fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("target", &self.target)
+            .field("endpoints", &self.dispatcher)
+            .field("executor", &self.executor)
+            .field("delivery", &self.delivery)
+            .finish_non_exhaustive()
+    }
+}

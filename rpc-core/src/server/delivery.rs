@@ -1,0 +1,335 @@
+//! One delivery, from the transport to its reply: the only path a message
+//! takes through a server, read top-down.
+//!
+//! 1. read it: content type, size, then the decoder, which checks every
+//!    header value into typed fields (`crate::header`); what cannot be read
+//!    is rejected, logged once, and answered `BadRequest` when its reply
+//!    address can be read;
+//! 2. settle it at once (at-most-once, oslo's default) or keep it until
+//!    answered (at-least-once);
+//! 3. admit its message id to the duplicate window: a copy of a message
+//!    already run is dropped, a copy of one still running waits for it;
+//! 4. run the method, with call-monitor heartbeats beside it;
+//! 5. reply;
+//! 6. settle it (at-least-once), and the copies that waited for it.
+//!
+//! One guard covers the whole path. A panic anywhere in it becomes an
+//! `Internal` reply when the caller has not been answered yet; and the
+//! delivery is settled and its duplicate-window entry cleared whatever
+//! happens, on every executor and delivery mode, even when the future is
+//! dropped half-way.
+
+use std::any::Any;
+use std::fmt;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use futures_util::FutureExt;
+use tokio::sync::OwnedSemaphorePermit;
+use tracing::Instrument;
+
+use super::heartbeat::{self, Heartbeats};
+use super::recent::Admission;
+use super::{Shared, reply};
+use crate::message::{Payload, ReplyAddress, Request, UndecodableRequest};
+use crate::transport::{Delivery, DeliveryMode};
+use crate::{Codec, CodecError, ErrorCode, RemoteError};
+
+/// Handles one delivery to the end. `_slot` is its place in the executor,
+/// held until the delivery is settled.
+pub(super) async fn handle(shared: Arc<Shared>, delivery: Delivery, _slot: OwnedSemaphorePermit) {
+    let mut guard = Guard::new(Arc::clone(&shared), delivery);
+    let served = AssertUnwindSafe(serve(&shared, &mut guard)).catch_unwind().await;
+    if let Err(panic) = served {
+        let panic = panic_message(&*panic);
+        tracing::error!(target = %shared.target, %panic, "serving a request panicked; the server keeps serving");
+        guard.answer_panic(&panic).await;
+    }
+    guard.settle().await;
+}
+
+async fn serve(shared: &Arc<Shared>, guard: &mut Guard) {
+    let Some((codec, request)) = read(shared, guard).await else {
+        return;
+    };
+    guard.codec = Some(codec);
+    guard.address = request.reply.clone();
+    if shared.delivery == DeliveryMode::AtMostOnce && !guard.ack_now(&request).await {
+        return;
+    }
+    if !admit(shared, guard, &request).await {
+        guard.address = None;
+        return;
+    }
+    let span = tracing::debug_span!(
+        "rpc.request",
+        method = %request.method,
+        namespace = request.namespace.as_deref().unwrap_or(""),
+        msg_id = request.reply.as_ref().map(|reply| reply.msg_id.as_str()).unwrap_or(""),
+        request_id = request.context.request_id().unwrap_or(""),
+    );
+    async {
+        shared.count(|counters| &counters.handled);
+        let outcome = run_method(shared, codec, &request).await;
+        if let Err(error) = &outcome {
+            log_failure(&request, error);
+        }
+        if let Some(address) = guard.address.take() {
+            reply::send(shared, codec, &address, outcome).await;
+        }
+    }
+    .instrument(span)
+    .await;
+}
+
+/// Step 1: the request, or `None` when it cannot be read (then it is
+/// rejected, and answered when its reply address is known).
+async fn read(shared: &Shared, guard: &mut Guard) -> Option<(Codec, Request)> {
+    let Some(delivery) = &guard.delivery else {
+        return None;
+    };
+    let codec = match delivery.codec() {
+        Ok(codec) => codec,
+        Err(reason) => {
+            guard.reject(&reason).await;
+            return None;
+        }
+    };
+    let body = delivery.body();
+    let decoded = if body.len() > shared.max_message_size {
+        Err(UndecodableRequest {
+            reason: CodecError::new(format_args!(
+                "the request is {} bytes, over the limit of {} bytes",
+                body.len(),
+                shared.max_message_size
+            )),
+            reply: codec.reply_address(body),
+        })
+    } else {
+        codec.decode_request(body)
+    };
+    match decoded {
+        Ok(request) => Some((codec, request)),
+        Err(bad) => {
+            guard.reject(&bad.reason).await;
+            if let Some(address) = bad.reply {
+                let error =
+                    RemoteError::bad_request(format_args!("the server cannot read the request: {}", bad.reason));
+                reply::send(shared, codec, &address, Err(error)).await;
+            }
+            None
+        }
+    }
+}
+
+/// Step 3: whether the request is new; a copy is settled or parked here.
+async fn admit(shared: &Shared, guard: &mut Guard, request: &Request) -> bool {
+    let (Some(id), Some(delivery)) = (&request.unique_id, guard.delivery.take()) else {
+        return true;
+    };
+    let running = shared.delivery == DeliveryMode::AtLeastOnce;
+    let admission = shared.recent().admit(id, delivery, running);
+    match admission {
+        Admission::Fresh(delivery) => {
+            guard.delivery = Some(delivery);
+            if running {
+                guard.running = Some(id.clone());
+            }
+            true
+        }
+        Admission::Duplicate(mut copy) => {
+            shared.count(|counters| &counters.duplicates);
+            tracing::warn!(method = %request.method, unique_id = %id, "dropping a duplicate message");
+            settle(&mut copy).await;
+            false
+        }
+        Admission::Parked => {
+            shared.count(|counters| &counters.duplicates);
+            tracing::warn!(method = %request.method, unique_id = %id, "a copy of a running request arrived; it is dropped when that one finishes");
+            false
+        }
+    }
+}
+
+/// Step 4: runs the method, turning a panic into an error, with heartbeats
+/// beside it for a caller that asked for them.
+async fn run_method(shared: &Arc<Shared>, codec: Codec, request: &Request) -> Result<Payload, RemoteError> {
+    let heartbeats = request
+        .reply
+        .as_ref()
+        .zip(heartbeat::interval(request))
+        .map(|(address, interval)| Heartbeats::start(Arc::clone(shared), codec, address.clone(), interval));
+    let outcome = AssertUnwindSafe(async { shared.dispatcher.dispatch(request).await })
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| {
+            let panic = panic_message(&*panic);
+            tracing::error!(method = %request.method, %panic, "a handler panicked; the server keeps serving");
+            Err(RemoteError::panicked(&request.method, &panic))
+        });
+    if let Some(heartbeats) = heartbeats {
+        heartbeats.stop().await;
+    }
+    outcome
+}
+
+/// Logs, once, why a request failed: the server refused it (no such method,
+/// bad arguments), or the method returned an error. Panics are logged where
+/// they are caught.
+fn log_failure(request: &Request, error: &RemoteError) {
+    let kind = if request.reply.is_some() { "call" } else { "cast" };
+    match error.code() {
+        ErrorCode::NoSuchMethod
+        | ErrorCode::UnsupportedVersion
+        | ErrorCode::InvalidArguments
+        | ErrorCode::BadRequest => {
+            let (method, code, reason) = (&request.method, error.code().as_str(), error.message());
+            tracing::warn!(%method, code, reason, "refusing a {kind}");
+        }
+        ErrorCode::Internal => {}
+        ErrorCode::Application | ErrorCode::Other => {
+            let (method, code, reason) = (&request.method, error.code().as_str(), error.message());
+            tracing::debug!(%method, code, reason, "the method of a {kind} failed");
+        }
+    }
+}
+
+/// Acknowledges a request that was run, or a copy of one.
+async fn settle(delivery: &mut Delivery) {
+    if let Err(error) = delivery.ack().await {
+        tracing::warn!(%error, "cannot acknowledge a request; the broker will deliver it again");
+    }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    if let Some(text) = panic.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "(no message)".to_owned()
+    }
+}
+
+/// What is still owed for a delivery: settling it, clearing its entry in
+/// the duplicate window (and settling the copies parked there), and an
+/// answer to its caller. Settled explicitly at the end of the path; on drop,
+/// whatever was left is done then.
+struct Guard {
+    shared: Arc<Shared>,
+    /// The delivery, until settled (or parked in the duplicate window).
+    delivery: Option<Delivery>,
+    /// The message id marked running in the duplicate window.
+    running: Option<String>,
+    /// The caller's codec, once the request is read.
+    codec: Option<Codec>,
+    /// The caller's reply address, until answered.
+    address: Option<ReplyAddress>,
+}
+
+impl Guard {
+    fn new(shared: Arc<Shared>, delivery: Delivery) -> Guard {
+        shared.counters.in_flight.fetch_add(1, Ordering::Relaxed);
+        Guard {
+            shared,
+            delivery: Some(delivery),
+            running: None,
+            codec: None,
+            address: None,
+        }
+    }
+
+    /// Rejects the delivery without requeueing it: nobody can read it.
+    async fn reject(&mut self, reason: &(dyn fmt::Display + Sync)) {
+        let Some(mut delivery) = self.delivery.take() else {
+            return;
+        };
+        self.shared.count(|counters| &counters.rejected);
+        let (target, bytes) = (&self.shared.target, delivery.body().len());
+        tracing::warn!(%target, %reason, bytes, "rejecting a message the server cannot read");
+        if let Err(error) = delivery.reject(false).await {
+            tracing::warn!(%error, "cannot reject a message");
+        }
+    }
+
+    /// At-most-once: acknowledges before the method runs. A request that
+    /// cannot be acknowledged is dropped, as oslo.messaging does (the broker
+    /// will deliver it again).
+    async fn ack_now(&mut self, request: &Request) -> bool {
+        let Some(delivery) = self.delivery.as_mut() else {
+            return true;
+        };
+        // Settled in place: the delivery still goes through the duplicate window.
+        match delivery.ack().await {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(method = %request.method, %error, "cannot acknowledge a request; dropping it");
+                self.address = None;
+                false
+            }
+        }
+    }
+
+    /// After a panic: answers the caller, if it was not answered yet.
+    async fn answer_panic(&mut self, panic: &str) {
+        let (Some(address), Some(codec)) = (self.address.take(), self.codec) else {
+            return;
+        };
+        let error = RemoteError::new(
+            ErrorCode::Internal,
+            "RuntimeError",
+            format!("the server failed while handling the request: {panic}"),
+        )
+        .with_module("builtins");
+        let answered = AssertUnwindSafe(reply::send(&self.shared, codec, &address, Err(error)))
+            .catch_unwind()
+            .await;
+        if answered.is_err() {
+            tracing::error!("answering a request after a panic panicked too; its caller will time out");
+        }
+    }
+
+    /// Settles what is left: the delivery (acknowledged: it was run, or failed
+    /// in a way a redelivery would repeat), and the duplicate-window entry with
+    /// the copies parked behind it.
+    async fn settle(mut self) {
+        if let Some(mut delivery) = self.delivery.take() {
+            settle(&mut delivery).await;
+        }
+        for mut copy in self.finish() {
+            settle(&mut copy).await;
+        }
+    }
+
+    /// Marks the running id done; returns the copies that waited for it.
+    fn finish(&mut self) -> Vec<Delivery> {
+        match self.running.take() {
+            Some(id) => self.shared.recent().finish(&id),
+            None => Vec::new(),
+        }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.shared.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let mut owed: Vec<Delivery> = self.delivery.take().into_iter().collect();
+        owed.extend(self.finish());
+        owed.retain(|delivery| !delivery.is_settled());
+        if owed.is_empty() {
+            return;
+        }
+        // Dropped half-way (the runtime is shutting down, say): settle
+        // from a task of its own when a runtime is still there; otherwise the
+        // broker delivers the message again once the channel closes.
+        tracing::warn!(deliveries = owed.len(), "a request was abandoned half-way; settling it");
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                for mut delivery in owed {
+                    settle(&mut delivery).await;
+                }
+            });
+        }
+    }
+}

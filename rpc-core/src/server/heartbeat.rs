@@ -1,0 +1,65 @@
+//! Call-monitor heartbeats: a task beside the handler that tells a waiting
+//! caller, every half of its call-monitor timeout, that the call is alive.
+//!
+//! The task is a sibling of the handler, not part of it: a heartbeat that
+//! takes long to publish (a broker reconnecting) never delays the method,
+//! and missed ticks are not fired back to back. It stops, and is waited for,
+//! before the final reply, so no heartbeat follows it; dropping it aborts it,
+//! so it never outlives the request.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+
+use super::{Shared, reply};
+use crate::Codec;
+use crate::message::{ReplyAddress, Request};
+
+/// oslo's watchdog interval: half the caller's call-monitor timeout in whole
+/// seconds; nothing under one second.
+pub(super) fn interval(request: &Request) -> Option<Duration> {
+    let monitor = request.call_monitor?;
+    let half = Duration::from_secs(monitor.as_secs()) / 2;
+    if half < Duration::from_secs(1) {
+        tracing::warn!(call_monitor_timeout = ?monitor, "call-monitor timeouts under 2 s get no heartbeats");
+        return None;
+    }
+    Some(half)
+}
+
+/// The heartbeats of one call.
+#[derive(Debug)]
+pub(super) struct Heartbeats {
+    task: JoinHandle<()>,
+}
+
+impl Heartbeats {
+    /// Starts sending heartbeats to `address` every `interval`, the first one
+    /// after `interval`.
+    pub(super) fn start(shared: Arc<Shared>, codec: Codec, address: ReplyAddress, interval: Duration) -> Heartbeats {
+        let task = tokio::spawn(async move {
+            let start = tokio::time::Instant::now() + interval;
+            let mut ticks = tokio::time::interval_at(start, interval);
+            ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                reply::heartbeat(&shared, codec, &address).await;
+            }
+        });
+        Heartbeats { task }
+    }
+
+    /// Stops sending, and waits until no heartbeat is being published.
+    pub(super) async fn stop(mut self) {
+        self.task.abort();
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for Heartbeats {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -1,0 +1,324 @@
+//! The server: listens on a target and dispatches requests to its endpoints.
+//!
+//! - `mod.rs`: the server's lifecycle (start, stop, wait) and its counters;
+//! - `builder.rs`: building one, with its settings checked;
+//! - `run.rs`: the loop that takes deliveries as executor slots free up;
+//! - `delivery.rs`: one delivery, from decode to reply, under one guard;
+//! - `recent.rs`: the duplicate window;
+//! - `heartbeat.rs`: call-monitor heartbeats, beside the handler;
+//! - `reply.rs`: replies on their way back.
+
+mod builder;
+mod delivery;
+mod heartbeat;
+mod recent;
+mod reply;
+mod run;
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::watch;
+
+pub use builder::ServerBuilder;
+use recent::RecentIds;
+
+use crate::endpoint::Dispatcher;
+use crate::transport::{Address, DeliveryMode, ListenOptions};
+use crate::{Error, Target, Transport};
+
+/// How many requests a server runs at once by default (oslo's `executor_thread_pool_size`).
+pub const DEFAULT_CONCURRENCY: usize = 64;
+
+/// The largest request body a server reads by default: 4 MiB.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
+
+/// How many recent message ids a server remembers, at least, to drop
+/// duplicates (oslo keeps 16); a server remembers twice its concurrency.
+const RECENT_IDS: usize = 16;
+
+/// How a server runs its requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Executor {
+    /// Up to this many requests at once, in no particular order (1 to 65535).
+    /// The transport's prefetch follows this bound, so memory stays bounded.
+    Concurrent(usize),
+    /// One request at a time, in arrival order (the seed's `blocking` executor).
+    Sequential,
+}
+
+impl Default for Executor {
+    fn default() -> Executor {
+        Executor::Concurrent(DEFAULT_CONCURRENCY)
+    }
+}
+
+impl Executor {
+    fn limit(self) -> usize {
+        match self {
+            Executor::Concurrent(limit) => limit,
+            Executor::Sequential => 1,
+        }
+    }
+}
+
+/// Serves endpoints on a target: a topic and a server name.
+///
+/// Lifecycle, as in oslo.messaging: [`start`](Server::start) declares the
+/// queues and begins consuming; [`stop`](Server::stop) stops taking new
+/// requests and returns at once; [`wait`](Server::wait) returns once the
+/// server has stopped and every request it took has been answered. A stopped
+/// server may be started again. Dropping a server stops it.
+///
+/// By default requests are acknowledged when received, before the method
+/// runs (oslo's at-most-once delivery): a server that dies mid-request does
+/// not run it twice. With [`DeliveryMode::AtLeastOnce`] they are acknowledged
+/// once answered, and a request whose server died runs again elsewhere.
+/// Copies of a request the server already took (same `_unique_id`) are
+/// dropped. A request the server cannot read (unknown content type, malformed,
+/// larger than [`max_message_size`](ServerBuilder::max_message_size)) is
+/// rejected without requeueing and logged, and its caller, when known, gets a
+/// [`BadRequest`](crate::ErrorCode::BadRequest) error at once. A handler that
+/// panics answers [`Internal`](crate::ErrorCode::Internal); the server keeps serving.
+///
+/// ```
+/// # use rpc_core::{Context, Server, Target, endpoint, transport::memory::Broker};
+/// struct Echo;
+///
+/// #[endpoint]
+/// impl Echo {
+///     async fn echo(&self, _ctx: &Context, text: String) -> String {
+///         text
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), rpc_core::Error> {
+/// # let transport = Broker::new().transport();
+/// let server = Server::builder(transport, Target::server("echo", "host-1"))
+///     .endpoint(Echo)
+///     .build()?;
+/// server.start().await?;
+/// // ... serve until something calls `stop()` ...
+/// server.stop();
+/// server.wait().await;
+/// # Ok(())
+/// # }
+/// ```
+pub struct Server {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    transport: Transport,
+    target: Target,
+    dispatcher: Dispatcher,
+    limit: usize,
+    max_message_size: usize,
+    delivery: DeliveryMode,
+    control: Arc<Control>,
+    recent: Mutex<RecentIds>,
+    counters: Counters,
+}
+
+impl Shared {
+    fn recent(&self) -> MutexGuard<'_, RecentIds> {
+        self.recent.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn count(&self, counter: impl Fn(&Counters) -> &AtomicU64) {
+        counter(&self.counters).fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Counts of what a server did with the messages it received, since it was built.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerStats {
+    /// Requests dispatched to a method (whatever the outcome).
+    pub handled: u64,
+    /// Messages rejected as unreadable: unknown content type, malformed, or too large.
+    pub rejected: u64,
+    /// Copies of a request already taken, dropped without running.
+    pub duplicates: u64,
+    /// Deliveries being handled right now, from receipt until settled.
+    pub in_flight: u64,
+    /// Message ids the duplicate window holds as still running
+    /// (at-least-once): 0 whenever nothing is in flight.
+    pub unfinished: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    handled: AtomicU64,
+    rejected: AtomicU64,
+    duplicates: AtomicU64,
+    in_flight: AtomicU64,
+}
+
+/// Stops a server from anywhere, an endpoint of that server included.
+///
+/// Get one from [`ServerBuilder::handle`] before the server exists, to give
+/// it to an endpoint (the seed's `ServerControlEndpoint`), or from
+/// [`Server::handle`].
+#[derive(Clone, Default)]
+pub struct ServerHandle {
+    control: Arc<Control>,
+}
+
+#[derive(Default)]
+struct Control {
+    run: Mutex<Option<Run>>,
+}
+
+/// A run of the server, from `start` until drained.
+struct Run {
+    stop: watch::Sender<bool>,
+    done: watch::Receiver<bool>,
+}
+
+impl Control {
+    fn run(&self) -> MutexGuard<'_, Option<Run>> {
+        self.run.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl ServerHandle {
+    /// Stops the server taking new requests; requests already taken still
+    /// finish. Returns at once; a no-op when the server is not running.
+    pub fn stop(&self) {
+        if let Some(run) = self.control.run().as_ref() {
+            run.stop.send_replace(true);
+        }
+    }
+
+    /// Whether the server is running or still finishing its requests.
+    pub fn is_running(&self) -> bool {
+        self.control.run().is_some()
+    }
+}
+
+impl fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("running", &self.is_running())
+            .finish()
+    }
+}
+
+impl Server {
+    /// Starts building a server on `transport` that listens on `target`,
+    /// which needs a topic and a server name.
+    pub fn builder(transport: Transport, target: Target) -> ServerBuilder {
+        ServerBuilder {
+            transport,
+            target,
+            dispatcher: Dispatcher::default(),
+            executor: Executor::default(),
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            delivery: DeliveryMode::default(),
+            handle: ServerHandle::default(),
+        }
+    }
+
+    /// The target the server listens on.
+    pub fn target(&self) -> &Target {
+        &self.shared.target
+    }
+
+    /// A handle that stops this server.
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            control: Arc::clone(&self.shared.control),
+        }
+    }
+
+    /// The APIs of the server's endpoints that describe themselves (every
+    /// `#[endpoint]` does), in registration order.
+    pub fn describe(&self) -> Vec<crate::api::EndpointDescription> {
+        self.shared.dispatcher.describe()
+    }
+
+    /// What the server did with the messages it received so far.
+    pub fn stats(&self) -> ServerStats {
+        let counters = &self.shared.counters;
+        ServerStats {
+            handled: counters.handled.load(Ordering::Relaxed),
+            rejected: counters.rejected.load(Ordering::Relaxed),
+            duplicates: counters.duplicates.load(Ordering::Relaxed),
+            in_flight: counters.in_flight.load(Ordering::Relaxed),
+            unfinished: self.shared.recent().running() as u64,
+        }
+    }
+
+    /// Declares the server's queues and starts serving.
+    ///
+    /// Fails when the server is already running, or when the transport
+    /// cannot listen (the broker is unreachable, for example).
+    pub async fn start(&self) -> Result<(), Error> {
+        let (stop, stop_seen) = watch::channel(false);
+        let (done_tx, done) = watch::channel(false);
+        {
+            let mut run = self.shared.control.run();
+            if run.is_some() {
+                return Err(Error::ServerState("is already running"));
+            }
+            *run = Some(Run { stop, done });
+        }
+        let shared = &self.shared;
+        let address = Address::new(
+            shared.target.exchange().unwrap_or(shared.transport.control_exchange()),
+            shared.target.topic_name(),
+            shared.target.server_name(),
+            false,
+        );
+        let options = ListenOptions {
+            prefetch: u16::try_from(shared.limit).unwrap_or(u16::MAX),
+        };
+        match shared.transport.driver().listen(address, &options).await {
+            Ok(listener) => {
+                tracing::info!(target = %shared.target, endpoints = ?shared.dispatcher, "server started");
+                tokio::spawn(run::run(Arc::clone(shared), listener, stop_seen, done_tx));
+                Ok(())
+            }
+            Err(error) => {
+                *shared.control.run() = None;
+                done_tx.send_replace(true);
+                Err(Error::Transport(error))
+            }
+        }
+    }
+
+    /// Stops taking new requests; returns at once (see [`wait`](Server::wait)).
+    pub fn stop(&self) {
+        self.handle().stop();
+    }
+
+    /// Waits until the server has stopped and every request it took has been
+    /// answered. Returns at once when the server is not running.
+    pub async fn wait(&self) {
+        let done = self.shared.control.run().as_ref().map(|run| run.done.clone());
+        if let Some(mut done) = done {
+            // An error means the run ended without saying so: it is over either way.
+            let _ = done.wait_for(|done| *done).await;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("target", &self.shared.target)
+            .field("endpoints", &self.shared.dispatcher)
+            .field("concurrency", &self.shared.limit)
+            .field("running", &self.handle().is_running())
+            .finish_non_exhaustive()
+    }
+}

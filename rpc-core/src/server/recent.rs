@@ -1,0 +1,139 @@
+//! The duplicate window: the message ids a server took recently, so that a
+//! copy of a message it already ran, or is running, is not run again.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
+
+use crate::transport::Delivery;
+
+/// The message ids a server took recently (oslo's `_MsgIdCache`, kept as
+/// 64-bit hashes), to drop copies of a message it already ran or is running.
+pub(super) struct RecentIds {
+    /// Keyed per server: a peer cannot choose ids that collide.
+    hasher: RandomState,
+    capacity: usize,
+    order: VecDeque<u64>,
+    seen: HashMap<u64, Seen>,
+}
+
+enum Seen {
+    /// Being handled (at-least-once); copies that arrived meanwhile wait
+    /// here, unacknowledged, to be settled when it is done.
+    Running(Vec<Delivery>),
+    Done,
+}
+
+/// What to do with a request, given the ids seen before.
+pub(super) enum Admission {
+    /// A new id: run it.
+    Fresh(Delivery),
+    /// A copy of a finished request: drop it (acknowledging it).
+    Duplicate(Delivery),
+    /// A copy of a request still running: kept until that one finishes.
+    Parked,
+}
+
+impl RecentIds {
+    pub(super) fn new(capacity: usize) -> RecentIds {
+        RecentIds {
+            hasher: RandomState::new(),
+            capacity,
+            order: VecDeque::with_capacity(capacity + 1),
+            seen: HashMap::with_capacity(capacity + 1),
+        }
+    }
+
+    fn hash(&self, id: &str) -> u64 {
+        self.hasher.hash_one(id)
+    }
+
+    /// Records `id`, as running when `running` (else as done at once).
+    pub(super) fn admit(&mut self, id: &str, delivery: Delivery, running: bool) -> Admission {
+        let hash = self.hash(id);
+        match self.seen.get_mut(&hash) {
+            Some(Seen::Done) => return Admission::Duplicate(delivery),
+            Some(Seen::Running(parked)) => {
+                parked.push(delivery);
+                return Admission::Parked;
+            }
+            None => {}
+        }
+        self.seen
+            .insert(hash, if running { Seen::Running(Vec::new()) } else { Seen::Done });
+        self.order.push_back(hash);
+        // Forget the oldest finished id; running ones stay (at most one per slot).
+        for _ in 0..self.order.len() {
+            if self.order.len() <= self.capacity {
+                break;
+            }
+            let Some(oldest) = self.order.pop_front() else { break };
+            if matches!(self.seen.get(&oldest), Some(Seen::Running(_))) {
+                self.order.push_back(oldest);
+            } else {
+                self.seen.remove(&oldest);
+            }
+        }
+        Admission::Fresh(delivery)
+    }
+
+    /// Marks `id` done; returns the copies that arrived while it ran.
+    pub(super) fn finish(&mut self, id: &str) -> Vec<Delivery> {
+        match self.seen.get_mut(&self.hash(id)) {
+            Some(seen @ Seen::Running(_)) => match std::mem::replace(seen, Seen::Done) {
+                Seen::Running(parked) => parked,
+                Seen::Done => Vec::new(),
+            },
+            _ => Vec::new(),
+        }
+    }
+
+    /// How many requests of the window are still running.
+    pub(super) fn running(&self) -> usize {
+        self.seen
+            .values()
+            .filter(|seen| matches!(seen, Seen::Running(_)))
+            .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Codec;
+
+    fn delivery() -> Delivery {
+        Delivery::with_codec(bytes::Bytes::new(), Codec::MsgPack)
+    }
+
+    #[test]
+    fn copies_of_a_finished_request_are_duplicates() {
+        let mut recent = RecentIds::new(4);
+        assert!(matches!(recent.admit("a", delivery(), false), Admission::Fresh(_)));
+        assert!(matches!(recent.admit("a", delivery(), false), Admission::Duplicate(_)));
+        assert!(matches!(recent.admit("b", delivery(), false), Admission::Fresh(_)));
+    }
+
+    #[test]
+    fn copies_of_a_running_request_wait_for_it() {
+        let mut recent = RecentIds::new(4);
+        assert!(matches!(recent.admit("a", delivery(), true), Admission::Fresh(_)));
+        assert!(matches!(recent.admit("a", delivery(), true), Admission::Parked));
+        assert!(matches!(recent.admit("a", delivery(), true), Admission::Parked));
+        assert_eq!(recent.finish("a").len(), 2);
+        assert!(matches!(recent.admit("a", delivery(), true), Admission::Duplicate(_)));
+        assert!(recent.finish("a").is_empty());
+    }
+
+    #[test]
+    fn the_oldest_finished_ids_are_forgotten_and_running_ones_kept() {
+        let mut recent = RecentIds::new(2);
+        assert!(matches!(recent.admit("running", delivery(), true), Admission::Fresh(_)));
+        for id in ["b", "c", "d"] {
+            assert!(matches!(recent.admit(id, delivery(), false), Admission::Fresh(_)));
+        }
+        assert!(recent.seen.len() <= 2, "{} ids kept", recent.seen.len());
+        assert!(matches!(recent.admit("running", delivery(), true), Admission::Parked));
+        assert!(matches!(recent.admit("b", delivery(), false), Admission::Fresh(_)));
+        assert_eq!(recent.finish("running").len(), 1);
+    }
+}
