@@ -304,8 +304,7 @@ fn parse_seconds(key: &str, value: &str) -> Result<Duration, String> {
     value
         .parse::<f64>()
         .ok()
-        .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
-        .map(Duration::from_secs_f64)
+        .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
         .ok_or_else(|| format!("`{key}` must be a number of seconds, not `{value}`"))
 }
 
@@ -475,6 +474,11 @@ mod tests {
                 "`heartbeat` must be a whole number",
             ),
             ("amqp://u:secret@h/?durable=maybe", "`durable` must be true or false"),
+            ("amqp://u:secret@h/?connect_timeout=1e20", "must be a number of seconds"),
+            (
+                "amqp://u:secret@h/?reply_retry_timeout=-1",
+                "must be a number of seconds",
+            ),
             ("amqp://u:secret@h/?codec=xml", "unknown codec `xml`"),
             ("amqp://u:secret@h/?ssl_cert_file=/c.pem", "go together"),
             ("amqp://u:secret@[::1/", "unclosed `[`"),

@@ -40,6 +40,9 @@ fn may_republish(message: &OutgoingMessage, error: &TransportError, republished:
         }
 }
 
+/// The longest a reply is retried, whatever the configuration says.
+const MAX_REPLY_RETRY_TIMEOUT: Duration = Duration::from_secs(3600);
+
 /// How often a server retries a reply whose queue is missing.
 const REPLY_RETRY_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -96,9 +99,6 @@ impl AmqpDriver {
         if message.codec == Codec::OsloJson {
             properties = properties.with_content_encoding("utf-8".into());
         }
-        if let Some(expiration) = message.expiration {
-            properties = properties.with_expiration(expiration.as_millis().to_string().into());
-        }
         properties
     }
 }
@@ -118,6 +118,7 @@ impl Driver for AmqpDriver {
                 mandatory: !address.fanout,
                 body: message.body.clone(),
                 properties: properties.clone(),
+                deadline: message.deadline,
             };
             // A fanout exchange is auto-delete: it may vanish under a publish.
             let published = if address.fanout {
@@ -149,7 +150,7 @@ impl Driver for AmqpDriver {
 
     async fn reply(&self, reply_to: &str, message: OutgoingMessage) -> Result<(), TransportError> {
         // A missing reply queue may be a caller reconnecting: retry for a while.
-        let deadline = Instant::now() + self.config.reply_retry_timeout;
+        let deadline = Instant::now() + self.config.reply_retry_timeout.min(MAX_REPLY_RETRY_TIMEOUT);
         loop {
             let outgoing = Message {
                 exchange: ShortString::from(""),
@@ -157,6 +158,7 @@ impl Driver for AmqpDriver {
                 mandatory: true,
                 body: message.body.clone(),
                 properties: self.properties(&message),
+                deadline: None,
             };
             match self.publisher.publish(outgoing, message.retry).await? {
                 Outcome::Routed => return Ok(()),

@@ -33,6 +33,7 @@ use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
 use rpc_core::transport::Retry;
 use rpc_core::{TransportError, TransportErrorKind};
 use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::time::Instant;
 
 use crate::config::AmqpConfig;
 use crate::error::from_lapin;
@@ -48,6 +49,32 @@ pub(crate) struct Message {
     pub(crate) mandatory: bool,
     pub(crate) body: Bytes,
     pub(crate) properties: BasicProperties,
+    /// When the message becomes useless: its expiration is the time left
+    /// when it is published, and it is not published after.
+    pub(crate) deadline: Option<Instant>,
+}
+
+/// The longest per-message expiration RabbitMQ takes, in milliseconds; a
+/// message with more time left is published without one.
+const MAX_EXPIRATION_MS: u128 = u32::MAX as u128;
+
+impl Message {
+    /// The properties to publish with now, the expiration set from the time
+    /// left; `Err` when the deadline has passed.
+    fn properties_now(&self) -> Result<BasicProperties, TransportError> {
+        let Some(deadline) = self.deadline else {
+            return Ok(self.properties.clone());
+        };
+        let left = deadline.saturating_duration_since(Instant::now()).as_millis();
+        match left {
+            0 => Err(TransportError::new(
+                TransportErrorKind::Expired,
+                "the caller's deadline passed before the message could be published",
+            )),
+            left if left > MAX_EXPIRATION_MS => Ok(self.properties.clone()),
+            left => Ok(self.properties.clone().with_expiration(left.to_string().into())),
+        }
+    }
 }
 
 /// What the broker did with a published message.
@@ -131,6 +158,7 @@ impl Publisher {
         if !exchange.is_empty() && !self.exchange_exists(&connected, exchange).await? {
             return Ok(Outcome::NoExchange);
         }
+        let properties = message.properties_now()?;
         let (done, outcome) = oneshot::channel();
         let job = Job {
             connected: Arc::clone(&connected),
@@ -138,7 +166,7 @@ impl Publisher {
             routing_key: message.routing_key,
             mandatory: message.mandatory,
             body: message.body,
-            properties: message.properties,
+            properties,
             done,
         };
         if self.lane.send(job).is_err() {
@@ -166,8 +194,8 @@ impl Publisher {
             .await
             .map_err(|_| TransportError::new(TransportErrorKind::Closed, "the transport is closed"))?;
         let connected = self.link.connected(retry).await?;
+        let properties = message.properties_now()?;
         let channel = self.channel(&connected).await?;
-        let properties = message.properties;
         let options = BasicPublishOptions {
             mandatory: message.mandatory,
             immediate: false,
@@ -417,5 +445,50 @@ async fn run_lane(mut jobs: mpsc::UnboundedReceiver<Job>) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn message(deadline: Option<Instant>) -> Message {
+        Message {
+            exchange: "openstack".into(),
+            routing_key: "topic".into(),
+            mandatory: true,
+            body: Bytes::new(),
+            properties: BasicProperties::default(),
+            deadline,
+        }
+    }
+
+    fn expiration(properties: &BasicProperties) -> Option<u64> {
+        properties
+            .expiration()
+            .as_ref()
+            .map(|expiration| expiration.as_str().parse().unwrap())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_expiration_is_the_time_left_when_published() {
+        let message = message(Some(Instant::now() + Duration::from_secs(10)));
+        assert_eq!(expiration(&message.properties_now().unwrap()), Some(10_000));
+        // Published later (after waiting for a reconnection, say): less time left.
+        tokio::time::advance(Duration::from_millis(7_500)).await;
+        assert_eq!(expiration(&message.properties_now().unwrap()), Some(2_500));
+        // Past the deadline: not published at all.
+        tokio::time::advance(Duration::from_secs(3)).await;
+        let error = message.properties_now().unwrap_err();
+        assert_eq!(error.kind(), TransportErrorKind::Expired);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_deadline_or_a_far_one_is_no_expiration() {
+        assert_eq!(expiration(&message(None).properties_now().unwrap()), None);
+        let far = message(Some(Instant::now() + Duration::from_secs(100 * 86_400)));
+        assert_eq!(expiration(&far.properties_now().unwrap()), None);
     }
 }

@@ -132,5 +132,11 @@ fn memory_call(c: &mut Criterion) {
     runtime.block_on(server.wait());
 }
 
-criterion_group!(benches, codecs, dispatch, memory_call);
+/// A call makes two ids (`_msg_id`, `_unique_id`), an oslo reply a third:
+/// 128 random bits each, from a thread-local ChaCha generator.
+fn ids(c: &mut Criterion) {
+    c.bench_function("ids/message_id", |b| b.iter(rpc_core::__private::wire::message_id));
+}
+
+criterion_group!(benches, codecs, dispatch, memory_call, ids);
 criterion_main!(benches);

@@ -12,7 +12,8 @@ use crate::message::RequestHeader;
 use crate::reply::PendingCall;
 use crate::transport::{Address, DeliveryMode, OutgoingMessage, Retry};
 use crate::{
-    Codec, CodecError, Context, Error, Payload, Target, Transport, TransportError, TransportErrorKind, Version, ids,
+    Codec, CodecError, Context, Error, Payload, Target, Transport, TransportError, TransportErrorKind, Version,
+    deadline, ids,
 };
 
 /// The call timeout when none is set: oslo's `rpc_response_timeout`.
@@ -325,13 +326,13 @@ impl Client {
     ) -> Result<Option<Payload>, Error> {
         self.check(&method, true)?;
         let timeout = self.options.timeout;
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline::after(timeout);
         let timed_out = || Error::Timeout {
             method: method.name.to_owned(),
             target: self.target.to_string(),
             timeout,
         };
-        let pending = tokio::time::timeout_at(deadline, self.send_call(ctx, method, args))
+        let pending = tokio::time::timeout_at(deadline, self.send_call(ctx, method, args, deadline))
             .await
             .map_err(|_| timed_out())??;
         let reply = self.wait(pending, deadline, method).await?;
@@ -346,6 +347,7 @@ impl Client {
         ctx: &Context,
         method: Method<'_>,
         args: &A,
+        deadline: Instant,
     ) -> Result<PendingCall, Error> {
         let replies = self.transport.replies().await?;
         let pending = replies.register(self.options.call_monitor_timeout.is_some());
@@ -353,6 +355,7 @@ impl Client {
         let reply = CallHeader {
             msg_id: pending.msg_id(),
             reply_to: replies.address(),
+            deadline,
         };
         self.publish(ctx, method, args, Some(reply)).await?;
         Ok(pending)
@@ -376,7 +379,8 @@ impl Client {
             call_monitor: call
                 .as_ref()
                 .and(self.options.call_monitor_timeout)
-                .map(|timeout| timeout.as_secs_f64()),
+                // Longer than a server takes is no monitor at all: send the longest.
+                .map(|timeout| timeout.min(crate::header::MAX_CALL_MONITOR).as_secs_f64()),
             unique_id: unique_id.as_str(),
             context: ctx,
         };
@@ -386,8 +390,8 @@ impl Client {
             source,
         })?;
         // A call's request expires with the call: nobody waits for it after.
-        let expiration = call.as_ref().map(|_| self.options.timeout);
-        let mut message = OutgoingMessage::new(body, codec, expiration, self.options.retry);
+        let deadline = call.as_ref().map(|call| call.deadline);
+        let mut message = OutgoingMessage::new(body, codec, deadline, self.options.retry);
         if call.is_none() {
             message = message.with_delivery(self.options.delivery);
         }
@@ -407,7 +411,7 @@ impl Client {
         method: Method<'_>,
     ) -> Result<crate::message::Reply, Error> {
         let monitor = self.options.call_monitor_timeout;
-        let mut silent_until = monitor.map(|timeout| Instant::now() + timeout);
+        let mut silent_until = monitor.map(deadline::after);
         loop {
             let wake_at = silent_until.map_or(deadline, |at| at.min(deadline));
             tokio::select! {
@@ -422,7 +426,7 @@ impl Client {
                     };
                 }
                 () = heartbeat(pending.heartbeat.as_deref()) => {
-                    silent_until = monitor.map(|timeout| Instant::now() + timeout);
+                    silent_until = monitor.map(deadline::after);
                 }
                 () = tokio::time::sleep_until(wake_at) => {
                     let target = self.target.to_string();
@@ -458,10 +462,11 @@ async fn heartbeat(notify: Option<&tokio::sync::Notify>) {
     }
 }
 
-/// Where a call's reply goes.
+/// Where a call's reply goes, and when its caller gives up.
 struct CallHeader<'a> {
     msg_id: &'a str,
     reply_to: &'a str,
+    deadline: Instant,
 }
 
 impl fmt::Debug for Client {

@@ -490,6 +490,9 @@ pub enum TransportErrorKind {
     Refused,
     /// The transport was closed.
     Closed,
+    /// The message's deadline passed before it could be published: nobody
+    /// waits for it any more, so it was not sent.
+    Expired,
     /// Anything else.
     Other,
 }
@@ -502,6 +505,7 @@ impl fmt::Display for TransportErrorKind {
             TransportErrorKind::Unreachable => "broker unreachable",
             TransportErrorKind::Refused => "refused by the broker",
             TransportErrorKind::Closed => "transport closed",
+            TransportErrorKind::Expired => "deadline passed before publishing",
             TransportErrorKind::Other => "transport error",
         })
     }

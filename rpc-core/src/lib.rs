@@ -84,6 +84,7 @@ pub mod api;
 mod client;
 mod codec;
 mod context;
+mod deadline;
 mod endpoint;
 mod error;
 pub mod header;

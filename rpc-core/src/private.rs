@@ -125,6 +125,32 @@ pub mod wire {
         context: &Context,
         args: &A,
     ) -> Result<Bytes, CodecError> {
+        encode_unique_call(
+            codec,
+            method,
+            namespace,
+            version,
+            msg_id,
+            reply_to,
+            "9a8b7c6d5e4f40312a1b2c3d4e5f6a7b",
+            context,
+            args,
+        )
+    }
+
+    /// Frames a call request as [`encode_call`] does, with its own `_unique_id`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn encode_unique_call<A: Serialize>(
+        codec: Codec,
+        method: &str,
+        namespace: Option<&str>,
+        version: Option<&Version>,
+        msg_id: &str,
+        reply_to: &str,
+        unique_id: &str,
+        context: &Context,
+        args: &A,
+    ) -> Result<Bytes, CodecError> {
         let header = RequestHeader {
             method,
             namespace,
@@ -132,10 +158,15 @@ pub mod wire {
             msg_id: Some(msg_id),
             reply_to: Some(reply_to),
             call_monitor: None,
-            unique_id: "9a8b7c6d5e4f40312a1b2c3d4e5f6a7b",
+            unique_id,
             context,
         };
         codec.encode_request(&header, args)
+    }
+
+    /// A fresh message id, as clients make them for `_msg_id` and `_unique_id`.
+    pub fn message_id() -> impl AsRef<str> + Copy {
+        crate::ids::Id::next()
     }
 
     /// Reads a request as a server does.
@@ -176,6 +207,12 @@ pub mod wire {
     /// Reads a reply as a client does; returns its result.
     pub fn decode_reply(codec: Codec, body: &Bytes) -> Result<Option<Payload>, CodecError> {
         codec.decode_reply(body).map(|reply| reply.result)
+    }
+
+    /// Reads a reply as a client does; returns whether it is the last one
+    /// (`false` for a call-monitor heartbeat).
+    pub fn decode_reply_ending(codec: Codec, body: &Bytes) -> Result<bool, CodecError> {
+        codec.decode_reply(body).map(|reply| reply.ending)
     }
 
     /// Reads a reply as a client does; returns its `msg_id` and its failure.

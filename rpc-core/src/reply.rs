@@ -24,15 +24,15 @@ struct Pending {
     partial: Option<Reply>,
 }
 
-/// The calls waiting for replies, by the counter of their message id.
+/// The calls waiting for replies, by the value of their message id.
 #[derive(Debug, Default)]
 struct Table {
-    calls: Mutex<HashMap<u64, Pending>>,
+    calls: Mutex<HashMap<u128, Pending>>,
     late_replies: AtomicU64,
 }
 
 impl Table {
-    fn calls(&self) -> MutexGuard<'_, HashMap<u64, Pending>> {
+    fn calls(&self) -> MutexGuard<'_, HashMap<u128, Pending>> {
         // A panic while the lock is held cannot leave the map inconsistent.
         self.calls.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -59,7 +59,7 @@ impl Table {
             }
         };
         let mut calls = self.calls();
-        let pending = ids::counter_of(&reply.msg_id).and_then(|key| calls.get_mut(&key).map(|pending| (key, pending)));
+        let pending = ids::key_of(&reply.msg_id).and_then(|key| calls.get_mut(&key).map(|pending| (key, pending)));
         let Some((key, pending)) = pending else {
             drop(calls);
             self.late_replies.fetch_add(1, Ordering::Relaxed);
@@ -104,7 +104,7 @@ impl Table {
         let (done, outcome) = oneshot::channel();
         let heartbeat = monitored.then(|| Arc::new(Notify::new()));
         self.calls().insert(
-            id.counter(),
+            id.key(),
             Pending {
                 done,
                 heartbeat: heartbeat.clone(),
@@ -190,7 +190,7 @@ impl PendingCall {
 
 impl Drop for PendingCall {
     fn drop(&mut self) {
-        self.table.calls().remove(&self.id.counter());
+        self.table.calls().remove(&self.id.key());
     }
 }
 

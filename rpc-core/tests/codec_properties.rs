@@ -65,8 +65,9 @@ const MSG_ID: &str = "0123456789abcdef0123456789abcdef";
 fn sent() -> impl Strategy<Value = Sent> {
     (
         codec(),
-        any::<String>(),
-        proptest::option::of(any::<String>()),
+        // Names a server accepts: 1 to 255 bytes (at most 4 bytes a character).
+        "\\PC{1,63}",
+        proptest::option::of("\\PC{1,63}"),
         version(),
         context(),
         arguments(),

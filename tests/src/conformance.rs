@@ -93,6 +93,19 @@ pub async fn call_returns_result<C: Fn() -> F, F: Future<Output = Transport>>(co
     fixture.shutdown().await;
 }
 
+/// `Duration::MAX`, the usual "no timeout", is a timeout that never
+/// comes, for the call and for its call monitor.
+pub async fn a_call_may_wait_forever<C: Fn() -> F, F: Future<Output = Transport>>(connect: C) {
+    let fixture = Fixture::new(connect, "forever").await;
+    let ctx = Context::new();
+    let forever = fixture.calc().prepare().timeout(Duration::MAX);
+    assert_eq!(forever.add(&ctx, 1, 1).await.unwrap(), 2);
+    let monitored = forever.prepare().call_monitor_timeout(Duration::MAX);
+    assert_eq!(monitored.add(&ctx, 2, 2).await.unwrap(), 4);
+    assert_eq!(monitored.client().transport().pending_calls(), 0);
+    fixture.shutdown().await;
+}
+
 /// The context reaches the handler intact.
 pub async fn call_carries_context<C: Fn() -> F, F: Future<Output = Transport>>(connect: C) {
     let fixture = Fixture::new(connect, "context").await;

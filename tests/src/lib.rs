@@ -7,6 +7,7 @@
 pub mod api;
 pub mod broker;
 pub mod conformance;
+pub mod hostile;
 pub mod interop;
 pub mod logs;
 pub mod private_broker;
@@ -23,6 +24,7 @@ macro_rules! conformance_tests {
     ($connect:expr) => {
         $crate::conformance_tests!(@tests $connect;
             call_returns_result,
+            a_call_may_wait_forever,
             call_carries_context,
             optional_argument_may_be_absent,
             cast_runs_without_reply,

@@ -140,3 +140,71 @@ impl<D: Driver> Driver for Duplicating<D> {
         self.0.listen_replies(sink).await
     }
 }
+
+/// Waits until the server has dealt with `count` messages and has nothing
+/// in flight.
+async fn processed(server: &Server, count: u64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let stats = server.stats();
+        if stats.handled + stats.rejected + stats.duplicates >= count && stats.in_flight == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "not all processed: {stats:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Hostile but well-formed requests in both codecs, on every executor and
+/// delivery mode: each is answered or dropped as documented
+/// (`docs/reliability.md`), nothing is left running, and the server keeps
+/// serving and stops cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_headers_on_every_executor_and_delivery_mode() {
+    use rpc_core::Executor;
+    use rpc_tests::hostile::{self, RecordingSink, Replies};
+
+    for executor in [Executor::Concurrent(8), Executor::Sequential] {
+        for mode in [DeliveryMode::AtMostOnce, DeliveryMode::AtLeastOnce] {
+            let broker = Broker::new();
+            let topic = format!("hostile_{executor:?}_{mode:?}").replace(['(', ')'], "");
+            let server = Server::builder(broker.transport(), Target::server(&topic, "s1"))
+                .endpoint(Calculator::new("s1"))
+                .executor(executor)
+                .delivery_mode(mode)
+                .build()
+                .unwrap();
+            server.start().await.unwrap();
+            let replies = Arc::new(Replies::default());
+            let queue = broker
+                .driver()
+                .listen_replies(Arc::new(RecordingSink(Arc::clone(&replies))))
+                .await
+                .unwrap();
+            let mut cases = hostile::cases(Codec::MsgPack, &queue.address, "m");
+            cases.extend(hostile::cases(Codec::OsloJson, &queue.address, "o"));
+            for case in &cases {
+                broker
+                    .publish_raw(
+                        Address::new("openstack", &topic, None, false),
+                        case.body.clone(),
+                        Some(case.codec.content_type()),
+                    )
+                    .unwrap();
+            }
+            processed(&server, cases.len() as u64).await;
+            hostile::check(&cases, &replies).await;
+            assert_eq!(server.stats().unfinished, 0, "{executor:?} {mode:?}");
+            let calc = CalculatorClient::new(Client::new(broker.transport(), Target::topic(&topic)));
+            assert_eq!(
+                calc.add(&Context::new(), 1, 2).await.unwrap(),
+                3,
+                "{executor:?} {mode:?}"
+            );
+            server.stop();
+            tokio::time::timeout(Duration::from_secs(10), server.wait())
+                .await
+                .unwrap_or_else(|_| panic!("{executor:?} {mode:?}: wait() did not return"));
+        }
+    }
+}

@@ -196,6 +196,20 @@ impl<'a> Frame<'a> {
             .ok_or_else(|| CodecError::new(format_args!("`{what}` is not a number")))
     }
 
+    /// Skips one value, whatever its type.
+    fn skip(&mut self) -> Result<(), CodecError> {
+        let mut cursor = std::io::Cursor::new(self.rest);
+        let mut deserializer = rmp_serde::Deserializer::new(&mut cursor);
+        deserializer.set_max_depth(header::MAX_DEPTH);
+        serde::de::IgnoredAny::deserialize(&mut deserializer).map_err(CodecError::new)?;
+        let read = usize::try_from(cursor.position()).map_err(CodecError::new)?;
+        self.rest = self
+            .rest
+            .get(read..)
+            .ok_or_else(|| CodecError::new("truncated frame"))?;
+        Ok(())
+    }
+
     fn optional_bin(&mut self, what: &str) -> Result<Option<&'a [u8]>, CodecError> {
         if self.is_nil() {
             return Ok(None);
@@ -217,12 +231,12 @@ impl<'a> Frame<'a> {
 }
 
 /// The reply address of a request, read from the start of its frame even
-/// when the rest is malformed.
+/// when the rest is malformed (the fields before it may be of any type).
 pub(super) fn reply_address(body: &[u8]) -> Option<ReplyAddress> {
     let mut frame = Frame::new(body, REQUEST_FIELDS, "request").ok()?;
-    frame.text("method").ok()?;
-    frame.optional_text("namespace").ok()?;
-    frame.optional_text("version").ok()?;
+    for _ in ["method", "namespace", "version"] {
+        frame.skip().ok()?;
+    }
     let msg_id = frame.optional_text("msg_id").ok()?;
     let reply_to = frame.optional_text("reply_to").ok()?;
     header::reply_address(msg_id, reply_to)

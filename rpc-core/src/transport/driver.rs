@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use tokio::time::Instant;
 
 use crate::{Codec, TransportError};
 
@@ -100,9 +101,11 @@ pub struct OutgoingMessage {
     pub body: Bytes,
     /// Its codec, which gives the content type.
     pub codec: Codec,
-    /// How long the message may wait in a queue before it is dropped (calls:
-    /// the call's timeout, so a stale request dies in the queue).
-    pub expiration: Option<Duration>,
+    /// When the message becomes useless (calls: when their caller gives
+    /// up). A transport publishes it with the time left at the moment it is
+    /// published as its expiration, so a stale request dies in the queue,
+    /// and does not publish it at all once the deadline has passed.
+    pub deadline: Option<Instant>,
     /// How hard to try while the broker is unreachable.
     pub retry: Retry,
     /// With [`DeliveryMode::AtLeastOnce`], the message is persistent and a
@@ -111,15 +114,27 @@ pub struct OutgoingMessage {
 }
 
 impl OutgoingMessage {
-    /// A message with `body` encoded in `codec`.
-    pub fn new(body: Bytes, codec: Codec, expiration: Option<Duration>, retry: Retry) -> OutgoingMessage {
+    /// A message with `body` encoded in `codec`, useless after `deadline`.
+    pub fn new(body: Bytes, codec: Codec, deadline: Option<Instant>, retry: Retry) -> OutgoingMessage {
         OutgoingMessage {
             body,
             codec,
-            expiration,
+            deadline,
             retry,
             delivery: DeliveryMode::AtMostOnce,
         }
+    }
+
+    /// The time left before the deadline, from now: the message's expiration
+    /// when it is published now. `None` without a deadline; zero once it passed.
+    pub fn expiration(&self) -> Option<Duration> {
+        self.deadline
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()))
+    }
+
+    /// Whether the deadline has passed: nobody waits for the message any more.
+    pub fn is_expired(&self) -> bool {
+        self.deadline.is_some_and(|deadline| deadline <= Instant::now())
     }
 
     /// Sets the delivery mode (default [`DeliveryMode::AtMostOnce`]).

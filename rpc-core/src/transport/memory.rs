@@ -68,6 +68,67 @@ impl Broker {
     pub fn driver(&self) -> MemoryDriver {
         MemoryDriver { broker: self.clone() }
     }
+
+    /// Publishes `body` to `address` as a raw publisher would, with any
+    /// content type (or none): for tests of what a server does with input
+    /// no client of ours would send. Routed as a request is.
+    pub fn publish_raw(
+        &self,
+        address: Address<'_>,
+        body: Bytes,
+        content_type: Option<&str>,
+    ) -> Result<(), TransportError> {
+        self.route(
+            address,
+            Message {
+                body,
+                content_type: ContentType::Raw(content_type.map(Box::from)),
+                expires_at: None,
+            },
+        )
+    }
+
+    /// A reply queue called `name` delivering to `sink`, as
+    /// [`Driver::listen_replies`] makes one with a generated name: for tests
+    /// that must know the name in advance. Fails when the name is taken.
+    pub fn listen_replies_named(&self, name: &str, sink: Arc<dyn ReplySink>) -> Result<ReplyQueue, TransportError> {
+        let mut queues = lock(&self.state.queues);
+        if queues.replies.contains_key(name) {
+            return Err(TransportError::new(
+                TransportErrorKind::Refused,
+                format!("the reply queue `{name}` exists"),
+            ));
+        }
+        queues.replies.insert(name.to_owned(), sink);
+        let registration = ReplyRegistration {
+            broker: self.clone(),
+            name: name.to_owned(),
+        };
+        Ok(ReplyQueue::new(name.to_owned(), registration))
+    }
+
+    fn route(&self, address: Address<'_>, message: Message) -> Result<(), TransportError> {
+        let queues = lock(&self.state.queues);
+        if address.fanout {
+            if let Some(listeners) = queues.fanout.get(address.topic) {
+                for queue in listeners.values() {
+                    queue.push(message.clone());
+                }
+            }
+            return Ok(());
+        }
+        let topic = queues
+            .exchanges
+            .get(address.exchange)
+            .and_then(|topics| topics.get(address.topic))
+            .ok_or_else(|| unroutable(address))?;
+        let queue = match address.server {
+            None => &topic.shared,
+            Some(server) => topic.servers.get(server).ok_or_else(|| unroutable(address))?,
+        };
+        queue.push(message);
+        Ok(())
+    }
 }
 
 impl fmt::Debug for Broker {
@@ -103,10 +164,19 @@ struct TopicQueues {
     servers: HashMap<String, Arc<Queue>>,
 }
 
+#[derive(Clone)]
 struct Message {
     body: Bytes,
-    codec: Codec,
+    content_type: ContentType,
     expires_at: Option<Instant>,
+}
+
+/// How a message says what it is: a codec our peers use, or whatever a raw
+/// publisher wrote (for tests of bad input).
+#[derive(Clone)]
+enum ContentType {
+    Codec(Codec),
+    Raw(Option<Box<str>>),
 }
 
 /// A queue consumers pull from; waiting consumers are woken in turn.
@@ -118,13 +188,8 @@ struct Queue {
 }
 
 impl Queue {
-    fn push(&self, message: &OutgoingMessage) {
-        let expires_at = message.expiration.map(|ttl| Instant::now() + ttl);
-        lock(&self.messages).push_back(Message {
-            body: message.body.clone(),
-            codec: message.codec,
-            expires_at,
-        });
+    fn push(&self, message: Message) {
+        lock(&self.messages).push_back(message);
         self.ready.notify_one();
     }
 
@@ -169,26 +234,14 @@ fn unroutable(what: impl fmt::Display) -> TransportError {
 #[async_trait]
 impl Driver for MemoryDriver {
     async fn send(&self, address: Address<'_>, message: OutgoingMessage) -> Result<(), TransportError> {
-        let queues = lock(&self.broker.state.queues);
-        if address.fanout {
-            if let Some(listeners) = queues.fanout.get(address.topic) {
-                for queue in listeners.values() {
-                    queue.push(&message);
-                }
-            }
-            return Ok(());
-        }
-        let topic = queues
-            .exchanges
-            .get(address.exchange)
-            .and_then(|topics| topics.get(address.topic))
-            .ok_or_else(|| unroutable(address))?;
-        let queue = match address.server {
-            None => &topic.shared,
-            Some(server) => topic.servers.get(server).ok_or_else(|| unroutable(address))?,
-        };
-        queue.push(&message);
-        Ok(())
+        self.broker.route(
+            address,
+            Message {
+                body: message.body,
+                content_type: ContentType::Codec(message.codec),
+                expires_at: message.deadline,
+            },
+        )
     }
 
     async fn reply(&self, reply_to: &str, message: OutgoingMessage) -> Result<(), TransportError> {
@@ -259,7 +312,10 @@ impl Drop for ReplyRegistration {
 }
 
 fn delivery(message: Message) -> Delivery {
-    Delivery::with_codec(message.body, message.codec)
+    match message.content_type {
+        ContentType::Codec(codec) => Delivery::with_codec(message.body, codec),
+        ContentType::Raw(content_type) => Delivery::new(message.body, content_type.as_deref()),
+    }
 }
 
 /// A server's consumer on its three queues. Dropping it deletes its fanout queue.
@@ -318,7 +374,8 @@ mod tests {
     use crate::transport::Retry;
 
     fn message(body: &'static [u8], expiration: Option<Duration>) -> OutgoingMessage {
-        OutgoingMessage::new(Bytes::from_static(body), Codec::MsgPack, expiration, Retry::Never)
+        let deadline = expiration.map(|ttl| Instant::now() + ttl);
+        OutgoingMessage::new(Bytes::from_static(body), Codec::MsgPack, deadline, Retry::Never)
     }
 
     fn options() -> ListenOptions {
