@@ -110,7 +110,7 @@ async fn run(executor: Executor, mode: DeliveryMode, content_type: Option<&str>,
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "not handled: {stats:?}");
-        tokio::time::sleep(Duration::from_millis(1)).await;
+        tokio::task::yield_now().await;
     }
     if let Some(msg_id) = expected {
         let replies = finals.0.lock().unwrap().get(&msg_id).copied().unwrap_or(0);
