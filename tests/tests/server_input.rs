@@ -208,3 +208,100 @@ async fn hostile_headers_on_every_executor_and_delivery_mode() {
         }
     }
 }
+
+/// A driver whose heartbeats take `delay` to publish; it records when each
+/// final reply and each heartbeat was handed over.
+#[derive(Debug)]
+struct SlowHeartbeats {
+    inner: rpc_core::transport::memory::MemoryDriver,
+    delay: Duration,
+    events: Arc<std::sync::Mutex<Vec<(&'static str, Instant)>>>,
+}
+
+#[async_trait]
+impl Driver for SlowHeartbeats {
+    async fn send(&self, address: Address<'_>, message: OutgoingMessage) -> Result<(), TransportError> {
+        self.inner.send(address, message).await
+    }
+
+    async fn reply(&self, reply_to: &str, message: OutgoingMessage) -> Result<(), TransportError> {
+        let ending = rpc_core::__private::wire::decode_reply_ending(message.codec, &message.body).unwrap();
+        if !ending {
+            tokio::time::sleep(self.delay).await;
+        }
+        self.events
+            .lock()
+            .unwrap()
+            .push((if ending { "reply" } else { "heartbeat" }, Instant::now()));
+        self.inner.reply(reply_to, message).await
+    }
+
+    async fn listen(&self, address: Address<'_>, options: &ListenOptions) -> Result<Box<dyn Listener>, TransportError> {
+        self.inner.listen(address, options).await
+    }
+
+    async fn listen_replies(&self, sink: Arc<dyn ReplySink>) -> Result<ReplyQueue, TransportError> {
+        self.inner.listen_replies(sink).await
+    }
+}
+
+/// Heartbeats run beside the handler: one that takes long to publish never
+/// holds the method back, and none is handed over after the final reply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_heartbeats_never_delay_the_method_nor_follow_its_reply() {
+    use rpc_core::Executor;
+
+    async fn check(executor: Executor, mode: DeliveryMode) {
+        let broker = Broker::new();
+        let events = Arc::default();
+        let server_side = Transport::new(SlowHeartbeats {
+            inner: broker.driver(),
+            delay: Duration::from_millis(1500),
+            events: Arc::clone(&events),
+        });
+        let topic = format!("slow_heartbeats_{executor:?}_{mode:?}").replace(['(', ')'], "");
+        let server = Server::builder(server_side, Target::server(&topic, "s1"))
+            .endpoint(Calculator::new("s1"))
+            .executor(executor)
+            .delivery_mode(mode)
+            .build()
+            .unwrap();
+        server.start().await.unwrap();
+        // Heartbeats every second, each 1.5 s to publish; the method takes 1.5 s.
+        let client = Client::new(broker.transport(), Target::topic(&topic))
+            .timeout(Duration::from_secs(20))
+            .call_monitor_timeout(Duration::from_secs(2));
+        let started = Instant::now();
+        assert_eq!(
+            CalculatorClient::new(client)
+                .sleep(&Context::new(), 1500)
+                .await
+                .unwrap(),
+            1500,
+            "{executor:?} {mode:?}"
+        );
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_millis(2200),
+            "{executor:?} {mode:?}: the call took {took:?}: a heartbeat held the method back"
+        );
+        // The heartbeat still publishing when the method finished is dropped.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let events = events.lock().unwrap().clone();
+        assert_eq!(
+            events.iter().map(|(kind, _)| *kind).collect::<Vec<_>>(),
+            ["reply"],
+            "{executor:?} {mode:?}"
+        );
+        server.stop();
+        server.wait().await;
+    }
+
+    let mut checks = Vec::new();
+    for executor in [Executor::Concurrent(4), Executor::Sequential] {
+        for mode in [DeliveryMode::AtMostOnce, DeliveryMode::AtLeastOnce] {
+            checks.push(check(executor, mode));
+        }
+    }
+    futures_util::future::join_all(checks).await;
+}
