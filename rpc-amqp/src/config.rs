@@ -14,6 +14,14 @@ pub const DEFAULT_TRANSIENT_QUEUE_TTL: Duration = Duration::from_secs(1800);
 /// The AMQP heartbeat requested by default, in seconds: a dead peer is noticed within twice this.
 pub const DEFAULT_HEARTBEAT: u16 = 10;
 
+/// How long a server keeps retrying a reply whose queue is missing by
+/// default (oslo's `kombu_missing_consumer_retry_timeout`).
+pub const DEFAULT_REPLY_RETRY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The largest message body published by default: RabbitMQ 4's own limit
+/// (`max_message_size`, 16 MiB); larger bodies are refused before sending.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
+
 /// One broker node of a (possibly multi-host) URL.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Host {
@@ -88,6 +96,13 @@ pub struct AmqpConfig {
     pub(crate) control_exchange: String,
     pub(crate) durable_queues: bool,
     pub(crate) quorum_queues: bool,
+    pub(crate) transient_quorum: bool,
+    pub(crate) quorum_delivery_limit: Option<u32>,
+    pub(crate) cancel_on_failover: bool,
+    pub(crate) max_message_size: usize,
+    pub(crate) publish_timeout: Duration,
+    pub(crate) startup_timeout: Duration,
+    pub(crate) single_connection: bool,
     pub(crate) transient_queue_ttl: Option<Duration>,
     pub(crate) shared_queue_ttl: Option<Duration>,
     pub(crate) retry_interval: Duration,
@@ -112,13 +127,20 @@ impl AmqpConfig {
             control_exchange: DEFAULT_CONTROL_EXCHANGE.to_owned(),
             durable_queues: false,
             quorum_queues: false,
+            transient_quorum: false,
+            quorum_delivery_limit: None,
+            cancel_on_failover: false,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            publish_timeout: Duration::from_secs(30),
+            startup_timeout: Duration::from_secs(30),
+            single_connection: false,
             transient_queue_ttl: Some(DEFAULT_TRANSIENT_QUEUE_TTL),
             shared_queue_ttl: None,
             retry_interval: Duration::from_secs(1),
             max_retry_interval: Duration::from_secs(30),
             failover: FailoverStrategy::default(),
             connection_name: None,
-            reply_retry_timeout: Duration::from_secs(5),
+            reply_retry_timeout: DEFAULT_REPLY_RETRY_TIMEOUT,
             max_channels: 256,
         }
     }
@@ -174,16 +196,73 @@ impl AmqpConfig {
         self
     }
 
-    /// Durable exchanges and topic/server queues (oslo's `amqp_durable_queues`);
-    /// messages are then published persistent.
+    /// A durable control exchange, and persistent messages (oslo's
+    /// `amqp_durable_queues`). Topic and server queues are durable whatever
+    /// this says: RabbitMQ 4.3 refuses transient shared queues.
     pub fn durable_queues(mut self, durable: bool) -> AmqpConfig {
         self.durable_queues = durable;
         self
     }
 
-    /// Quorum topic/server queues (oslo's `rabbit_quorum_queue`); implies durable.
+    /// Quorum topic and server queues, replicated across a cluster (oslo's
+    /// `rabbit_quorum_queue`); implies a durable control exchange.
     pub fn quorum_queues(mut self, quorum: bool) -> AmqpConfig {
         self.quorum_queues = quorum;
+        self
+    }
+
+    /// Quorum reply and fanout queues (oslo's `rabbit_transient_quorum_queue`)
+    /// instead of exclusive ones: they survive the loss of the node holding
+    /// the connection, at the cost of a replicated queue per process.
+    pub fn transient_quorum(mut self, quorum: bool) -> AmqpConfig {
+        self.transient_quorum = quorum;
+        self
+    }
+
+    /// How many times a quorum queue delivers a message before dropping it
+    /// (`x-delivery-limit`, oslo's `rabbit_quorum_delivery_limit`); `None`
+    /// leaves the broker's default (unlimited on RabbitMQ 3, 20 on 4).
+    pub fn quorum_delivery_limit(mut self, limit: Option<u32>) -> AmqpConfig {
+        self.quorum_delivery_limit = limit;
+        self
+    }
+
+    /// Asks the broker to cancel consumers when a replicated queue fails
+    /// over (`x-cancel-on-ha-failover`, oslo's `enable_cancel_on_failover`);
+    /// a cancelled consumer is declared and consumed again.
+    pub fn cancel_on_failover(mut self, cancel: bool) -> AmqpConfig {
+        self.cancel_on_failover = cancel;
+        self
+    }
+
+    /// The largest message body published (default 16 MiB, RabbitMQ 4's
+    /// `max_message_size`): a larger one is refused before it reaches the
+    /// broker, which would close the channel.
+    pub fn max_message_size(mut self, bytes: usize) -> AmqpConfig {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// How long a publish without a deadline of its own (a cast, a reply)
+    /// waits for the broker: its confirm, or the end of a resource alarm
+    /// that blocks publishers (default 30 s).
+    pub fn publish_timeout(mut self, timeout: Duration) -> AmqpConfig {
+        self.publish_timeout = timeout;
+        self
+    }
+
+    /// How long the first connection keeps trying the hosts, with the
+    /// reconnection backoff, before `connect` fails (default 30 s).
+    pub fn startup_timeout(mut self, timeout: Duration) -> AmqpConfig {
+        self.startup_timeout = timeout;
+        self
+    }
+
+    /// Publishes and consumes on one connection instead of two (not
+    /// recommended: during a resource alarm the broker stops reading a
+    /// publishing connection, acknowledgements included).
+    pub fn single_connection(mut self, single: bool) -> AmqpConfig {
+        self.single_connection = single;
         self
     }
 
@@ -226,7 +305,8 @@ impl AmqpConfig {
         self
     }
 
-    /// How long a server keeps retrying a reply whose queue is missing (default 5 s).
+    /// How long a server keeps retrying a reply whose queue is missing
+    /// (default 60 s, oslo's); then the queue is remembered as gone for as long.
     pub fn reply_retry_timeout(mut self, timeout: Duration) -> AmqpConfig {
         self.reply_retry_timeout = timeout;
         self
@@ -375,6 +455,15 @@ fn parse_url(url: &str) -> Result<AmqpConfig, String> {
             "control_exchange" if !value.is_empty() => config.control_exchange = value.clone(),
             "durable" | "amqp_durable_queues" => config.durable_queues = parse_bool(key, value)?,
             "quorum" | "rabbit_quorum_queue" => config.quorum_queues = parse_bool(key, value)?,
+            "transient_quorum" | "rabbit_transient_quorum_queue" => config.transient_quorum = parse_bool(key, value)?,
+            "quorum_delivery_limit" | "rabbit_quorum_delivery_limit" => {
+                config.quorum_delivery_limit = Some(parse_number::<u32>(key, value)?).filter(|limit| *limit > 0);
+            }
+            "cancel_on_failover" | "enable_cancel_on_failover" => config.cancel_on_failover = parse_bool(key, value)?,
+            "max_message_size" => config.max_message_size = parse_number(key, value)?,
+            "publish_timeout" => config.publish_timeout = parse_seconds(key, value)?,
+            "startup_timeout" => config.startup_timeout = parse_seconds(key, value)?,
+            "single_connection" => config.single_connection = parse_bool(key, value)?,
             "transient_queues_ttl" | "rabbit_transient_queues_ttl" => {
                 config.transient_queue_ttl = Some(parse_seconds(key, value)?).filter(|ttl| !ttl.is_zero());
             }
@@ -391,7 +480,9 @@ fn parse_url(url: &str) -> Result<AmqpConfig, String> {
                 }
             }
             "connection_name" => config.connection_name = Some(value.clone()),
-            "reply_retry_timeout" => config.reply_retry_timeout = parse_seconds(key, value)?,
+            "reply_retry_timeout" | "kombu_missing_consumer_retry_timeout" => {
+                config.reply_retry_timeout = parse_seconds(key, value)?;
+            }
             _ => tracing::warn!(option = key, "ignoring an unknown transport URL option"),
         }
     }

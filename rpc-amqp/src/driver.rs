@@ -1,12 +1,15 @@
 //! The AMQP driver: rpc-core's transport seam over RabbitMQ.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lapin::BasicProperties;
 use lapin::types::ShortString;
 use rpc_core::transport::{
-    Address, DeliveryMode, Driver, ListenOptions, Listener, OutgoingMessage, ReplyQueue, ReplySink, Retry, async_trait,
+    Address, DeliveryMode, Driver, DriverStats, ListenOptions, Listener, OutgoingMessage, ReplyQueue, ReplySink, Retry,
+    async_trait,
 };
 use rpc_core::{Codec, Transport, TransportError, TransportErrorKind};
 use tokio::time::Instant;
@@ -14,18 +17,9 @@ use tokio::time::Instant;
 use crate::backoff::Backoff;
 use crate::config::AmqpConfig;
 use crate::link::Link;
-use crate::listener::{AmqpListener, Queues};
+use crate::listener::{AmqpListener, ConsumerStats, QueueConsumer, ReplyConsumer};
 use crate::publisher::{Message, Outcome, Publisher};
 use crate::topology;
-
-/// Stops the reply consumer (and so closes its channel) when dropped.
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
 
 /// Whether an at-least-once publish that failed with `error` goes out again:
 /// only after a lost connection (the broker may not have it), as often as
@@ -46,30 +40,42 @@ const MAX_REPLY_RETRY_TIMEOUT: Duration = Duration::from_secs(3600);
 /// How often a server retries a reply whose queue is missing.
 const REPLY_RETRY_INTERVAL: Duration = Duration::from_millis(250);
 
-/// The AMQP transport's [`Driver`]: one supervised connection, reconnected
-/// on loss, carrying the publishing lane and every consumer.
+/// How many reply queues found gone are remembered (oslo keeps 200).
+const GONE_REPLY_QUEUES: usize = 200;
+
+/// The AMQP transport's [`Driver`]: a publishing connection and a consuming
+/// connection, each supervised and reconnected on loss.
 ///
-/// One connection, not oslo.messaging's separate publishing and consuming
-/// ones: each lapin connection has an I/O thread of its own, and every
-/// thread a call crosses adds a context switch to its latency. The usual
-/// reason to separate them (a broker that blocks publishers during a
-/// resource alarm stops reading their connection, acknowledgements
-/// included) does not help an RPC service, whose replies are publishes too.
+/// Two connections, as RabbitMQ advises and oslo.messaging does: during a
+/// memory or disk alarm the broker stops reading connections that publish,
+/// and one that also consumed could not acknowledge, so a server could not
+/// even drain. (`single_connection` puts both on one.)
 #[derive(Debug)]
 pub struct AmqpDriver {
     config: Arc<AmqpConfig>,
     publisher: Publisher,
-    link: Arc<Link>,
+    consume: Arc<Link>,
+    consumers: Arc<ConsumerStats>,
+    /// Reply queues found gone, and until when to believe it.
+    gone: Mutex<HashMap<String, Instant>>,
 }
 
 impl AmqpDriver {
-    /// Connects to the broker (trying each host of the configuration once).
+    /// Connects to the broker: the first connection tries the hosts with the
+    /// reconnection backoff for at most `startup_timeout`.
     pub async fn connect(config: AmqpConfig) -> Result<AmqpDriver, rpc_core::Error> {
         let config = Arc::new(config);
-        let link = Link::open(Arc::clone(&config), "rpc").await?;
+        let publish = Link::open(Arc::clone(&config), "publish").await?;
+        let consume = if config.single_connection {
+            Arc::clone(&publish)
+        } else {
+            Link::open(Arc::clone(&config), "consume").await?
+        };
         Ok(AmqpDriver {
-            publisher: Publisher::new(Arc::clone(&link), &config),
-            link,
+            publisher: Publisher::new(publish, &config),
+            consume,
+            consumers: Arc::default(),
+            gone: Mutex::default(),
             config,
         })
     }
@@ -100,6 +106,40 @@ impl AmqpDriver {
             properties = properties.with_content_encoding("utf-8".into());
         }
         properties
+    }
+
+    fn gone(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+        self.gone.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether `reply_to` was found gone recently.
+    fn is_gone(&self, reply_to: &str) -> bool {
+        let mut gone = self.gone();
+        match gone.get(reply_to) {
+            Some(until) if *until > Instant::now() => true,
+            Some(_) => {
+                gone.remove(reply_to);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Remembers `reply_to` as gone for a retry window.
+    fn mark_gone(&self, reply_to: &str, window: Duration) {
+        let now = Instant::now();
+        let mut gone = self.gone();
+        gone.retain(|_, until| *until > now);
+        if gone.len() >= GONE_REPLY_QUEUES {
+            if let Some(oldest) = gone
+                .iter()
+                .min_by_key(|(_, until)| **until)
+                .map(|(name, _)| name.clone())
+            {
+                gone.remove(&oldest);
+            }
+        }
+        gone.insert(reply_to.to_owned(), now + window);
     }
 }
 
@@ -149,8 +189,19 @@ impl Driver for AmqpDriver {
     }
 
     async fn reply(&self, reply_to: &str, message: OutgoingMessage) -> Result<(), TransportError> {
-        // A missing reply queue may be a caller reconnecting: retry for a while.
-        let deadline = Instant::now() + self.config.reply_retry_timeout.min(MAX_REPLY_RETRY_TIMEOUT);
+        let gone = || {
+            TransportError::new(
+                TransportErrorKind::Unroutable,
+                format!("the reply queue `{reply_to}` is gone"),
+            )
+        };
+        if self.is_gone(reply_to) {
+            return Err(gone());
+        }
+        // A missing reply queue may be a caller reconnecting: retry for a
+        // while (oslo's 60 s), then remember it as gone for as long.
+        let window = self.config.reply_retry_timeout.min(MAX_REPLY_RETRY_TIMEOUT);
+        let deadline = Instant::now() + window;
         loop {
             let outgoing = Message {
                 exchange: ShortString::from(""),
@@ -166,10 +217,8 @@ impl Driver for AmqpDriver {
                     tokio::time::sleep(REPLY_RETRY_INTERVAL).await;
                 }
                 Outcome::Returned | Outcome::NoExchange => {
-                    return Err(TransportError::new(
-                        TransportErrorKind::Unroutable,
-                        format!("the reply queue `{reply_to}` is gone"),
-                    ));
+                    self.mark_gone(reply_to, window);
+                    return Err(gone());
                 }
             }
         }
@@ -179,35 +228,69 @@ impl Driver for AmqpDriver {
         let server = address
             .server
             .ok_or_else(|| TransportError::new(TransportErrorKind::Other, "a server listens with a server name"))?;
-        let prefetch = match self.config.prefetch {
+        let limit = match self.config.prefetch {
             Some(cap) => cap.min(options.prefetch),
             None => options.prefetch,
-        };
-        let queues = Queues::Server {
-            topology: Box::new(topology::server(&self.config, &address, server)),
-            prefetch,
-        };
-        let listener = AmqpListener::start(Arc::clone(&self.link), &self.config, queues).await?;
+        }
+        .max(1);
+        let topology = topology::server(&self.config, &address, server);
+        let queues = vec![
+            QueueConsumer {
+                spec: topology.topic_queue,
+                prefetch: Some(limit),
+                delete_on_close: false,
+            },
+            QueueConsumer {
+                spec: topology.server_queue,
+                prefetch: Some(limit),
+                delete_on_close: false,
+            },
+            QueueConsumer {
+                spec: topology.fanout_queue,
+                prefetch: Some(limit.div_ceil(8)),
+                delete_on_close: true,
+            },
+        ];
+        let listener = AmqpListener::start(
+            Arc::clone(&self.consume),
+            Arc::clone(&self.config),
+            Arc::clone(&self.consumers),
+            queues,
+        )
+        .await?;
         Ok(Box::new(listener))
     }
 
     async fn listen_replies(&self, sink: Arc<dyn ReplySink>) -> Result<ReplyQueue, TransportError> {
         let spec = topology::reply_queue(&self.config);
         let name = spec.name.clone();
-        let mut listener = AmqpListener::start(Arc::clone(&self.link), &self.config, Queues::Reply(spec)).await?;
-        let consumer = tokio::spawn(async move {
-            while let Some(next) = listener.next().await {
-                match next {
-                    Ok(delivery) => sink.deliver(delivery),
-                    Err(error) => sink.connection_lost(error),
-                }
-            }
-        });
-        Ok(ReplyQueue::new(name, AbortOnDrop(consumer.abort_handle())))
+        let consumer = ReplyConsumer::start(
+            Arc::clone(&self.consume),
+            Arc::clone(&self.config),
+            Arc::clone(&self.consumers),
+            spec,
+            sink,
+        )
+        .await?;
+        Ok(ReplyQueue::new(name, consumer))
     }
 
     async fn close(&self) -> Result<(), TransportError> {
-        self.link.close();
+        self.publisher.link().close();
+        self.consume.close();
         Ok(())
+    }
+
+    fn stats(&self) -> DriverStats {
+        let mut stats = DriverStats::default();
+        stats.reconnections = self.publisher.link().reconnections()
+            + if self.config.single_connection {
+                0
+            } else {
+                self.consume.reconnections()
+            };
+        stats.consumer_cancels = self.consumers.cancels.load(Ordering::Relaxed);
+        stats.blocked = self.publisher.link().blocked().is_some();
+        stats
     }
 }

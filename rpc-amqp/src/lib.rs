@@ -92,7 +92,10 @@ mod listener;
 mod publisher;
 mod topology;
 
-pub use config::{AmqpConfig, DEFAULT_HEARTBEAT, DEFAULT_TRANSIENT_QUEUE_TTL, FailoverStrategy, Host, TlsConfig};
+pub use config::{
+    AmqpConfig, DEFAULT_HEARTBEAT, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REPLY_RETRY_TIMEOUT, DEFAULT_TRANSIENT_QUEUE_TTL,
+    FailoverStrategy, Host, TlsConfig,
+};
 pub use driver::AmqpDriver;
 
 /// The URL schemes this transport opens.

@@ -8,6 +8,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -60,6 +61,10 @@ struct Plan {
 pub(crate) struct Link {
     role: &'static str,
     state: watch::Sender<State>,
+    /// Why the broker blocks this connection's publishers (a resource
+    /// alarm), while it does.
+    blocked: watch::Sender<Option<Arc<str>>>,
+    reconnections: Arc<AtomicU64>,
 }
 
 impl fmt::Debug for Link {
@@ -72,11 +77,19 @@ impl fmt::Debug for Link {
 }
 
 impl Link {
-    /// Connects (trying each host once) and starts supervising the connection.
+    /// Connects and starts supervising the connection. The first connection
+    /// tries the hosts in turn with the reconnection backoff, for at most
+    /// the configuration's `startup_timeout`; a refusal (bad credentials,
+    /// say) fails at once.
     pub(crate) async fn open(config: Arc<AmqpConfig>, role: &'static str) -> Result<Arc<Link>, TransportError> {
-        let plan = Plan::new(config, role)?;
-        let mut last_error = None;
-        for index in 0..plan.hosts.len() {
+        let plan = Plan::new(Arc::clone(&config), role)?;
+        let deadline = tokio::time::Instant::now() + config.startup_timeout;
+        let mut backoff = Backoff::new(config.retry_interval, config.max_retry_interval);
+        let mut index = 0;
+        let mut attempts = 0;
+        // Whether some host of the current round may yet answer.
+        let mut round_may_answer = false;
+        loop {
             match plan.connect(index).await {
                 Ok(connection) => {
                     let connected = Arc::new(Connected {
@@ -84,17 +97,63 @@ impl Link {
                         generation: 0,
                     });
                     let (state, _) = watch::channel(State::Up(Arc::clone(&connected)));
-                    let link = Arc::new(Link { role, state });
-                    tokio::spawn(supervise(plan, index, connected, link.state.clone()));
+                    let (blocked, _) = watch::channel(None);
+                    let link = Arc::new(Link {
+                        role,
+                        state,
+                        blocked,
+                        reconnections: Arc::default(),
+                    });
+                    let supervisor = Supervisor {
+                        state: link.state.clone(),
+                        blocked: link.blocked.clone(),
+                        reconnections: Arc::clone(&link.reconnections),
+                    };
+                    tokio::spawn(supervise(plan, index, connected, supervisor));
                     return Ok(link);
                 }
-                Err(error) => {
-                    tracing::warn!(role, host = %plan.hosts[index].host, %error, "cannot connect");
-                    last_error = Some(error);
+                Err(ConnectError { error, retry }) => {
+                    attempts += 1;
+                    round_may_answer |= retry;
+                    let host = &plan.hosts[index].host;
+                    index = (index + 1) % plan.hosts.len();
+                    let round_over = index == 0;
+                    if round_over && !round_may_answer {
+                        // Every host answered, and refused: trying again cannot help.
+                        tracing::warn!(role, %host, attempts, %error, "cannot connect; giving up");
+                        return Err(error);
+                    }
+                    if !round_over {
+                        tracing::warn!(role, %host, attempts, %error, "cannot connect; trying the next host");
+                        continue;
+                    }
+                    round_may_answer = false;
+                    let delay = backoff.next_delay();
+                    if tokio::time::Instant::now() + delay >= deadline {
+                        tracing::warn!(role, %host, attempts, %error, "cannot connect; giving up");
+                        return Err(error);
+                    }
+                    tracing::warn!(role, %host, attempts, %error, "cannot connect; trying again");
+                    tokio::time::sleep(delay).await;
                 }
             }
         }
-        Err(last_error.unwrap_or_else(|| TransportError::new(TransportErrorKind::Unreachable, "no host to connect to")))
+    }
+
+    /// How many times the connection was re-established.
+    pub(crate) fn reconnections(&self) -> u64 {
+        self.reconnections.load(Ordering::Relaxed)
+    }
+
+    /// Why the broker blocks this connection's publishers, while it does.
+    pub(crate) fn blocked(&self) -> Option<Arc<str>> {
+        self.blocked.borrow().clone()
+    }
+
+    /// Resolves once the broker does not block this connection's publishers.
+    pub(crate) async fn unblocked(&self) {
+        let mut blocked = self.blocked.subscribe();
+        let _ = blocked.wait_for(Option::is_none).await;
     }
 
     /// The current connection, waiting for a reconnection as `retry` allows.
@@ -155,20 +214,34 @@ fn closed() -> TransportError {
     TransportError::new(TransportErrorKind::Closed, "the transport is closed")
 }
 
-async fn supervise(plan: Plan, mut host: usize, mut connected: Arc<Connected>, state: watch::Sender<State>) {
+/// What the supervisor task updates.
+struct Supervisor {
+    state: watch::Sender<State>,
+    blocked: watch::Sender<Option<Arc<str>>>,
+    reconnections: Arc<AtomicU64>,
+}
+
+async fn supervise(plan: Plan, mut host: usize, mut connected: Arc<Connected>, supervisor: Supervisor) {
+    let Supervisor {
+        state,
+        blocked,
+        reconnections,
+    } = supervisor;
     let role = plan.role;
     let mut backoff = Backoff::new(plan.config.retry_interval, plan.config.max_retry_interval);
     let mut closed = state.subscribe();
     loop {
         // Up: wait for the connection to fail, or for the link to close.
         let error = tokio::select! {
-            error = watch_connection(&connected.connection) => error,
+            error = watch_connection(&connected.connection, &blocked) => error,
             () = closing(&mut closed) => {
                 let _ = connected.connection.close(200, "closing".into()).await;
                 return;
             }
         };
         tracing::warn!(role, %error, "connection lost; reconnecting");
+        // A new connection starts unblocked.
+        blocked.send_replace(None);
         let generation = connected.generation;
         drop(connected);
         state.send_replace(State::Down {
@@ -188,12 +261,13 @@ async fn supervise(plan: Plan, mut host: usize, mut connected: Arc<Connected>, s
             match plan.connect(host).await {
                 Ok(connection) => {
                     tracing::info!(role, host = %plan.hosts[host].host, attempts, "reconnected");
+                    reconnections.fetch_add(1, Ordering::Relaxed);
                     break Arc::new(Connected {
                         connection,
                         generation: generation + 1,
                     });
                 }
-                Err(error) => {
+                Err(ConnectError { error, .. }) => {
                     attempts += 1;
                     tracing::warn!(role, host = %plan.hosts[host].host, attempts, %error, "reconnection failed");
                     let outage = State::Down {
@@ -228,8 +302,9 @@ impl ClosedState for State {
     }
 }
 
-/// Resolves with the error that ended the connection.
-async fn watch_connection(connection: &Connection) -> TransportError {
+/// Resolves with the error that ended the connection; meanwhile records
+/// when the broker blocks and unblocks its publishers.
+async fn watch_connection(connection: &Connection, blocked: &watch::Sender<Option<Arc<str>>>) -> TransportError {
     let mut events = Box::pin(connection.events_listener());
     // The listener may have been created after an early failure: poll the
     // status too.
@@ -246,8 +321,14 @@ async fn watch_connection(connection: &Connection) -> TransportError {
                     }
                     tracing::debug!(%error, "the broker closed a channel; the connection stays");
                 }
-                Some(Event::ConnectionBlocked(reason)) => tracing::warn!(%reason, "the broker blocked the connection"),
-                Some(Event::ConnectionUnblocked) => tracing::info!("the broker unblocked the connection"),
+                Some(Event::ConnectionBlocked(reason)) => {
+                    tracing::warn!(%reason, "the broker blocks publishers (a resource alarm)");
+                    blocked.send_replace(Some(reason.as_str().into()));
+                }
+                Some(Event::ConnectionUnblocked) => {
+                    tracing::info!("the broker unblocked publishers");
+                    blocked.send_replace(None);
+                }
                 Some(_) => {}
                 None => return TransportError::new(TransportErrorKind::ConnectionLost, "the connection ended"),
             },
@@ -285,7 +366,7 @@ impl Plan {
         })
     }
 
-    async fn connect(&self, index: usize) -> Result<Connection, TransportError> {
+    async fn connect(&self, index: usize) -> Result<Connection, ConnectError> {
         let host = &self.hosts[index];
         let config = &self.config;
         let uri = AMQPUri {
@@ -310,7 +391,10 @@ impl Plan {
         };
         let where_to = format!("connecting to {}:{}", host.host, host.port);
         let mut builder = DefaultConnectionBuilder::new()
-            .map_err(|error| from_lapin(error, &where_to))?
+            .map_err(|error| ConnectError {
+                error: from_lapin(error, &where_to),
+                retry: false,
+            })?
             .with_uri(uri)
             .with_properties(self.properties.clone());
         if let Some(tls) = &self.tls {
@@ -319,18 +403,58 @@ impl Plan {
         match tokio::time::timeout(config.connect_timeout, builder.connect()).await {
             Ok(Ok(connection)) => Ok(connection),
             Ok(Err(error)) => {
+                let absent = broker_absent(&error);
                 let error = from_lapin(error, &where_to);
                 let kind = match error.kind() {
                     TransportErrorKind::Refused => TransportErrorKind::Refused,
                     _ => TransportErrorKind::Unreachable,
                 };
-                Err(TransportError::new(kind, error.message().to_owned()).with_source(error))
+                Err(ConnectError {
+                    error: TransportError::new(kind, error.message().to_owned()).with_source(error),
+                    retry: absent,
+                })
             }
-            Err(_) => Err(TransportError::new(
-                TransportErrorKind::Unreachable,
-                format!("{where_to}: no answer within {:?}", config.connect_timeout),
-            )),
+            Err(_) => Err(ConnectError {
+                error: TransportError::new(
+                    TransportErrorKind::Unreachable,
+                    format!("{where_to}: no answer within {:?}", config.connect_timeout),
+                ),
+                retry: true,
+            }),
         }
+    }
+}
+
+/// Why a connection attempt failed, and whether the broker simply is not
+/// there (yet): worth trying again at start-up. A broker that answers and
+/// refuses (credentials, TLS, a protocol mismatch) is not.
+pub(crate) struct ConnectError {
+    error: TransportError,
+    retry: bool,
+}
+
+impl From<ConnectError> for TransportError {
+    fn from(error: ConnectError) -> TransportError {
+        error.error
+    }
+}
+
+/// Whether `error` says nothing answers at the address.
+fn broker_absent(error: &lapin::Error) -> bool {
+    use std::io::ErrorKind;
+    match error.kind() {
+        lapin::ErrorKind::IOError(io) => matches!(
+            io.kind(),
+            ErrorKind::ConnectionRefused
+                | ErrorKind::ConnectionReset
+                | ErrorKind::ConnectionAborted
+                | ErrorKind::TimedOut
+                | ErrorKind::NotConnected
+                | ErrorKind::AddrNotAvailable
+                | ErrorKind::HostUnreachable
+                | ErrorKind::NetworkUnreachable
+        ),
+        _ => false,
     }
 }
 

@@ -1,146 +1,514 @@
-//! Consuming: a server's three queues, or a client's reply queue, kept
-//! consumed across reconnections.
+//! Consuming: a server's three queues, or a client's reply queue, each on a
+//! channel of its own, each kept consumed by a task of its own across lost
+//! connections, consumer cancellations and refused declarations.
+//!
+//! A queue's task declares the queue (and its exchange and binding), sets
+//! its prefetch, consumes, and hands deliveries over. When its consumer
+//! ends, it finds out why: the connection was lost (wait for the
+//! reconnection, then declare and consume again), or the broker cancelled
+//! the consumer (the queue was deleted, or the node holding it went down:
+//! counted, logged, declared and consumed again, with backoff), or the
+//! listener is closing. A declaration the broker refuses because the queue
+//! or exchange exists with other flags (a peer configured differently)
+//! falls back to using it as it is, logged once; any other refusal is
+//! retried with backoff and a warning naming the queue, while the other
+//! queues keep being consumed. At start, every queue must be consumed
+//! once, or `start` fails with the error naming the queue.
+//!
+//! One channel per consumer: RabbitMQ 4.3 removed global QoS, and quorum
+//! queues never had it, so each consumer has its own prefetch. A server's
+//! topic and server queues each get its concurrency limit (so that either
+//! alone can keep every slot busy), its fanout queue an eighth of it: at
+//! most about twice the limit is held unacknowledged.
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use futures_util::stream::SelectAll;
 use futures_util::{FutureExt, StreamExt};
 use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions, QueueDeleteOptions,
 };
-use lapin::types::{FieldTable, ShortString};
+use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
+use lapin::types::ShortString;
 use lapin::{Channel, Consumer};
-use rpc_core::transport::{Acker, Delivery, Listener, Retry, async_trait};
+use rpc_core::transport::{Acker, Delivery, Listener, ReplySink, Retry, async_trait};
 use rpc_core::{TransportError, TransportErrorKind};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
 
 use crate::backoff::Backoff;
 use crate::config::AmqpConfig;
 use crate::error::from_lapin;
 use crate::link::{Connected, Link};
-use crate::topology::{self, QueueSpec, ServerTopology, short};
+use crate::topology::{self, QueueSpec, short};
 
-/// What a listener consumes.
-#[derive(Debug, Clone)]
-pub(crate) enum Queues {
-    /// A server's topic, server and fanout queues, acknowledged by the runtime.
-    Server {
-        topology: Box<ServerTopology>,
-        prefetch: u16,
-    },
-    /// A client's reply queue, consumed without acknowledgements: replies
-    /// are useless to anyone else.
-    Reply(QueueSpec),
+/// Where a queue's deliveries go.
+#[derive(Clone)]
+pub(crate) enum Sink {
+    /// A server's listener: deliveries to acknowledge, or news of a loss.
+    Server(mpsc::Sender<Result<Delivery, TransportError>>),
+    /// A client's reply queue: deliveries without acknowledgement.
+    Replies(Arc<dyn ReplySink>),
 }
 
-struct Active {
-    generation: u64,
+impl fmt::Debug for Sink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Sink::Server(_) => "Sink::Server",
+            Sink::Replies(_) => "Sink::Replies",
+        })
+    }
+}
+
+/// One queue to keep consumed.
+#[derive(Debug, Clone)]
+pub(crate) struct QueueConsumer {
+    pub(crate) spec: QueueSpec,
+    /// Unacknowledged deliveries the broker may push ahead; `None`: no
+    /// acknowledgements at all (reply queues).
+    pub(crate) prefetch: Option<u16>,
+    /// Whether to delete the queue when the listener closes (a server's
+    /// fanout queue).
+    pub(crate) delete_on_close: bool,
+}
+
+/// Counters shared by a driver's consumers.
+#[derive(Debug, Default)]
+pub(crate) struct ConsumerStats {
+    /// Consumers the broker cancelled.
+    pub(crate) cancels: AtomicU64,
+}
+
+/// What a queue's task needs.
+#[derive(Clone)]
+struct Context {
+    link: Arc<Link>,
+    config: Arc<AmqpConfig>,
+    stats: Arc<ConsumerStats>,
+}
+
+/// A queue's task, and how to stop it.
+struct Task {
+    queue: String,
+    stop: watch::Sender<bool>,
+    handle: JoinHandle<()>,
+}
+
+/// A server's listener: its queues' tasks, and the deliveries they hand over.
+pub(crate) struct AmqpListener {
+    deliveries: mpsc::Receiver<Result<Delivery, TransportError>>,
+    tasks: Vec<Task>,
+}
+
+impl fmt::Debug for AmqpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let queues: Vec<&str> = self.tasks.iter().map(|task| task.queue.as_str()).collect();
+        f.debug_struct("AmqpListener")
+            .field("queues", &queues)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Starts consuming `queues`, handing deliveries to `sink`; returns once
+/// every queue is consumed, or the first refusal.
+///
+/// While the connection is down, each waits for the reconnection under way,
+/// one more attempt at most: a server started just after a broker restart
+/// comes up with the broker, and one started against a broker that stays
+/// away fails within a retry interval.
+pub(crate) async fn start(
+    link: Arc<Link>,
+    config: Arc<AmqpConfig>,
+    stats: Arc<ConsumerStats>,
+    queues: Vec<QueueConsumer>,
+    sink: Sink,
+) -> Result<Vec<(String, watch::Sender<bool>, JoinHandle<()>)>, TransportError> {
+    let context = Context { link, config, stats };
+    let mut started = Vec::new();
+    let mut tasks = Vec::new();
+    for queue in queues {
+        let (stop, stopped) = watch::channel(false);
+        let (first, first_result) = oneshot::channel();
+        let name = queue.spec.name.clone();
+        let handle = tokio::spawn(keep_consuming(context.clone(), queue, sink.clone(), first, stopped));
+        started.push(first_result);
+        tasks.push((name, stop, handle));
+    }
+    for first in started {
+        let result = first.await.unwrap_or_else(|_| {
+            Err(TransportError::new(
+                TransportErrorKind::Closed,
+                "the transport closed while starting a consumer",
+            ))
+        });
+        if let Err(error) = result {
+            for (_, stop, handle) in tasks {
+                stop.send_replace(true);
+                let _ = handle.await;
+            }
+            return Err(error);
+        }
+    }
+    Ok(tasks)
+}
+
+impl AmqpListener {
+    /// Starts a server's listener on its queues.
+    pub(crate) async fn start(
+        link: Arc<Link>,
+        config: Arc<AmqpConfig>,
+        stats: Arc<ConsumerStats>,
+        queues: Vec<QueueConsumer>,
+    ) -> Result<AmqpListener, TransportError> {
+        let capacity = queues
+            .iter()
+            .map(|queue| usize::from(queue.prefetch.unwrap_or(1)))
+            .sum::<usize>()
+            .max(1);
+        let (sender, deliveries) = mpsc::channel(capacity);
+        let tasks = start(link, config, stats, queues, Sink::Server(sender))
+            .await?
+            .into_iter()
+            .map(|(queue, stop, handle)| Task { queue, stop, handle })
+            .collect();
+        Ok(AmqpListener { deliveries, tasks })
+    }
+}
+
+#[async_trait]
+impl Listener for AmqpListener {
+    async fn next(&mut self) -> Option<Result<Delivery, TransportError>> {
+        self.deliveries.recv().await
+    }
+
+    async fn close(mut self: Box<Self>) -> Result<(), TransportError> {
+        // Stop consuming first; deliveries handed over but not taken go back
+        // to their queues once their channels close; those being handled
+        // keep their channels open until settled.
+        for task in &self.tasks {
+            task.stop.send_replace(true);
+        }
+        self.deliveries.close();
+        while self.deliveries.recv().await.is_some() {}
+        for task in self.tasks.drain(..) {
+            let _ = task.handle.await;
+        }
+        Ok(())
+    }
+}
+
+/// Stops a client's reply consumer (and closes its channel) when dropped.
+pub(crate) struct ReplyConsumer {
+    stop: watch::Sender<bool>,
+}
+
+impl ReplyConsumer {
+    /// Starts consuming a client's reply queue into `sink`.
+    pub(crate) async fn start(
+        link: Arc<Link>,
+        config: Arc<AmqpConfig>,
+        stats: Arc<ConsumerStats>,
+        spec: QueueSpec,
+        sink: Arc<dyn ReplySink>,
+    ) -> Result<ReplyConsumer, TransportError> {
+        let queue = QueueConsumer {
+            spec,
+            prefetch: None,
+            delete_on_close: false,
+        };
+        let mut tasks = start(link, config, stats, vec![queue], Sink::Replies(sink)).await?;
+        let (_, stop, _) = tasks.pop().expect("one task per queue");
+        Ok(ReplyConsumer { stop })
+    }
+}
+
+impl Drop for ReplyConsumer {
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
+    }
+}
+
+/// A queue consumed on one channel of one connection.
+struct Session {
+    connected: Arc<Connected>,
     channel: Channel,
-    tags: Vec<ShortString>,
-    deliveries: SelectAll<Consumer>,
-    /// Resolves when this session's connection is lost.
-    lost: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    consumer: Consumer,
     /// Cloned into every unsettled delivery's acker: once all are gone,
     /// `settled` yields `None` and the channel can close.
     unsettled: mpsc::Sender<()>,
     settled: mpsc::Receiver<()>,
 }
 
-/// A listener on the consuming connection.
-pub(crate) struct AmqpListener {
-    link: Arc<Link>,
-    queues: Queues,
-    active: Option<Active>,
-    backoff: Backoff,
+/// Why a session ended.
+enum Ended {
+    /// The listener is closing.
+    Stopped,
+    /// The connection was lost.
+    ConnectionLost(TransportError),
+    /// The broker cancelled the consumer, or closed its channel.
+    Cancelled(String),
 }
 
-impl fmt::Debug for AmqpListener {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AmqpListener")
-            .field("queues", &self.queues)
-            .field("generation", &self.active.as_ref().map(|active| active.generation))
-            .finish_non_exhaustive()
+/// The task of one queue: consumes it until stopped, whatever happens.
+async fn keep_consuming(
+    context: Context,
+    queue: QueueConsumer,
+    sink: Sink,
+    first: oneshot::Sender<Result<(), TransportError>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let name = queue.spec.name.clone();
+    let mut first = Some(first);
+    let mut backoff = Backoff::new(context.config.retry_interval, context.config.max_retry_interval);
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        // At start, wait for a reconnection under way (one more attempt at
+        // most); afterwards, for as long as it takes.
+        let retry = if first.is_some() {
+            Retry::Limited(1)
+        } else {
+            Retry::Forever
+        };
+        let connected = tokio::select! {
+            connected = context.link.connected(retry) => connected,
+            _ = stop.wait_for(|stop| *stop) => return,
+        };
+        let connected = match connected {
+            Ok(connected) => connected,
+            Err(error) => {
+                if let Some(first) = first.take() {
+                    let _ = first.send(Err(error));
+                    return;
+                }
+                if context.link.is_closed() {
+                    return;
+                }
+                continue;
+            }
+        };
+        let session = match open(&connected, &queue).await {
+            Ok(session) => session,
+            Err(error) => {
+                if let Some(first) = first.take() {
+                    let _ = first.send(Err(error));
+                    return;
+                }
+                let delay = backoff.next_delay();
+                tracing::warn!(queue = %name, %error, retry_in = ?delay, "cannot consume the queue; retrying");
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    _ = stop.wait_for(|stop| *stop) => return,
+                }
+                continue;
+            }
+        };
+        if let Some(first) = first.take() {
+            let _ = first.send(Ok(()));
+        } else {
+            tracing::info!(queue = %name, "consuming the queue again");
+        }
+        backoff.reset();
+        let (ended, session) = forward(&context, session, &queue, &sink, &mut stop).await;
+        match ended {
+            Ended::Stopped => {
+                finish(session, &queue).await;
+                return;
+            }
+            Ended::ConnectionLost(error) => {
+                tracing::warn!(queue = %name, %error, "stopped consuming; will consume again once reconnected");
+                lost(&sink, error).await;
+            }
+            Ended::Cancelled(why) => {
+                context.stats.cancels.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(queue = %name, %why, "the broker cancelled the consumer; declaring and consuming the queue again");
+                if let Sink::Replies(sink) = &sink {
+                    // Replies sent meanwhile may be lost: say so to the waiting calls.
+                    sink.connection_lost(TransportError::new(
+                        TransportErrorKind::ConnectionLost,
+                        format!("the reply queue's consumer was cancelled: {why}"),
+                    ));
+                }
+                let delay = backoff.next_delay();
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    _ = stop.wait_for(|stop| *stop) => return,
+                }
+            }
+        }
     }
 }
 
-impl AmqpListener {
-    /// Declares the queues and starts consuming them now, so that a
-    /// declaration the broker refuses fails the caller.
-    ///
-    /// While the connection is down, it waits for the reconnection under
-    /// way, one more attempt at most: a server started just after a broker
-    /// restart comes up with the broker, and one started against a broker
-    /// that stays away still fails within a retry interval.
-    pub(crate) async fn start(
-        link: Arc<Link>,
-        config: &AmqpConfig,
-        queues: Queues,
-    ) -> Result<AmqpListener, TransportError> {
-        let connected = link.connected(Retry::Limited(1)).await?;
-        let active = setup(&link, &connected, &queues).await?;
-        Ok(AmqpListener {
-            link,
-            queues,
-            active: Some(active),
-            backoff: Backoff::new(config.retry_interval, config.max_retry_interval),
-        })
+/// Tells the sink that the connection was lost.
+async fn lost(sink: &Sink, error: TransportError) {
+    match sink {
+        Sink::Server(sender) => {
+            let _ = sender.send(Err(error)).await;
+        }
+        Sink::Replies(sink) => sink.connection_lost(error),
     }
 }
 
-async fn setup(link: &Arc<Link>, connected: &Connected, queues: &Queues) -> Result<Active, TransportError> {
-    let channel = connected
+fn is_precondition_failed(error: &TransportError) -> bool {
+    let lapin = std::error::Error::source(error).and_then(|source| source.downcast_ref::<lapin::Error>());
+    matches!(lapin.map(lapin::Error::kind), Some(lapin::ErrorKind::ProtocolError(amqp))
+        if matches!(amqp.kind(), AMQPErrorKind::Soft(AMQPSoftError::PRECONDITIONFAILED)))
+}
+
+async fn new_channel(connected: &Connected) -> Result<Channel, TransportError> {
+    connected
         .connection
         .create_channel()
         .await
-        .map_err(|error| from_lapin(error, "opening a channel"))?;
-    let (specs, acknowledged): (Vec<&QueueSpec>, bool) = match queues {
-        Queues::Server { topology, prefetch } => {
-            channel
-                .basic_qos(*prefetch, BasicQosOptions::default())
-                .await
-                .map_err(|error| from_lapin(error, "setting the prefetch"))?;
-            for exchange in &topology.exchanges {
-                topology::declare_exchange(&channel, exchange).await?;
+        .map_err(|error| from_lapin(error, "opening a channel"))
+}
+
+/// Declares the queue (and its exchange and binding) and consumes it.
+async fn open(connected: &Arc<Connected>, queue: &QueueConsumer) -> Result<Session, TransportError> {
+    let spec = &queue.spec;
+    let mut channel = new_channel(connected).await?;
+    if let Some(exchange) = &spec.exchange {
+        if let Err(error) = topology::declare_exchange(&channel, exchange, false).await {
+            if !is_precondition_failed(&error) {
+                return Err(error);
             }
-            (
-                vec![&topology.topic_queue, &topology.server_queue, &topology.fanout_queue],
-                true,
-            )
+            // A peer declared it with other flags: use it as it is.
+            tracing::warn!(exchange = %exchange.name, %error, "the exchange exists with other settings; using it as it is");
+            channel = new_channel(connected).await?;
+            topology::declare_exchange(&channel, exchange, true).await?;
         }
-        Queues::Reply(spec) => (vec![spec], false),
-    };
-    let mut tags = Vec::new();
-    let mut deliveries = SelectAll::new();
-    for spec in specs {
-        topology::declare_queue(&channel, spec).await?;
-        let options = BasicConsumeOptions {
-            no_ack: !acknowledged,
-            ..BasicConsumeOptions::default()
-        };
-        let consumer = channel
-            .basic_consume(short(&spec.name)?, "".into(), options, FieldTable::default())
-            .await
-            .map_err(|error| from_lapin(error, format!("consuming `{}`", spec.name)))?;
-        tags.push(consumer.tag());
-        deliveries.push(consumer);
     }
-    let generation = connected.generation;
-    let link = Arc::clone(link);
+    if let Err(error) = topology::declare_queue(&channel, spec, false).await {
+        if !is_precondition_failed(&error) {
+            return Err(error);
+        }
+        tracing::warn!(queue = %spec.name, %error, "the queue exists with other settings (another peer's configuration); using it as it is");
+        channel = new_channel(connected).await?;
+        topology::declare_queue(&channel, spec, true).await?;
+    }
+    topology::bind_queue(&channel, spec).await?;
+    if let Some(prefetch) = queue.prefetch {
+        channel
+            .basic_qos(prefetch, BasicQosOptions::default())
+            .await
+            .map_err(|error| from_lapin(error, "setting the prefetch"))?;
+    }
+    let options = BasicConsumeOptions {
+        no_ack: queue.prefetch.is_none(),
+        ..BasicConsumeOptions::default()
+    };
+    let consumer = channel
+        .basic_consume(
+            short(&spec.name)?,
+            "".into(),
+            options,
+            topology::consumer_arguments(spec),
+        )
+        .await
+        .map_err(|error| from_lapin(error, format!("consuming `{}`", spec.name)))?;
     let (unsettled, settled) = mpsc::channel(1);
-    Ok(Active {
-        generation,
+    Ok(Session {
+        connected: Arc::clone(connected),
         channel,
-        tags,
-        deliveries,
-        lost: Box::pin(async move { link.lost(generation).await }),
+        consumer,
         unsettled,
         settled,
     })
 }
 
-fn convert(delivery: lapin::message::Delivery, active: &Active, acknowledged: bool) -> Delivery {
+/// Hands the session's deliveries to the sink until it ends.
+async fn forward(
+    context: &Context,
+    mut session: Session,
+    queue: &QueueConsumer,
+    sink: &Sink,
+    stop: &mut watch::Receiver<bool>,
+) -> (Ended, Session) {
+    let link = Arc::clone(&context.link);
+    let lost = link.lost(session.connected.generation);
+    tokio::pin!(lost);
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = stop.wait_for(|stop| *stop) => return (Ended::Stopped, session),
+            () = &mut lost => {
+                let error = TransportError::new(TransportErrorKind::ConnectionLost, "the connection was lost");
+                return (Ended::ConnectionLost(error), session);
+            }
+            next = session.consumer.next() => next,
+        };
+        match next {
+            Some(Ok(delivery)) => {
+                let delivery = convert(delivery, &session, queue.prefetch.is_some());
+                match sink {
+                    Sink::Server(sender) => {
+                        // Back-pressure: wait for room, or for the end.
+                        let sent = tokio::select! {
+                            sent = sender.send(Ok(delivery)) => sent.is_ok(),
+                            _ = stop.wait_for(|stop| *stop) => return (Ended::Stopped, session),
+                        };
+                        if !sent {
+                            return (Ended::Stopped, session);
+                        }
+                    }
+                    Sink::Replies(sink) => sink.deliver(delivery),
+                }
+            }
+            Some(Err(error)) => {
+                let error = from_lapin(error, "consuming");
+                return (why_ended(&session, error), session);
+            }
+            None => {
+                let error = TransportError::new(TransportErrorKind::ConnectionLost, "the consumer ended");
+                return (why_ended(&session, error), session);
+            }
+        }
+    }
+}
+
+/// Whether a consumer that ended with `error` lost its connection, or was
+/// cancelled by the broker (its channel, or the consumer alone).
+fn why_ended(session: &Session, error: TransportError) -> Ended {
+    let status = session.connected.connection.status();
+    if status.connected() {
+        Ended::Cancelled(error.message().to_owned())
+    } else {
+        Ended::ConnectionLost(error)
+    }
+}
+
+/// Ends a session for good: cancels the consumer, deletes the queue when
+/// asked, waits for the deliveries being handled to be settled, closes
+/// the channel (deliveries received but not handled go back to the queue).
+async fn finish(session: Session, queue: &QueueConsumer) {
+    let Session {
+        channel,
+        consumer,
+        unsettled,
+        mut settled,
+        ..
+    } = session;
+    let _ = channel
+        .basic_cancel(consumer.tag(), BasicCancelOptions::default())
+        .await;
+    if queue.delete_on_close {
+        if let Ok(name) = short(&queue.spec.name) {
+            if let Err(error) = channel.queue_delete(name, QueueDeleteOptions::default()).await {
+                tracing::warn!(queue = %queue.spec.name, %error, "cannot delete the queue; it goes with its connection or expires unused");
+            }
+        }
+    }
+    drop((consumer, unsettled));
+    let _ = settled.recv().await;
+    if let Err(error) = channel.close(200, "closing".into()).await {
+        tracing::debug!(queue = %queue.spec.name, %error, "closing the consumer's channel");
+    }
+}
+
+fn convert(delivery: lapin::message::Delivery, session: &Session, acknowledged: bool) -> Delivery {
     let content_type = delivery.properties.content_type().clone();
     let converted = Delivery::new(
         Bytes::from(delivery.data),
@@ -150,96 +518,11 @@ fn convert(delivery: lapin::message::Delivery, active: &Active, acknowledged: bo
     if acknowledged {
         converted.with_acker(Box::new(AmqpAcker {
             acker: delivery.acker,
-            channel: active.channel.clone(),
-            unsettled: active.unsettled.clone(),
+            channel: session.channel.clone(),
+            unsettled: session.unsettled.clone(),
         }))
     } else {
         converted
-    }
-}
-
-#[async_trait]
-impl Listener for AmqpListener {
-    async fn next(&mut self) -> Option<Result<Delivery, TransportError>> {
-        let acknowledged = matches!(self.queues, Queues::Server { .. });
-        loop {
-            let Some(active) = &mut self.active else {
-                // Consume again on the next connection.
-                let connected = match self.link.connected(Retry::Forever).await {
-                    Ok(connected) => connected,
-                    Err(_) => return None,
-                };
-                match setup(&self.link, &connected, &self.queues).await {
-                    Ok(active) => {
-                        tracing::info!(queues = ?self.queues, "consuming again after a reconnection");
-                        self.backoff.reset();
-                        self.active = Some(active);
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "cannot consume after a reconnection; retrying");
-                        tokio::time::sleep(self.backoff.next_delay()).await;
-                    }
-                }
-                continue;
-            };
-            let lost = tokio::select! {
-                item = active.deliveries.next() => match item {
-                    Some(Ok(delivery)) => return Some(Ok(convert(delivery, active, acknowledged))),
-                    Some(Err(error)) => from_lapin(error, "consuming"),
-                    None => TransportError::new(TransportErrorKind::ConnectionLost, "the broker cancelled the consumers"),
-                },
-                () = &mut active.lost => {
-                    TransportError::new(TransportErrorKind::ConnectionLost, "the connection was lost")
-                }
-            };
-            self.active = None;
-            if self.link.is_closed() {
-                return None;
-            }
-            tracing::warn!(error = %lost, "stopped consuming; will consume again once reconnected");
-            return Some(Err(TransportError::new(
-                TransportErrorKind::ConnectionLost,
-                lost.message().to_owned(),
-            )
-            .with_source(lost)));
-        }
-    }
-
-    async fn close(mut self: Box<Self>) -> Result<(), TransportError> {
-        let Some(active) = self.active.take() else {
-            return Ok(());
-        };
-        for tag in &active.tags {
-            let _ = active
-                .channel
-                .basic_cancel(tag.clone(), BasicCancelOptions::default())
-                .await;
-        }
-        if let Queues::Server { topology, .. } = &self.queues {
-            let deleted = active
-                .channel
-                .queue_delete(short(&topology.fanout_queue.name)?, QueueDeleteOptions::default())
-                .await;
-            if let Err(error) = deleted {
-                tracing::warn!(queue = %topology.fanout_queue.name, %error, "cannot delete the fanout queue; it expires unused");
-            }
-        }
-        // Deliveries being handled are settled on this channel: close it
-        // once they are. Deliveries received but not yet taken then go back
-        // to their queues.
-        let Active {
-            channel,
-            deliveries,
-            unsettled,
-            mut settled,
-            ..
-        } = active;
-        drop((deliveries, unsettled));
-        let _ = settled.recv().await;
-        channel
-            .close(200, "closing".into())
-            .await
-            .map_err(|error| from_lapin(error, "closing the channel"))
     }
 }
 

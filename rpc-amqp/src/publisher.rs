@@ -1,4 +1,5 @@
-//! Publishing with publisher confirms and mandatory routing.
+//! Publishing with publisher confirms and mandatory routing, on the
+//! publishing connection.
 //!
 //! Two paths:
 //!
@@ -11,17 +12,30 @@
 //!   batch sees every return before it answers the publishes it belongs to.
 //!   Few channels matter: lapin's I/O loop walks every channel for each
 //!   frame it writes.
-//! - **isolated publishes** (fanout casts, and checking that an exchange
-//!   exists): one publish per channel at a time, from a small pool, because
-//!   the broker closes the channel of a publish to a missing exchange, which
-//!   would fail every other publish on a shared channel.
+//! - **isolated publishes** (fanout casts, checking that an exchange exists,
+//!   and publishes replayed after a channel error): one publish per channel
+//!   at a time, from a small pool.
+//!
+//! A channel error (the broker closing the channel over one publish: a
+//! missing exchange, a refused message) fails every publish in flight on
+//! that channel. The lane therefore replays those publishes one by one on
+//! isolated channels: the one that caused the error gets it, the others go
+//! through. Before anything is sent: a body over `max_message_size` is
+//! refused here (the broker would close the channel), a publish whose
+//! caller gave up (its deadline passed, or its future was dropped) is
+//! skipped, and while the broker blocks publishers (a resource alarm) a
+//! publish waits for the block to lift. Every wait, the confirm's included,
+//! ends at the message's deadline, or after `publish_timeout` for a message
+//! without one.
 //!
 //! An exchange is checked once per connection (a passive declare) before
 //! the lane publishes to it; a missing exchange means no server ever
 //! listened there.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::stream::FuturesUnordered;
@@ -67,14 +81,22 @@ impl Message {
         };
         let left = deadline.saturating_duration_since(Instant::now()).as_millis();
         match left {
-            0 => Err(TransportError::new(
-                TransportErrorKind::Expired,
-                "the caller's deadline passed before the message could be published",
-            )),
+            0 => Err(expired()),
             left if left > MAX_EXPIRATION_MS => Ok(self.properties.clone()),
             left => Ok(self.properties.clone().with_expiration(left.to_string().into())),
         }
     }
+}
+
+fn expired() -> TransportError {
+    TransportError::new(
+        TransportErrorKind::Expired,
+        "the caller's deadline passed before the message could be published",
+    )
+}
+
+fn closed() -> TransportError {
+    TransportError::new(TransportErrorKind::Closed, "the transport is closed")
 }
 
 /// What the broker did with a published message.
@@ -89,17 +111,26 @@ pub(crate) enum Outcome {
     NoExchange,
 }
 
+/// How far a publish got, for the error when its time runs out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Stage {
+    Connecting = 0,
+    Blocked = 1,
+    Confirming = 2,
+}
+
 /// Publishes on the transport's publishing connection.
 pub(crate) struct Publisher {
     link: Arc<Link>,
     lane: mpsc::UnboundedSender<Job>,
-    isolated: Mutex<Pool>,
-    /// Bounds the isolated channels in use.
-    slots: Semaphore,
+    isolated: Arc<Isolated>,
     /// Exchanges known to exist on the current connection.
     exchanges: Mutex<Known>,
     /// One exchange check at a time: concurrent first publishes wait for it.
     checking: tokio::sync::Mutex<()>,
+    max_message_size: usize,
+    publish_timeout: Duration,
 }
 
 impl std::fmt::Debug for Publisher {
@@ -108,6 +139,13 @@ impl std::fmt::Debug for Publisher {
             .field("link", &self.link)
             .finish_non_exhaustive()
     }
+}
+
+/// Channels for one publish at a time.
+struct Isolated {
+    pool: Mutex<Pool>,
+    /// Bounds the isolated channels in use.
+    slots: Semaphore,
 }
 
 #[derive(Default)]
@@ -122,29 +160,68 @@ struct Known {
     names: HashSet<String>,
 }
 
-/// A publish handed to the lane.
-struct Job {
-    connected: Arc<Connected>,
+/// What to publish, as the lane keeps it (to replay it after a channel error).
+#[derive(Clone)]
+struct Publish {
     exchange: ShortString,
     routing_key: ShortString,
     mandatory: bool,
     body: Bytes,
     properties: BasicProperties,
+}
+
+/// A publish handed to the lane.
+struct Job {
+    connected: Arc<Connected>,
+    publish: Publish,
+    deadline: Instant,
     done: oneshot::Sender<Result<Outcome, TransportError>>,
 }
 
 impl Publisher {
     pub(crate) fn new(link: Arc<Link>, config: &AmqpConfig) -> Publisher {
+        let isolated = Arc::new(Isolated {
+            pool: Mutex::default(),
+            slots: Semaphore::new(config.max_channels.max(1)),
+        });
         let (lane, jobs) = mpsc::unbounded_channel();
-        tokio::spawn(run_lane(jobs));
+        tokio::spawn(run_lane(jobs, Arc::clone(&isolated)));
         Publisher {
             link,
             lane,
-            isolated: Mutex::default(),
-            slots: Semaphore::new(config.max_channels.max(1)),
+            isolated,
             exchanges: Mutex::default(),
             checking: tokio::sync::Mutex::new(()),
+            max_message_size: config.max_message_size,
+            publish_timeout: config.publish_timeout,
         }
+    }
+
+    /// The connection publishes go through.
+    pub(crate) fn link(&self) -> &Link {
+        &self.link
+    }
+
+    /// Refuses, before it reaches the broker, a body over the size limit.
+    fn check_size(&self, message: &Message) -> Result<(), TransportError> {
+        if message.body.len() > self.max_message_size {
+            return Err(TransportError::new(
+                TransportErrorKind::Refused,
+                format!(
+                    "the message is {} bytes, over the limit of {} bytes (max_message_size)",
+                    message.body.len(),
+                    self.max_message_size
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// When a publish gives up waiting: its deadline, or `publish_timeout`.
+    fn give_up_at(&self, message: &Message) -> Instant {
+        message
+            .deadline
+            .unwrap_or_else(|| Instant::now() + self.publish_timeout)
     }
 
     /// Publishes `message` on the lane and waits for the broker's confirm;
@@ -153,7 +230,24 @@ impl Publisher {
     /// interrupted by a connection loss is not repeated: it may have reached
     /// the broker.
     pub(crate) async fn publish(&self, message: Message, retry: Retry) -> Result<Outcome, TransportError> {
-        let connected = self.link.connected(retry).await?;
+        self.check_size(&message)?;
+        let give_up = self.give_up_at(&message);
+        let stage = AtomicU8::new(Stage::Connecting as u8);
+        let publish = self.publish_on_lane(message, retry, give_up, &stage);
+        match tokio::time::timeout_at(give_up, publish).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(timed_out(&stage, self.link.blocked())),
+        }
+    }
+
+    async fn publish_on_lane(
+        &self,
+        message: Message,
+        retry: Retry,
+        give_up: Instant,
+        stage: &AtomicU8,
+    ) -> Result<Outcome, TransportError> {
+        let connected = self.connected(retry, stage).await?;
         let exchange = message.exchange.as_str();
         if !exchange.is_empty() && !self.exchange_exists(&connected, exchange).await? {
             return Ok(Outcome::NoExchange);
@@ -162,22 +256,19 @@ impl Publisher {
         let (done, outcome) = oneshot::channel();
         let job = Job {
             connected: Arc::clone(&connected),
-            exchange: message.exchange,
-            routing_key: message.routing_key,
-            mandatory: message.mandatory,
-            body: message.body,
-            properties,
+            publish: Publish {
+                exchange: message.exchange,
+                routing_key: message.routing_key,
+                mandatory: message.mandatory,
+                body: message.body,
+                properties,
+            },
+            deadline: give_up,
             done,
         };
-        if self.lane.send(job).is_err() {
-            return Err(TransportError::new(
-                TransportErrorKind::Closed,
-                "the transport is closed",
-            ));
-        }
-        let outcome = outcome
-            .await
-            .map_err(|_| TransportError::new(TransportErrorKind::Closed, "the transport is closed"))?;
+        stage.store(Stage::Confirming as u8, Ordering::Relaxed);
+        self.lane.send(job).map_err(|_| closed())?;
+        let outcome = outcome.await.map_err(|_| closed())?;
         if matches!(outcome, Ok(Outcome::NoExchange)) {
             // An exchange was deleted since we checked (rare): check again.
             self.known(&connected).names.clear();
@@ -185,48 +276,39 @@ impl Publisher {
         outcome.map_err(|error| connection_error(&connected, error))
     }
 
+    /// The connection, once connected (as `retry` allows) and not blocked.
+    async fn connected(&self, retry: Retry, stage: &AtomicU8) -> Result<Arc<Connected>, TransportError> {
+        let connected = self.link.connected(retry).await?;
+        if self.link.blocked().is_some() {
+            stage.store(Stage::Blocked as u8, Ordering::Relaxed);
+            self.link.unblocked().await;
+            return self.link.connected(retry).await;
+        }
+        Ok(connected)
+    }
+
     /// Publishes `message` alone on a channel of its own: for publishes that
     /// may close their channel (an auto-delete exchange may vanish).
     pub(crate) async fn publish_isolated(&self, message: Message, retry: Retry) -> Result<Outcome, TransportError> {
-        let _slot = self
-            .slots
-            .acquire()
-            .await
-            .map_err(|_| TransportError::new(TransportErrorKind::Closed, "the transport is closed"))?;
-        let connected = self.link.connected(retry).await?;
-        let properties = message.properties_now()?;
-        let channel = self.channel(&connected).await?;
-        let options = BasicPublishOptions {
-            mandatory: message.mandatory,
-            immediate: false,
+        self.check_size(&message)?;
+        let give_up = self.give_up_at(&message);
+        let stage = AtomicU8::new(Stage::Connecting as u8);
+        let publish = async {
+            let _slot = self.isolated.slots.acquire().await.map_err(|_| closed())?;
+            let connected = self.connected(retry, &stage).await?;
+            let publish = Publish {
+                properties: message.properties_now()?,
+                exchange: message.exchange,
+                routing_key: message.routing_key,
+                mandatory: message.mandatory,
+                body: message.body,
+            };
+            stage.store(Stage::Confirming as u8, Ordering::Relaxed);
+            self.isolated.publish_one(&connected, &publish).await
         };
-        let published = async {
-            let confirm = channel
-                .basic_publish(
-                    message.exchange,
-                    message.routing_key,
-                    options,
-                    &message.body,
-                    properties,
-                )
-                .await
-                .map_err(|error| from_lapin(error, "publishing"))?;
-            Ok::<_, TransportError>(confirm.await)
-        }
-        .await;
-        match published {
-            Ok(Ok(confirmation)) => {
-                self.release(&connected, channel);
-                let (kind, returned) = split(confirmation);
-                outcome(kind, returned.is_some())
-            }
-            // The broker closes the channel of a publish to a missing exchange.
-            Ok(Err(error)) if is_not_found(&error) => Ok(Outcome::NoExchange),
-            Ok(Err(error)) => Err(connection_error(
-                &connected,
-                from_lapin(error, "waiting for the publish confirm"),
-            )),
-            Err(error) => Err(connection_error(&connected, error)),
+        match tokio::time::timeout_at(give_up, publish).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(timed_out(&stage, self.link.blocked())),
         }
     }
 
@@ -250,7 +332,7 @@ impl Publisher {
         if self.known(connected).names.contains(exchange) {
             return Ok(true);
         }
-        let channel = self.channel(connected).await?;
+        let channel = self.isolated.channel(connected).await?;
         let options = ExchangeDeclareOptions {
             passive: true,
             ..ExchangeDeclareOptions::default()
@@ -260,7 +342,7 @@ impl Publisher {
             .await
         {
             Ok(()) => {
-                self.release(connected, channel);
+                self.isolated.release(connected, channel);
                 self.known(connected).names.insert(exchange.to_owned());
                 Ok(true)
             }
@@ -272,9 +354,32 @@ impl Publisher {
             )),
         }
     }
+}
 
+/// The error of a publish whose time ran out at `stage`.
+fn timed_out(stage: &AtomicU8, blocked: Option<Arc<str>>) -> TransportError {
+    match stage.load(Ordering::Relaxed) {
+        stage if stage == Stage::Blocked as u8 => TransportError::new(
+            TransportErrorKind::Blocked,
+            format!(
+                "the broker blocks publishers ({}) and did not lift the block in time; the message was not sent",
+                blocked.as_deref().unwrap_or("a resource alarm")
+            ),
+        ),
+        stage if stage == Stage::Confirming as u8 => TransportError::new(
+            TransportErrorKind::Unconfirmed,
+            "the broker did not confirm the message in time: it may or may not have been routed",
+        ),
+        _ => TransportError::new(
+            TransportErrorKind::Unreachable,
+            "the broker was unreachable until the message's time ran out",
+        ),
+    }
+}
+
+impl Isolated {
     fn pool(&self, connected: &Connected) -> MutexGuard<'_, Pool> {
-        let mut pool = self.isolated.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut pool = self.pool.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if pool.generation != connected.generation {
             // A new connection: the old channels are gone.
             *pool = Pool {
@@ -303,6 +408,43 @@ impl Publisher {
             if pool.generation == connected.generation {
                 pool.idle.push(channel);
             }
+        }
+    }
+
+    /// Publishes one message on a channel of its own and waits for its confirm.
+    async fn publish_one(&self, connected: &Connected, publish: &Publish) -> Result<Outcome, TransportError> {
+        let channel = self.channel(connected).await?;
+        let options = BasicPublishOptions {
+            mandatory: publish.mandatory,
+            immediate: false,
+        };
+        let published = async {
+            let confirm = channel
+                .basic_publish(
+                    publish.exchange.clone(),
+                    publish.routing_key.clone(),
+                    options,
+                    &publish.body,
+                    publish.properties.clone(),
+                )
+                .await
+                .map_err(|error| from_lapin(error, "publishing"))?;
+            Ok::<_, TransportError>(confirm.await)
+        }
+        .await;
+        match published {
+            Ok(Ok(confirmation)) => {
+                self.release(connected, channel);
+                let (kind, returned) = split(&confirmation);
+                outcome(kind, returned.is_some())
+            }
+            // The broker closes the channel of a publish to a missing exchange.
+            Ok(Err(error)) if is_not_found(&error) => Ok(Outcome::NoExchange),
+            Ok(Err(error)) => Err(connection_error(
+                connected,
+                from_lapin(error, "waiting for the publish confirm"),
+            )),
+            Err(error) => Err(connection_error(connected, error)),
         }
     }
 }
@@ -343,10 +485,10 @@ enum Confirmed {
 
 /// The confirmation's kind, and the `message_id` of the returned message it
 /// carries, which may be another publish's.
-fn split(confirmation: Confirmation) -> (Confirmed, Option<Option<u64>>) {
+fn split(confirmation: &Confirmation) -> (Confirmed, Option<Option<u64>>) {
     let (kind, message) = match confirmation {
-        Confirmation::Ack(message) => (Confirmed::Ack, message),
-        Confirmation::Nack(message) => (Confirmed::Nack, message),
+        Confirmation::Ack(message) => (Confirmed::Ack, message.as_ref()),
+        Confirmation::Nack(message) => (Confirmed::Nack, message.as_ref()),
         Confirmation::NotRequested => (Confirmed::Ack, None),
     };
     let returned = message.map(|message| {
@@ -374,12 +516,12 @@ fn outcome(confirmation: Confirmed, returned: bool) -> Result<Outcome, Transport
 /// A publish in flight on the lane, once its confirm (or failure) is in.
 struct Done {
     id: u64,
+    job: Job,
     result: Result<Confirmation, lapin::Error>,
-    done: oneshot::Sender<Result<Outcome, TransportError>>,
 }
 
 /// The lane: one task, one channel, many publishes in flight.
-async fn run_lane(mut jobs: mpsc::UnboundedReceiver<Job>) {
+async fn run_lane(mut jobs: mpsc::UnboundedReceiver<Job>, isolated: Arc<Isolated>) {
     let mut channel: Option<(u64, Channel)> = None;
     let mut in_flight = FuturesUnordered::new();
     let mut returned: HashSet<u64> = HashSet::new();
@@ -388,6 +530,14 @@ async fn run_lane(mut jobs: mpsc::UnboundedReceiver<Job>) {
         tokio::select! {
             job = jobs.recv() => {
                 let Some(job) = job else { break };
+                // Nobody waits any more: do not send it.
+                if job.done.is_closed() {
+                    continue;
+                }
+                if job.deadline <= Instant::now() {
+                    let _ = job.done.send(Err(expired()));
+                    continue;
+                }
                 let generation = job.connected.generation;
                 let usable = channel
                     .as_ref()
@@ -406,16 +556,17 @@ async fn run_lane(mut jobs: mpsc::UnboundedReceiver<Job>) {
                 next_id += 1;
                 let id = next_id;
                 in_flight.push(async move {
-                    let properties = job.properties.with_message_id(id.to_string().into());
-                    let options = BasicPublishOptions { mandatory: job.mandatory, immediate: false };
+                    let publish = &job.publish;
+                    let properties = publish.properties.clone().with_message_id(id.to_string().into());
+                    let options = BasicPublishOptions { mandatory: publish.mandatory, immediate: false };
                     let result = match open
-                        .basic_publish(job.exchange, job.routing_key, options, &job.body, properties)
+                        .basic_publish(publish.exchange.clone(), publish.routing_key.clone(), options, &publish.body, properties)
                         .await
                     {
                         Ok(confirm) => confirm.await,
                         Err(error) => Err(error),
                     };
-                    Done { id, result, done: job.done }
+                    Done { id, job, result }
                 });
             }
             Some(first) = in_flight.next(), if !in_flight.is_empty() => {
@@ -424,27 +575,53 @@ async fn run_lane(mut jobs: mpsc::UnboundedReceiver<Job>) {
                 while let Some(Some(more)) = in_flight.next().now_or_never() {
                     batch.push(more);
                 }
-                let batch: Vec<_> = batch
-                    .into_iter()
-                    .map(|Done { id, result, done }| {
-                        let result = result.map(|confirmation| {
-                            let (kind, carried) = split(confirmation);
-                            returned.extend(carried.flatten());
-                            kind
-                        });
-                        (id, result, done)
-                    })
-                    .collect();
-                for (id, result, done) in batch {
-                    let result = match result {
-                        Ok(kind) => outcome(kind, returned.remove(&id)),
-                        Err(error) if is_not_found(&error) => Ok(Outcome::NoExchange),
-                        Err(error) => Err(from_lapin(error, "publishing")),
-                    };
-                    let _ = done.send(result);
+                for done in &batch {
+                    if let Ok(confirmation) = &done.result {
+                        if let (_, Some(Some(id))) = split(confirmation) {
+                            returned.insert(id);
+                        }
+                    }
+                }
+                let mut replay = Vec::new();
+                for Done { id, job, result } in batch {
+                    match result {
+                        Ok(confirmation) => {
+                            let (kind, _) = split(&confirmation);
+                            let _ = job.done.send(outcome(kind, returned.remove(&id)));
+                        }
+                        // The channel was closed under it while the connection
+                        // stands: maybe another publish's fault. Replay alone.
+                        Err(_) if job.connected.connection.status().connected() => replay.push(job),
+                        Err(error) => {
+                            let _ = job.done.send(Err(from_lapin(error, "publishing")));
+                        }
+                    }
+                }
+                if !replay.is_empty() {
+                    tracing::info!(publishes = replay.len(), "a channel error: publishing the messages in flight on it again, one by one");
+                    tokio::spawn(replay_alone(replay, Arc::clone(&isolated)));
                 }
             }
         }
+    }
+}
+
+/// Publishes again, one at a time and in order, the publishes a channel
+/// error interrupted: the one that caused it gets the error, alone.
+async fn replay_alone(jobs: Vec<Job>, isolated: Arc<Isolated>) {
+    for job in jobs {
+        if job.done.is_closed() {
+            continue;
+        }
+        let result =
+            match tokio::time::timeout_at(job.deadline, isolated.publish_one(&job.connected, &job.publish)).await {
+                Ok(result) => result,
+                Err(_) => Err(TransportError::new(
+                    TransportErrorKind::Unconfirmed,
+                    "the broker did not confirm the message in time: it may or may not have been routed",
+                )),
+            };
+        let _ = job.done.send(result);
     }
 }
 

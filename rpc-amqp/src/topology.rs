@@ -1,14 +1,18 @@
-//! oslo.messaging's rabbit topology: the only place exchange, queue and
-//! routing-key names and their flags are derived.
+//! oslo.messaging's rabbit topology, made safe for RabbitMQ 4: the only
+//! place exchange, queue and routing-key names and their flags are derived.
+//!
+//! RabbitMQ 4.3 refuses transient non-exclusive queues by default
+//! (`deprecated_features.permit.transient_nonexcl_queues`), which oslo's
+//! default topology declares. Here no such queue is ever declared:
 //!
 //! | entity | name | flags |
 //! |---|---|---|
-//! | control exchange | `openstack` (or the target's) | topic; durable with durable/quorum queues |
-//! | topic queue | `<topic>` | bound with key `<topic>`; durable with durable/quorum queues |
+//! | control exchange | `openstack` (or the target's) | topic; durable with `durable`/`quorum` (oslo's default: not) |
+//! | topic queue | `<topic>` | bound with key `<topic>`; durable, classic, or quorum with `quorum` |
 //! | server queue | `<topic>.<server>` | bound with key `<topic>.<server>`; same flags |
-//! | fanout exchange | `<topic>_fanout` | fanout, auto-delete |
-//! | fanout queue | `<topic>_fanout_<uuid hex>` | one per server, `x-expires` |
-//! | reply queue | `reply_<uuid hex>` | one per client transport, `x-expires`; replies go through the default exchange |
+//! | fanout exchange | `<topic>_fanout` | fanout, auto-delete; durable with `transient_quorum` |
+//! | fanout queue | `<topic>_fanout_<uuid hex>` | one per server: exclusive; or durable quorum with `x-expires` with `transient_quorum` |
+//! | reply queue | `reply_<uuid hex>` | one per client transport: exclusive; or durable quorum with `x-expires` with `transient_quorum`; replies go through the default exchange |
 
 use std::time::Duration;
 
@@ -30,16 +34,34 @@ pub(crate) struct ExchangeSpec {
     pub(crate) auto_delete: bool,
 }
 
-/// A queue to declare, and the binding that feeds it.
+/// A queue's type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum QueueKind {
+    /// A classic queue, on one node.
+    Classic,
+    /// A quorum queue, replicated (`x-queue-type: quorum`).
+    Quorum,
+}
+
+/// A queue to declare, the exchange and binding that feed it, and how to
+/// consume it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct QueueSpec {
     pub(crate) name: String,
+    pub(crate) kind: QueueKind,
     pub(crate) durable: bool,
+    /// Owned by the declaring connection, deleted with it.
+    pub(crate) exclusive: bool,
     /// `x-expires`, in milliseconds.
     pub(crate) expires: Option<u32>,
-    pub(crate) quorum: bool,
+    /// `x-delivery-limit` (quorum queues).
+    pub(crate) delivery_limit: Option<u32>,
+    /// The exchange to declare before binding.
+    pub(crate) exchange: Option<ExchangeSpec>,
     /// (exchange, routing key).
     pub(crate) binding: Option<(String, String)>,
+    /// `x-cancel-on-ha-failover` on the consumer.
+    pub(crate) cancel_on_failover: bool,
 }
 
 /// The control exchange, declared by servers.
@@ -53,11 +75,11 @@ pub(crate) fn control_exchange(config: &AmqpConfig, name: &str) -> ExchangeSpec 
 }
 
 /// The fanout exchange of a topic (not scoped by the control exchange).
-pub(crate) fn fanout_exchange(topic: &str) -> ExchangeSpec {
+pub(crate) fn fanout_exchange(config: &AmqpConfig, topic: &str) -> ExchangeSpec {
     ExchangeSpec {
         name: format!("{topic}_fanout"),
         fanout: true,
-        durable: false,
+        durable: config.transient_quorum,
         auto_delete: true,
     }
 }
@@ -65,7 +87,7 @@ pub(crate) fn fanout_exchange(topic: &str) -> ExchangeSpec {
 /// Where a request to `address` is published: (exchange, routing key).
 pub(crate) fn route(address: &Address<'_>) -> Result<(ShortString, ShortString), TransportError> {
     if address.fanout {
-        return Ok((short(&fanout_exchange(address.topic).name)?, ShortString::from("")));
+        return Ok((short(&format!("{}_fanout", address.topic))?, ShortString::from("")));
     }
     let key = match address.server {
         Some(server) => short(&format!("{}.{server}", address.topic))?,
@@ -74,28 +96,52 @@ pub(crate) fn route(address: &Address<'_>) -> Result<(ShortString, ShortString),
     Ok((short(address.exchange)?, key))
 }
 
-fn expires(config: &AmqpConfig) -> Option<u32> {
-    config
-        .transient_queue_ttl
-        .map(|ttl: Duration| u32::try_from(ttl.as_millis()).unwrap_or(u32::MAX))
+fn millis(ttl: Duration) -> u32 {
+    u32::try_from(ttl.as_millis()).unwrap_or(u32::MAX)
 }
 
+/// A queue shared by the servers of a topic: durable (RabbitMQ 4.3 refuses
+/// transient shared queues), classic or quorum.
 fn shared_queue(config: &AmqpConfig, name: String, exchange: &str) -> QueueSpec {
+    let kind = if config.quorum_queues {
+        QueueKind::Quorum
+    } else {
+        QueueKind::Classic
+    };
     QueueSpec {
         binding: Some((exchange.to_owned(), name.clone())),
+        exchange: Some(control_exchange(config, exchange)),
         name,
-        durable: config.durable(),
-        expires: config
-            .shared_queue_ttl
-            .map(|ttl| u32::try_from(ttl.as_millis()).unwrap_or(u32::MAX)),
-        quorum: config.quorum_queues,
+        kind,
+        durable: true,
+        exclusive: false,
+        expires: config.shared_queue_ttl.map(millis),
+        delivery_limit: config.quorum_delivery_limit.filter(|_| kind == QueueKind::Quorum),
+        cancel_on_failover: config.cancel_on_failover,
     }
 }
 
-/// What a server on `address` declares: its exchanges and its three queues.
+/// A queue of one process (a server's fanout queue, a client's reply
+/// queue): exclusive, or a durable quorum queue that expires unused with
+/// `transient_quorum`.
+fn private_queue(config: &AmqpConfig, name: String) -> QueueSpec {
+    let quorum = config.transient_quorum;
+    QueueSpec {
+        name,
+        kind: if quorum { QueueKind::Quorum } else { QueueKind::Classic },
+        durable: quorum,
+        exclusive: !quorum,
+        expires: config.transient_queue_ttl.map(millis).filter(|_| quorum),
+        delivery_limit: None,
+        exchange: None,
+        binding: None,
+        cancel_on_failover: config.cancel_on_failover && quorum,
+    }
+}
+
+/// What a server on `address` consumes: its three queues.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ServerTopology {
-    pub(crate) exchanges: Vec<ExchangeSpec>,
     pub(crate) topic_queue: QueueSpec,
     pub(crate) server_queue: QueueSpec,
     pub(crate) fanout_queue: QueueSpec,
@@ -103,31 +149,23 @@ pub(crate) struct ServerTopology {
 
 /// The topology of a server listening on `address` (which names the server).
 pub(crate) fn server(config: &AmqpConfig, address: &Address<'_>, server: &str) -> ServerTopology {
-    let fanout = fanout_exchange(address.topic);
-    let fanout_queue = QueueSpec {
-        name: format!("{}_fanout_{}", address.topic, uuid::Uuid::new_v4().simple()),
-        durable: false,
-        expires: expires(config),
-        quorum: false,
-        binding: Some((fanout.name.clone(), address.topic.to_owned())),
-    };
+    let fanout = fanout_exchange(config, address.topic);
+    let mut fanout_queue = private_queue(
+        config,
+        format!("{}_fanout_{}", address.topic, uuid::Uuid::new_v4().simple()),
+    );
+    fanout_queue.binding = Some((fanout.name.clone(), address.topic.to_owned()));
+    fanout_queue.exchange = Some(fanout);
     ServerTopology {
         topic_queue: shared_queue(config, address.topic.to_owned(), address.exchange),
         server_queue: shared_queue(config, format!("{}.{server}", address.topic), address.exchange),
-        exchanges: vec![control_exchange(config, address.exchange), fanout],
         fanout_queue,
     }
 }
 
 /// A client's reply queue.
 pub(crate) fn reply_queue(config: &AmqpConfig) -> QueueSpec {
-    QueueSpec {
-        name: format!("reply_{}", uuid::Uuid::new_v4().simple()),
-        durable: false,
-        expires: expires(config),
-        quorum: false,
-        binding: None,
-    }
+    private_queue(config, format!("reply_{}", uuid::Uuid::new_v4().simple()))
 }
 
 /// A name as an AMQP short string (at most 255 bytes).
@@ -140,13 +178,18 @@ pub(crate) fn short(name: &str) -> Result<ShortString, TransportError> {
     })
 }
 
-pub(crate) async fn declare_exchange(channel: &Channel, spec: &ExchangeSpec) -> Result<(), TransportError> {
+pub(crate) async fn declare_exchange(
+    channel: &Channel,
+    spec: &ExchangeSpec,
+    passive: bool,
+) -> Result<(), TransportError> {
     let kind = if spec.fanout {
         ExchangeKind::Fanout
     } else {
         ExchangeKind::Topic
     };
     let options = ExchangeDeclareOptions {
+        passive,
         durable: spec.durable,
         auto_delete: spec.auto_delete,
         ..ExchangeDeclareOptions::default()
@@ -157,7 +200,8 @@ pub(crate) async fn declare_exchange(channel: &Channel, spec: &ExchangeSpec) -> 
         .map_err(|error| from_lapin(error, format!("declaring exchange `{}`", spec.name)))
 }
 
-pub(crate) async fn declare_queue(channel: &Channel, spec: &QueueSpec) -> Result<(), TransportError> {
+/// The queue's arguments, as the broker compares them between declarations.
+pub(crate) fn queue_arguments(spec: &QueueSpec) -> FieldTable {
     let mut arguments = FieldTable::default();
     if let Some(expires) = spec.expires {
         // A signed 32-bit integer, as py-amqp (oslo.messaging) sends it.
@@ -166,30 +210,57 @@ pub(crate) async fn declare_queue(channel: &Channel, spec: &QueueSpec) -> Result
             AMQPValue::LongInt(i32::try_from(expires).unwrap_or(i32::MAX)),
         );
     }
-    if spec.quorum {
+    if spec.kind == QueueKind::Quorum {
         arguments.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
     }
+    if let Some(limit) = spec.delivery_limit {
+        arguments.insert(
+            "x-delivery-limit".into(),
+            AMQPValue::LongInt(i32::try_from(limit).unwrap_or(i32::MAX)),
+        );
+    }
+    arguments
+}
+
+/// Declares the queue (`passive`: only checks that it exists, whatever its flags).
+pub(crate) async fn declare_queue(channel: &Channel, spec: &QueueSpec, passive: bool) -> Result<(), TransportError> {
     let options = QueueDeclareOptions {
+        passive,
         durable: spec.durable,
+        exclusive: spec.exclusive,
         ..QueueDeclareOptions::default()
     };
     channel
-        .queue_declare(short(&spec.name)?, options, arguments)
+        .queue_declare(short(&spec.name)?, options, queue_arguments(spec))
         .await
-        .map_err(|error| from_lapin(error, format!("declaring queue `{}`", spec.name)))?;
-    if let Some((exchange, key)) = &spec.binding {
-        channel
-            .queue_bind(
-                short(&spec.name)?,
-                short(exchange)?,
-                short(key)?,
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .map_err(|error| from_lapin(error, format!("binding queue `{}` to `{exchange}`", spec.name)))?;
+        .map(|_| ())
+        .map_err(|error| from_lapin(error, format!("declaring queue `{}`", spec.name)))
+}
+
+/// Binds the queue to its exchange.
+pub(crate) async fn bind_queue(channel: &Channel, spec: &QueueSpec) -> Result<(), TransportError> {
+    let Some((exchange, key)) = &spec.binding else {
+        return Ok(());
+    };
+    channel
+        .queue_bind(
+            short(&spec.name)?,
+            short(exchange)?,
+            short(key)?,
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(|error| from_lapin(error, format!("binding queue `{}` to `{exchange}`", spec.name)))
+}
+
+/// The consumer's arguments.
+pub(crate) fn consumer_arguments(spec: &QueueSpec) -> FieldTable {
+    let mut arguments = FieldTable::default();
+    if spec.cancel_on_failover {
+        arguments.insert("x-cancel-on-ha-failover".into(), AMQPValue::Boolean(true));
     }
-    Ok(())
+    arguments
 }
 
 #[cfg(test)]
@@ -202,51 +273,51 @@ mod tests {
     }
 
     #[test]
-    fn oslo_names_and_flags() {
+    fn oslo_names_and_rabbitmq_4_flags() {
         let config = config();
         let address = Address::new("openstack", "compute", Some("host1"), false);
         let topology = server(&config, &address, "host1");
-        assert_eq!(
-            topology.exchanges,
-            [
-                ExchangeSpec {
-                    name: "openstack".into(),
-                    fanout: false,
-                    durable: false,
-                    auto_delete: false
-                },
-                ExchangeSpec {
-                    name: "compute_fanout".into(),
-                    fanout: true,
-                    durable: false,
-                    auto_delete: true
-                },
-            ]
-        );
+        let control = ExchangeSpec {
+            name: "openstack".into(),
+            fanout: false,
+            durable: false,
+            auto_delete: false,
+        };
+        assert_eq!(topology.topic_queue.exchange.as_ref(), Some(&control));
         assert_eq!(topology.topic_queue.name, "compute");
         assert_eq!(
             topology.topic_queue.binding,
             Some(("openstack".into(), "compute".into()))
         );
-        assert_eq!(topology.topic_queue.expires, None);
-        assert!(!topology.topic_queue.durable);
+        // No transient non-exclusive queue: shared queues are durable,
+        // private ones exclusive.
+        for queue in [&topology.topic_queue, &topology.server_queue] {
+            assert!(queue.durable && !queue.exclusive, "{queue:?}");
+            assert_eq!(queue.kind, QueueKind::Classic);
+            assert_eq!(queue.expires, None);
+        }
         assert_eq!(topology.server_queue.name, "compute.host1");
         assert_eq!(
             topology.server_queue.binding,
             Some(("openstack".into(), "compute.host1".into()))
         );
-        assert!(topology.fanout_queue.name.starts_with("compute_fanout_"));
-        assert_eq!(topology.fanout_queue.name.len(), "compute_fanout_".len() + 32);
+        let fanout = &topology.fanout_queue;
+        assert!(fanout.name.starts_with("compute_fanout_"));
+        assert_eq!(fanout.name.len(), "compute_fanout_".len() + 32);
+        assert_eq!(fanout.binding, Some(("compute_fanout".into(), "compute".into())));
+        assert!(fanout.exclusive && !fanout.durable);
         assert_eq!(
-            topology.fanout_queue.binding,
-            Some(("compute_fanout".into(), "compute".into()))
+            fanout.exchange,
+            Some(ExchangeSpec {
+                name: "compute_fanout".into(),
+                fanout: true,
+                durable: false,
+                auto_delete: true
+            })
         );
-        assert_eq!(topology.fanout_queue.expires, Some(1_800_000));
-
         let reply = reply_queue(&config);
         assert!(reply.name.starts_with("reply_") && reply.name.len() == 6 + 32);
-        assert_eq!(reply.expires, Some(1_800_000));
-        assert_eq!(reply.binding, None);
+        assert!(reply.exclusive && !reply.durable && reply.binding.is_none());
     }
 
     #[test]
@@ -264,14 +335,31 @@ mod tests {
     }
 
     #[test]
-    fn durable_and_quorum_options() {
-        let config = config().quorum_queues(true);
+    fn quorum_options() {
+        let config = config()
+            .quorum_queues(true)
+            .transient_quorum(true)
+            .quorum_delivery_limit(Some(5))
+            .cancel_on_failover(true);
         let topology = server(&config, &Address::new("openstack", "t", Some("s"), false), "s");
-        assert!(topology.exchanges[0].durable);
-        assert!(topology.topic_queue.durable && topology.topic_queue.quorum);
-        assert!(!topology.fanout_queue.durable && !topology.fanout_queue.quorum);
-        let config = config.quorum_queues(false).transient_queue_ttl(None);
-        assert_eq!(reply_queue(&config).expires, None);
+        assert!(topology.topic_queue.exchange.as_ref().unwrap().durable);
+        let topic = &topology.topic_queue;
+        assert!(topic.durable && topic.kind == QueueKind::Quorum && topic.delivery_limit == Some(5));
+        let arguments = queue_arguments(topic);
+        assert_eq!(arguments.inner().get("x-delivery-limit"), Some(&AMQPValue::LongInt(5)));
+        assert!(
+            consumer_arguments(topic)
+                .inner()
+                .contains_key("x-cancel-on-ha-failover")
+        );
+        // Transient quorum queues: durable, not exclusive, expiring unused.
+        let fanout = &topology.fanout_queue;
+        assert!(fanout.durable && !fanout.exclusive && fanout.kind == QueueKind::Quorum);
+        assert_eq!(fanout.expires, Some(1_800_000));
+        assert!(fanout.exchange.as_ref().unwrap().durable);
+        assert_eq!(fanout.delivery_limit, None);
+        let reply = reply_queue(&config);
+        assert!(reply.kind == QueueKind::Quorum && !reply.exclusive);
     }
 
     #[test]

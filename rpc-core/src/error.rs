@@ -493,6 +493,12 @@ pub enum TransportErrorKind {
     /// The message's deadline passed before it could be published: nobody
     /// waits for it any more, so it was not sent.
     Expired,
+    /// The broker blocks publishers (a memory or disk alarm) and did not
+    /// lift the block in time; the message was not sent.
+    Blocked,
+    /// The broker did not confirm the message in time: it may or may not
+    /// have been routed.
+    Unconfirmed,
     /// Anything else.
     Other,
 }
@@ -506,6 +512,8 @@ impl fmt::Display for TransportErrorKind {
             TransportErrorKind::Refused => "refused by the broker",
             TransportErrorKind::Closed => "transport closed",
             TransportErrorKind::Expired => "deadline passed before publishing",
+            TransportErrorKind::Blocked => "the broker blocks publishers",
+            TransportErrorKind::Unconfirmed => "no publisher confirm in time",
             TransportErrorKind::Other => "transport error",
         })
     }

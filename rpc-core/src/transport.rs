@@ -13,8 +13,8 @@ pub use async_trait::async_trait;
 /// The byte buffer of message bodies.
 pub use bytes::Bytes;
 pub use driver::{
-    Acker, Address, Delivery, DeliveryMode, Driver, ListenOptions, Listener, OutgoingMessage, ReplyQueue, ReplySink,
-    Retry,
+    Acker, Address, Delivery, DeliveryMode, Driver, DriverStats, ListenOptions, Listener, OutgoingMessage, ReplyQueue,
+    ReplySink, Retry,
 };
 pub use registry::{ConnectFuture, Connector, redact_url, register, transport_from_url};
 
@@ -81,6 +81,12 @@ impl Transport {
     /// How many replies arrived for calls that had already given up.
     pub fn late_replies(&self) -> u64 {
         self.inner.replies.get().map_or(0, ReplyRouter::late_replies)
+    }
+
+    /// What the driver counts about its connections: reconnections,
+    /// consumers the broker cancelled, whether publishers are blocked.
+    pub fn driver_stats(&self) -> DriverStats {
+        self.inner.driver.stats()
     }
 
     /// Releases the driver's connections. Calls and servers using this

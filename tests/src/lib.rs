@@ -12,6 +12,7 @@ pub mod interop;
 pub mod logs;
 pub mod private_broker;
 pub mod proxy;
+pub mod raw;
 pub mod upgrade;
 pub mod worker;
 

@@ -6,9 +6,8 @@
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use lapin::options::{BasicConsumeOptions, BasicPublishOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use rpc_core::__private::wire;
 use rpc_core::transport::Bytes;
 use rpc_core::{Client, Codec, Context, Error, ErrorCode, Server, Target, Version, json};
@@ -16,75 +15,7 @@ use rpc_tests::api::{Calculator, CalculatorClient};
 use rpc_tests::broker;
 use rpc_tests::conformance::unique_topic;
 use rpc_tests::logs::Logs;
-
-/// A raw AMQP connection of the test's own, with a reply queue it reads.
-struct Raw {
-    channel: Channel,
-    reply_queue: String,
-    replies: lapin::Consumer,
-    _connection: Connection,
-}
-
-impl Raw {
-    async fn connect() -> Raw {
-        let connection = Connection::connect(&broker::url(), ConnectionProperties::default())
-            .await
-            .expect("connect to the test broker");
-        let channel = connection.create_channel().await.unwrap();
-        let reply_queue = format!("raw_reply_{}", uuid::Uuid::new_v4().simple());
-        let options = QueueDeclareOptions {
-            exclusive: true,
-            auto_delete: true,
-            ..QueueDeclareOptions::default()
-        };
-        channel
-            .queue_declare(reply_queue.as_str().into(), options, FieldTable::default())
-            .await
-            .unwrap();
-        let consume = BasicConsumeOptions {
-            no_ack: true,
-            ..BasicConsumeOptions::default()
-        };
-        let replies = channel
-            .basic_consume(reply_queue.as_str().into(), "".into(), consume, FieldTable::default())
-            .await
-            .unwrap();
-        Raw {
-            channel,
-            reply_queue,
-            replies,
-            _connection: connection,
-        }
-    }
-
-    /// Publishes `body` to `routing_key` on the control exchange (empty: the
-    /// default exchange) with `content_type`.
-    async fn publish(&self, exchange: &str, routing_key: &str, content_type: Option<&str>, body: &[u8]) {
-        let mut properties = BasicProperties::default();
-        if let Some(content_type) = content_type {
-            properties = properties.with_content_type(content_type.into());
-        }
-        self.channel
-            .basic_publish(
-                exchange.into(),
-                routing_key.into(),
-                BasicPublishOptions::default(),
-                body,
-                properties,
-            )
-            .await
-            .unwrap();
-    }
-
-    /// The next message on the test's reply queue, within `within`.
-    async fn next_reply(&mut self, within: Duration) -> lapin::message::Delivery {
-        tokio::time::timeout(within, self.replies.next())
-            .await
-            .expect("a reply in time")
-            .expect("the reply consumer runs")
-            .expect("a delivery")
-    }
-}
+use rpc_tests::raw::Raw;
 
 /// A message a server cannot read: its content type, body, and whether its
 /// reply address can be read (then the caller gets `BadRequest`).
@@ -441,98 +372,4 @@ async fn a_reply_to_an_unknown_call_is_dropped_counted_and_logged() {
         "{}",
         dropped[0]
     );
-}
-
-/// Hostile but well-formed requests, published raw in both codecs, to
-/// servers of every executor and delivery mode: each is answered or dropped
-/// as `docs/reliability.md` says, nothing is requeued or left running, and
-/// the server keeps serving and stops cleanly.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_headers_on_every_executor_and_delivery_mode() {
-    use std::sync::Arc;
-
-    use rpc_core::{DeliveryMode, Executor};
-    use rpc_tests::hostile::{self, Replies};
-
-    for executor in [Executor::Concurrent(8), Executor::Sequential] {
-        for mode in [DeliveryMode::AtMostOnce, DeliveryMode::AtLeastOnce] {
-            let topic = unique_topic("hostile");
-            // A reply to a queue that does not exist is given up quickly here.
-            let transport = broker::connect_url(&broker::url_with(&format!(
-                "{}&reply_retry_timeout=0.2",
-                broker::TEST_OPTIONS
-            )))
-            .await;
-            let server = Server::builder(transport.clone(), Target::server(&topic, "s1"))
-                .endpoint(Calculator::new("s1"))
-                .executor(executor)
-                .delivery_mode(mode)
-                .build()
-                .unwrap();
-            server.start().await.unwrap();
-            let raw = Raw::connect().await;
-            let mut cases = hostile::cases(Codec::MsgPack, &raw.reply_queue, "m");
-            cases.extend(hostile::cases(Codec::OsloJson, &raw.reply_queue, "o"));
-            for case in &cases {
-                raw.publish("openstack", &topic, Some(case.codec.content_type()), &case.body)
-                    .await;
-            }
-            let Raw {
-                channel,
-                replies: mut consumer,
-                _connection,
-                ..
-            } = raw;
-            let replies = Arc::new(Replies::default());
-            let collector = {
-                let replies = Arc::clone(&replies);
-                tokio::spawn(async move {
-                    while let Some(Ok(reply)) = consumer.next().await {
-                        let codec =
-                            Codec::from_content_type(reply.properties.content_type().as_ref().unwrap().as_str())
-                                .unwrap();
-                        replies.record(codec, &Bytes::from(reply.data));
-                    }
-                })
-            };
-            let started = Instant::now();
-            loop {
-                let stats = server.stats();
-                if stats.handled + stats.rejected + stats.duplicates >= cases.len() as u64 && stats.in_flight == 0 {
-                    break;
-                }
-                assert!(
-                    started.elapsed() < Duration::from_secs(30),
-                    "{executor:?} {mode:?}: not all processed: {stats:?}"
-                );
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            hostile::check(&cases, &replies).await;
-            assert_eq!(server.stats().unfinished, 0, "{executor:?} {mode:?}");
-            // Nothing requeued.
-            let queue = channel
-                .queue_declare(
-                    topic.as_str().into(),
-                    QueueDeclareOptions {
-                        passive: true,
-                        ..QueueDeclareOptions::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await
-                .unwrap();
-            assert_eq!(queue.message_count(), 0, "{executor:?} {mode:?}");
-            let calc = CalculatorClient::new(Client::new(transport, Target::topic(&topic)));
-            assert_eq!(
-                calc.add(&Context::new(), 1, 2).await.unwrap(),
-                3,
-                "{executor:?} {mode:?}"
-            );
-            server.stop();
-            tokio::time::timeout(Duration::from_secs(10), server.wait())
-                .await
-                .unwrap_or_else(|_| panic!("{executor:?} {mode:?}: wait() did not return"));
-            collector.abort();
-        }
-    }
 }

@@ -156,7 +156,11 @@ async fn a_channel_error_does_not_cost_the_connection() {
     }
     waiting.await.unwrap().expect("the call in flight is answered");
     assert_eq!(calc.add(&Context::new(), 2, 2).await.unwrap(), 4);
-    assert_eq!(proxy.connections(), 1, "the client kept its one connection");
+    assert_eq!(
+        proxy.connections(),
+        2,
+        "the client kept its two connections (publishing, consuming)"
+    );
     server.stop();
     server.wait().await;
 }
@@ -175,8 +179,8 @@ async fn a_two_host_url_fails_over_to_the_second_host() {
     assert_eq!(calc.add(&ctx, 1, 1).await.unwrap(), 2);
     assert_eq!(
         first.connections(),
-        2,
-        "both transports (one connection each) start on the first host"
+        4,
+        "both transports (two connections each) start on the first host"
     );
     assert_eq!(second.connections(), 0);
 
@@ -193,7 +197,7 @@ async fn a_two_host_url_fails_over_to_the_second_host() {
             Err(error) => panic!("no failover: {error}"),
         }
     }
-    assert_eq!(second.connections(), 2, "both transports moved to the second host");
+    assert_eq!(second.connections(), 4, "both transports moved to the second host");
     server.stop();
     server.wait().await;
 }
@@ -205,7 +209,9 @@ async fn an_unreachable_broker_is_a_clear_error() {
         listener.local_addr().unwrap().port()
     };
     let started = Instant::now();
-    let url = format!("amqp://guest:s3cret@127.0.0.1:{port}/%2f?connect_timeout=2");
+    // The first connection keeps trying for `startup_timeout`, then fails.
+    let url =
+        format!("amqp://guest:s3cret@127.0.0.1:{port}/%2f?connect_timeout=2&startup_timeout=1&retry_interval=0.2");
     let error = rpc_amqp::connect(&url).await.unwrap_err();
     assert!(
         matches!(&error, Error::Transport(_)) && error.is_connection_error(),
@@ -426,4 +432,31 @@ async fn a_client_cut_mid_stream_fails_its_calls_at_once_and_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_stalled_mid_stream_notices_by_heartbeat_and_recovers() {
     client_fault_mid_stream(Fault::Stall).await;
+}
+
+/// The first connection tries again, with the reconnection backoff, for
+/// `startup_timeout`: a service that starts before its broker comes up
+/// with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_connection_waits_for_a_broker_coming_up() {
+    let proxy = Proxy::start(upstream_of(&broker::url())).await;
+    proxy.cut().await;
+    let url = through(
+        &broker::url(),
+        &[proxy.port()],
+        &format!("{TEST_OPTIONS}&{FAST}&startup_timeout=20"),
+    );
+    let started = Instant::now();
+    let connecting = tokio::spawn(async move { rpc_amqp::connect(&url).await });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!connecting.is_finished(), "gave up while the broker was away");
+    proxy.restore();
+    let transport = connecting.await.unwrap().expect("connects once the broker is there");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let topic = unique_topic("late_broker");
+    let (server, _) = start_server(transport.clone(), &topic, "s1").await;
+    let calc = CalculatorClient::new(Client::new(transport, Target::topic(&topic)));
+    assert_eq!(calc.add(&Context::new(), 1, 2).await.unwrap(), 3);
+    server.stop();
+    server.wait().await;
 }

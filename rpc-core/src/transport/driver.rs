@@ -313,6 +313,20 @@ impl fmt::Debug for ReplyQueue {
     }
 }
 
+/// What a driver counts and knows about its connections, for operators.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DriverStats {
+    /// Connections re-established after a loss, since the driver was made.
+    pub reconnections: u64,
+    /// Consumers the broker cancelled (a queue deleted, a node lost), each
+    /// consumed again since.
+    pub consumer_cancels: u64,
+    /// Whether the broker blocks this driver's publishers right now (a
+    /// memory or disk alarm).
+    pub blocked: bool,
+}
+
 /// A transport: moves encoded messages to addresses and back.
 ///
 /// All RPC semantics (correlation, timeouts, dispatch, versions) live in the
@@ -341,5 +355,11 @@ pub trait Driver: Send + Sync + fmt::Debug + 'static {
     /// Releases the transport's connections.
     async fn close(&self) -> Result<(), TransportError> {
         Ok(())
+    }
+
+    /// What the driver counts about its connections (zeros for drivers that
+    /// have nothing to count).
+    fn stats(&self) -> DriverStats {
+        DriverStats::default()
     }
 }

@@ -1,0 +1,86 @@
+//! A raw AMQP connection of a test's own, to publish what no client of
+//! ours would, and read replies as they come.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use lapin::options::{BasicConsumeOptions, BasicPublishOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+
+use crate::broker;
+
+/// A raw AMQP connection of the test's own, with a reply queue it reads.
+#[allow(missing_debug_implementations)]
+pub struct Raw {
+    /// The channel.
+    pub channel: Channel,
+    /// The reply queue's name.
+    pub reply_queue: String,
+    /// The reply queue's consumer.
+    pub replies: lapin::Consumer,
+    /// The connection.
+    pub connection: Connection,
+}
+
+impl Raw {
+    /// Connects to the test broker.
+    pub async fn connect() -> Raw {
+        let connection = Connection::connect(&broker::url(), ConnectionProperties::default())
+            .await
+            .expect("connect to the test broker");
+        let channel = connection.create_channel().await.unwrap();
+        let reply_queue = format!("raw_reply_{}", uuid::Uuid::new_v4().simple());
+        let options = QueueDeclareOptions {
+            exclusive: true,
+            auto_delete: true,
+            ..QueueDeclareOptions::default()
+        };
+        channel
+            .queue_declare(reply_queue.as_str().into(), options, FieldTable::default())
+            .await
+            .unwrap();
+        let consume = BasicConsumeOptions {
+            no_ack: true,
+            ..BasicConsumeOptions::default()
+        };
+        let replies = channel
+            .basic_consume(reply_queue.as_str().into(), "".into(), consume, FieldTable::default())
+            .await
+            .unwrap();
+        Raw {
+            channel,
+            reply_queue,
+            replies,
+            connection,
+        }
+    }
+
+    /// Publishes `body` to `routing_key` on the control exchange (empty: the
+    /// default exchange) with `content_type`.
+    pub async fn publish(&self, exchange: &str, routing_key: &str, content_type: Option<&str>, body: &[u8]) {
+        let mut properties = BasicProperties::default();
+        if let Some(content_type) = content_type {
+            properties = properties.with_content_type(content_type.into());
+        }
+        self.channel
+            .basic_publish(
+                exchange.into(),
+                routing_key.into(),
+                BasicPublishOptions::default(),
+                body,
+                properties,
+            )
+            .await
+            .unwrap();
+    }
+
+    /// The next message on the test's reply queue, within `within`.
+    pub async fn next_reply(&mut self, within: Duration) -> lapin::message::Delivery {
+        tokio::time::timeout(within, self.replies.next())
+            .await
+            .expect("a reply in time")
+            .expect("the reply consumer runs")
+            .expect("a delivery")
+    }
+}

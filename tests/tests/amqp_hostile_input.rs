@@ -1,0 +1,109 @@
+//! Hostile but well-formed requests published raw on RabbitMQ (see
+//! `tests/src/hostile.rs`), in a binary of their own: their servers run on a
+//! multi-thread runtime, away from tests that capture logs per thread.
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use lapin::options::QueueDeclareOptions;
+use lapin::types::FieldTable;
+use rpc_core::transport::Bytes;
+use rpc_core::{Client, Codec, Context, Server, Target};
+use rpc_tests::api::{Calculator, CalculatorClient};
+use rpc_tests::broker;
+use rpc_tests::conformance::unique_topic;
+use rpc_tests::raw::Raw;
+
+/// Hostile but well-formed requests, published raw in both codecs, to
+/// servers of every executor and delivery mode: each is answered or dropped
+/// as `docs/reliability.md` says, nothing is requeued or left running, and
+/// the server keeps serving and stops cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_headers_on_every_executor_and_delivery_mode() {
+    use std::sync::Arc;
+
+    use rpc_core::{DeliveryMode, Executor};
+    use rpc_tests::hostile::{self, Replies};
+
+    for executor in [Executor::Concurrent(8), Executor::Sequential] {
+        for mode in [DeliveryMode::AtMostOnce, DeliveryMode::AtLeastOnce] {
+            let topic = unique_topic("hostile");
+            // A reply to a queue that does not exist is given up quickly here.
+            let transport = broker::connect_url(&broker::url_with(&format!(
+                "{}&reply_retry_timeout=0.2",
+                broker::TEST_OPTIONS
+            )))
+            .await;
+            let server = Server::builder(transport.clone(), Target::server(&topic, "s1"))
+                .endpoint(Calculator::new("s1"))
+                .executor(executor)
+                .delivery_mode(mode)
+                .build()
+                .unwrap();
+            server.start().await.unwrap();
+            let raw = Raw::connect().await;
+            let mut cases = hostile::cases(Codec::MsgPack, &raw.reply_queue, "m");
+            cases.extend(hostile::cases(Codec::OsloJson, &raw.reply_queue, "o"));
+            for case in &cases {
+                raw.publish("openstack", &topic, Some(case.codec.content_type()), &case.body)
+                    .await;
+            }
+            let Raw {
+                channel,
+                replies: mut consumer,
+                connection: _connection,
+                ..
+            } = raw;
+            let replies = Arc::new(Replies::default());
+            let collector = {
+                let replies = Arc::clone(&replies);
+                tokio::spawn(async move {
+                    while let Some(Ok(reply)) = consumer.next().await {
+                        let codec =
+                            Codec::from_content_type(reply.properties.content_type().as_ref().unwrap().as_str())
+                                .unwrap();
+                        replies.record(codec, &Bytes::from(reply.data));
+                    }
+                })
+            };
+            let started = Instant::now();
+            loop {
+                let stats = server.stats();
+                if stats.handled + stats.rejected + stats.duplicates >= cases.len() as u64 && stats.in_flight == 0 {
+                    break;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(30),
+                    "{executor:?} {mode:?}: not all processed: {stats:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            hostile::check(&cases, &replies).await;
+            assert_eq!(server.stats().unfinished, 0, "{executor:?} {mode:?}");
+            // Nothing requeued.
+            let queue = channel
+                .queue_declare(
+                    topic.as_str().into(),
+                    QueueDeclareOptions {
+                        passive: true,
+                        ..QueueDeclareOptions::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(queue.message_count(), 0, "{executor:?} {mode:?}");
+            let calc = CalculatorClient::new(Client::new(transport, Target::topic(&topic)));
+            assert_eq!(
+                calc.add(&Context::new(), 1, 2).await.unwrap(),
+                3,
+                "{executor:?} {mode:?}"
+            );
+            server.stop();
+            tokio::time::timeout(Duration::from_secs(10), server.wait())
+                .await
+                .unwrap_or_else(|_| panic!("{executor:?} {mode:?}: wait() did not return"));
+            collector.abort();
+        }
+    }
+}
