@@ -5,8 +5,9 @@
 # with the pinned oslo.messaging for the interop tests), then runs formatting
 # and lint checks and every test of the workspace: unit tests, doctests, the
 # macro UI tests, the transport conformance suite on memory and on RabbitMQ,
-# the fault, delivery and private-broker (restart, TLS) tests, the interop tests against Python oslo.messaging, and the
-# examples' tests.
+# the fault, delivery and private-broker (restart, TLS, cluster) tests, the
+# conformance suite on a RabbitMQ 4 node, the interop tests against Python
+# oslo.messaging, and the examples' tests.
 #
 # Broker tests use RPC_TEST_AMQP_URL (default amqp://guest:guest@127.0.0.1:5672/%2f);
 # they never skip: without a broker they fail.
@@ -94,6 +95,10 @@ ensure_rabbitmq
 # Restart and TLS tests run private RabbitMQ nodes, with certificates made by openssl.
 ensure_command rabbitmq-server rabbitmq-server
 ensure_command openssl openssl
+
+step "RabbitMQ 4 (a Debian trixie root, built once)"
+RPC_TEST_RABBITMQ4_ROOT=$(scripts/rabbitmq4.sh)
+export RPC_TEST_RABBITMQ4_ROOT
 
 step "python virtualenv (oslo.messaging for the interop tests)"
 RPC_TEST_PYTHON=$(scripts/python-env.sh)

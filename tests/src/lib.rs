@@ -16,14 +16,13 @@ pub mod raw;
 pub mod upgrade;
 pub mod worker;
 
-/// Instantiates the conformance suite for a transport: one `#[tokio::test]`
-/// per scenario. `$connect` is an expression of type `fn() -> F` where `F`
-/// is a future returning a fresh `rpc_core::Transport` on the transport
-/// under test; every call stands for a separate process on the same bus.
+/// Calls `$callback!($($args)* ; scenario, scenario, ...)` with every
+/// scenario of the conformance suite (`conformance.rs`), so that the list is
+/// written once.
 #[macro_export]
-macro_rules! conformance_tests {
-    ($connect:expr) => {
-        $crate::conformance_tests!(@tests $connect;
+macro_rules! with_conformance_scenarios {
+    ($callback:path; $($args:tt)*) => {
+        $callback!($($args)*;
             call_returns_result,
             a_call_may_wait_forever,
             call_carries_context,
@@ -55,6 +54,17 @@ macro_rules! conformance_tests {
             concurrent_calls,
         );
     };
+}
+
+/// Instantiates the conformance suite for a transport: one `#[tokio::test]`
+/// per scenario. `$connect` is an expression of type `fn() -> F` where `F`
+/// is a future returning a fresh `rpc_core::Transport` on the transport
+/// under test; every call stands for a separate process on the same bus.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($connect:expr) => {
+        $crate::with_conformance_scenarios!($crate::conformance_tests; @tests $connect);
+    };
     (@tests $connect:expr; $($name:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -63,4 +73,19 @@ macro_rules! conformance_tests {
             }
         )*
     };
+}
+
+/// Runs every conformance scenario, one after the other, inside one test:
+/// for a transport whose broker the test starts once (a RabbitMQ 4 node).
+#[macro_export]
+macro_rules! run_conformance {
+    ($connect:expr) => {
+        $crate::with_conformance_scenarios!($crate::run_conformance; @run $connect)
+    };
+    (@run $connect:expr; $($name:ident),* $(,)?) => {{
+        $(
+            eprintln!("conformance::{}", stringify!($name));
+            $crate::conformance::$name($connect).await;
+        )*
+    }};
 }

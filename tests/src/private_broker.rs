@@ -1,10 +1,13 @@
-//! A private RabbitMQ node for tests that restart the broker or need TLS:
-//! started by the test on free loopback ports, with its own data directory,
-//! so the shared broker is never touched.
+//! Private RabbitMQ nodes for tests that restart, kill or cluster the broker,
+//! need TLS, or need RabbitMQ 4: started by the test on free loopback ports,
+//! with their own data directories, so the shared broker is never touched.
 //!
-//! It runs the `rabbitmq-server` of the installed RabbitMQ (found under
-//! `/usr/lib/rabbitmq/lib/rabbitmq_server-*/sbin`, or in
-//! `RPC_TEST_RABBITMQ_SBIN`). Starting a node takes a few seconds.
+//! Two releases: the installed RabbitMQ (3.10 on Debian 12; its scripts
+//! under `/usr/lib/rabbitmq/lib/rabbitmq_server-*/sbin`, or in
+//! `RPC_TEST_RABBITMQ_SBIN`), and RabbitMQ 4.0, run from the Debian trixie
+//! root that `scripts/rabbitmq4.sh` builds (`RPC_TEST_RABBITMQ4_ROOT`, or
+//! that script's cache), through `chroot`. Starting a node takes a few
+//! seconds.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -23,6 +26,110 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
+/// Which RabbitMQ a node runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Release {
+    /// The installed one (3.10 here).
+    Installed,
+    /// RabbitMQ 4.0 from the trixie root, configured as RabbitMQ 4.3 is by
+    /// default: transient non-exclusive queues and global QoS refused.
+    Rabbit4,
+}
+
+/// How to start a node.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    /// The release.
+    pub release: Release,
+    /// A TLS listener with these files.
+    pub tls: Option<TlsFiles>,
+    /// The Erlang cookie (nodes of one cluster share it).
+    pub cookie: Option<String>,
+    /// Extra `rabbitmq.conf` lines.
+    pub config: String,
+}
+
+impl Default for NodeOptions {
+    fn default() -> NodeOptions {
+        NodeOptions {
+            release: Release::Installed,
+            tls: None,
+            cookie: None,
+            config: String::new(),
+        }
+    }
+}
+
+/// How commands reach a release's scripts.
+#[derive(Debug)]
+struct Runner {
+    /// The root to `chroot` into, for RabbitMQ 4.
+    root: Option<PathBuf>,
+    sbin: PathBuf,
+}
+
+impl Runner {
+    fn new(release: &Release) -> Runner {
+        match release {
+            Release::Installed => Runner {
+                root: None,
+                sbin: sbin(),
+            },
+            Release::Rabbit4 => {
+                let root = rabbit4_root();
+                let lib = root.join("usr/lib/rabbitmq/lib");
+                let sbin = newest_sbin(&lib)
+                    .unwrap_or_else(|| panic!("no RabbitMQ under {}: run scripts/rabbitmq4.sh", lib.display()));
+                let inside = Path::new("/").join(sbin.strip_prefix(&root).expect("under the root"));
+                Runner {
+                    root: Some(root),
+                    sbin: inside,
+                }
+            }
+        }
+    }
+
+    /// Where node directories go: under the root for a chroot.
+    fn temp_dir(&self) -> TempDir {
+        match &self.root {
+            Some(root) => TempDir::new_in(&root.join("tmp"), "rpc-broker"),
+            None => TempDir::new("rpc-broker"),
+        }
+    }
+
+    /// `path` as the node sees it.
+    fn inside(&self, path: &Path) -> PathBuf {
+        match &self.root {
+            Some(root) => Path::new("/").join(path.strip_prefix(root).expect("under the root")),
+            None => path.to_owned(),
+        }
+    }
+
+    /// A command running `program` of the release with `env`.
+    fn command(&self, program: &str, env: &[(&str, String)]) -> Command {
+        let program = self.sbin.join(program);
+        match &self.root {
+            None => {
+                let mut command = Command::new(program);
+                command.envs(env.iter().map(|(key, value)| (*key, value)));
+                command
+            }
+            Some(root) => {
+                let mut command = Command::new("chroot");
+                command
+                    .arg(root)
+                    .arg("/usr/bin/env")
+                    .arg("-i")
+                    .arg("PATH=/usr/sbin:/usr/bin:/sbin:/bin")
+                    .arg("LANG=C.UTF-8")
+                    .args(env.iter().map(|(key, value)| format!("{key}={value}")))
+                    .arg(program);
+                command
+            }
+        }
+    }
+}
+
 /// A RabbitMQ node of the test's own. Dropping it stops the node and
 /// removes its files.
 #[derive(Debug)]
@@ -31,18 +138,41 @@ pub struct PrivateBroker {
     node: String,
     port: u16,
     tls_port: Option<u16>,
-    sbin: PathBuf,
+    runner: Runner,
 }
 
 impl PrivateBroker {
-    /// Starts a node listening on a free port (and, with `tls`, on a second
-    /// one for `amqps://`); panics with the node's logs when it fails.
+    /// Starts a node of the installed release listening on a free port
+    /// (and, with `tls`, on a second one for `amqps://`); panics with the
+    /// node's logs when it fails.
     pub fn start(tls: Option<&TlsFiles>) -> PrivateBroker {
-        let dir = TempDir::new("rpc-broker");
+        PrivateBroker::start_with(NodeOptions {
+            tls: tls.cloned(),
+            ..NodeOptions::default()
+        })
+    }
+
+    /// Starts a node as `options` say.
+    pub fn start_with(options: NodeOptions) -> PrivateBroker {
+        let broker = PrivateBroker::configure(&options);
+        broker.boot();
+        broker
+    }
+
+    /// Writes a node's files, without starting it.
+    fn configure(options: &NodeOptions) -> PrivateBroker {
+        let runner = Runner::new(&options.release);
+        let dir = runner.temp_dir();
         let port = free_port();
-        let tls_port = tls.map(|_| free_port());
-        let mut config = format!("listeners.tcp.default = {port}\nloopback_users = none\n");
-        if let (Some(tls), Some(tls_port)) = (tls, tls_port) {
+        let tls_port = options.tls.as_ref().map(|_| free_port());
+        let mut config = format!("listeners.tcp.1 = 127.0.0.1:{port}\nloopback_users = none\n");
+        if options.release == Release::Rabbit4 {
+            config.push_str(
+                "deprecated_features.permit.transient_nonexcl_queues = false\n\
+                 deprecated_features.permit.global_qos = false\n",
+            );
+        }
+        if let (Some(tls), Some(tls_port)) = (&options.tls, tls_port) {
             let _ = write!(
                 config,
                 "listeners.ssl.default = {tls_port}\n\
@@ -56,21 +186,24 @@ impl PrivateBroker {
                 tls.key.display()
             );
         }
+        config.push_str(&options.config);
         let home = dir.path().join("home");
         std::fs::create_dir_all(&home).expect("create the node's home");
-        write_private(&home.join(".erlang.cookie"), &uuid::Uuid::new_v4().simple().to_string());
+        let cookie = options
+            .cookie
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+        write_private(&home.join(".erlang.cookie"), &cookie);
         std::fs::write(dir.path().join("rabbitmq.conf"), config).expect("write rabbitmq.conf");
         std::fs::write(dir.path().join("enabled_plugins"), "[].\n").expect("write enabled_plugins");
         std::fs::write(dir.path().join("rabbitmq-env.conf"), "").expect("write rabbitmq-env.conf");
-        let broker = PrivateBroker {
+        PrivateBroker {
             node: format!("rpctest{port}@localhost"),
             dir,
             port,
             tls_port,
-            sbin: sbin(),
-        };
-        broker.boot();
-        broker
+            runner,
+        }
     }
 
     /// `amqp://` URL of the node, with extra query options.
@@ -90,6 +223,11 @@ impl PrivateBroker {
         self.port
     }
 
+    /// The node's name (`rpctest<port>@localhost`).
+    pub fn name(&self) -> &str {
+        &self.node
+    }
+
     /// Stops the node (its data stays); every connection drops.
     pub fn stop(&self) {
         let output = self.ctl(&["stop"]);
@@ -101,21 +239,54 @@ impl PrivateBroker {
         );
     }
 
-    /// Starts the stopped node again, on the same ports and data.
+    /// Kills the node (SIGKILL), as a crash or a power cut would: no
+    /// connection is closed, nothing is flushed beyond what the node synced.
+    pub fn kill(&self) {
+        let pid = std::fs::read_to_string(self.dir.path().join("pid")).expect("the node's pid file");
+        let status = Command::new("kill")
+            .args(["-KILL", pid.trim()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "cannot kill {} (pid {})", self.node, pid.trim());
+        // Until the kernel has reaped it, the node still holds its port.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} is still up after SIGKILL",
+                self.node
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// Starts the stopped (or killed) node again, on the same ports and data.
     pub fn restart(&self) {
         self.boot();
     }
 
+    /// Runs `rabbitmqctl` on the node; panics when it fails.
+    pub fn rabbitmqctl(&self, args: &[&str]) -> String {
+        let output = self.ctl(args);
+        assert!(
+            output.status.success(),
+            "rabbitmqctl {args:?} on {}: {}",
+            self.node,
+            describe(&output)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
     fn boot(&self) {
         let status = self
-            .command(self.sbin.join("rabbitmq-server"))
+            .command("rabbitmq-server")
             .arg("-detached")
             .status()
-            .unwrap_or_else(|error| panic!("cannot run rabbitmq-server from {}: {error}", self.sbin.display()));
+            .unwrap_or_else(|error| panic!("cannot run rabbitmq-server ({}): {error}", self.runner.sbin.display()));
         assert!(status.success(), "rabbitmq-server -detached failed: {status}");
-        let pid_file = self.dir.path().join("pid");
-        let pid_file = pid_file.to_str().expect("a UTF-8 path");
-        let output = self.ctl(&["wait", pid_file, "--timeout", "90"]);
+        let pid_file = self.runner.inside(&self.dir.path().join("pid"));
+        let pid_file = pid_file.to_str().expect("a UTF-8 path").to_owned();
+        let output = self.ctl(&["wait", &pid_file, "--timeout", "90"]);
         if !output.status.success() {
             panic!(
                 "the private node {} did not start: {}\n{}",
@@ -131,6 +302,9 @@ impl PrivateBroker {
         let mut logs = String::new();
         if let Ok(entries) = std::fs::read_dir(self.dir.path().join("log")) {
             for entry in entries.flatten() {
+                if entry.path().extension().is_some_and(|extension| extension == "dump") {
+                    continue;
+                }
                 let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
                 let tail: Vec<&str> = text.lines().rev().take(40).collect();
                 let _ = writeln!(logs, "== {}", entry.path().display());
@@ -143,31 +317,34 @@ impl PrivateBroker {
     }
 
     fn ctl(&self, args: &[&str]) -> Output {
-        self.command(self.sbin.join("rabbitmqctl"))
+        self.command("rabbitmqctl")
             .args(["-n", &self.node])
             .args(args)
             .output()
             .expect("run rabbitmqctl")
     }
 
-    fn command(&self, program: PathBuf) -> Command {
-        let dir = self.dir.path();
-        let mut command = Command::new(program);
-        command
-            .env("HOME", dir.join("home"))
-            .env("RABBITMQ_NODENAME", &self.node)
-            .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
-            .env("RABBITMQ_NODE_PORT", self.port.to_string())
-            .env("RABBITMQ_DIST_PORT", free_port().to_string())
-            .env("RABBITMQ_CONF_ENV_FILE", dir.join("rabbitmq-env.conf"))
-            .env("RABBITMQ_CONFIG_FILE", dir.join("rabbitmq"))
-            .env("RABBITMQ_ENABLED_PLUGINS_FILE", dir.join("enabled_plugins"))
-            .env("RABBITMQ_MNESIA_BASE", dir.join("mnesia"))
-            .env("RABBITMQ_LOG_BASE", dir.join("log"))
-            .env("RABBITMQ_PID_FILE", dir.join("pid"))
-            .env("ERL_EPMD_ADDRESS", "127.0.0.1")
-            .env("ERL_FLAGS", "-kernel inet_dist_use_interface {127,0,0,1}");
-        command
+    fn command(&self, program: &str) -> Command {
+        let dir = |name: &str| {
+            self.runner
+                .inside(&self.dir.path().join(name))
+                .to_string_lossy()
+                .into_owned()
+        };
+        let env = [
+            ("HOME", dir("home")),
+            ("RABBITMQ_NODENAME", self.node.clone()),
+            ("RABBITMQ_DIST_PORT", free_port().to_string()),
+            ("RABBITMQ_CONF_ENV_FILE", dir("rabbitmq-env.conf")),
+            ("RABBITMQ_CONFIG_FILE", dir("rabbitmq")),
+            ("RABBITMQ_ENABLED_PLUGINS_FILE", dir("enabled_plugins")),
+            ("RABBITMQ_MNESIA_BASE", dir("mnesia")),
+            ("RABBITMQ_LOG_BASE", dir("log")),
+            ("RABBITMQ_PID_FILE", dir("pid")),
+            ("ERL_EPMD_ADDRESS", "127.0.0.1".to_owned()),
+            ("ERL_FLAGS", "-kernel inet_dist_use_interface {127,0,0,1}".to_owned()),
+        ];
+        self.runner.command(program, &env)
     }
 }
 
@@ -177,12 +354,61 @@ impl Drop for PrivateBroker {
     }
 }
 
-/// Where RabbitMQ's scripts are.
-fn sbin() -> PathBuf {
-    if let Some(sbin) = std::env::var_os("RPC_TEST_RABBITMQ_SBIN") {
-        return PathBuf::from(sbin);
+/// Nodes of one cluster, joined to the first.
+#[derive(Debug)]
+pub struct PrivateCluster {
+    /// The nodes, the first one the cluster was joined to.
+    pub nodes: Vec<PrivateBroker>,
+}
+
+impl PrivateCluster {
+    /// Starts `size` nodes of `release` sharing one cookie, and joins them
+    /// into one cluster.
+    pub fn start(size: usize, release: Release) -> PrivateCluster {
+        let cookie = uuid::Uuid::new_v4().simple().to_string();
+        let options = NodeOptions {
+            release,
+            cookie: Some(cookie),
+            ..NodeOptions::default()
+        };
+        let nodes: Vec<PrivateBroker> = (0..size).map(|_| PrivateBroker::start_with(options.clone())).collect();
+        let first = nodes[0].name().to_owned();
+        for node in &nodes[1..] {
+            node.rabbitmqctl(&["stop_app"]);
+            node.rabbitmqctl(&["join_cluster", &first]);
+            node.rabbitmqctl(&["start_app"]);
+        }
+        PrivateCluster { nodes }
     }
-    let lib = Path::new("/usr/lib/rabbitmq/lib");
+
+    /// A URL naming every node, first to last, with extra query options.
+    pub fn url(&self, options: &str) -> String {
+        let hosts: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|node| format!("guest:guest@127.0.0.1:{}", node.port()))
+            .collect();
+        format!("amqp://{}/%2f?{options}", hosts.join(","))
+    }
+}
+
+/// The trixie root with RabbitMQ 4: `RPC_TEST_RABBITMQ4_ROOT`, or the cache
+/// `scripts/rabbitmq4.sh` fills.
+fn rabbit4_root() -> PathBuf {
+    if let Some(root) = std::env::var_os("RPC_TEST_RABBITMQ4_ROOT") {
+        return PathBuf::from(root);
+    }
+    let cache = std::env::var_os("RPC_TEST_CACHE").map_or_else(|| PathBuf::from("/var/cache/rpc-tests"), PathBuf::from);
+    let root = cache.join("rabbitmq4-trixie");
+    assert!(
+        root.join(".complete").exists(),
+        "no RabbitMQ 4 root at {}: run scripts/rabbitmq4.sh (scripts/test.sh does)",
+        root.display()
+    );
+    root
+}
+
+fn newest_sbin(lib: &Path) -> Option<PathBuf> {
     let mut found: Vec<PathBuf> = std::fs::read_dir(lib)
         .into_iter()
         .flatten()
@@ -191,7 +417,16 @@ fn sbin() -> PathBuf {
         .filter(|sbin| sbin.join("rabbitmq-server").exists())
         .collect();
     found.sort();
-    found.pop().unwrap_or_else(|| {
+    found.pop()
+}
+
+/// Where the installed RabbitMQ's scripts are.
+fn sbin() -> PathBuf {
+    if let Some(sbin) = std::env::var_os("RPC_TEST_RABBITMQ_SBIN") {
+        return PathBuf::from(sbin);
+    }
+    let lib = Path::new("/usr/lib/rabbitmq/lib");
+    newest_sbin(lib).unwrap_or_else(|| {
         panic!(
             "no RabbitMQ installation under {}: install rabbitmq-server (scripts/test.sh does), \
              or set RPC_TEST_RABBITMQ_SBIN",

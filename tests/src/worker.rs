@@ -151,6 +151,13 @@ impl TempDir {
         TempDir(path)
     }
 
+    /// A fresh directory under `parent`.
+    pub fn new_in(parent: &Path, prefix: &str) -> TempDir {
+        let path = parent.join(format!("{prefix}-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&path).expect("create a temporary directory");
+        TempDir(path)
+    }
+
     /// Its path.
     pub fn path(&self) -> &Path {
         &self.0
