@@ -185,7 +185,7 @@ impl Publisher {
             slots: Semaphore::new(config.max_channels.max(1)),
         });
         let (lane, jobs) = mpsc::unbounded_channel();
-        tokio::spawn(run_lane(jobs, Arc::clone(&isolated)));
+        tokio::spawn(run_lane(jobs));
         Publisher {
             link,
             lane,
@@ -414,38 +414,46 @@ impl Isolated {
     /// Publishes one message on a channel of its own and waits for its confirm.
     async fn publish_one(&self, connected: &Connected, publish: &Publish) -> Result<Outcome, TransportError> {
         let channel = self.channel(connected).await?;
-        let options = BasicPublishOptions {
-            mandatory: publish.mandatory,
-            immediate: false,
-        };
-        let published = async {
-            let confirm = channel
-                .basic_publish(
-                    publish.exchange.clone(),
-                    publish.routing_key.clone(),
-                    options,
-                    &publish.body,
-                    publish.properties.clone(),
-                )
-                .await
-                .map_err(|error| from_lapin(error, "publishing"))?;
-            Ok::<_, TransportError>(confirm.await)
+        let outcome = publish_on(connected, &channel, publish).await;
+        if !matches!(outcome, Err(ref error) if error.kind() == TransportErrorKind::Refused) {
+            self.release(connected, channel);
         }
-        .await;
-        match published {
-            Ok(Ok(confirmation)) => {
-                self.release(connected, channel);
-                let (kind, returned) = split(&confirmation);
-                outcome(kind, returned.is_some())
-            }
-            // The broker closes the channel of a publish to a missing exchange.
-            Ok(Err(error)) if is_not_found(&error) => Ok(Outcome::NoExchange),
-            Ok(Err(error)) => Err(connection_error(
-                connected,
-                from_lapin(error, "waiting for the publish confirm"),
-            )),
-            Err(error) => Err(connection_error(connected, error)),
+        outcome
+    }
+}
+
+/// Publishes one message on `channel` and waits for its confirm.
+async fn publish_on(connected: &Connected, channel: &Channel, publish: &Publish) -> Result<Outcome, TransportError> {
+    let options = BasicPublishOptions {
+        mandatory: publish.mandatory,
+        immediate: false,
+    };
+    let published = async {
+        let confirm = channel
+            .basic_publish(
+                publish.exchange.clone(),
+                publish.routing_key.clone(),
+                options,
+                &publish.body,
+                publish.properties.clone(),
+            )
+            .await
+            .map_err(|error| from_lapin(error, "publishing"))?;
+        Ok::<_, TransportError>(confirm.await)
+    }
+    .await;
+    match published {
+        Ok(Ok(confirmation)) => {
+            let (kind, returned) = split(&confirmation);
+            outcome(kind, returned.is_some())
         }
+        // The broker closes the channel of a publish to a missing exchange.
+        Ok(Err(error)) if is_not_found(&error) => Ok(Outcome::NoExchange),
+        Ok(Err(error)) => Err(connection_error(
+            connected,
+            from_lapin(error, "waiting for the publish confirm"),
+        )),
+        Err(error) => Err(connection_error(connected, error)),
     }
 }
 
@@ -521,7 +529,7 @@ struct Done {
 }
 
 /// The lane: one task, one channel, many publishes in flight.
-async fn run_lane(mut jobs: mpsc::UnboundedReceiver<Job>, isolated: Arc<Isolated>) {
+async fn run_lane(mut jobs: mpsc::UnboundedReceiver<Job>) {
     let mut channel: Option<(u64, Channel)> = None;
     let mut in_flight = FuturesUnordered::new();
     let mut returned: HashSet<u64> = HashSet::new();
@@ -585,6 +593,14 @@ async fn run_lane(mut jobs: mpsc::UnboundedReceiver<Job>, isolated: Arc<Isolated
                 let mut replay = Vec::new();
                 for Done { id, job, result } in batch {
                     match result {
+                        // The broker did not take it: nothing was routed, so
+                        // it is safe to publish again, on a fresh channel (a
+                        // channel whose quorum queue changed leader may keep
+                        // refusing).
+                        Ok(confirmation) if split(&confirmation).0 == Confirmed::Nack && !returned.contains(&id) => {
+                            channel = None;
+                            replay.push(job);
+                        }
                         Ok(confirmation) => {
                             let (kind, _) = split(&confirmation);
                             let _ = job.done.send(outcome(kind, returned.remove(&id)));
@@ -598,29 +614,35 @@ async fn run_lane(mut jobs: mpsc::UnboundedReceiver<Job>, isolated: Arc<Isolated
                     }
                 }
                 if !replay.is_empty() {
-                    tracing::info!(publishes = replay.len(), "a channel error: publishing the messages in flight on it again, one by one");
-                    tokio::spawn(replay_alone(replay, Arc::clone(&isolated)));
+                    tracing::info!(publishes = replay.len(), "a channel error or a refusal: publishing the messages again, one by one, on a fresh channel");
+                    tokio::spawn(replay_alone(replay));
                 }
             }
         }
     }
 }
 
-/// Publishes again, one at a time and in order, the publishes a channel
-/// error interrupted: the one that caused it gets the error, alone.
-async fn replay_alone(jobs: Vec<Job>, isolated: Arc<Isolated>) {
+/// Publishes again, one at a time and in order, on a fresh channel, the
+/// publishes a channel error interrupted or the broker refused: the one that
+/// caused a channel error gets it, alone; a refusal repeated is reported.
+async fn replay_alone(jobs: Vec<Job>) {
     for job in jobs {
         if job.done.is_closed() {
             continue;
         }
-        let result =
-            match tokio::time::timeout_at(job.deadline, isolated.publish_one(&job.connected, &job.publish)).await {
-                Ok(result) => result,
-                Err(_) => Err(TransportError::new(
-                    TransportErrorKind::Unconfirmed,
-                    "the broker did not confirm the message in time: it may or may not have been routed",
-                )),
-            };
+        let publish = async {
+            let channel = open_channel(&job.connected).await?;
+            let result = publish_on(&job.connected, &channel, &job.publish).await;
+            let _ = channel.close(200, "done".into()).await;
+            result
+        };
+        let result = match tokio::time::timeout_at(job.deadline, publish).await {
+            Ok(result) => result,
+            Err(_) => Err(TransportError::new(
+                TransportErrorKind::Unconfirmed,
+                "the broker did not confirm the message in time: it may or may not have been routed",
+            )),
+        };
         let _ = job.done.send(result);
     }
 }

@@ -460,3 +460,42 @@ async fn the_first_connection_waits_for_a_broker_coming_up() {
     server.stop();
     server.wait().await;
 }
+
+/// An operator deletes a server's topic queue (`rabbitmqctl delete_queue`,
+/// here through AMQP): the broker cancels the server's consumer, and the
+/// server declares the queue and consumes it again, counting the cancel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_queue_is_declared_and_consumed_again() {
+    let topic = unique_topic("deleted_queue");
+    let server_transport = broker::connect_url(&broker::url_with(&format!("{TEST_OPTIONS}&{FAST}"))).await;
+    let (server, _) = start_server(server_transport.clone(), &topic, "s1").await;
+    let calc = CalculatorClient::new(
+        Client::new(broker::connect().await, Target::topic(&topic)).timeout(Duration::from_secs(5)),
+    );
+    assert_eq!(calc.add(&Context::new(), 1, 2).await.unwrap(), 3);
+
+    let raw = rpc_tests::raw::Raw::connect().await;
+    raw.channel
+        .queue_delete(topic.as_str().into(), lapin::options::QueueDeleteOptions::default())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server_transport.driver_stats().consumer_cancels == 0 {
+        assert!(Instant::now() < deadline, "the cancel went unnoticed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match calc.add(&Context::new(), 2, 3).await {
+            Ok(sum) => {
+                assert_eq!(sum, 5);
+                break;
+            }
+            Err(error) => assert!(Instant::now() < deadline, "not consumed again: {error}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(server_transport.driver_stats().consumer_cancels, 1);
+    server.stop();
+    server.wait().await;
+}
