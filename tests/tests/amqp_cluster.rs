@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lapin::options::QueueDeclareOptions;
@@ -69,7 +69,7 @@ fn steady_load(
         }
     });
     let casts = tokio::spawn(async move {
-        let confirmed = Arc::new(Mutex::new(Vec::new()));
+        let mut confirmed = Vec::new();
         let mut next = 0u64;
         while !stop.load(Ordering::Relaxed) {
             // Eight at a time: each returns once the broker confirmed it.
@@ -84,11 +84,10 @@ fn steady_load(
             .await;
             for (value, result) in batch.into_iter().zip(results) {
                 if result.is_ok() {
-                    confirmed.lock().unwrap().push(value);
+                    confirmed.push(value);
                 }
             }
         }
-        let confirmed = confirmed.lock().unwrap().clone();
         confirmed
     });
     (calls, casts)
