@@ -162,6 +162,16 @@ impl Link {
         let mut first_attempt = None;
         loop {
             match &*state.borrow_and_update() {
+                // Failed, and the supervisor is about to notice: wait for
+                // the next connection rather than fail on this one.
+                State::Up(connected) if failed(&connected.connection) => {
+                    if matches!(retry, Retry::Never) {
+                        return Err(TransportError::new(
+                            TransportErrorKind::ConnectionLost,
+                            "the connection to the broker was just lost",
+                        ));
+                    }
+                }
                 State::Up(connected) => return Ok(Arc::clone(connected)),
                 State::Closed => return Err(closed()),
                 State::Down { attempts, error } => {
@@ -287,6 +297,12 @@ async fn supervise(plan: Plan, mut host: usize, mut connected: Arc<Connected>, s
     }
 }
 
+/// Whether `connection` ended in an error or was closed.
+fn failed(connection: &Connection) -> bool {
+    let status = connection.status();
+    status.errored() || status.closed()
+}
+
 /// Resolves once the link is closed.
 async fn closing(state: &mut watch::Receiver<State>) {
     let _ = state.wait_for(|state| matches!(state, State::Closed)).await;
@@ -315,8 +331,7 @@ async fn watch_connection(connection: &Connection, blocked: &watch::Sender<Optio
                 // lapin reports a channel closed by the broker (a publish to a
                 // missing exchange, say) here too: only a failed connection counts.
                 Some(Event::Error(error)) => {
-                    let status = connection.status();
-                    if status.errored() || status.closed() {
+                    if failed(connection) {
                         return from_lapin(error, "connection");
                     }
                     tracing::debug!(%error, "the broker closed a channel; the connection stays");
@@ -333,8 +348,7 @@ async fn watch_connection(connection: &Connection, blocked: &watch::Sender<Optio
                 None => return TransportError::new(TransportErrorKind::ConnectionLost, "the connection ended"),
             },
             _ = ticks.tick() => {
-                let status = connection.status();
-                if status.errored() || status.closed() {
+                if failed(connection) {
                     return TransportError::new(TransportErrorKind::ConnectionLost, "the connection failed");
                 }
             }

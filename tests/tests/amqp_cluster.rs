@@ -3,8 +3,8 @@
 //! node, with quorum queues and with classic ones.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use lapin::options::QueueDeclareOptions;

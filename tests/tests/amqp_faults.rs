@@ -499,3 +499,89 @@ async fn a_deleted_queue_is_declared_and_consumed_again() {
     server.stop();
     server.wait().await;
 }
+
+/// A publish that makes the broker close the publishing channel (its
+/// exchange was deleted after the client checked it) fails alone: the
+/// publishes in flight beside it on the same channel go through, published
+/// again on a fresh channel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_error_fails_only_the_publish_that_caused_it() {
+    let topic = unique_topic("isolated");
+    let (server, _) = start_server(broker::connect().await, &topic, "s1").await;
+    // A second exchange with a server on it, so that the client knows it exists.
+    let doomed = unique_topic("doomed_exchange");
+    let doomed_transport = broker::connect().await;
+    let doomed_server =
+        rpc_core::Server::builder(doomed_transport, Target::server(&topic, "s2").with_exchange(&doomed))
+            .endpoint(rpc_tests::api::Calculator::new("s2"))
+            .build()
+            .unwrap();
+    doomed_server.start().await.unwrap();
+    let client = Client::new(broker::connect().await, Target::topic(&topic)).timeout(Duration::from_secs(10));
+    let calc = CalculatorClient::new(client.clone());
+    let to_doomed = CalculatorClient::new(client.prepare().exchange(&doomed));
+    assert_eq!(to_doomed.add(&Context::new(), 1, 1).await.unwrap(), 2);
+    doomed_server.stop();
+    doomed_server.wait().await;
+    let raw = rpc_tests::raw::Raw::connect().await;
+    raw.channel
+        .exchange_delete(doomed.as_str().into(), lapin::options::ExchangeDeleteOptions::default())
+        .await
+        .unwrap();
+    // The doomed publish goes out among 64 good calls.
+    let ctx = Context::new();
+    let good = futures_util::future::join_all((0..64).map(|i| calc.add(&ctx, i, 1)));
+    let bad = async {
+        tokio::task::yield_now().await;
+        to_doomed.cast().add(&ctx, 1, 1).await
+    };
+    let (good, bad) = tokio::join!(good, bad);
+    // The client works on, and tells whether the connection survived: lapin
+    // 4.12 may send channel.close-ok ahead of publish frames already queued
+    // on that channel, and RabbitMQ then closes the connection. The
+    // publishes in flight then fail as a connection loss, the only way they
+    // may fail.
+    assert_eq!(calc.add(&ctx, 2, 3).await.unwrap(), 5);
+    let reconnected = client.transport().driver_stats().reconnections > 0;
+    let lost = |error: &Error| {
+        reconnected
+            && matches!(error, Error::Transport(error) if error.kind() == rpc_core::TransportErrorKind::ConnectionLost)
+    };
+    match bad {
+        Err(Error::NoListener { .. }) => {}
+        Err(ref error) if lost(error) => {}
+        other => panic!("the publish to a deleted exchange: {other:?}"),
+    }
+    for (i, result) in good.into_iter().enumerate() {
+        match result {
+            Ok(sum) => assert_eq!(sum, i as i64 + 1),
+            Err(ref error) if lost(error) => {}
+            Err(error) => panic!("call {i} failed while the connection stood: {error}"),
+        }
+    }
+    server.stop();
+    server.wait().await;
+}
+
+/// A body over `max_message_size` is refused before it reaches the broker
+/// (which would close the channel), with a clear error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_over_the_size_limit_is_refused_before_sending() {
+    let topic = unique_topic("size_limit");
+    let (server, calculator) = start_server(broker::connect().await, &topic, "s1").await;
+    let url = broker::url_with(&format!("{TEST_OPTIONS}&max_message_size=65536"));
+    let calc = CalculatorClient::new(Client::new(broker::connect_url(&url).await, Target::topic(&topic)));
+    let ctx = Context::new();
+    let result = calc.cast().record(&ctx, "x".repeat(100_000)).await;
+    match &result {
+        Err(Error::Transport(error)) => {
+            assert_eq!(error.kind(), rpc_core::TransportErrorKind::Refused);
+            assert!(error.message().contains("max_message_size"), "{error}");
+        }
+        other => panic!("an oversized cast: {other:?}"),
+    }
+    assert_eq!(calc.add(&ctx, 2, 3).await.unwrap(), 5);
+    assert!(calculator.observed.records().is_empty());
+    server.stop();
+    server.wait().await;
+}

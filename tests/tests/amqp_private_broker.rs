@@ -118,6 +118,92 @@ async fn durable_at_least_once_casts_survive_a_broker_restart() {
     server.wait().await;
 }
 
+/// The client's own guarantee, across a crash: at-least-once casts stream
+/// while the broker is killed (SIGKILL, nothing closed or flushed) and
+/// restarted; casts interrupted before their confirm are published again
+/// once reconnected, so every cast returns success and every value is
+/// handled (a value may be handled twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_least_once_casts_in_flight_survive_a_broker_crash() {
+    const CASTS: u64 = 2_000;
+    let node = PrivateBroker::start(None);
+    let url = node.url(&format!("{FAST}&amqp_durable_queues=true"));
+    let topic = unique_topic("crash");
+    let dir = TempDir::new("rpc-crash");
+    let journal = dir.path().join("journal");
+    let server = Server::builder(broker::connect_url(&url).await, Target::server(&topic, "worker"))
+        .endpoint(Worker::new("worker", Some(&journal), Duration::ZERO).unwrap())
+        .delivery_mode(DeliveryMode::AtLeastOnce)
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let worker = WorkerClient::new(
+        Client::new(broker::connect_url(&url).await, Target::topic(&topic))
+            .delivery_mode(DeliveryMode::AtLeastOnce)
+            .retry(rpc_core::Retry::Forever),
+    );
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let casting = tokio::spawn({
+        let sent = std::sync::Arc::clone(&sent);
+        async move {
+            // 32 in flight at a time.
+            let mut failures = Vec::new();
+            for chunk in (0..CASTS).collect::<Vec<u64>>().chunks(32) {
+                let results = futures_util::future::join_all(
+                    chunk
+                        .iter()
+                        .map(|value| async { (*value, worker.cast().record(&Context::new(), *value).await) }),
+                )
+                .await;
+                for (value, result) in results {
+                    if let Err(error) = result {
+                        failures.push((value, error.to_string()));
+                    }
+                }
+                sent.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+            failures
+        }
+    });
+    while sent.load(std::sync::atomic::Ordering::Relaxed) < 300 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    node.kill();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    node.restart();
+    let failures = tokio::time::timeout(Duration::from_secs(60), casting)
+        .await
+        .expect("the casts finish once the broker is back")
+        .unwrap();
+    assert!(failures.is_empty(), "casts failed across the crash: {failures:?}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (recorded, distinct) = loop {
+        let recorded = read_journal(&journal);
+        let mut distinct = recorded.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() as u64 == CASTS || Instant::now() > deadline {
+            break (recorded, distinct);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let missing: Vec<u64> = (0..CASTS)
+        .filter(|value| distinct.binary_search(value).is_err())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} casts lost in the crash: {missing:?}",
+        missing.len()
+    );
+    eprintln!(
+        "{} handled, {} distinct, after a broker crash mid-stream",
+        recorded.len(),
+        distinct.len()
+    );
+    server.stop();
+    server.wait().await;
+}
+
 async fn wait_for_journal(journal: &Path, count: usize, within: Duration) -> Vec<u64> {
     let deadline = Instant::now() + within;
     loop {
@@ -181,6 +267,88 @@ async fn tls_serves_with_the_right_authority_and_refuses_a_bad_certificate() {
         started.elapsed()
     );
 
+    server.stop();
+    server.wait().await;
+}
+
+/// A memory alarm blocks publishers: a server still acknowledges what it
+/// runs (it consumes on a connection of its own, which the broker keeps
+/// reading) and stops cleanly; a cast fails within its time with a typed
+/// error instead of hanging; service resumes when the alarm clears.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memory_alarm_blocks_publishers_but_not_acknowledgements() {
+    use rpc_core::TransportErrorKind;
+    use rpc_tests::api::Calculator;
+
+    let node = PrivateBroker::start(None);
+    let url = node.url(&format!("{FAST}&publish_timeout=2&reply_retry_timeout=1"));
+    let topic = unique_topic("alarm");
+    let server_transport = broker::connect_url(&url).await;
+    let server = Server::builder(server_transport.clone(), Target::server(&topic, "s1"))
+        .endpoint(Calculator::new("s1"))
+        .delivery_mode(DeliveryMode::AtLeastOnce)
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let client_transport = broker::connect_url(&url).await;
+    let calc = CalculatorClient::new(
+        Client::new(client_transport.clone(), Target::topic(&topic)).timeout(Duration::from_secs(5)),
+    );
+    assert_eq!(calc.add(&Context::new(), 1, 2).await.unwrap(), 3);
+
+    // A request is running when the alarm goes off.
+    let running = tokio::spawn({
+        let calc = calc.clone();
+        async move { calc.sleep(&Context::new(), 1_500).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    node.rabbitmqctl(&["set_vm_memory_high_watermark", "absolute", "1"]);
+
+    // A cast now fails within its publish time, with a typed error.
+    let started = Instant::now();
+    let cast = calc.cast().add(&Context::new(), 2, 2).await;
+    let kind = match &cast {
+        Err(Error::Transport(error)) => error.kind(),
+        other => panic!("a cast during the alarm: {other:?}"),
+    };
+    assert!(
+        matches!(kind, TransportErrorKind::Blocked | TransportErrorKind::Unconfirmed),
+        "{cast:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(client_transport.driver_stats().blocked, "the block was not seen");
+    // The running request finishes (its reply cannot get out) and is
+    // acknowledged on the consuming connection: the server drains and stops.
+    let _ = running.await.unwrap();
+    server.stop();
+    tokio::time::timeout(Duration::from_secs(10), server.wait())
+        .await
+        .expect("the server stops during the alarm");
+    let unacknowledged = node.rabbitmqctl(&["list_queues", "name", "messages_unacknowledged", "-q"]);
+    let line = unacknowledged
+        .lines()
+        .find(|line| line.split_whitespace().next() == Some(topic.as_str()))
+        .unwrap_or_else(|| panic!("no queue `{topic}`: {unacknowledged}"));
+    assert!(line.ends_with("\t0"), "left unacknowledged: {line}");
+
+    // The alarm clears: service resumes.
+    node.rabbitmqctl(&["set_vm_memory_high_watermark", "0.4"]);
+    server.start().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match calc.add(&Context::new(), 3, 4).await {
+            Ok(sum) => {
+                assert_eq!(sum, 7);
+                break;
+            }
+            Err(error) => assert!(Instant::now() < deadline, "no service after the alarm: {error}"),
+        }
+    }
+    assert!(!client_transport.driver_stats().blocked);
     server.stop();
     server.wait().await;
 }
