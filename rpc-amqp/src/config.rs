@@ -299,7 +299,8 @@ impl AmqpConfig {
         self
     }
 
-    /// The connection name the broker shows (default `<program>:<pid>:<role>`).
+    /// The connections' name in the broker, suffixed with their role
+    /// (`:publish`, `:consume`); by default `<program>:<pid>`.
     pub fn connection_name(mut self, name: impl Into<String>) -> AmqpConfig {
         self.connection_name = Some(name.into());
         self

@@ -34,6 +34,16 @@ fn may_republish(message: &OutgoingMessage, error: &TransportError, republished:
         }
 }
 
+/// Whether a reply that failed with `error` goes out again (within the
+/// reply window): after a lost connection, or a refusal (a quorum queue
+/// without a leader); a reply is idempotent, its caller dropping copies.
+fn may_reply_again(error: &TransportError) -> bool {
+    matches!(
+        error.kind(),
+        TransportErrorKind::ConnectionLost | TransportErrorKind::Refused | TransportErrorKind::Unreachable
+    )
+}
+
 /// The longest a reply is retried, whatever the configuration says.
 const MAX_REPLY_RETRY_TIMEOUT: Duration = Duration::from_secs(3600);
 
@@ -43,18 +53,24 @@ const REPLY_RETRY_INTERVAL: Duration = Duration::from_millis(250);
 /// How many reply queues found gone are remembered (oslo keeps 200).
 const GONE_REPLY_QUEUES: usize = 200;
 
-/// The AMQP transport's [`Driver`]: a publishing connection and a consuming
-/// connection, each supervised and reconnected on loss.
+/// The AMQP transport's [`Driver`]: a publishing connection and, once a
+/// server listens, a consuming connection, each supervised and reconnected
+/// on loss.
 ///
-/// Two connections, as RabbitMQ advises and oslo.messaging does: during a
-/// memory or disk alarm the broker stops reading connections that publish,
-/// and one that also consumed could not acknowledge, so a server could not
-/// even drain. (`single_connection` puts both on one.)
+/// Servers consume on a connection of their own, as RabbitMQ advises and
+/// oslo.messaging does: during a memory or disk alarm the broker stops
+/// reading connections that publish, and one that also consumed could not
+/// acknowledge, so a server could not even drain. Replies are consumed on
+/// the publishing connection: without acknowledgements, they flow during an
+/// alarm too, and a call's request and reply then cross one I/O thread, not
+/// two (a client-only process has one connection). `single_connection` puts
+/// servers' consumers on it as well.
 #[derive(Debug)]
 pub struct AmqpDriver {
     config: Arc<AmqpConfig>,
     publisher: Publisher,
-    consume: Arc<Link>,
+    /// Servers' consuming connection, opened when the first server listens.
+    consume: tokio::sync::OnceCell<Arc<Link>>,
     consumers: Arc<ConsumerStats>,
     /// Reply queues found gone, and until when to believe it.
     gone: Mutex<HashMap<String, Instant>>,
@@ -65,15 +81,10 @@ impl AmqpDriver {
     /// reconnection backoff for at most `startup_timeout`.
     pub async fn connect(config: AmqpConfig) -> Result<AmqpDriver, rpc_core::Error> {
         let config = Arc::new(config);
-        let publish = Link::open(Arc::clone(&config), "publish").await?;
-        let consume = if config.single_connection {
-            Arc::clone(&publish)
-        } else {
-            Link::open(Arc::clone(&config), "consume").await?
-        };
+        let publish = Link::open(Arc::clone(&config), "publish", config.startup_timeout).await?;
         Ok(AmqpDriver {
             publisher: Publisher::new(publish, &config),
-            consume,
+            consume: tokio::sync::OnceCell::new(),
             consumers: Arc::default(),
             gone: Mutex::default(),
             config,
@@ -106,6 +117,24 @@ impl AmqpDriver {
             properties = properties.with_content_encoding("utf-8".into());
         }
         properties
+    }
+
+    /// Servers' consuming connection, opened on first use.
+    async fn consuming(&self) -> Result<Arc<Link>, TransportError> {
+        let link = self
+            .consume
+            .get_or_try_init(|| async {
+                let publish = self.publisher.link();
+                if self.config.single_connection {
+                    return Ok(Arc::clone(publish));
+                }
+                // The broker is reachable (waiting for a reconnection under
+                // way, one more attempt at most): connect once more.
+                publish.connected(Retry::Limited(1)).await?;
+                Link::open(Arc::clone(&self.config), "consume", Duration::ZERO).await
+            })
+            .await?;
+        Ok(Arc::clone(link))
     }
 
     fn gone(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
@@ -199,27 +228,39 @@ impl Driver for AmqpDriver {
             return Err(gone());
         }
         // A missing reply queue may be a caller reconnecting: retry for a
-        // while (oslo's 60 s), then remember it as gone for as long.
+        // while (oslo's 60 s), then remember it as gone for as long. A
+        // reply lost with the connection, or refused (a quorum reply queue
+        // between leaders), goes out again within the same window: the
+        // caller drops a copy it already has.
         let window = self.config.reply_retry_timeout.min(MAX_REPLY_RETRY_TIMEOUT);
         let deadline = Instant::now() + window;
+        let mut backoff = Backoff::new(REPLY_RETRY_INTERVAL, self.config.retry_interval);
+        let routing_key = topology::short(reply_to)?;
+        let outgoing = || Message {
+            exchange: ShortString::from(""),
+            routing_key: routing_key.clone(),
+            mandatory: true,
+            body: message.body.clone(),
+            properties: self.properties(&message),
+            deadline: None,
+        };
+        // Too big is too big however often it is tried.
+        self.publisher.check_size(&outgoing())?;
         loop {
-            let outgoing = Message {
-                exchange: ShortString::from(""),
-                routing_key: topology::short(reply_to)?,
-                mandatory: true,
-                body: message.body.clone(),
-                properties: self.properties(&message),
-                deadline: None,
-            };
-            match self.publisher.publish(outgoing, message.retry).await? {
-                Outcome::Routed => return Ok(()),
-                Outcome::Returned if Instant::now() + REPLY_RETRY_INTERVAL < deadline => {
+            match self.publisher.publish(outgoing(), message.retry).await {
+                Ok(Outcome::Routed) => return Ok(()),
+                Ok(Outcome::Returned) if Instant::now() + REPLY_RETRY_INTERVAL < deadline => {
                     tokio::time::sleep(REPLY_RETRY_INTERVAL).await;
                 }
-                Outcome::Returned | Outcome::NoExchange => {
+                Ok(Outcome::Returned | Outcome::NoExchange) => {
                     self.mark_gone(reply_to, window);
                     return Err(gone());
                 }
+                Err(error) if may_reply_again(&error) && Instant::now() + REPLY_RETRY_INTERVAL < deadline => {
+                    tracing::info!(reply_to, %error, "publishing a reply again");
+                    tokio::time::sleep(backoff.next_delay().min(deadline - Instant::now())).await;
+                }
+                Err(error) => return Err(error),
             }
         }
     }
@@ -252,7 +293,7 @@ impl Driver for AmqpDriver {
             },
         ];
         let listener = AmqpListener::start(
-            Arc::clone(&self.consume),
+            self.consuming().await?,
             Arc::clone(&self.config),
             Arc::clone(&self.consumers),
             queues,
@@ -265,7 +306,7 @@ impl Driver for AmqpDriver {
         let spec = topology::reply_queue(&self.config);
         let name = spec.name.clone();
         let consumer = ReplyConsumer::start(
-            Arc::clone(&self.consume),
+            Arc::clone(self.publisher.link()),
             Arc::clone(&self.config),
             Arc::clone(&self.consumers),
             spec,
@@ -277,18 +318,20 @@ impl Driver for AmqpDriver {
 
     async fn close(&self) -> Result<(), TransportError> {
         self.publisher.link().close();
-        self.consume.close();
+        if let Some(consume) = self.consume.get() {
+            consume.close();
+        }
         Ok(())
     }
 
     fn stats(&self) -> DriverStats {
         let mut stats = DriverStats::default();
-        stats.reconnections = self.publisher.link().reconnections()
-            + if self.config.single_connection {
-                0
-            } else {
-                self.consume.reconnections()
-            };
+        stats.reconnections = self.publisher.link().reconnections();
+        if let Some(consume) = self.consume.get() {
+            if !Arc::ptr_eq(consume, self.publisher.link()) {
+                stats.reconnections += consume.reconnections();
+            }
+        }
         stats.consumer_cancels = self.consumers.cancels.load(Ordering::Relaxed);
         stats.blocked = self.publisher.link().blocked().is_some();
         stats

@@ -29,31 +29,49 @@
 //! | `control_exchange` | exchange of targets that name none | `openstack` |
 //! | `heartbeat` (`heartbeat_timeout_threshold`) | AMQP heartbeat, seconds; a dead peer is noticed within twice this | 10 |
 //! | `connect_timeout` | seconds one connection attempt may take | 10 |
+//! | `startup_timeout` | seconds the first connection keeps trying the hosts, with the reconnection backoff, while no broker answers | 30 |
 //! | `prefetch` (`rabbit_qos_prefetch_count`) | cap on a server's prefetch (by default its concurrency limit) | none |
 //! | `retry_interval` (`rabbit_retry_interval`) | first reconnection delay, seconds; doubles, with jitter | 1 |
 //! | `max_retry_interval` (`rabbit_interval_max`) | longest reconnection delay, seconds | 30 |
 //! | `failover_strategy` (`kombu_failover_strategy`) | `round-robin` or `shuffle` | `round-robin` |
-//! | `durable` (`amqp_durable_queues`) | durable exchange and topic/server queues, persistent messages | false |
-//! | `quorum` (`rabbit_quorum_queue`) | quorum topic/server queues (durable) | false |
-//! | `transient_queues_ttl` (`rabbit_transient_queues_ttl`) | seconds an unused reply or fanout queue lives; 0: forever | 1800 |
+//! | `durable` (`amqp_durable_queues`) | durable control exchange, persistent messages | false |
+//! | `quorum` (`rabbit_quorum_queue`) | quorum topic and server queues (and `durable`) | false |
+//! | `quorum_delivery_limit` (`rabbit_quorum_delivery_limit`) | `x-delivery-limit` of quorum queues; 0: the broker's (RabbitMQ 4: 20) | 0 |
+//! | `transient_quorum` (`rabbit_transient_quorum_queue`) | reply and fanout queues as quorum queues that expire unused, instead of exclusive ones | false |
+//! | `cancel_on_failover` (`enable_cancel_on_failover`) | ask the broker to cancel consumers when a queue's leader moves (`x-cancel-on-ha-failover`); they are consumed again | false |
+//! | `transient_queues_ttl` (`rabbit_transient_queues_ttl`) | seconds an unused `transient_quorum` reply or fanout queue lives; 0: forever | 1800 |
 //! | `shared_queues_ttl` | seconds an unused topic or server queue lives (not oslo's behaviour: for test brokers); 0: forever | 0 |
-//! | `reply_retry_timeout` | seconds a server retries a reply whose queue is missing | 5 |
+//! | `reply_retry_timeout` (`kombu_missing_consumer_retry_timeout`) | seconds a server retries a reply whose queue is missing (its caller reconnecting) | 60 |
+//! | `max_message_size` | largest body sent, bytes; larger ones fail before reaching the broker | 16 MiB |
+//! | `publish_timeout` | seconds a publish without a deadline (a reply, a cast) may wait for a connection, an alarm's end and the confirm | 30 |
+//! | `single_connection` | servers consume on the publishing connection (see *Connections*) | false |
 //! | `ssl`, `ssl_ca_file`, `ssl_cert_file`, `ssl_key_file` | TLS; extra CA (PEM), client certificate and PKCS#8 key | off |
-//! | `connection_name` | the connection's name in the broker | `<program>:<pid>:<role>` |
+//! | `connection_name` | the connections' names in the broker (suffixed with `:publish` and `:consume`) | `<program>:<pid>` |
 //!
 //! Unknown options are ignored with a warning, so an OpenStack transport URL
 //! with options for Python drivers still works.
 //!
-//! # Topology (oslo.messaging's)
+//! # Topology (oslo.messaging's, safe on RabbitMQ 4)
+//!
+//! RabbitMQ 4.3 refuses transient non-exclusive queues by default
+//! (`deprecated_features.permit.transient_nonexcl_queues`), which oslo's
+//! default topology uses. No such queue is declared here, in any mode:
 //!
 //! | entity | name | flags |
 //! |---|---|---|
 //! | control exchange | `openstack`, or the target's exchange | topic; durable with `durable`/`quorum` |
-//! | topic queue | `<topic>`, bound with key `<topic>` | durable with `durable`/`quorum` |
+//! | topic queue | `<topic>`, bound with key `<topic>` | durable; classic, or quorum with `quorum` |
 //! | server queue | `<topic>.<server>`, bound with key `<topic>.<server>` | same |
-//! | fanout exchange | `<topic>_fanout` | fanout, auto-delete |
-//! | fanout queue | `<topic>_fanout_<uuid>`, one per server | `x-expires`; deleted when the server stops |
-//! | reply queue | `reply_<uuid>`, one per client transport | `x-expires`; replies come through the default exchange |
+//! | fanout exchange | `<topic>_fanout` | fanout, auto-delete; durable with `transient_quorum` |
+//! | fanout queue | `<topic>_fanout_<uuid>`, one per server | exclusive; with `transient_quorum`, durable quorum with `x-expires`; deleted when the server stops |
+//! | reply queue | `reply_<uuid>`, one per client transport | exclusive; with `transient_quorum`, durable quorum with `x-expires`; replies come through the default exchange |
+//!
+//! A declaration the broker refuses because the entity exists with other
+//! flags (declared by a peer configured differently) falls back to using it
+//! as it is, with a warning. Peers declaring second must agree: an
+//! oslo.messaging service sharing topics with Rust servers sets
+//! `amqp_durable_queues = true` or `rabbit_quorum_queue = true` (see
+//! `docs/oslo-interop.md`).
 //!
 //! # Behaviour
 //!
@@ -61,27 +79,64 @@
 //!   or cast to a topic with no queue bound (or whose exchange no server ever
 //!   declared) fails at once with
 //!   [`Error::NoListener`](rpc_core::Error::NoListener). A call's request
-//!   expires with the call's timeout. Clients declare nothing, so nothing
-//!   lingers on the broker when nobody listens.
+//!   expires with the call's timeout, and is not sent at all once its
+//!   caller gave up. Clients declare nothing, so nothing lingers on the
+//!   broker when nobody listens.
+//! - **Publishes** share one channel per connection, many in flight; a
+//!   channel error (a publish to an exchange deleted since it was checked)
+//!   or a refusal (a quorum queue without a leader) makes the publishes it
+//!   interrupted go out again, one by one, on a fresh channel, so only the
+//!   publish at fault fails. Bodies over `max_message_size` fail before
+//!   sending ([`TransportErrorKind::Refused`](rpc_core::TransportErrorKind::Refused)).
+//!   Every publish is bounded: by its message's deadline (a call's timeout),
+//!   or by `publish_timeout`; past it, the error says where it stood
+//!   (`Unreachable`, `Blocked`, or `Unconfirmed`: it may have been routed).
 //! - **Replies** come back on the transport's one reply queue, consumed
-//!   without a polling delay; late replies are dropped and counted.
-//! - **Servers** consume their three queues on one channel with a prefetch
-//!   equal to their concurrency limit, acknowledge requests when received
-//!   (oslo's at-most-once) or, with
+//!   without a polling delay; late replies are dropped and counted. A
+//!   server retries a reply whose queue is missing for `reply_retry_timeout`
+//!   (its caller may be reconnecting), then forgets the queue.
+//! - **Servers** consume each of their three queues on a channel of its
+//!   own, each with its own prefetch (RabbitMQ 4.3 removed global QoS, and
+//!   quorum queues never had it): the topic and server queues the
+//!   concurrency limit, the fanout queue an eighth of it, so at most about
+//!   2.1 times the limit is held unacknowledged. They acknowledge requests
+//!   when received (oslo's at-most-once) or, with
 //!   [`DeliveryMode::AtLeastOnce`](rpc_core::DeliveryMode::AtLeastOnce), once
 //!   answered; on stop they cancel their consumers, let running requests
 //!   finish and settle them, return undelivered messages to the queues,
-//!   close the channel and delete their fanout queue. Unreadable messages
-//!   are rejected without requeue.
+//!   close the channels and delete their fanout queue. Unreadable messages
+//!   are rejected without requeue. `start` fails, naming the queue, unless
+//!   every queue is consumed.
+//! - **Consumer cancels**: when the broker cancels a consumer (its queue
+//!   deleted, the node holding it lost, a quorum leader moved with
+//!   `cancel_on_failover`), the queue is declared and consumed again with
+//!   backoff; cancels are logged and counted in
+//!   [`DriverStats`](rpc_core::transport::DriverStats).
 //! - **At-least-once casts** are persistent, and a cast whose connection is
 //!   lost before the broker's confirm is published again after reconnection.
-//! - **Connections**: one per transport (see [`AmqpDriver`] for why not
-//!   two), with AMQP heartbeats. On a loss, calls waiting for replies
+//! - **Connections**: one publishing connection per transport, which also
+//!   consumes replies (without acknowledgements, they flow during an
+//!   alarm), and, once a server listens, a consuming connection for
+//!   servers' queues, as RabbitMQ advises and oslo does: during a memory or
+//!   disk alarm the broker stops reading from connections that publish, and
+//!   a server sharing one could not even acknowledge. While blocked,
+//!   publishes wait within their deadline and then fail with
+//!   [`TransportErrorKind::Blocked`](rpc_core::TransportErrorKind::Blocked);
+//!   servers keep consuming and acknowledging. `single_connection=true`
+//!   puts servers on the publishing connection too, which is faster under
+//!   pipelined load (`docs/benchmarks.md`) at that price. All have AMQP
+//!   heartbeats. The first connection tries the hosts with the reconnection
+//!   backoff for `startup_timeout` (a broker that answers and refuses, bad
+//!   credentials say, fails at once). On a loss, calls waiting for replies
 //!   fail at once with a connection error; the transport reconnects with
 //!   exponential backoff and jitter, moving to the next host, declares its
 //!   queues again and consumes again. Publishes wait for the reconnection as
 //!   the request's [`Retry`](rpc_core::Retry) allows (calls at most until
 //!   their timeout).
+//!
+//! `docs/reliability.md` states each guarantee with the test that proves it,
+//! on RabbitMQ 3.10, RabbitMQ 4.0 with 4.3's defaults, and a three-node
+//! cluster.
 
 mod backoff;
 mod config;

@@ -79,11 +79,16 @@ impl fmt::Debug for Link {
 impl Link {
     /// Connects and starts supervising the connection. The first connection
     /// tries the hosts in turn with the reconnection backoff, for at most
-    /// the configuration's `startup_timeout`; a refusal (bad credentials,
+    /// `patience` (the configuration's `startup_timeout` for a transport's
+    /// first connection; zero: each host once); a refusal (bad credentials,
     /// say) fails at once.
-    pub(crate) async fn open(config: Arc<AmqpConfig>, role: &'static str) -> Result<Arc<Link>, TransportError> {
+    pub(crate) async fn open(
+        config: Arc<AmqpConfig>,
+        role: &'static str,
+        patience: Duration,
+    ) -> Result<Arc<Link>, TransportError> {
         let plan = Plan::new(Arc::clone(&config), role)?;
-        let deadline = tokio::time::Instant::now() + config.startup_timeout;
+        let deadline = tokio::time::Instant::now() + patience;
         let mut backoff = Backoff::new(config.retry_interval, config.max_retry_interval);
         let mut index = 0;
         let mut attempts = 0;
@@ -363,13 +368,16 @@ impl Plan {
             fastrand::shuffle(&mut hosts);
         }
         let tls = config.tls.as_ref().map(read_tls).transpose()?;
-        let name = config.connection_name.clone().unwrap_or_else(|| {
-            let program = std::env::args()
-                .next()
-                .and_then(|path| path.rsplit('/').next().map(str::to_owned))
-                .unwrap_or_else(|| "rpc".to_owned());
-            format!("{program}:{}:{role}", std::process::id())
-        });
+        let name = match &config.connection_name {
+            Some(name) => format!("{name}:{role}"),
+            None => {
+                let program = std::env::args()
+                    .next()
+                    .and_then(|path| path.rsplit('/').next().map(str::to_owned))
+                    .unwrap_or_else(|| "rpc".to_owned());
+                format!("{program}:{}:{role}", std::process::id())
+            }
+        };
         let properties = ConnectionProperties::default().with_connection_name(name.into());
         Ok(Plan {
             role,

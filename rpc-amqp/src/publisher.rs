@@ -198,12 +198,12 @@ impl Publisher {
     }
 
     /// The connection publishes go through.
-    pub(crate) fn link(&self) -> &Link {
+    pub(crate) fn link(&self) -> &Arc<Link> {
         &self.link
     }
 
     /// Refuses, before it reaches the broker, a body over the size limit.
-    fn check_size(&self, message: &Message) -> Result<(), TransportError> {
+    pub(crate) fn check_size(&self, message: &Message) -> Result<(), TransportError> {
         if message.body.len() > self.max_message_size {
             return Err(TransportError::new(
                 TransportErrorKind::Refused,
