@@ -1,6 +1,6 @@
 //! The AMQP driver: rpc-core's transport seam over RabbitMQ.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -8,8 +8,8 @@ use std::time::Duration;
 use lapin::BasicProperties;
 use lapin::types::ShortString;
 use rpc_core::transport::{
-    Address, DeliveryMode, Driver, DriverStats, ListenOptions, Listener, OutgoingMessage, ReplyQueue, ReplySink, Retry,
-    async_trait,
+    Address, DeliveryMode, Driver, DriverStats, ListenOptions, Listener, NotificationRoute, OutgoingMessage,
+    ReplyQueue, ReplySink, Retry, async_trait,
 };
 use rpc_core::{Codec, Transport, TransportError, TransportErrorKind};
 use tokio::time::Instant;
@@ -74,6 +74,8 @@ pub struct AmqpDriver {
     consumers: Arc<ConsumerStats>,
     /// Reply queues found gone, and until when to believe it.
     gone: Mutex<HashMap<String, Instant>>,
+    /// Notification queues declared, by connection: (generation, exchange, routing key).
+    declared: Mutex<HashSet<(u64, String, String)>>,
 }
 
 impl AmqpDriver {
@@ -87,6 +89,7 @@ impl AmqpDriver {
             consume: tokio::sync::OnceCell::new(),
             consumers: Arc::default(),
             gone: Mutex::default(),
+            declared: Mutex::default(),
             config,
         })
     }
@@ -152,6 +155,49 @@ impl AmqpDriver {
             }
             None => false,
         }
+    }
+
+    /// A listener's prefetch per queue: what it asks, within the configured cap.
+    fn prefetch(&self, options: &ListenOptions) -> u16 {
+        match self.config.prefetch {
+            Some(cap) => cap.min(options.prefetch),
+            None => options.prefetch,
+        }
+        .max(1)
+    }
+
+    /// Consumes `queues` on the consuming connection.
+    async fn start_listener(&self, queues: Vec<QueueConsumer>) -> Result<Box<dyn Listener>, TransportError> {
+        let listener = AmqpListener::start(
+            self.consuming().await?,
+            Arc::clone(&self.config),
+            Arc::clone(&self.consumers),
+            queues,
+        )
+        .await?;
+        Ok(Box::new(listener))
+    }
+
+    fn declared(&self) -> std::sync::MutexGuard<'_, HashSet<(u64, String, String)>> {
+        self.declared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Declares the queue a notification on `route` waits in, once per
+    /// connection (oslo's notifier does the same).
+    async fn declare_notification_queue(&self, route: &NotificationRoute, retry: Retry) -> Result<(), TransportError> {
+        let connected = self.publisher.link().connected(retry).await?;
+        let key = route.routing_key();
+        let id = (connected.generation, route.exchange.clone(), key.clone());
+        if self.declared().contains(&id) {
+            return Ok(());
+        }
+        let spec = topology::notification_queue(&self.config, key.clone(), vec![(route.exchange.clone(), key)]);
+        let channel = topology::declare(&connected, &spec).await?;
+        let _ = channel.close(200, "declared".into()).await;
+        let mut declared = self.declared();
+        declared.retain(|(generation, _, _)| *generation == connected.generation);
+        declared.insert(id);
+        Ok(())
     }
 
     /// Remembers `reply_to` as gone for a retry window.
@@ -269,11 +315,7 @@ impl Driver for AmqpDriver {
         let server = address
             .server
             .ok_or_else(|| TransportError::new(TransportErrorKind::Other, "a server listens with a server name"))?;
-        let limit = match self.config.prefetch {
-            Some(cap) => cap.min(options.prefetch),
-            None => options.prefetch,
-        }
-        .max(1);
+        let limit = self.prefetch(options);
         let topology = topology::server(&self.config, &address, server);
         let queues = vec![
             QueueConsumer {
@@ -292,14 +334,67 @@ impl Driver for AmqpDriver {
                 delete_on_close: true,
             },
         ];
-        let listener = AmqpListener::start(
-            self.consuming().await?,
-            Arc::clone(&self.config),
-            Arc::clone(&self.consumers),
-            queues,
-        )
-        .await?;
-        Ok(Box::new(listener))
+        self.start_listener(queues).await
+    }
+
+    async fn notify(&self, route: &NotificationRoute, message: OutgoingMessage) -> Result<(), TransportError> {
+        let key = topology::short(&route.routing_key())?;
+        let exchange = topology::short(&route.exchange)?;
+        let properties = self.properties(&message);
+        // A queue deleted since it was declared: declared again, once.
+        for _ in 0..2 {
+            self.declare_notification_queue(route, message.retry).await?;
+            let outgoing = Message {
+                exchange: exchange.clone(),
+                routing_key: key.clone(),
+                mandatory: true,
+                body: message.body.clone(),
+                properties: properties.clone(),
+                deadline: message.deadline,
+            };
+            match self.publisher.publish(outgoing, message.retry).await? {
+                Outcome::Routed => return Ok(()),
+                Outcome::Returned | Outcome::NoExchange => {
+                    self.declared().retain(|(_, declared_exchange, declared_key)| {
+                        (declared_exchange.as_str(), declared_key.as_str()) != (route.exchange.as_str(), key.as_str())
+                    });
+                }
+            }
+        }
+        Err(TransportError::new(
+            TransportErrorKind::Unroutable,
+            format!("no queue is bound for the notification route {route}"),
+        ))
+    }
+
+    async fn listen_notifications(
+        &self,
+        routes: &[NotificationRoute],
+        pool: Option<&str>,
+        options: &ListenOptions,
+    ) -> Result<Box<dyn Listener>, TransportError> {
+        let limit = self.prefetch(options);
+        let binding = |route: &NotificationRoute| (route.exchange.clone(), route.routing_key());
+        let specs = match pool {
+            Some(pool) => vec![topology::notification_queue(
+                &self.config,
+                pool.to_owned(),
+                routes.iter().map(binding).collect(),
+            )],
+            None => routes
+                .iter()
+                .map(|route| topology::notification_queue(&self.config, route.routing_key(), vec![binding(route)]))
+                .collect(),
+        };
+        let queues = specs
+            .into_iter()
+            .map(|spec| QueueConsumer {
+                spec,
+                prefetch: Some(limit),
+                delete_on_close: false,
+            })
+            .collect();
+        self.start_listener(queues).await
     }
 
     async fn listen_replies(&self, sink: Arc<dyn ReplySink>) -> Result<ReplyQueue, TransportError> {

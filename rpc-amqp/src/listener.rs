@@ -30,7 +30,6 @@ use futures_util::{FutureExt, StreamExt};
 use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions, QueueDeleteOptions,
 };
-use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
 use lapin::types::ShortString;
 use lapin::{Channel, Consumer};
 use rpc_core::transport::{Acker, Delivery, Listener, ReplySink, Retry, async_trait};
@@ -352,44 +351,10 @@ async fn lost(sink: &Sink, error: TransportError) {
     }
 }
 
-fn is_precondition_failed(error: &TransportError) -> bool {
-    let lapin = std::error::Error::source(error).and_then(|source| source.downcast_ref::<lapin::Error>());
-    matches!(lapin.map(lapin::Error::kind), Some(lapin::ErrorKind::ProtocolError(amqp))
-        if matches!(amqp.kind(), AMQPErrorKind::Soft(AMQPSoftError::PRECONDITIONFAILED)))
-}
-
-async fn new_channel(connected: &Connected) -> Result<Channel, TransportError> {
-    connected
-        .connection
-        .create_channel()
-        .await
-        .map_err(|error| from_lapin(error, "opening a channel"))
-}
-
-/// Declares the queue (and its exchange and binding) and consumes it.
+/// Declares the queue (and its exchanges and bindings) and consumes it.
 async fn open(connected: &Arc<Connected>, queue: &QueueConsumer) -> Result<Session, TransportError> {
     let spec = &queue.spec;
-    let mut channel = new_channel(connected).await?;
-    if let Some(exchange) = &spec.exchange {
-        if let Err(error) = topology::declare_exchange(&channel, exchange, false).await {
-            if !is_precondition_failed(&error) {
-                return Err(error);
-            }
-            // A peer declared it with other flags: use it as it is.
-            tracing::warn!(exchange = %exchange.name, %error, "the exchange exists with other settings; using it as it is");
-            channel = new_channel(connected).await?;
-            topology::declare_exchange(&channel, exchange, true).await?;
-        }
-    }
-    if let Err(error) = topology::declare_queue(&channel, spec, false).await {
-        if !is_precondition_failed(&error) {
-            return Err(error);
-        }
-        tracing::warn!(queue = %spec.name, %error, "the queue exists with other settings (another peer's configuration); using it as it is");
-        channel = new_channel(connected).await?;
-        topology::declare_queue(&channel, spec, true).await?;
-    }
-    topology::bind_queue(&channel, spec).await?;
+    let channel = topology::declare(connected, spec).await?;
     if let Some(prefetch) = queue.prefetch {
         channel
             .basic_qos(prefetch, BasicQosOptions::default())

@@ -17,6 +17,7 @@
 use std::time::Duration;
 
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{Channel, ExchangeKind};
 use rpc_core::transport::Address;
@@ -24,6 +25,7 @@ use rpc_core::{TransportError, TransportErrorKind};
 
 use crate::config::AmqpConfig;
 use crate::error::from_lapin;
+use crate::link::Connected;
 
 /// An exchange to declare.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,10 +58,10 @@ pub(crate) struct QueueSpec {
     pub(crate) expires: Option<u32>,
     /// `x-delivery-limit` (quorum queues).
     pub(crate) delivery_limit: Option<u32>,
-    /// The exchange to declare before binding.
-    pub(crate) exchange: Option<ExchangeSpec>,
-    /// (exchange, routing key).
-    pub(crate) binding: Option<(String, String)>,
+    /// The exchanges to declare before binding.
+    pub(crate) exchanges: Vec<ExchangeSpec>,
+    /// (exchange, routing key) pairs.
+    pub(crate) bindings: Vec<(String, String)>,
     /// `x-cancel-on-ha-failover` on the consumer.
     pub(crate) cancel_on_failover: bool,
 }
@@ -103,14 +105,30 @@ fn millis(ttl: Duration) -> u32 {
 /// A queue shared by the servers of a topic: durable (RabbitMQ 4.3 refuses
 /// transient shared queues), classic or quorum.
 fn shared_queue(config: &AmqpConfig, name: String, exchange: &str) -> QueueSpec {
+    let binding = (exchange.to_owned(), name.clone());
+    notification_queue(config, name, vec![binding])
+}
+
+/// A notification queue (or a server's shared queue): durable, classic or
+/// quorum, bound with `bindings` ((exchange, routing key) pairs) on control
+/// exchanges. A notifier declares `<topic>.<priority>` bound with that key,
+/// as oslo does, so that notifications wait for their consumers; a pool's
+/// queue is named after the pool and bound with every key it listens to.
+pub(crate) fn notification_queue(config: &AmqpConfig, name: String, bindings: Vec<(String, String)>) -> QueueSpec {
     let kind = if config.quorum_queues {
         QueueKind::Quorum
     } else {
         QueueKind::Classic
     };
+    let mut exchanges: Vec<ExchangeSpec> = Vec::new();
+    for (exchange, _) in &bindings {
+        if !exchanges.iter().any(|known| &known.name == exchange) {
+            exchanges.push(control_exchange(config, exchange));
+        }
+    }
     QueueSpec {
-        binding: Some((exchange.to_owned(), name.clone())),
-        exchange: Some(control_exchange(config, exchange)),
+        bindings,
+        exchanges,
         name,
         kind,
         durable: true,
@@ -133,8 +151,8 @@ fn private_queue(config: &AmqpConfig, name: String) -> QueueSpec {
         exclusive: !quorum,
         expires: config.transient_queue_ttl.map(millis).filter(|_| quorum),
         delivery_limit: None,
-        exchange: None,
-        binding: None,
+        exchanges: Vec::new(),
+        bindings: Vec::new(),
         cancel_on_failover: config.cancel_on_failover && quorum,
     }
 }
@@ -154,8 +172,8 @@ pub(crate) fn server(config: &AmqpConfig, address: &Address<'_>, server: &str) -
         config,
         format!("{}_fanout_{}", address.topic, uuid::Uuid::new_v4().simple()),
     );
-    fanout_queue.binding = Some((fanout.name.clone(), address.topic.to_owned()));
-    fanout_queue.exchange = Some(fanout);
+    fanout_queue.bindings = vec![(fanout.name.clone(), address.topic.to_owned())];
+    fanout_queue.exchanges = vec![fanout];
     ServerTopology {
         topic_queue: shared_queue(config, address.topic.to_owned(), address.exchange),
         server_queue: shared_queue(config, format!("{}.{server}", address.topic), address.exchange),
@@ -237,21 +255,66 @@ pub(crate) async fn declare_queue(channel: &Channel, spec: &QueueSpec, passive: 
         .map_err(|error| from_lapin(error, format!("declaring queue `{}`", spec.name)))
 }
 
-/// Binds the queue to its exchange.
+/// Binds the queue to its exchanges.
 pub(crate) async fn bind_queue(channel: &Channel, spec: &QueueSpec) -> Result<(), TransportError> {
-    let Some((exchange, key)) = &spec.binding else {
-        return Ok(());
-    };
-    channel
-        .queue_bind(
-            short(&spec.name)?,
-            short(exchange)?,
-            short(key)?,
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
+    for (exchange, key) in &spec.bindings {
+        channel
+            .queue_bind(
+                short(&spec.name)?,
+                short(exchange)?,
+                short(key)?,
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|error| from_lapin(error, format!("binding queue `{}` to `{exchange}`", spec.name)))?;
+    }
+    Ok(())
+}
+
+/// Whether the broker refused a declaration because the entity exists with
+/// other flags.
+pub(crate) fn is_precondition_failed(error: &TransportError) -> bool {
+    let lapin = std::error::Error::source(error).and_then(|source| source.downcast_ref::<lapin::Error>());
+    matches!(lapin.map(lapin::Error::kind), Some(lapin::ErrorKind::ProtocolError(amqp))
+        if matches!(amqp.kind(), AMQPErrorKind::Soft(AMQPSoftError::PRECONDITIONFAILED)))
+}
+
+pub(crate) async fn new_channel(connected: &Connected) -> Result<Channel, TransportError> {
+    connected
+        .connection
+        .create_channel()
         .await
-        .map_err(|error| from_lapin(error, format!("binding queue `{}` to `{exchange}`", spec.name)))
+        .map_err(|error| from_lapin(error, "opening a channel"))
+}
+
+/// Declares the queue, its exchanges and its bindings, on a channel it
+/// returns open. A declaration refused because the entity exists with other
+/// flags (a peer configured differently) falls back to using it as it is,
+/// with a warning.
+pub(crate) async fn declare(connected: &Connected, spec: &QueueSpec) -> Result<Channel, TransportError> {
+    let mut channel = new_channel(connected).await?;
+    for exchange in &spec.exchanges {
+        if let Err(error) = declare_exchange(&channel, exchange, false).await {
+            if !is_precondition_failed(&error) {
+                return Err(error);
+            }
+            // A peer declared it with other flags: use it as it is.
+            tracing::warn!(exchange = %exchange.name, %error, "the exchange exists with other settings; using it as it is");
+            channel = new_channel(connected).await?;
+            declare_exchange(&channel, exchange, true).await?;
+        }
+    }
+    if let Err(error) = declare_queue(&channel, spec, false).await {
+        if !is_precondition_failed(&error) {
+            return Err(error);
+        }
+        tracing::warn!(queue = %spec.name, %error, "the queue exists with other settings (another peer's configuration); using it as it is");
+        channel = new_channel(connected).await?;
+        declare_queue(&channel, spec, true).await?;
+    }
+    bind_queue(&channel, spec).await?;
+    Ok(channel)
 }
 
 /// The consumer's arguments.
@@ -283,10 +346,10 @@ mod tests {
             durable: false,
             auto_delete: false,
         };
-        assert_eq!(topology.topic_queue.exchange.as_ref(), Some(&control));
+        assert_eq!(topology.topic_queue.exchanges, std::slice::from_ref(&control));
         assert_eq!(topology.topic_queue.name, "compute");
         assert_eq!(
-            topology.topic_queue.binding,
+            topology.topic_queue.bindings.first().cloned(),
             Some(("openstack".into(), "compute".into()))
         );
         // No transient non-exclusive queue: shared queues are durable,
@@ -298,16 +361,16 @@ mod tests {
         }
         assert_eq!(topology.server_queue.name, "compute.host1");
         assert_eq!(
-            topology.server_queue.binding,
+            topology.server_queue.bindings.first().cloned(),
             Some(("openstack".into(), "compute.host1".into()))
         );
         let fanout = &topology.fanout_queue;
         assert!(fanout.name.starts_with("compute_fanout_"));
         assert_eq!(fanout.name.len(), "compute_fanout_".len() + 32);
-        assert_eq!(fanout.binding, Some(("compute_fanout".into(), "compute".into())));
+        assert_eq!(fanout.bindings, [("compute_fanout".into(), "compute".into())]);
         assert!(fanout.exclusive && !fanout.durable);
         assert_eq!(
-            fanout.exchange,
+            fanout.exchanges.first().cloned(),
             Some(ExchangeSpec {
                 name: "compute_fanout".into(),
                 fanout: true,
@@ -317,7 +380,7 @@ mod tests {
         );
         let reply = reply_queue(&config);
         assert!(reply.name.starts_with("reply_") && reply.name.len() == 6 + 32);
-        assert!(reply.exclusive && !reply.durable && reply.binding.is_none());
+        assert!(reply.exclusive && !reply.durable && reply.bindings.is_empty());
     }
 
     #[test]
@@ -342,7 +405,7 @@ mod tests {
             .quorum_delivery_limit(Some(5))
             .cancel_on_failover(true);
         let topology = server(&config, &Address::new("openstack", "t", Some("s"), false), "s");
-        assert!(topology.topic_queue.exchange.as_ref().unwrap().durable);
+        assert!(topology.topic_queue.exchanges[0].durable);
         let topic = &topology.topic_queue;
         assert!(topic.durable && topic.kind == QueueKind::Quorum && topic.delivery_limit == Some(5));
         let arguments = queue_arguments(topic);
@@ -356,7 +419,7 @@ mod tests {
         let fanout = &topology.fanout_queue;
         assert!(fanout.durable && !fanout.exclusive && fanout.kind == QueueKind::Quorum);
         assert_eq!(fanout.expires, Some(1_800_000));
-        assert!(fanout.exchange.as_ref().unwrap().durable);
+        assert!(fanout.exchanges[0].durable);
         assert_eq!(fanout.delivery_limit, None);
         let reply = reply_queue(&config);
         assert!(reply.kind == QueueKind::Quorum && !reply.exclusive);

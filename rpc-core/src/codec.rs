@@ -1,4 +1,4 @@
-//! Codecs: how requests and replies are written on the wire.
+//! Codecs: how requests, replies and notifications are written on the wire.
 
 mod msgpack;
 mod oslo;
@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 
 use crate::CodecError;
 use crate::message::{Payload, Reply, ReplyAddress, ReplyOut, Request, RequestHeader, UndecodableRequest};
+use crate::notify::message::{Notification, NotificationHeader};
 
 /// A wire format, told apart on the wire by the message's content type.
 ///
@@ -124,6 +125,27 @@ impl Codec {
         match self {
             Codec::MsgPack => msgpack::decode_reply(body),
             Codec::OsloJson => oslo::decode_reply(body),
+        }
+    }
+
+    /// Frames a notification with its payload; `envelope` chooses oslo's
+    /// 2.0 envelope or its 1.0 format (JSON only: MessagePack has one form).
+    pub(crate) fn encode_notification<P: Serialize + ?Sized>(
+        self,
+        header: &NotificationHeader<'_>,
+        payload: &P,
+        envelope: bool,
+    ) -> Result<Bytes, CodecError> {
+        match self {
+            Codec::MsgPack => msgpack::encode_notification(header, payload).map(Bytes::from),
+            Codec::OsloJson => oslo::encode_notification(header, payload, envelope).map(Bytes::from),
+        }
+    }
+
+    pub(crate) fn decode_notification(self, body: &Bytes) -> Result<Notification, CodecError> {
+        match self {
+            Codec::MsgPack => msgpack::decode_notification(body),
+            Codec::OsloJson => oslo::decode_notification(body),
         }
     }
 }

@@ -151,6 +151,17 @@ impl Context {
         &self.values
     }
 
+    /// A copy without the entries whose keys look secret (containing
+    /// `token`, `password`, `secret` or `credential`): what a notification
+    /// carries, as oslo.context's `redacted_copy` keeps only identities.
+    pub fn redacted(&self) -> Context {
+        self.values
+            .iter()
+            .filter(|(key, _)| !is_secret(key))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect()
+    }
+
     /// Consumes the context and returns the underlying map.
     pub fn into_map(self) -> Map<String, Value> {
         self.values

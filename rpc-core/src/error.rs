@@ -117,6 +117,10 @@ pub enum Error {
     /// A server was used out of order: started twice, for example.
     #[error("server {0}")]
     ServerState(&'static str),
+    /// A notification cannot be sent as asked: an empty event type, a name
+    /// over 255 bytes, an unknown priority.
+    #[error("invalid notification: {0}")]
+    InvalidNotification(String),
 }
 
 fn display_argument(argument: &Option<String>) -> String {

@@ -99,6 +99,17 @@ fn call_monitor(seconds: Option<f64>) -> Result<Option<Duration>, CodecError> {
     Ok(Some(monitor))
 }
 
+/// Checks the context's size (its depth is bounded by the decoders).
+pub(crate) fn check_context(context: &Context) -> Result<(), CodecError> {
+    if context.len() > MAX_CONTEXT_ENTRIES {
+        return Err(CodecError::new(format_args!(
+            "the context has {} entries, over the limit of {MAX_CONTEXT_ENTRIES}",
+            context.len()
+        )));
+    }
+    Ok(())
+}
+
 /// Checks every field of `raw`, and the context's size.
 pub(crate) fn check(raw: RawHeader<'_>, context: &Context) -> Result<Header, CodecError> {
     let method = name(
@@ -118,12 +129,7 @@ pub(crate) fn check(raw: RawHeader<'_>, context: &Context) -> Result<Header, Cod
         })?),
     };
     let unique_id = raw.unique_id.map(|id| name("_unique_id", id)).transpose()?;
-    if context.len() > MAX_CONTEXT_ENTRIES {
-        return Err(CodecError::new(format_args!(
-            "the context has {} entries, over the limit of {MAX_CONTEXT_ENTRIES}",
-            context.len()
-        )));
-    }
+    check_context(context)?;
     Ok(Header {
         method: method.to_owned(),
         namespace: namespace.map(str::to_owned),

@@ -89,7 +89,9 @@ mod endpoint;
 mod error;
 pub mod header;
 mod ids;
+mod lifecycle;
 mod message;
+pub mod notify;
 pub mod remote;
 mod reply;
 mod server;
@@ -121,3 +123,7 @@ pub use serde_json::{Value, json};
 #[cfg(feature = "macros")]
 #[doc = include_str!("../docs/endpoint.md")]
 pub use rpc_macros::endpoint;
+
+#[cfg(feature = "macros")]
+#[doc = include_str!("../docs/notifications.md")]
+pub use rpc_macros::notifications;

@@ -220,3 +220,77 @@ pub mod wire {
         codec.decode_reply(body).map(|reply| (reply.msg_id, reply.failure))
     }
 }
+
+pub use crate::notify::{
+    IntoNotificationResult, Notification, NotificationEndpoint, NotificationError, NotificationFuture, Notifier,
+    Priority,
+};
+
+/// Whether `event_type` matches `pattern`, where `*` stands for any run of
+/// characters (dots included): `compute.instance.*` matches
+/// `compute.instance.create.end`.
+pub fn event_type_matches(pattern: &str, event_type: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = event_type.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        // No `*`: the whole event type.
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+/// A handler's payload, decoded as `T`; an error names the event type and
+/// the type wanted.
+pub fn payload<T: serde::de::DeserializeOwned>(notification: &Notification) -> Result<T, NotificationError> {
+    notification.payload().map_err(|error| {
+        NotificationError::undecodable(format_args!(
+            "the payload of `{}` does not decode as `{}`: {error}",
+            notification.event_type(),
+            type_name::<T>()
+        ))
+    })
+}
+
+/// A handler's result, whatever it returned.
+pub fn notification_result<R: IntoNotificationResult>(
+    result: R,
+) -> Result<crate::notify::NotificationResult, NotificationError> {
+    result.into_notification_result()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::event_type_matches;
+
+    #[test]
+    fn event_type_patterns() {
+        for (pattern, event_type, expected) in [
+            ("compute.instance.create.end", "compute.instance.create.end", true),
+            ("compute.instance.create.end", "compute.instance.create.endx", false),
+            ("compute.instance.*", "compute.instance.create.end", true),
+            ("compute.instance.*", "compute.instance", false),
+            ("*", "anything", true),
+            ("compute.*.end", "compute.instance.create.end", true),
+            ("compute.*.end", "compute.instance.create.start", false),
+            ("*.end", "x.end", true),
+            ("a*a", "a", false),
+            ("a*a", "aa", true),
+        ] {
+            assert_eq!(
+                event_type_matches(pattern, event_type),
+                expected,
+                "{pattern} ~ {event_type}"
+            );
+        }
+    }
+}

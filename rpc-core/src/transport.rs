@@ -13,8 +13,8 @@ pub use async_trait::async_trait;
 /// The byte buffer of message bodies.
 pub use bytes::Bytes;
 pub use driver::{
-    Acker, Address, Delivery, DeliveryMode, Driver, DriverStats, ListenOptions, Listener, OutgoingMessage, ReplyQueue,
-    ReplySink, Retry,
+    Acker, Address, Delivery, DeliveryMode, Driver, DriverStats, ListenOptions, Listener, NotificationRoute,
+    OutgoingMessage, ReplyQueue, ReplySink, Retry,
 };
 pub use registry::{ConnectFuture, Connector, redact_url, register, transport_from_url};
 

@@ -1,4 +1,4 @@
-//! The `#[endpoint]` attribute macro of `rpc-core`.
+//! The `#[endpoint]` and `#[notifications]` attribute macros of `rpc-core`.
 //!
 //! Use it through `rpc_core::endpoint`, where it is documented: the
 //! generated code reaches the runtime only through `::rpc_core::__private`,
@@ -16,6 +16,7 @@ mod expand;
 mod input;
 mod model;
 mod names;
+mod notifications;
 mod validate;
 
 use proc_macro::TokenStream;
@@ -25,4 +26,12 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn endpoint(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand::endpoint(attr.into(), item.into()).into()
+}
+
+/// Turns an inherent `impl` block, or a trait, of notification handlers
+/// into a notification listener endpoint (and, for a trait, a typed
+/// notifier); see `rpc_core::notifications` for the documentation.
+#[proc_macro_attribute]
+pub fn notifications(attr: TokenStream, item: TokenStream) -> TokenStream {
+    notifications::expand(attr.into(), item.into()).into()
 }

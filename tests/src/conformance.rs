@@ -3,6 +3,11 @@
 //! bus under test (one per simulated process) and panics on failure.
 //!
 //! Scenarios use their own topic names, so they run in parallel on one bus.
+//! The notification scenarios are in `conformance/notifications.rs`.
+
+mod notifications;
+
+pub use notifications::*;
 
 use std::future::Future;
 use std::sync::atomic::Ordering;

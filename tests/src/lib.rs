@@ -52,6 +52,16 @@ macro_rules! with_conformance_scenarios {
             server_can_restart,
             server_needs_topic_and_server_name,
             concurrent_calls,
+            notifications_arrive_with_every_field,
+            notifications_wait_for_their_first_listener,
+            pools_each_get_every_notification,
+            typed_handlers_by_event_type,
+            filters_pick_notifications,
+            requeue_delivers_again,
+            batch_listener_gets_batches,
+            typed_notifier_from_a_trait,
+            notifier_drivers,
+            notification_listener_settings_are_checked,
         );
     };
 }

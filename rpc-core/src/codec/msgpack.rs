@@ -12,6 +12,11 @@
 //!   traceback, data}`, where `data` is `nil` or a binary string holding the
 //!   error value's own MessagePack document (a method's typed error, lossless).
 //!
+//! - notification: `[1, priority, publisher_id, event_type, message_id,
+//!   timestamp, unique_id, payload, context]`: `priority` upper case, as
+//!   oslo writes it; `payload` a binary string holding the payload's own
+//!   MessagePack document.
+//!
 //! The first element is the frame version: a peer refuses other versions.
 //! Positions keep the frame small and quick to read (no key strings to
 //! match); the arguments and results, which programs evolve, stay
@@ -27,11 +32,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::header::{self, RawHeader};
 use crate::message::{Payload, Reply, ReplyAddress, ReplyOut, Request, RequestHeader, UndecodableRequest};
+use crate::notify::message::{self, Notification, NotificationHeader, RawNotification};
 use crate::{Codec, CodecError, Context, ErrorCode, RemoteError, Version};
 
 const FRAME_VERSION: u32 = 1;
 const REQUEST_FIELDS: u32 = 10;
 const REPLY_FIELDS: u32 = 5;
+const NOTIFICATION_FIELDS: u32 = 9;
 
 pub(super) fn encode_value<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
     let mut buffer = Vec::with_capacity(64);
@@ -103,20 +110,14 @@ pub(super) fn encode_request<A: Serialize + ?Sized>(
         }
     }
     write_text(&mut buffer, Some(header.unique_id));
-    // The arguments go straight into the frame, as a bin32 whose length is
-    // written once known.
-    buffer.push(Marker::Bin32.to_u8());
-    let length_at = buffer.len();
-    buffer.extend_from_slice(&[0; 4]);
-    args.serialize(&mut rmp_serde::Serializer::new(&mut buffer).with_struct_map())
-        .map_err(CodecError::new)?;
-    if !is_map(&buffer[length_at + 4..]) {
+    // The arguments go straight into the frame.
+    let args_at = buffer.len() + 5;
+    write_embedded(&mut buffer, args, "arguments")?;
+    if !is_map(&buffer[args_at..]) {
         return Err(CodecError::new(
             "arguments must serialize as a map of argument name to value",
         ));
     }
-    let length = u32::try_from(buffer.len() - length_at - 4).map_err(|_| CodecError::new("arguments over 4 GiB"))?;
-    buffer[length_at..length_at + 4].copy_from_slice(&length.to_be_bytes());
     header
         .context
         .serialize(&mut rmp_serde::Serializer::new(&mut buffer).with_struct_map())
@@ -268,6 +269,58 @@ pub(super) fn decode_request(body: &Bytes) -> Result<Request, UndecodableRequest
         context,
         Payload::new(Codec::MsgPack, body.slice_ref(args)),
     ))
+}
+
+/// Writes `value` as a bin32 whose length is filled in once known.
+fn write_embedded<T: Serialize + ?Sized>(buffer: &mut Vec<u8>, value: &T, what: &str) -> Result<(), CodecError> {
+    buffer.push(Marker::Bin32.to_u8());
+    let length_at = buffer.len();
+    buffer.extend_from_slice(&[0; 4]);
+    value
+        .serialize(&mut rmp_serde::Serializer::new(&mut *buffer).with_struct_map())
+        .map_err(CodecError::new)?;
+    let length =
+        u32::try_from(buffer.len() - length_at - 4).map_err(|_| CodecError::new(format_args!("{what} over 4 GiB")))?;
+    buffer[length_at..length_at + 4].copy_from_slice(&length.to_be_bytes());
+    Ok(())
+}
+
+pub(super) fn encode_notification<P: Serialize + ?Sized>(
+    header: &NotificationHeader<'_>,
+    payload: &P,
+) -> Result<Vec<u8>, CodecError> {
+    let mut buffer = Vec::with_capacity(256);
+    let _ = write::write_array_len(&mut buffer, NOTIFICATION_FIELDS);
+    let _ = write::write_uint(&mut buffer, u64::from(FRAME_VERSION));
+    write_text(&mut buffer, Some(header.priority.as_upper()));
+    write_text(&mut buffer, Some(header.publisher_id));
+    write_text(&mut buffer, Some(header.event_type));
+    write_text(&mut buffer, Some(header.message_id));
+    write_text(&mut buffer, Some(header.timestamp));
+    write_text(&mut buffer, Some(header.unique_id));
+    write_embedded(&mut buffer, payload, "the payload")?;
+    header
+        .context
+        .serialize(&mut rmp_serde::Serializer::new(&mut buffer).with_struct_map())
+        .map_err(CodecError::new)?;
+    Ok(buffer)
+}
+
+pub(super) fn decode_notification(body: &Bytes) -> Result<Notification, CodecError> {
+    let mut frame = Frame::new(body, NOTIFICATION_FIELDS, "notification")?;
+    let raw = RawNotification {
+        priority: Some(frame.text("priority")?),
+        publisher_id: frame.optional_text("publisher_id")?,
+        event_type: frame.optional_text("event_type")?,
+        message_id: frame.optional_text("message_id")?,
+        timestamp: frame.optional_text("timestamp")?,
+    };
+    let _unique_id = frame.optional_text("unique_id")?;
+    let payload = frame
+        .optional_bin("payload")?
+        .ok_or_else(|| CodecError::new("the notification has no payload"))?;
+    let context: Context = frame.last("context")?;
+    message::check(raw, context, Payload::new(Codec::MsgPack, body.slice_ref(payload)))
 }
 
 /// A remote error as the frame carries it.

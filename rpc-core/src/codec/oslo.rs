@@ -29,6 +29,7 @@ use serde_json::{Map, Value};
 
 use crate::header::{self, RawHeader};
 use crate::message::{Payload, Reply, ReplyAddress, ReplyOut, Request, RequestHeader, UndecodableRequest};
+use crate::notify::message::{self, Notification, NotificationHeader, RawNotification};
 use crate::{Codec, CodecError, Context, ErrorCode, RemoteError, Version};
 
 const ENVELOPE_VERSION: Version = Version::new(2, 0);
@@ -439,6 +440,112 @@ pub(super) fn decode_reply(body: &Bytes) -> Result<Reply, CodecError> {
             .map(|result| Payload::new(Codec::OsloJson, Bytes::copy_from_slice(result.get().as_bytes()))),
         failure,
     })
+}
+
+struct NotificationOut<'a, P: ?Sized> {
+    header: &'a NotificationHeader<'a>,
+    payload: &'a P,
+}
+
+impl<P: Serialize + ?Sized> Serialize for NotificationOut<'_, P> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // oslo's order: the notifier's fields, then `_unique_id`, then the context.
+        let header = self.header;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("message_id", header.message_id)?;
+        map.serialize_entry("publisher_id", header.publisher_id)?;
+        map.serialize_entry("event_type", header.event_type)?;
+        map.serialize_entry("priority", header.priority.as_upper())?;
+        map.serialize_entry("payload", self.payload)?;
+        map.serialize_entry("timestamp", header.timestamp)?;
+        map.serialize_entry("_unique_id", header.unique_id)?;
+        for (key, value) in header.context.iter() {
+            map.serialize_entry(&format_args!("{CONTEXT_PREFIX}{key}"), value)?;
+        }
+        map.end()
+    }
+}
+
+/// A notification: in the 2.0 envelope (oslo's `messagingv2` driver), or
+/// without it (the `messaging` driver's 1.0 format).
+pub(super) fn encode_notification<P: Serialize + ?Sized>(
+    header: &NotificationHeader<'_>,
+    payload: &P,
+    envelope: bool,
+) -> Result<Vec<u8>, CodecError> {
+    let inner = encode_value(&NotificationOut { header, payload })?;
+    if envelope { seal_envelope(&inner) } else { Ok(inner) }
+}
+
+/// A notification's inner message.
+#[derive(Default)]
+struct NotificationIn<'a> {
+    message_id: Option<String>,
+    publisher_id: Option<String>,
+    event_type: Option<String>,
+    priority: Option<String>,
+    payload: Option<&'a RawValue>,
+    timestamp: Option<String>,
+    context: Map<String, Value>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for NotificationIn<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<NotificationIn<'a>, D::Error> {
+        struct NotificationVisitor;
+        impl<'de> Visitor<'de> for NotificationVisitor {
+            type Value = NotificationIn<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an oslo.messaging notification object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NotificationIn<'de>, A::Error> {
+                let mut notification = NotificationIn::default();
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    match &*key {
+                        "message_id" => notification.message_id = map.next_value()?,
+                        "publisher_id" => notification.publisher_id = map.next_value()?,
+                        "event_type" => notification.event_type = map.next_value()?,
+                        "priority" => notification.priority = map.next_value()?,
+                        "payload" => notification.payload = Some(map.next_value()?),
+                        "timestamp" => notification.timestamp = map.next_value()?,
+                        key => match key.strip_prefix(CONTEXT_PREFIX) {
+                            Some(name) => {
+                                let value = map.next_value()?;
+                                notification.context.insert(name.to_owned(), value);
+                            }
+                            None => {
+                                map.next_value::<IgnoredAny>()?;
+                            }
+                        },
+                    }
+                }
+                Ok(notification)
+            }
+        }
+        deserializer.deserialize_map(NotificationVisitor)
+    }
+}
+
+/// A notification in either of oslo's formats (with or without the envelope).
+pub(super) fn decode_notification(body: &Bytes) -> Result<Notification, CodecError> {
+    let inner = open_envelope(body)?;
+    let notification: NotificationIn<'_> = serde_json::from_str(&inner)
+        .map_err(|error| CodecError::new(format_args!("the message is not a notification object: {error}")))?;
+    let raw = RawNotification {
+        priority: notification.priority.as_deref(),
+        publisher_id: notification.publisher_id.as_deref(),
+        event_type: notification.event_type.as_deref(),
+        message_id: notification.message_id.as_deref(),
+        timestamp: notification.timestamp.as_deref(),
+    };
+    let payload = match notification.payload {
+        Some(payload) => Bytes::copy_from_slice(payload.get().as_bytes()),
+        None => Bytes::from_static(b"null"),
+    };
+    message::check(
+        raw,
+        Context::from(notification.context),
+        Payload::new(Codec::OsloJson, payload),
+    )
 }
 
 #[cfg(test)]

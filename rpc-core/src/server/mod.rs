@@ -9,7 +9,7 @@
 //! - `reply.rs`: replies on their way back.
 
 mod builder;
-mod delivery;
+pub(crate) mod delivery;
 mod heartbeat;
 mod recent;
 mod reply;
@@ -19,12 +19,11 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::watch;
-
 pub use builder::ServerBuilder;
 use recent::RecentIds;
 
 use crate::endpoint::Dispatcher;
+use crate::lifecycle::Lifecycle;
 use crate::transport::{Address, DeliveryMode, ListenOptions};
 use crate::{Error, Target, Transport};
 
@@ -117,7 +116,7 @@ struct Shared {
     limit: usize,
     max_message_size: usize,
     delivery: DeliveryMode,
-    control: Arc<Control>,
+    control: Arc<Lifecycle>,
     recent: Mutex<RecentIds>,
     counters: Counters,
 }
@@ -164,38 +163,19 @@ struct Counters {
 /// [`Server::handle`].
 #[derive(Clone, Default)]
 pub struct ServerHandle {
-    control: Arc<Control>,
-}
-
-#[derive(Default)]
-struct Control {
-    run: Mutex<Option<Run>>,
-}
-
-/// A run of the server, from `start` until drained.
-struct Run {
-    stop: watch::Sender<bool>,
-    done: watch::Receiver<bool>,
-}
-
-impl Control {
-    fn run(&self) -> MutexGuard<'_, Option<Run>> {
-        self.run.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
+    pub(crate) control: Arc<Lifecycle>,
 }
 
 impl ServerHandle {
     /// Stops the server taking new requests; requests already taken still
     /// finish. Returns at once; a no-op when the server is not running.
     pub fn stop(&self) {
-        if let Some(run) = self.control.run().as_ref() {
-            run.stop.send_replace(true);
-        }
+        self.control.stop();
     }
 
     /// Whether the server is running or still finishing its requests.
     pub fn is_running(&self) -> bool {
-        self.control.run().is_some()
+        self.control.is_running()
     }
 }
 
@@ -257,15 +237,7 @@ impl Server {
     /// Fails when the server is already running, or when the transport
     /// cannot listen (the broker is unreachable, for example).
     pub async fn start(&self) -> Result<(), Error> {
-        let (stop, stop_seen) = watch::channel(false);
-        let (done_tx, done) = watch::channel(false);
-        {
-            let mut run = self.shared.control.run();
-            if run.is_some() {
-                return Err(Error::ServerState("is already running"));
-            }
-            *run = Some(Run { stop, done });
-        }
+        let started = self.shared.control.begin()?;
         let shared = &self.shared;
         let address = Address::new(
             shared.target.exchange().unwrap_or(shared.transport.control_exchange()),
@@ -279,12 +251,11 @@ impl Server {
         match shared.transport.driver().listen(address, &options).await {
             Ok(listener) => {
                 tracing::info!(target = %shared.target, endpoints = ?shared.dispatcher, "server started");
-                tokio::spawn(run::run(Arc::clone(shared), listener, stop_seen, done_tx));
+                tokio::spawn(run::run(Arc::clone(shared), listener, started));
                 Ok(())
             }
             Err(error) => {
-                *shared.control.run() = None;
-                done_tx.send_replace(true);
+                started.done.finish();
                 Err(Error::Transport(error))
             }
         }
@@ -298,11 +269,7 @@ impl Server {
     /// Waits until the server has stopped and every request it took has been
     /// answered. Returns at once when the server is not running.
     pub async fn wait(&self) {
-        let done = self.shared.control.run().as_ref().map(|run| run.done.clone());
-        if let Some(mut done) = done {
-            // An error means the run ended without saying so: it is over either way.
-            let _ = done.wait_for(|done| *done).await;
-        }
+        self.shared.control.wait().await;
     }
 }
 

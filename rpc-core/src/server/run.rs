@@ -3,36 +3,19 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
 
 use super::{Shared, delivery};
+use crate::lifecycle::{Started, next_delivery};
 use crate::transport::Listener;
 
 /// Serves until stopped (or until the transport closes the queues for
 /// good); then stops consuming, waits for every request taken to be
 /// answered and settled, and says so on `done`.
-pub(super) async fn run(
-    shared: Arc<Shared>,
-    mut listener: Box<dyn Listener>,
-    mut stop: watch::Receiver<bool>,
-    done: watch::Sender<bool>,
-) {
+pub(super) async fn run(shared: Arc<Shared>, mut listener: Box<dyn Listener>, started: Started) {
+    let Started { mut stop, done } = started;
     let permits = Arc::new(Semaphore::new(shared.limit));
-    loop {
-        // Take a slot first, so that no request is pulled that cannot run.
-        let permit = tokio::select! {
-            biased;
-            _ = stop.wait_for(|stop| *stop) => break,
-            permit = Arc::clone(&permits).acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-        };
-        let next = tokio::select! {
-            biased;
-            _ = stop.wait_for(|stop| *stop) => break,
-            next = listener.next() => next,
-        };
+    while let Some((permit, next)) = next_delivery(&mut stop, &permits, &mut *listener).await {
         match next {
             // One at a time: run it here, sparing a task and a thread hop.
             Some(Ok(delivery)) if shared.limit == 1 => delivery::handle(Arc::clone(&shared), delivery, permit).await,
@@ -54,7 +37,6 @@ pub(super) async fn run(
     // Every handler holds a slot: all slots back means all requests answered.
     let all = u32::try_from(shared.limit).unwrap_or(u32::MAX);
     let _ = permits.acquire_many(all).await;
-    *shared.control.run() = None;
-    done.send_replace(true);
+    done.finish();
     tracing::info!(target = %shared.target, "server stopped");
 }

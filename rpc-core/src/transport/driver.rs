@@ -53,6 +53,51 @@ impl fmt::Display for Address<'_> {
     }
 }
 
+/// Where notifications of one priority on one topic go, in oslo.messaging's
+/// terms: the routing key `<topic>.<priority>` on an exchange.
+///
+/// On AMQP a notifier declares the queue `<topic>.<priority>` bound with
+/// that key (so notifications wait for their first consumer), and a
+/// listener consumes that queue, or with a pool, a queue named after the
+/// pool bound with the keys of all its routes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct NotificationRoute {
+    /// The exchange (already resolved: the target's or the control exchange).
+    pub exchange: String,
+    /// The topic (`notifications`).
+    pub topic: String,
+    /// The priority, lower case (`info`).
+    pub priority: String,
+}
+
+impl NotificationRoute {
+    /// The route of `priority` notifications on `topic` in `exchange`.
+    pub fn new(
+        exchange: impl Into<String>,
+        topic: impl Into<String>,
+        priority: impl Into<String>,
+    ) -> NotificationRoute {
+        NotificationRoute {
+            exchange: exchange.into(),
+            topic: topic.into(),
+            priority: priority.into(),
+        }
+    }
+
+    /// The routing key, and the name of the queue a notifier declares:
+    /// `<topic>.<priority>`.
+    pub fn routing_key(&self) -> String {
+        format!("{}.{}", self.topic, self.priority)
+    }
+}
+
+impl fmt::Display for NotificationRoute {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}.{}", self.exchange, self.topic, self.priority)
+    }
+}
+
 /// How hard a transport tries to publish while the broker is unreachable.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Retry {
@@ -327,6 +372,13 @@ pub struct DriverStats {
     pub blocked: bool,
 }
 
+fn notifications_unsupported() -> TransportError {
+    TransportError::new(
+        crate::TransportErrorKind::Other,
+        "this transport does not carry notifications",
+    )
+}
+
 /// A transport: moves encoded messages to addresses and back.
 ///
 /// All RPC semantics (correlation, timeouts, dispatch, versions) live in the
@@ -351,6 +403,30 @@ pub trait Driver: Send + Sync + fmt::Debug + 'static {
     /// Creates this transport's reply queue and starts delivering what
     /// arrives on it to `sink`. Called once per transport.
     async fn listen_replies(&self, sink: Arc<dyn ReplySink>) -> Result<ReplyQueue, TransportError>;
+
+    /// Publishes a notification on `route`, making sure it waits for a
+    /// consumer (the queue `<topic>.<priority>` exists). The default fails:
+    /// the driver does not carry notifications.
+    async fn notify(&self, route: &NotificationRoute, message: OutgoingMessage) -> Result<(), TransportError> {
+        let _ = (route, message);
+        Err(notifications_unsupported())
+    }
+
+    /// Starts consuming the notifications of `routes`: each route's own
+    /// queue, or with `pool`, one queue named after the pool bound to every
+    /// route (listeners in one pool share the notifications; each pool gets
+    /// them all). Deliveries are acknowledged (or requeued) by the listener,
+    /// after its handlers ran. The default fails: the driver does not carry
+    /// notifications.
+    async fn listen_notifications(
+        &self,
+        routes: &[NotificationRoute],
+        pool: Option<&str>,
+        options: &ListenOptions,
+    ) -> Result<Box<dyn Listener>, TransportError> {
+        let _ = (routes, pool, options);
+        Err(notifications_unsupported())
+    }
 
     /// Releases the transport's connections.
     async fn close(&self) -> Result<(), TransportError> {

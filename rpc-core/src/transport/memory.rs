@@ -13,12 +13,16 @@
 //! - fanout casts reach every server listening on the topic (in any exchange,
 //!   as oslo's fanout exchange is not scoped by the control exchange);
 //! - every message crosses as encoded bytes, so an unserializable type fails
-//!   here as it would on the wire.
+//!   here as it would on the wire;
+//! - notifications go to the queues bound to `<topic>.<priority>` in their
+//!   exchange; sending one declares the queue of that name (so it waits for
+//!   its first listener), a pool's listeners share a queue named after the
+//!   pool, and a listener may requeue what it took.
 //!
 //! Transports opened with the same `memory://name` URL in one process share a
 //! broker; [`Broker::new`] makes a private one.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
@@ -28,7 +32,10 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::{Address, Delivery, Driver, ListenOptions, Listener, OutgoingMessage, ReplyQueue, ReplySink};
+use super::{
+    Acker, Address, Delivery, Driver, ListenOptions, Listener, NotificationRoute, OutgoingMessage, ReplyQueue,
+    ReplySink,
+};
 use crate::{Codec, Transport, TransportError, TransportErrorKind};
 
 static NAMED: LazyLock<Mutex<HashMap<String, Broker>>> = LazyLock::new(Default::default);
@@ -156,6 +163,29 @@ struct Queues {
     fanout: HashMap<String, HashMap<u64, Arc<Queue>>>,
     /// reply queue name -> the client's sink (replies are handed over directly).
     replies: HashMap<String, Arc<dyn ReplySink>>,
+    /// exchange -> notification queue name -> its routing keys and messages.
+    notifications: HashMap<String, HashMap<String, NotificationQueue>>,
+}
+
+/// A notification queue: the keys it is bound with, and its messages.
+#[derive(Default)]
+struct NotificationQueue {
+    keys: HashSet<String>,
+    queue: Arc<Queue>,
+}
+
+impl Queues {
+    /// Declares the notification queue `name` in `exchange`, bound with `key`.
+    fn notification_queue(&mut self, exchange: &str, name: &str, key: &str) -> Arc<Queue> {
+        let queue = self
+            .notifications
+            .entry(exchange.to_owned())
+            .or_default()
+            .entry(name.to_owned())
+            .or_default();
+        queue.keys.insert(key.to_owned());
+        Arc::clone(&queue.queue)
+    }
 }
 
 #[derive(Default)]
@@ -288,6 +318,42 @@ impl Driver for MemoryDriver {
         }))
     }
 
+    async fn notify(&self, route: &NotificationRoute, message: OutgoingMessage) -> Result<(), TransportError> {
+        let key = route.routing_key();
+        let mut queues = lock(&self.broker.state.queues);
+        // As oslo's notifier: the queue named after the key waits for its consumer.
+        queues.notification_queue(&route.exchange, &key, &key);
+        let message = Message {
+            body: message.body,
+            content_type: ContentType::Codec(message.codec),
+            expires_at: message.deadline,
+        };
+        for queue in queues.notifications[&route.exchange].values() {
+            if queue.keys.contains(&key) {
+                queue.queue.push(message.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn listen_notifications(
+        &self,
+        routes: &[NotificationRoute],
+        pool: Option<&str>,
+        _options: &ListenOptions,
+    ) -> Result<Box<dyn Listener>, TransportError> {
+        let mut queues = lock(&self.broker.state.queues);
+        let mut consumed: Vec<Arc<Queue>> = Vec::new();
+        for route in routes {
+            let key = route.routing_key();
+            let queue = queues.notification_queue(&route.exchange, pool.unwrap_or(&key), &key);
+            if !consumed.iter().any(|known| Arc::ptr_eq(known, &queue)) {
+                consumed.push(queue);
+            }
+        }
+        Ok(Box::new(NotificationListener { queues: consumed }))
+    }
+
     async fn listen_replies(&self, sink: Arc<dyn ReplySink>) -> Result<ReplyQueue, TransportError> {
         let name = format!("reply_{}", uuid::Uuid::new_v4().simple());
         lock(&self.broker.state.queues).replies.insert(name.clone(), sink);
@@ -363,6 +429,63 @@ impl Drop for ServerListener {
                 queues.fanout.remove(&self.topic);
             }
         }
+    }
+}
+
+/// A consumer of notification queues; its deliveries can be requeued.
+struct NotificationListener {
+    queues: Vec<Arc<Queue>>,
+}
+
+impl fmt::Debug for NotificationListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NotificationListener")
+            .field("queues", &self.queues.len())
+            .finish()
+    }
+}
+
+#[async_trait]
+impl Listener for NotificationListener {
+    async fn next(&mut self) -> Option<Result<Delivery, TransportError>> {
+        let pops = self.queues.iter().map(|queue| Box::pin(queue.pop()));
+        let (message, index, _) = futures_util::future::select_all(pops).await;
+        let message = message?;
+        let acker = Requeue {
+            queue: Arc::clone(&self.queues[index]),
+            message: Mutex::new(Some(message.clone())),
+        };
+        Some(Ok(delivery(message).with_acker(Box::new(acker))))
+    }
+
+    async fn close(self: Box<Self>) -> Result<(), TransportError> {
+        Ok(())
+    }
+}
+
+/// Settles a notification: a requeue puts it back at the end of its queue.
+struct Requeue {
+    queue: Arc<Queue>,
+    message: Mutex<Option<Message>>,
+}
+
+impl fmt::Debug for Requeue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Requeue").finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl Acker for Requeue {
+    async fn ack(&self) -> Result<(), TransportError> {
+        Ok(())
+    }
+
+    async fn reject(&self, requeue: bool) -> Result<(), TransportError> {
+        if let Some(message) = lock(&self.message).take().filter(|_| requeue) {
+            self.queue.push(message);
+        }
+        Ok(())
     }
 }
 

@@ -78,19 +78,24 @@ impl Generator<'_> {
     }
 
     fn desugar_async(&self, method: &mut TraitItemFn) {
-        let root = self.root;
-        if method.sig.asyncness.take().is_none() {
-            return;
-        }
-        let output = match &method.sig.output {
-            ReturnType::Default => quote!(()),
-            ReturnType::Type(_, ty) => ty.to_token_stream(),
-        };
-        method.sig.output = parse_quote! {
-            -> impl #root::__private::Future<Output = #output> + #root::__private::Send
-        };
-        if let Some(body) = &mut method.default {
-            *body = parse_quote!({ async move #body });
-        }
+        desugar_async(self.root, method);
+    }
+}
+
+/// A trait's `async fn` made `fn -> impl Future + Send`, so that its
+/// futures can run on any thread (a default body is wrapped in `async move`).
+pub(crate) fn desugar_async(root: &TokenStream, method: &mut TraitItemFn) {
+    if method.sig.asyncness.take().is_none() {
+        return;
+    }
+    let output = match &method.sig.output {
+        ReturnType::Default => quote!(()),
+        ReturnType::Type(_, ty) => ty.to_token_stream(),
+    };
+    method.sig.output = parse_quote! {
+        -> impl #root::__private::Future<Output = #output> + #root::__private::Send
+    };
+    if let Some(body) = &mut method.default {
+        *body = parse_quote!({ async move #body });
     }
 }

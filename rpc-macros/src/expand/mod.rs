@@ -2,9 +2,9 @@
 //! `Generator`'s `ToTokens`.
 
 mod client;
-mod dispatch;
-mod item;
-mod wire;
+pub(crate) mod dispatch;
+pub(crate) mod item;
+pub(crate) mod wire;
 
 use proc_macro2::{Ident, TokenStream};
 use quote::{ToTokens, quote};

@@ -152,7 +152,7 @@ pub(super) fn method_bounds(root: &TokenStream, method: &Method<'_>) -> Vec<Toke
 }
 
 /// `tokens`, every one of them spanned at `span`.
-pub(super) fn respan(tokens: TokenStream, span: proc_macro2::Span) -> TokenStream {
+pub(crate) fn respan(tokens: TokenStream, span: proc_macro2::Span) -> TokenStream {
     tokens
         .into_iter()
         .map(|mut token| {

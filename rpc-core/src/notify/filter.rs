@@ -1,0 +1,233 @@
+//! Which notifications an endpoint gets: oslo.messaging's `NotificationFilter`.
+
+use std::fmt;
+
+use regex::Regex;
+use serde_json::Value;
+
+use super::Notification;
+use crate::Error;
+
+/// A filter on notifications, by regular expressions, as oslo.messaging's
+/// `NotificationFilter`: an endpoint registered with a filter only gets the
+/// notifications that match every pattern given.
+///
+/// Patterns match from the start of the value (Python's `re.match`): `compute`
+/// matches `compute.host-1`; anchor with `$` for an exact match. A pattern on
+/// a context, metadata or payload key needs the key present, with a string
+/// value.
+///
+/// ```
+/// use rpc_core::notify::NotificationFilter;
+///
+/// let filter = NotificationFilter::new()
+///     .publisher_id(r"^compute\.")?
+///     .event_type(r"^compute\.instance\..*\.end$")?
+///     .context("project_id", "^5f64")?
+///     .payload("state", "^active$")?;
+/// # Ok::<(), rpc_core::Error>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct NotificationFilter {
+    publisher_id: Option<Pattern>,
+    event_type: Option<Pattern>,
+    context: Vec<(String, Pattern)>,
+    metadata: Vec<(String, Pattern)>,
+    payload: Vec<(String, Pattern)>,
+}
+
+/// A pattern as written, and compiled anchored at the start.
+#[derive(Clone)]
+struct Pattern {
+    source: String,
+    regex: Regex,
+}
+
+impl Pattern {
+    fn new(what: &str, source: &str) -> Result<Pattern, Error> {
+        let regex = Regex::new(&format!("^(?:{source})")).map_err(|error| {
+            Error::Config(format!(
+                "the {what} pattern `{source}` is not a regular expression: {error}"
+            ))
+        })?;
+        Ok(Pattern {
+            source: source.to_owned(),
+            regex,
+        })
+    }
+
+    fn matches(&self, value: Option<&Value>) -> bool {
+        matches!(value, Some(Value::String(text)) if self.regex.is_match(text))
+    }
+}
+
+impl NotificationFilter {
+    /// A filter that lets everything through.
+    pub fn new() -> NotificationFilter {
+        NotificationFilter::default()
+    }
+
+    /// Only notifications whose publisher id matches `pattern`.
+    pub fn publisher_id(mut self, pattern: &str) -> Result<NotificationFilter, Error> {
+        self.publisher_id = Some(Pattern::new("publisher_id", pattern)?);
+        Ok(self)
+    }
+
+    /// Only notifications whose event type matches `pattern`.
+    pub fn event_type(mut self, pattern: &str) -> Result<NotificationFilter, Error> {
+        self.event_type = Some(Pattern::new("event_type", pattern)?);
+        Ok(self)
+    }
+
+    /// Only notifications whose context has `key`, a string matching `pattern`.
+    pub fn context(mut self, key: &str, pattern: &str) -> Result<NotificationFilter, Error> {
+        self.context.push((key.to_owned(), Pattern::new("context", pattern)?));
+        Ok(self)
+    }
+
+    /// Only notifications whose metadata (`message_id`, `timestamp`) has
+    /// `key`, matching `pattern`.
+    pub fn metadata(mut self, key: &str, pattern: &str) -> Result<NotificationFilter, Error> {
+        self.metadata.push((key.to_owned(), Pattern::new("metadata", pattern)?));
+        Ok(self)
+    }
+
+    /// Only notifications whose payload is a map with `key`, a string
+    /// matching `pattern`.
+    pub fn payload(mut self, key: &str, pattern: &str) -> Result<NotificationFilter, Error> {
+        self.payload.push((key.to_owned(), Pattern::new("payload", pattern)?));
+        Ok(self)
+    }
+
+    /// Whether `notification` passes.
+    pub fn matches(&self, notification: &Notification) -> bool {
+        let text = |value: &str| Value::String(value.to_owned());
+        if let Some(pattern) = &self.publisher_id {
+            if !pattern.regex.is_match(notification.publisher_id()) {
+                return false;
+            }
+        }
+        if let Some(pattern) = &self.event_type {
+            if !pattern.regex.is_match(notification.event_type()) {
+                return false;
+            }
+        }
+        let context = notification.context();
+        if !self
+            .context
+            .iter()
+            .all(|(key, pattern)| pattern.matches(context.get_value(key)))
+        {
+            return false;
+        }
+        for (key, pattern) in &self.metadata {
+            let value = match key.as_str() {
+                "message_id" => Some(text(notification.message_id())),
+                "timestamp" => Some(text(notification.timestamp())),
+                _ => None,
+            };
+            if !pattern.matches(value.as_ref()) {
+                return false;
+            }
+        }
+        if self.payload.is_empty() {
+            return true;
+        }
+        // Decoded only when a pattern needs it.
+        let Ok(Value::Object(payload)) = notification.payload::<Value>() else {
+            return false;
+        };
+        self.payload
+            .iter()
+            .all(|(key, pattern)| pattern.matches(payload.get(key)))
+    }
+}
+
+impl fmt::Debug for NotificationFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pairs = |patterns: &[(String, Pattern)]| {
+            patterns
+                .iter()
+                .map(|(key, pattern)| format!("{key}={}", pattern.source))
+                .collect::<Vec<_>>()
+        };
+        f.debug_struct("NotificationFilter")
+            .field(
+                "publisher_id",
+                &self.publisher_id.as_ref().map(|pattern| &pattern.source),
+            )
+            .field("event_type", &self.event_type.as_ref().map(|pattern| &pattern.source))
+            .field("context", &pairs(&self.context))
+            .field("metadata", &pairs(&self.metadata))
+            .field("payload", &pairs(&self.payload))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::Priority;
+    use crate::{Codec, Context};
+
+    fn notification(publisher_id: &str, event_type: &str, payload: Value) -> Notification {
+        let mut context = Context::new();
+        context.insert("project_id", "5f643cfc").unwrap();
+        context.insert("roles", vec!["admin"]).unwrap();
+        Notification {
+            priority: Priority::Info,
+            publisher_id: publisher_id.to_owned(),
+            event_type: event_type.to_owned(),
+            message_id: "2b1a".to_owned(),
+            timestamp: "2026-12-03 09:41:07.123456".to_owned(),
+            context,
+            payload: Codec::OsloJson.encode(&payload).unwrap(),
+        }
+    }
+
+    #[test]
+    fn every_pattern_must_match_from_the_start() {
+        let active = notification(
+            "compute.host-1",
+            "compute.instance.create.end",
+            serde_json::json!({"state": "active", "n": 1}),
+        );
+        let filter = |build: fn(NotificationFilter) -> Result<NotificationFilter, Error>| {
+            build(NotificationFilter::new()).unwrap()
+        };
+        assert!(NotificationFilter::new().matches(&active));
+        assert!(filter(|f| f.publisher_id("compute")).matches(&active));
+        assert!(
+            !filter(|f| f.publisher_id("host")).matches(&active),
+            "re.match anchors at the start"
+        );
+        assert!(!filter(|f| f.publisher_id("compute$")).matches(&active));
+        assert!(filter(|f| f.event_type(r"compute\.instance\..*\.end")).matches(&active));
+        assert!(filter(|f| f.context("project_id", "5f6")).matches(&active));
+        assert!(!filter(|f| f.context("project_id", "abc")).matches(&active));
+        assert!(
+            !filter(|f| f.context("user_id", ".*")).matches(&active),
+            "a missing key never matches"
+        );
+        assert!(
+            !filter(|f| f.context("roles", ".*")).matches(&active),
+            "a list is not a string"
+        );
+        assert!(filter(|f| f.metadata("timestamp", "2026-12")).matches(&active));
+        assert!(filter(|f| f.metadata("message_id", "2b")).matches(&active));
+        assert!(filter(|f| f.payload("state", "^active$")).matches(&active));
+        assert!(!filter(|f| f.payload("state", "^error$")).matches(&active));
+        assert!(
+            !filter(|f| f.payload("n", ".*")).matches(&active),
+            "a number is not a string"
+        );
+        let not_a_map = notification("compute.host-1", "x", serde_json::json!([1]));
+        assert!(!filter(|f| f.payload("state", ".*")).matches(&not_a_map));
+    }
+
+    #[test]
+    fn a_bad_pattern_is_a_clear_error() {
+        let error = NotificationFilter::new().event_type("compute.(").unwrap_err();
+        assert!(error.to_string().contains("compute.("), "{error}");
+    }
+}

@@ -1,0 +1,647 @@
+//! Receiving notifications: oslo.messaging's notification listener, one
+//! notification at a time or in batches.
+
+use std::fmt;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use super::{Notification, NotificationEndpoint, NotificationFilter, NotificationResult, Priority};
+use crate::lifecycle::{Lifecycle, Started, next_delivery};
+use crate::server::delivery::panic_message;
+use crate::transport::{Delivery, ListenOptions, Listener, NotificationRoute};
+use crate::{DEFAULT_MAX_MESSAGE_SIZE, Error, Executor, ServerHandle, Target, Transport};
+
+/// Receives notifications and hands them to its endpoints, as
+/// oslo.messaging's notification listener.
+///
+/// It listens on targets (a topic, and an exchange or the control
+/// exchange), for the priorities its endpoints handle: each notification
+/// goes to the endpoints handling its priority whose filter passes it, in
+/// registration order, until one asks for a requeue or fails. Notifications
+/// are acknowledged after their handlers ran (they are not at-most-once, as
+/// in oslo): a listener that dies mid-notification gets it again.
+///
+/// Without a pool, every listener on a topic shares its notifications (each
+/// notification reaches one of them); each [`pool`](NotificationListenerBuilder::pool)
+/// gets every notification once, shared among the listeners of the pool.
+///
+/// ```
+/// use rpc_core::notify::{Notification, NotificationListener, Notifier, notifications};
+/// use rpc_core::{Context, Target, json};
+///
+/// struct Audit;
+///
+/// #[notifications]
+/// impl Audit {
+///     async fn info(&self, notification: &Notification, payload: rpc_core::Value) {
+///         println!("{}: {payload}", notification.event_type());
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), rpc_core::Error> {
+/// # let transport = rpc_core::transport::memory::Broker::new().transport();
+/// let listener = NotificationListener::builder(transport.clone(), [Target::topic("notifications")])
+///     .endpoint(Audit)
+///     .build()?;
+/// listener.start().await?;
+/// Notifier::new(transport, "compute.host-1").info(&Context::new(), "compute.instance.create.end", &json!({})).await?;
+/// // ... until something calls `stop()` ...
+/// listener.stop();
+/// listener.wait().await;
+/// # Ok(())
+/// # }
+/// ```
+pub struct NotificationListener {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    transport: Transport,
+    targets: Vec<Target>,
+    endpoints: Vec<Registered>,
+    priorities: Vec<Priority>,
+    pool: Option<String>,
+    allow_requeue: bool,
+    limit: usize,
+    batch: Option<Batch>,
+    max_message_size: usize,
+    control: Arc<Lifecycle>,
+    counters: Counters,
+}
+
+struct Registered {
+    endpoint: Box<dyn NotificationEndpoint>,
+    filter: Option<NotificationFilter>,
+}
+
+impl Registered {
+    fn takes(&self, notification: &Notification) -> bool {
+        self.endpoint.priorities().contains(&notification.priority())
+            && self.filter.as_ref().is_none_or(|filter| filter.matches(notification))
+    }
+}
+
+/// Batch mode: how many notifications at most, and how long to wait for
+/// them once the first arrived.
+#[derive(Clone, Copy, Debug)]
+struct Batch {
+    size: usize,
+    timeout: Duration,
+}
+
+/// Counts of what a listener did with the notifications it received, since it was built.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NotificationStats {
+    /// Notifications handed to the endpoints and acknowledged.
+    pub handled: u64,
+    /// Notifications given back to the broker for another try.
+    pub requeued: u64,
+    /// Messages rejected as unreadable (not a notification, unknown
+    /// priority, too large).
+    pub rejected: u64,
+    /// Handler failures and panics (each also a requeue when allowed).
+    pub failed: u64,
+    /// Notifications being handled right now.
+    pub in_flight: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    handled: AtomicU64,
+    requeued: AtomicU64,
+    rejected: AtomicU64,
+    failed: AtomicU64,
+    in_flight: AtomicU64,
+}
+
+impl Counters {
+    fn add(&self, counter: &AtomicU64, n: usize) {
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+/// Builds a [`NotificationListener`]; see its methods for the settings.
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct NotificationListenerBuilder {
+    transport: Transport,
+    targets: Vec<Target>,
+    endpoints: Vec<Registered>,
+    pool: Option<String>,
+    allow_requeue: bool,
+    executor: Executor,
+    batch: Option<Batch>,
+    max_message_size: usize,
+}
+
+impl NotificationListener {
+    /// Starts building a listener on `transport` for `targets` (each names a
+    /// topic, and optionally an exchange; other fields are ignored).
+    pub fn builder(transport: Transport, targets: impl IntoIterator<Item = Target>) -> NotificationListenerBuilder {
+        NotificationListenerBuilder {
+            transport,
+            targets: targets.into_iter().collect(),
+            endpoints: Vec::new(),
+            pool: None,
+            allow_requeue: false,
+            executor: Executor::default(),
+            batch: None,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+        }
+    }
+
+    /// Declares the queues and starts listening.
+    pub async fn start(&self) -> Result<(), Error> {
+        let started = self.shared.control.begin()?;
+        let shared = &self.shared;
+        let routes = shared.routes();
+        let prefetch = match shared.batch {
+            Some(batch) => batch.size.saturating_mul(shared.limit),
+            None => shared.limit,
+        };
+        let options = ListenOptions {
+            prefetch: u16::try_from(prefetch).unwrap_or(u16::MAX),
+        };
+        match shared
+            .transport
+            .driver()
+            .listen_notifications(&routes, shared.pool.as_deref(), &options)
+            .await
+        {
+            Ok(listener) => {
+                tracing::info!(targets = ?shared.targets, priorities = ?shared.priorities, pool = ?shared.pool, "notification listener started");
+                tokio::spawn(run(Arc::clone(shared), listener, started));
+                Ok(())
+            }
+            Err(error) => {
+                started.done.finish();
+                Err(Error::Transport(error))
+            }
+        }
+    }
+
+    /// Stops taking notifications; returns at once (see [`wait`](NotificationListener::wait)).
+    pub fn stop(&self) {
+        self.shared.control.stop();
+    }
+
+    /// Waits until the listener has stopped and every notification it took
+    /// was handled and settled.
+    pub async fn wait(&self) {
+        self.shared.control.wait().await;
+    }
+
+    /// A handle that stops this listener.
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            control: Arc::clone(&self.shared.control),
+        }
+    }
+
+    /// What the listener consumes: its targets' topics at its endpoints'
+    /// priorities.
+    pub fn routes(&self) -> Vec<NotificationRoute> {
+        self.shared.routes()
+    }
+
+    /// What the listener did with the notifications it received so far.
+    pub fn stats(&self) -> NotificationStats {
+        let counters = &self.shared.counters;
+        NotificationStats {
+            handled: counters.handled.load(Ordering::Relaxed),
+            requeued: counters.requeued.load(Ordering::Relaxed),
+            rejected: counters.rejected.load(Ordering::Relaxed),
+            failed: counters.failed.load(Ordering::Relaxed),
+            in_flight: counters.in_flight.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Drop for NotificationListener {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl fmt::Debug for NotificationListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let endpoints: Vec<&str> = self.shared.endpoints.iter().map(|e| e.endpoint.name()).collect();
+        f.debug_struct("NotificationListener")
+            .field("targets", &self.shared.targets)
+            .field("endpoints", &endpoints)
+            .field("pool", &self.shared.pool)
+            .field("running", &self.shared.control.is_running())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    fn routes(&self) -> Vec<NotificationRoute> {
+        let control = self.transport.control_exchange();
+        self.targets
+            .iter()
+            .flat_map(|target| {
+                self.priorities.iter().map(move |priority| {
+                    NotificationRoute::new(
+                        target.exchange().unwrap_or(control),
+                        target.topic_name(),
+                        priority.as_str(),
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+impl NotificationListenerBuilder {
+    /// Adds an endpoint: notifications of its priorities are offered to it.
+    pub fn endpoint(mut self, endpoint: impl NotificationEndpoint) -> NotificationListenerBuilder {
+        self.endpoints.push(Registered {
+            endpoint: Box::new(endpoint),
+            filter: None,
+        });
+        self
+    }
+
+    /// Adds an endpoint that only gets the notifications `filter` passes
+    /// (oslo's `filter_rule`).
+    pub fn filtered_endpoint(
+        mut self,
+        endpoint: impl NotificationEndpoint,
+        filter: NotificationFilter,
+    ) -> NotificationListenerBuilder {
+        self.endpoints.push(Registered {
+            endpoint: Box::new(endpoint),
+            filter: Some(filter),
+        });
+        self
+    }
+
+    /// Joins the pool `name`: each pool gets every notification once,
+    /// shared among the listeners of the pool (on AMQP, the queue is named
+    /// after the pool).
+    pub fn pool(mut self, name: impl Into<String>) -> NotificationListenerBuilder {
+        self.pool = Some(name.into());
+        self
+    }
+
+    /// Lets handlers ask for a requeue (and have failures requeued), as
+    /// oslo's `allow_requeue`; off by default: such notifications are then
+    /// acknowledged, and the request logged.
+    pub fn allow_requeue(mut self, allow: bool) -> NotificationListenerBuilder {
+        self.allow_requeue = allow;
+        self
+    }
+
+    /// How many notifications (or batches) are handled at once (default
+    /// [`Executor::Concurrent`] of 64; [`Executor::Sequential`] keeps
+    /// arrival order).
+    pub fn executor(mut self, executor: Executor) -> NotificationListenerBuilder {
+        self.executor = executor;
+        self
+    }
+
+    /// Batch mode (oslo's batch listener): endpoints get up to `size`
+    /// notifications of one priority at once, gathered for at most `timeout`
+    /// after the first arrived.
+    pub fn batch(mut self, size: usize, timeout: Duration) -> NotificationListenerBuilder {
+        self.batch = Some(Batch { size, timeout });
+        self
+    }
+
+    /// The largest message read (default 4 MiB); larger ones are rejected.
+    pub fn max_message_size(mut self, bytes: usize) -> NotificationListenerBuilder {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// Builds the listener; fails on settings that cannot work.
+    pub fn build(self) -> Result<NotificationListener, Error> {
+        if self.targets.is_empty() {
+            return Err(Error::InvalidTarget(
+                "a notification listener needs a target".to_owned(),
+            ));
+        }
+        if let Some(target) = self.targets.iter().find(|target| target.topic_name().is_empty()) {
+            return Err(Error::InvalidTarget(format!(
+                "{target}: a notification target needs a topic"
+            )));
+        }
+        if self.endpoints.is_empty() {
+            return Err(Error::Config("a notification listener needs an endpoint".to_owned()));
+        }
+        let priorities: Vec<Priority> = Priority::ALL
+            .into_iter()
+            .filter(|priority| {
+                self.endpoints
+                    .iter()
+                    .any(|registered| registered.endpoint.priorities().contains(priority))
+            })
+            .collect();
+        if priorities.is_empty() {
+            return Err(Error::Config("the endpoints handle no priority".to_owned()));
+        }
+        if let Some(pool) = &self.pool {
+            if pool.is_empty() || pool.len() > crate::header::MAX_NAME_LEN {
+                return Err(Error::Config(format!(
+                    "the pool name `{pool}` must have 1 to 255 bytes"
+                )));
+            }
+        }
+        let limit = match self.executor {
+            Executor::Concurrent(limit) if (1..=65_535).contains(&limit) => limit,
+            Executor::Concurrent(limit) => {
+                return Err(Error::Config(format!("concurrency must be 1 to 65535, not {limit}")));
+            }
+            Executor::Sequential => 1,
+        };
+        if let Some(batch) = self.batch {
+            if batch.size == 0 || batch.size > 65_535 {
+                return Err(Error::Config(format!(
+                    "a batch holds 1 to 65535 notifications, not {}",
+                    batch.size
+                )));
+            }
+        }
+        Ok(NotificationListener {
+            shared: Arc::new(Shared {
+                transport: self.transport,
+                targets: self.targets,
+                endpoints: self.endpoints,
+                priorities,
+                pool: self.pool,
+                allow_requeue: self.allow_requeue,
+                limit,
+                batch: self.batch,
+                max_message_size: self.max_message_size,
+                control: Arc::default(),
+                counters: Counters::default(),
+            }),
+        })
+    }
+}
+
+impl fmt::Debug for NotificationListenerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NotificationListenerBuilder")
+            .field("targets", &self.targets)
+            .field("pool", &self.pool)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Takes deliveries (one by one, or gathered in batches) as slots free up,
+/// until stopped; then drains and says so.
+async fn run(shared: Arc<Shared>, mut listener: Box<dyn Listener>, started: Started) {
+    let Started { mut stop, done } = started;
+    let permits = Arc::new(Semaphore::new(shared.limit));
+    while let Some((permit, first)) = next_delivery(&mut stop, &permits, &mut *listener).await {
+        let first = match first {
+            Some(Ok(delivery)) => delivery,
+            Some(Err(error)) => {
+                tracing::warn!(%error, "listening for notifications failed; waiting for the transport to recover");
+                continue;
+            }
+            None => {
+                tracing::error!("the transport closed the notification queues; stopping");
+                break;
+            }
+        };
+        let Some(batch) = shared.batch else {
+            if shared.limit == 1 {
+                handle_one(Arc::clone(&shared), first, permit).await;
+            } else {
+                tokio::spawn(handle_one(Arc::clone(&shared), first, permit));
+            }
+            continue;
+        };
+        let mut deliveries = vec![first];
+        let deadline = Instant::now() + batch.timeout;
+        while deliveries.len() < batch.size {
+            tokio::select! {
+                biased;
+                _ = stop.wait_for(|stop| *stop) => break,
+                () = tokio::time::sleep_until(deadline) => break,
+                next = listener.next() => match next {
+                    Some(Ok(delivery)) => deliveries.push(delivery),
+                    Some(Err(error)) => {
+                        tracing::warn!(%error, "listening for notifications failed; waiting for the transport to recover");
+                    }
+                    None => break,
+                },
+            }
+        }
+        if shared.limit == 1 {
+            handle_batch(Arc::clone(&shared), deliveries, permit).await;
+        } else {
+            tokio::spawn(handle_batch(Arc::clone(&shared), deliveries, permit));
+        }
+    }
+    if let Err(error) = listener.close().await {
+        tracing::warn!(%error, "closing the notification queues");
+    }
+    let all = u32::try_from(shared.limit).unwrap_or(u32::MAX);
+    let _ = permits.acquire_many(all).await;
+    done.finish();
+    tracing::info!(targets = ?shared.targets, "notification listener stopped");
+}
+
+/// Counts a delivery in flight while it lives.
+struct InFlight {
+    shared: Arc<Shared>,
+    count: usize,
+}
+
+impl InFlight {
+    fn new(shared: &Arc<Shared>, count: usize) -> InFlight {
+        shared.counters.add(&shared.counters.in_flight, count);
+        InFlight {
+            shared: Arc::clone(shared),
+            count,
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.shared
+            .counters
+            .in_flight
+            .fetch_sub(self.count as u64, Ordering::Relaxed);
+    }
+}
+
+/// The notification a delivery holds, or `None` when it cannot be read (it
+/// is then rejected without requeue, and logged).
+async fn read(shared: &Shared, delivery: &mut Delivery) -> Option<Notification> {
+    let decoded = match delivery.codec() {
+        Err(reason) => Err(reason),
+        Ok(_) if delivery.body().len() > shared.max_message_size => Err(format!(
+            "the message is {} bytes, over the limit of {} bytes",
+            delivery.body().len(),
+            shared.max_message_size
+        )),
+        Ok(codec) => {
+            let body = delivery.body().clone();
+            match std::panic::catch_unwind(|| codec.decode_notification(&body)) {
+                Ok(decoded) => decoded.map_err(|error| error.to_string()),
+                Err(_) => Err("decoding it panicked".to_owned()),
+            }
+        }
+    };
+    match decoded {
+        Ok(notification) => Some(notification),
+        Err(reason) => {
+            tracing::warn!(%reason, bytes = delivery.body().len(), "rejecting an unreadable notification");
+            shared.counters.add(&shared.counters.rejected, 1);
+            if let Err(error) = delivery.reject(false).await {
+                tracing::warn!(%error, "rejecting a notification");
+            }
+            None
+        }
+    }
+}
+
+/// What becomes of a delivery once its handlers ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    /// Handled or requeued, as the handlers said.
+    Result(NotificationResult),
+    /// A payload that cannot decode: rejected without requeue.
+    Reject,
+}
+
+/// Runs `handler` (an endpoint's future) and turns a failure or a panic
+/// into a requeue, logged.
+async fn outcome(shared: &Shared, endpoint: &str, handler: super::NotificationFuture<'_>) -> Verdict {
+    match AssertUnwindSafe(handler).catch_unwind().await {
+        Ok(Ok(result)) => Verdict::Result(result),
+        Ok(Err(error)) if error.is_undecodable() => {
+            tracing::error!(endpoint, %error, "a notification's payload does not decode; rejecting it");
+            Verdict::Reject
+        }
+        Ok(Err(error)) => {
+            shared.counters.add(&shared.counters.failed, 1);
+            tracing::error!(endpoint, %error, "a notification handler failed");
+            Verdict::Result(NotificationResult::Requeue)
+        }
+        Err(panic) => {
+            shared.counters.add(&shared.counters.failed, 1);
+            tracing::error!(endpoint, panic = %panic_message(&*panic), "a notification handler panicked; the listener keeps listening");
+            Verdict::Result(NotificationResult::Requeue)
+        }
+    }
+}
+
+/// Acknowledges, or requeues when asked and allowed, or rejects.
+async fn settle(shared: &Shared, delivery: &mut Delivery, verdict: Verdict, count: usize) {
+    let counters = &shared.counters;
+    let settled = match verdict {
+        Verdict::Reject => {
+            counters.add(&counters.rejected, count);
+            delivery.reject(false).await
+        }
+        Verdict::Result(NotificationResult::Requeue) if shared.allow_requeue => {
+            counters.add(&counters.requeued, count);
+            delivery.reject(true).await
+        }
+        Verdict::Result(NotificationResult::Requeue) => {
+            tracing::warn!(
+                "a handler asked for a requeue, but the listener does not allow it (`allow_requeue`); acknowledging"
+            );
+            counters.add(&counters.handled, count);
+            delivery.ack().await
+        }
+        Verdict::Result(NotificationResult::Handled) => {
+            counters.add(&counters.handled, count);
+            delivery.ack().await
+        }
+    };
+    if let Err(error) = settled {
+        tracing::warn!(%error, "settling a notification");
+    }
+}
+
+async fn handle_one(shared: Arc<Shared>, mut delivery: Delivery, _slot: OwnedSemaphorePermit) {
+    let _in_flight = InFlight::new(&shared, 1);
+    let Some(notification) = read(&shared, &mut delivery).await else {
+        return;
+    };
+    let span = tracing::debug_span!(
+        "rpc.notification",
+        priority = %notification.priority(),
+        event_type = notification.event_type(),
+        publisher_id = notification.publisher_id(),
+        message_id = notification.message_id(),
+    );
+    async {
+        let mut verdict = Verdict::Result(NotificationResult::Handled);
+        for registered in shared
+            .endpoints
+            .iter()
+            .filter(|registered| registered.takes(&notification))
+        {
+            let endpoint = registered.endpoint.name();
+            let Some(handler) = registered.endpoint.dispatch(&notification) else {
+                continue;
+            };
+            verdict = outcome(&shared, endpoint, handler).await;
+            if verdict != Verdict::Result(NotificationResult::Handled) {
+                break;
+            }
+        }
+        settle(&shared, &mut delivery, verdict, 1).await;
+    }
+    .instrument(span)
+    .await;
+}
+
+async fn handle_batch(shared: Arc<Shared>, deliveries: Vec<Delivery>, _slot: OwnedSemaphorePermit) {
+    let _in_flight = InFlight::new(&shared, deliveries.len());
+    let mut read_ones = Vec::with_capacity(deliveries.len());
+    for mut delivery in deliveries {
+        if let Some(notification) = read(&shared, &mut delivery).await {
+            read_ones.push((delivery, notification));
+        }
+    }
+    // One round per priority, as oslo groups a batch.
+    for priority in Priority::ALL {
+        let (group, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut read_ones)
+            .into_iter()
+            .partition(|(_, notification)| notification.priority() == priority);
+        read_ones = rest;
+        let (mut deliveries, notifications): (Vec<Delivery>, Vec<Notification>) = group.into_iter().unzip();
+        if deliveries.is_empty() {
+            continue;
+        }
+        let mut verdict = Verdict::Result(NotificationResult::Handled);
+        for registered in &shared.endpoints {
+            let taken: Vec<Notification> = notifications
+                .iter()
+                .filter(|notification| registered.takes(notification))
+                .cloned()
+                .collect();
+            if taken.is_empty() {
+                continue;
+            }
+            let Some(handler) = registered.endpoint.dispatch_batch(&taken) else {
+                continue;
+            };
+            verdict = outcome(&shared, registered.endpoint.name(), handler).await;
+            if verdict != Verdict::Result(NotificationResult::Handled) {
+                break;
+            }
+        }
+        for delivery in &mut deliveries {
+            settle(&shared, delivery, verdict, 1).await;
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! Sending notifications: oslo.messaging's `Notifier`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::message::NotificationHeader;
+use super::{Priority, timestamp};
+use crate::header::MAX_NAME_LEN;
+use crate::ids::Id;
+use crate::transport::{NotificationRoute, OutgoingMessage};
+use crate::{Codec, Context, Error, Retry, Transport};
+
+/// The topic notifications go to by default (oslo's `[oslo_messaging_notifications] topics`).
+pub const DEFAULT_TOPIC: &str = "notifications";
+
+/// How a notifier sends, by oslo.messaging's driver names
+/// (`[oslo_messaging_notifications] driver`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum NotifyDriver {
+    /// `messagingv2`: over the transport, in oslo's 2.0 envelope (the default).
+    #[default]
+    MessagingV2,
+    /// `messaging`: over the transport, oslo's 1.0 format (no envelope), for
+    /// old consumers. Always JSON.
+    Messaging,
+    /// `log`: written to the log (`tracing`) at the priority's level, not sent.
+    Log,
+    /// `noop`: dropped.
+    Noop,
+}
+
+impl NotifyDriver {
+    /// The driver oslo.messaging calls `name`.
+    pub fn from_name(name: &str) -> Option<NotifyDriver> {
+        match name {
+            "messagingv2" => Some(NotifyDriver::MessagingV2),
+            "messaging" => Some(NotifyDriver::Messaging),
+            "log" => Some(NotifyDriver::Log),
+            "noop" => Some(NotifyDriver::Noop),
+            _ => None,
+        }
+    }
+
+    /// oslo.messaging's name for the driver.
+    pub const fn name(self) -> &'static str {
+        match self {
+            NotifyDriver::MessagingV2 => "messagingv2",
+            NotifyDriver::Messaging => "messaging",
+            NotifyDriver::Log => "log",
+            NotifyDriver::Noop => "noop",
+        }
+    }
+}
+
+impl fmt::Display for NotifyDriver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Sends notifications, as oslo.messaging's `Notifier`.
+///
+/// A notification says who sent it (`publisher_id`), what happened
+/// (`event_type`), how much it matters ([`Priority`]), and carries a
+/// payload of any serializable type and the sender's [`Context`] (its
+/// secrets removed). It is published on each of the notifier's topics
+/// (default `notifications`) with the routing key `<topic>.<priority>` on the
+/// control exchange, where it waits in the queue of that name for its
+/// consumers.
+///
+/// Notifications are JSON by default (oslo's `messagingv2`), because their
+/// consumers (ceilometer, billing, audit tools) are often Python services the
+/// sender does not know; [`codec(Codec::MsgPack)`](Notifier::codec) is the
+/// native format, for Rust consumers only. Listeners read both.
+///
+/// ```
+/// use rpc_core::notify::Notifier;
+/// use rpc_core::{Context, json};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), rpc_core::Error> {
+/// # let transport = rpc_core::transport::memory::Broker::new().transport();
+/// let notifier = Notifier::new(transport, "compute.host-1");
+/// let ctx = Context::new().with_request_id("req-42");
+/// notifier
+///     .info(&ctx, "compute.instance.create.end", &json!({"instance_id": "9f1c", "state": "active"}))
+///     .await?;
+/// // Another publisher id for some notifications, as oslo's `prepare()`:
+/// notifier.prepare().publisher_id("compute.host-2").warn(&ctx, "compute.instance.delete.start", &json!({})).await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Notifier {
+    transport: Transport,
+    publisher_id: Arc<str>,
+    topics: Arc<[String]>,
+    exchange: Option<Arc<str>>,
+    driver: NotifyDriver,
+    codec: Codec,
+    retry: Retry,
+}
+
+impl Notifier {
+    /// A notifier on `transport` that says `publisher_id` sent its
+    /// notifications (oslo's convention: `<service>.<host>`).
+    pub fn new(transport: Transport, publisher_id: impl Into<String>) -> Notifier {
+        Notifier {
+            transport,
+            publisher_id: publisher_id.into().into(),
+            topics: Arc::from([DEFAULT_TOPIC.to_owned()]),
+            exchange: None,
+            driver: NotifyDriver::default(),
+            codec: Codec::OsloJson,
+            retry: Retry::default(),
+        }
+    }
+
+    /// A copy to adjust for some notifications (oslo's `prepare()`): the
+    /// setters below apply to the copy only.
+    pub fn prepare(&self) -> Notifier {
+        self.clone()
+    }
+
+    /// Says `publisher_id` sent the notifications.
+    pub fn publisher_id(mut self, publisher_id: impl Into<String>) -> Notifier {
+        self.publisher_id = publisher_id.into().into();
+        self
+    }
+
+    /// Sends on each of `topics` (default `notifications`).
+    pub fn topics<I: IntoIterator<Item = S>, S: Into<String>>(mut self, topics: I) -> Notifier {
+        self.topics = topics.into_iter().map(Into::into).collect::<Vec<_>>().into();
+        self
+    }
+
+    /// Sends on `exchange` instead of the transport's control exchange.
+    pub fn exchange(mut self, exchange: impl Into<String>) -> Notifier {
+        self.exchange = Some(exchange.into().into());
+        self
+    }
+
+    /// Sends with `driver` (default [`NotifyDriver::MessagingV2`]).
+    pub fn driver(mut self, driver: NotifyDriver) -> Notifier {
+        self.driver = driver;
+        self
+    }
+
+    /// Encodes with `codec` (default [`Codec::OsloJson`]; see the type's docs).
+    pub fn codec(mut self, codec: Codec) -> Notifier {
+        self.codec = codec;
+        self
+    }
+
+    /// How hard to try while the broker is unreachable (default: until it
+    /// answers, as oslo; the transport bounds the wait).
+    pub fn retry(mut self, retry: Retry) -> Notifier {
+        self.retry = retry;
+        self
+    }
+
+    /// The transport it sends on.
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// Sends a notification of `priority`.
+    ///
+    /// Fails when the event type is empty or a name is over 255 bytes, when
+    /// the payload cannot be encoded, or when the transport fails on a topic
+    /// (the other topics are still tried).
+    pub async fn notify<P: Serialize + ?Sized>(
+        &self,
+        ctx: &Context,
+        priority: Priority,
+        event_type: &str,
+        payload: &P,
+    ) -> Result<(), Error> {
+        check_name("event_type", event_type)?;
+        if event_type.is_empty() {
+            return Err(Error::InvalidNotification("the event type is empty".to_owned()));
+        }
+        check_name("publisher_id", &self.publisher_id)?;
+        let context = ctx.redacted();
+        let message_id = uuid::Uuid::new_v4().to_string();
+        let timestamp = timestamp::now();
+        let unique_id = Id::next();
+        let header = NotificationHeader {
+            priority,
+            publisher_id: &self.publisher_id,
+            event_type,
+            message_id: &message_id,
+            timestamp: &timestamp,
+            unique_id: unique_id.as_str(),
+            context: &context,
+        };
+        let (codec, envelope) = match self.driver {
+            NotifyDriver::Noop => return Ok(()),
+            NotifyDriver::Log => return log(&header, payload),
+            NotifyDriver::MessagingV2 => (self.codec, true),
+            NotifyDriver::Messaging => (Codec::OsloJson, false),
+        };
+        let body = codec
+            .encode_notification(&header, payload, envelope)
+            .map_err(|source| Error::Encode {
+                what: "the notification",
+                source,
+            })?;
+        let exchange = self.exchange.as_deref().unwrap_or(self.transport.control_exchange());
+        let mut failed = Vec::new();
+        for topic in self.topics.iter() {
+            let route = NotificationRoute::new(exchange, topic.as_str(), priority.as_str());
+            let message = OutgoingMessage::new(body.clone(), codec, None, self.retry);
+            if let Err(error) = self.transport.driver().notify(&route, message).await {
+                tracing::warn!(%route, event_type, %error, "could not send a notification");
+                failed.push(error);
+            }
+        }
+        match failed.into_iter().next() {
+            None => Ok(()),
+            Some(error) => Err(Error::Transport(error)),
+        }
+    }
+
+    /// Sends an `audit` notification.
+    pub async fn audit<P: Serialize + ?Sized>(
+        &self,
+        ctx: &Context,
+        event_type: &str,
+        payload: &P,
+    ) -> Result<(), Error> {
+        self.notify(ctx, Priority::Audit, event_type, payload).await
+    }
+
+    /// Sends a `debug` notification.
+    pub async fn debug<P: Serialize + ?Sized>(
+        &self,
+        ctx: &Context,
+        event_type: &str,
+        payload: &P,
+    ) -> Result<(), Error> {
+        self.notify(ctx, Priority::Debug, event_type, payload).await
+    }
+
+    /// Sends an `info` notification.
+    pub async fn info<P: Serialize + ?Sized>(&self, ctx: &Context, event_type: &str, payload: &P) -> Result<(), Error> {
+        self.notify(ctx, Priority::Info, event_type, payload).await
+    }
+
+    /// Sends a `warn` notification.
+    pub async fn warn<P: Serialize + ?Sized>(&self, ctx: &Context, event_type: &str, payload: &P) -> Result<(), Error> {
+        self.notify(ctx, Priority::Warn, event_type, payload).await
+    }
+
+    /// Sends an `error` notification.
+    pub async fn error<P: Serialize + ?Sized>(
+        &self,
+        ctx: &Context,
+        event_type: &str,
+        payload: &P,
+    ) -> Result<(), Error> {
+        self.notify(ctx, Priority::Error, event_type, payload).await
+    }
+
+    /// Sends a `critical` notification.
+    pub async fn critical<P: Serialize + ?Sized>(
+        &self,
+        ctx: &Context,
+        event_type: &str,
+        payload: &P,
+    ) -> Result<(), Error> {
+        self.notify(ctx, Priority::Critical, event_type, payload).await
+    }
+
+    /// Sends a `sample` notification.
+    pub async fn sample<P: Serialize + ?Sized>(
+        &self,
+        ctx: &Context,
+        event_type: &str,
+        payload: &P,
+    ) -> Result<(), Error> {
+        self.notify(ctx, Priority::Sample, event_type, payload).await
+    }
+}
+
+impl fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Notifier")
+            .field("publisher_id", &self.publisher_id)
+            .field("topics", &self.topics)
+            .field("exchange", &self.exchange)
+            .field("driver", &self.driver)
+            .field("codec", &self.codec)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+fn check_name(what: &str, value: &str) -> Result<(), Error> {
+    if value.len() > MAX_NAME_LEN {
+        return Err(Error::InvalidNotification(format!(
+            "the {what} is {} bytes long, over the limit of {MAX_NAME_LEN}",
+            value.len()
+        )));
+    }
+    Ok(())
+}
+
+/// oslo's `log` driver: the notification as JSON, at the priority's level.
+fn log<P: Serialize + ?Sized>(header: &NotificationHeader<'_>, payload: &P) -> Result<(), Error> {
+    let body = Codec::OsloJson
+        .encode_notification(header, payload, false)
+        .map_err(|source| Error::Encode {
+            what: "the notification",
+            source,
+        })?;
+    let message = String::from_utf8_lossy(&body);
+    let logger = format!("oslo.messaging.notification.{}", header.event_type);
+    match header.priority {
+        Priority::Debug => tracing::debug!(%logger, notification = %message),
+        Priority::Warn => tracing::warn!(%logger, notification = %message),
+        Priority::Error | Priority::Critical => tracing::error!(%logger, notification = %message),
+        Priority::Audit | Priority::Info | Priority::Sample => tracing::info!(%logger, notification = %message),
+    }
+    Ok(())
+}

@@ -1,0 +1,63 @@
+//! Timestamps as oslo.messaging writes them: Python's `str(datetime)` of
+//! the UTC time, `2026-12-03 09:41:07.123456` (no fraction when it is zero).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Now, in UTC, as Python's `str(timeutils.utcnow())`.
+pub(crate) fn now() -> String {
+    format(SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default())
+}
+
+/// `since_epoch` as Python's `str(datetime)`.
+pub(crate) fn format(since_epoch: Duration) -> String {
+    let seconds = since_epoch.as_secs();
+    let micros = since_epoch.subsec_micros();
+    let (year, month, day) = civil_from_days(seconds / 86_400);
+    let of_day = seconds % 86_400;
+    let (hour, minute, second) = (of_day / 3600, of_day % 3600 / 60, of_day % 60);
+    let mut text = format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}");
+    if micros != 0 {
+        text.push_str(&format!(".{micros:06}"));
+    }
+    text
+}
+
+/// The proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`, for non-negative days).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn as_python_writes_them() {
+        // python3 -c 'import datetime as d; print(d.datetime(1970,1,1) + d.timedelta(seconds=S, microseconds=U))'
+        for (seconds, micros, expected) in [
+            (0, 0, "1970-01-01 00:00:00"),
+            (951_782_400, 0, "2000-02-29 00:00:00"),
+            (1_796_290_867, 123_456, "2026-12-03 09:41:07.123456"),
+            (1_796_290_867, 5, "2026-12-03 09:41:07.000005"),
+            (4_107_542_399, 999_999, "2100-02-28 23:59:59.999999"),
+            (4_107_542_400, 0, "2100-03-01 00:00:00"),
+        ] {
+            let since_epoch = Duration::from_secs(seconds) + Duration::from_micros(micros);
+            assert_eq!(format(since_epoch), expected, "{seconds}s {micros}us");
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! `#[notifications]`: an `impl` block or a trait of notification handlers,
+//! made a listener endpoint (and, for a trait, a typed notifier).
+//!
+//! `model` lowers and checks the input (every misuse reported at once,
+//! spanned), `expand` emits the code.
+
+mod expand;
+mod model;
+
+use proc_macro2::TokenStream;
+
+use crate::ctxt::Ctxt;
+use crate::input;
+
+/// The per-method attribute naming priorities and an event-type pattern.
+pub(crate) const ON_ATTR: &str = "on";
+
+/// Expands `#[notifications(attr)] item`. On error the user's item is still
+/// emitted (without our attributes), followed by every error found.
+pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let input = match input::parse_for(item.clone(), "notifications") {
+        Ok(input) => input,
+        Err(error) => {
+            let mut out = item;
+            out.extend(error.to_compile_error());
+            return out;
+        }
+    };
+    let cx = Ctxt::new();
+    let listener = model::lower(&cx, &input, attr);
+    let out = match (cx.check(), &listener.name) {
+        (Ok(()), Some(_)) => expand::expand(&listener),
+        (result, _) => {
+            let mut out = expand::stripped(&input);
+            if let Err(errors) = result {
+                out.extend(errors.to_compile_error());
+            }
+            out
+        }
+    };
+    if std::env::var_os("RPC_MACROS_DEBUG").is_some() {
+        eprintln!("{out}");
+    }
+    out
+}

@@ -1,0 +1,11 @@
+use rpc_core::notifications;
+use rpc_core::notify::Notification;
+
+struct Audit;
+
+#[notifications]
+impl Audit {
+    async fn created(&self, _notification: &Notification, _payload: rpc_core::Value) {}
+}
+
+fn main() {}
