@@ -75,8 +75,15 @@ pub struct PythonServer {
 impl PythonServer {
     /// Starts `name` with `args` and waits until it prints `ready`.
     pub async fn start(name: &str, args: &[&str]) -> PythonServer {
-        let mut child = command(name)
-            .args(args)
+        let mut program = command(name);
+        program.args(args);
+        PythonServer::spawn(name, program).await
+    }
+
+    /// Starts `program` (a [`command`] with its arguments and environment)
+    /// and waits until it prints `ready`.
+    pub async fn spawn(name: &str, mut program: Command) -> PythonServer {
+        let mut child = program
             .stdout(Stdio::piped())
             .spawn()
             .expect("the Python server starts");
