@@ -10,6 +10,9 @@
 //! - `call_seq`: sequential calls, payloads 16 B and 64 KiB;
 //! - `call_pipelined`: 64 calls in flight from one client;
 //! - `cast`: casts, 64 in flight, until the server has handled them all;
+//! - `notify`, `notify_msgpack`: notifications (oslo's JSON, MessagePack),
+//!   64 in flight, until a listener has handled them all, beside raw
+//!   publishes of an oslo notification's bytes;
 //! - `memory_call_seq`, `memory_call_pipelined`: the in-memory transport
 //!   (no baseline; absolute figures and CPU per call);
 //! - `server_rss`: peak resident memory of a server process while one
@@ -32,7 +35,7 @@ use rpc_core::transport::memory::Broker;
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use crate::ours::{Pair, wait_for};
+use crate::ours::{NotifyPair, Pair, wait_for};
 use crate::raw::{RawCasts, RawRpc};
 use crate::stats::Measured;
 
@@ -337,6 +340,66 @@ async fn casts(url: &str, total: usize) -> Result<Row, BoxError> {
     })
 }
 
+/// Notifications in `codec`, 64 in flight, until the listener handled them
+/// all; the baseline publishes bodies of the same size (an oslo
+/// notification of a 16-byte payload, in its envelope) to a counting consumer.
+async fn notifications(url: &str, total: usize, codec: rpc_core::Codec) -> Result<Row, BoxError> {
+    let data = "0123456789abcdef";
+    let name = format!("notify_{}", short_id());
+    // What oslo's messagingv2 driver writes for that payload, for the baseline.
+    let inner = json!({
+        "message_id": uuid::Uuid::new_v4().to_string(),
+        "publisher_id": "rpc-bench",
+        "event_type": "rpc_bench.event",
+        "priority": "INFO",
+        "payload": {"data": data},
+        "timestamp": "2026-12-03 09:41:07.123456",
+        "_unique_id": uuid::Uuid::new_v4().simple().to_string(),
+    });
+    let body = serde_json::to_vec(&json!({"oslo.version": "2.0", "oslo.message": inner.to_string()}))?;
+    let raw = RawCasts::start(url, &name).await?;
+    let bench = bench_url(url);
+    let pair = NotifyPair::start(
+        rpc_amqp::connect(&bench).await?,
+        rpc_amqp::connect(&bench).await?,
+        &format!("rpc_bench_{name}"),
+        codec,
+    )
+    .await?;
+    let half = total / 2;
+    let raw_round = || async {
+        let before = raw.consumed.load(std::sync::atomic::Ordering::Relaxed);
+        let (started, cpu) = (Instant::now(), stats::process_cpu_time());
+        let published = stats::run(half, IN_FLIGHT, |_| raw.cast(&body)).await?;
+        wait_for(&raw.consumed, &raw.progress, before + half as u64).await;
+        Ok::<_, BoxError>(consumed(published, half, started, cpu))
+    };
+    let ours_round = || async {
+        let before = pair.handled.load(std::sync::atomic::Ordering::Relaxed);
+        let (started, cpu) = (Instant::now(), stats::process_cpu_time());
+        let published = stats::run(half, IN_FLIGHT, |_| pair.notify(data)).await?;
+        wait_for(&pair.handled, &pair.progress, before + half as u64).await;
+        Ok::<_, BoxError>(consumed(published, half, started, cpu))
+    };
+    let base_a = raw_round().await?;
+    let ours_a = ours_round().await?;
+    let ours_b = ours_round().await?;
+    let base_b = raw_round().await?;
+    let (ours, baseline) = (merge(ours_a, ours_b), merge(base_a, base_b));
+    raw.close().await?;
+    pair.stop().await;
+    Ok(Row {
+        scenario: match codec {
+            rpc_core::Codec::MsgPack => "notify_msgpack",
+            _ => "notify",
+        },
+        payload_bytes: body.len(),
+        ours,
+        baseline: Some(baseline),
+        extra: Map::from_iter([("in_flight".to_owned(), json!(IN_FLIGHT))]),
+    })
+}
+
 /// Casts measured at the consumer: rate from the first publish to the last
 /// consumed, CPU over the same span.
 fn consumed(published: Measured, total: usize, started: Instant, cpu: Option<Duration>) -> Measured {
@@ -510,6 +573,12 @@ async fn run(options: &Options) -> Result<Vec<Row>, BoxError> {
     if wanted("cast") {
         log("cast");
         rows.push(casts(url, sizes.casts).await?);
+    }
+    if wanted("notify") {
+        log("notify (oslo JSON)");
+        rows.push(notifications(url, sizes.casts, rpc_core::Codec::OsloJson).await?);
+        log("notify (MessagePack)");
+        rows.push(notifications(url, sizes.casts, rpc_core::Codec::MsgPack).await?);
     }
     if wanted("memory_call_seq") {
         log("memory_call_seq");

@@ -78,3 +78,57 @@ pub(crate) async fn wait_for(counter: &AtomicU64, progress: &Notify, target: u64
         notified.await;
     }
 }
+
+/// A notification listener counting what it handles, and a notifier on
+/// another transport.
+pub(crate) struct NotifyPair {
+    pub(crate) listener: rpc_core::notify::NotificationListener,
+    pub(crate) notifier: rpc_core::notify::Notifier,
+    /// Notifications handled.
+    pub(crate) handled: Arc<AtomicU64>,
+    /// Signalled at every notification handled.
+    pub(crate) progress: Arc<Notify>,
+}
+
+impl NotifyPair {
+    /// A listener on `topic`, and a notifier in `codec`.
+    pub(crate) async fn start(
+        listener: Transport,
+        notifier: Transport,
+        topic: &str,
+        codec: rpc_core::Codec,
+    ) -> Result<NotifyPair, rpc_core::Error> {
+        use rpc_core::notify::{NotificationListener, Notifier, Priority, handler};
+        let handled = Arc::new(AtomicU64::new(0));
+        let progress = Arc::new(Notify::new());
+        let (counter, notify) = (Arc::clone(&handled), Arc::clone(&progress));
+        let listener = NotificationListener::builder(listener, [Target::topic(topic)])
+            .endpoint(handler([Priority::Info], move |_| {
+                let (counter, notify) = (Arc::clone(&counter), Arc::clone(&notify));
+                async move {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    notify.notify_one();
+                }
+            }))
+            .build()?;
+        listener.start().await?;
+        Ok(NotifyPair {
+            listener,
+            notifier: Notifier::new(notifier, "rpc-bench").topics([topic]).codec(codec),
+            handled,
+            progress,
+        })
+    }
+
+    /// Sends one `info` notification with `payload` (as a string).
+    pub(crate) async fn notify(&self, payload: &str) -> Result<(), rpc_core::Error> {
+        self.notifier
+            .info(&Context::new(), "rpc_bench.event", &serde_json::json!({"data": payload}))
+            .await
+    }
+
+    pub(crate) async fn stop(self) {
+        self.listener.stop();
+        self.listener.wait().await;
+    }
+}
