@@ -127,3 +127,8 @@ pub use rpc_macros::endpoint;
 #[cfg(feature = "macros")]
 #[doc = include_str!("../docs/notifications.md")]
 pub use rpc_macros::notifications;
+
+/// The notifications guide (`docs/notifications.md`), whose examples run as doctests.
+#[cfg(all(doctest, feature = "macros"))]
+#[doc = include_str!("../../docs/notifications.md")]
+pub struct NotificationsGuide;

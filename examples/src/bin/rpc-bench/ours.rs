@@ -123,7 +123,11 @@ impl NotifyPair {
     /// Sends one `info` notification with `payload` (as a string).
     pub(crate) async fn notify(&self, payload: &str) -> Result<(), rpc_core::Error> {
         self.notifier
-            .info(&Context::new(), "rpc_bench.event", &serde_json::json!({"data": payload}))
+            .info(
+                &Context::new(),
+                "rpc_bench.event",
+                &serde_json::json!({"data": payload}),
+            )
             .await
     }
 
