@@ -139,8 +139,10 @@ pub async fn notifications_arrive_with_every_field<C: Fn() -> F, F: Future<Outpu
         assert_eq!(notification.context().get_str("user"), Some("alice"));
         assert!(!notification.context().contains_key("auth_token"), "secrets stay home");
     }
+    // Counted after the handler returns: read once the listener has finished.
+    listener.stop();
+    listener.wait().await;
     assert_eq!(listener.stats().handled, Priority::ALL.len() as u64);
-    shutdown(listener).await;
 }
 
 /// A notification sent before any listener waits for the first one.
@@ -452,8 +454,9 @@ pub async fn batch_listener_gets_batches<C: Fn() -> F, F: Future<Output = Transp
     let mut all: Vec<String> = got.into_iter().flatten().collect();
     all.sort();
     assert_eq!(all, (0..25).map(|i| format!("e{i:02}")).collect::<Vec<_>>());
+    listener.stop();
+    listener.wait().await;
     assert_eq!(listener.stats().handled, 25);
-    shutdown(listener).await;
 }
 
 /// The events of a compute service, as a trait: a typed notifier and a listener.
