@@ -119,6 +119,9 @@ impl AmqpDriver {
         if message.codec == Codec::OsloJson {
             properties = properties.with_content_encoding("utf-8".into());
         }
+        if !message.headers.is_empty() {
+            properties = properties.with_headers(crate::headers::to_table(&message.headers));
+        }
         properties
     }
 

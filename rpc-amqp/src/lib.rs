@@ -142,6 +142,7 @@ mod backoff;
 mod config;
 mod driver;
 mod error;
+mod headers;
 mod link;
 mod listener;
 mod publisher;

@@ -479,7 +479,8 @@ fn convert(delivery: lapin::message::Delivery, session: &Session, acknowledged: 
         Bytes::from(delivery.data),
         content_type.as_ref().map(ShortString::as_str),
     )
-    .with_redelivered(delivery.redelivered);
+    .with_redelivered(delivery.redelivered)
+    .with_headers(crate::headers::from_table(delivery.properties.headers().as_ref()));
     if acknowledged {
         converted.with_acker(Box::new(AmqpAcker {
             acker: delivery.acker,

@@ -10,10 +10,10 @@ use tokio::time::Instant;
 
 use crate::message::RequestHeader;
 use crate::reply::PendingCall;
-use crate::transport::{Address, DeliveryMode, OutgoingMessage, Retry};
+use crate::transport::{Address, DeliveryMode, Headers, OutgoingMessage, Retry, headers};
 use crate::{
-    Codec, CodecError, Context, Error, Payload, Target, Transport, TransportError, TransportErrorKind, Version,
-    deadline, ids,
+    Codec, CodecError, Context, Error, Payload, Target, TraceContext, Transport, TransportError, TransportErrorKind,
+    Version, deadline, ids,
 };
 
 /// The call timeout when none is set: oslo's `rpc_response_timeout`.
@@ -325,17 +325,28 @@ impl Client {
         args: &A,
     ) -> Result<Option<Payload>, Error> {
         self.check(&method, true)?;
-        let timeout = self.options.timeout;
-        let deadline = deadline::after(timeout);
+        // The sooner of this call's timeout and the deadline it inherits from
+        // the context (the request being handled, when called from a handler).
+        let own = deadline::after(self.options.timeout);
+        let deadline = ctx
+            .deadline()
+            .map_or(own, |inherited| deadline::instant_of(inherited).min(own));
+        let timeout = self
+            .options
+            .timeout
+            .min(deadline.saturating_duration_since(Instant::now()));
         let timed_out = || Error::Timeout {
             method: method.name.to_owned(),
             target: self.target.to_string(),
             timeout,
         };
+        if deadline <= Instant::now() {
+            return Err(timed_out());
+        }
         let pending = tokio::time::timeout_at(deadline, self.send_call(ctx, method, args, deadline))
             .await
             .map_err(|_| timed_out())??;
-        let reply = self.wait(pending, deadline, method).await?;
+        let reply = self.wait(pending, deadline, timeout, method).await?;
         match reply.failure {
             Some(failure) => Err(Error::Remote(failure)),
             None => Ok(reply.result),
@@ -391,7 +402,8 @@ impl Client {
         })?;
         // A call's request expires with the call: nobody waits for it after.
         let deadline = call.as_ref().map(|call| call.deadline);
-        let mut message = OutgoingMessage::new(body, codec, deadline, self.options.retry);
+        let mut message = OutgoingMessage::new(body, codec, deadline, self.options.retry)
+            .with_headers(lifecycle_headers(ctx, deadline));
         if call.is_none() {
             message = message.with_delivery(self.options.delivery);
         }
@@ -408,6 +420,7 @@ impl Client {
         &self,
         mut pending: PendingCall,
         deadline: Instant,
+        timeout: Duration,
         method: Method<'_>,
     ) -> Result<crate::message::Reply, Error> {
         let monitor = self.options.call_monitor_timeout;
@@ -415,6 +428,8 @@ impl Client {
         loop {
             let wake_at = silent_until.map_or(deadline, |at| at.min(deadline));
             tokio::select! {
+                // A reply that came at the deadline is better than a timeout.
+                biased;
                 outcome = &mut pending.outcome => {
                     return match outcome {
                         Ok(Ok(reply)) => Ok(reply),
@@ -433,12 +448,31 @@ impl Client {
                     let method = method.name.to_owned();
                     return Err(match monitor {
                         Some(timeout) if wake_at < deadline => Error::HeartbeatTimeout { method, target, timeout },
-                        _ => Error::Timeout { method, target, timeout: self.options.timeout },
+                        _ => Error::Timeout { method, target, timeout },
                     });
                 }
             }
         }
     }
+}
+
+/// The headers that carry a request's lifecycle to the server: the call's
+/// deadline, and the trace context (a new span, child of the context's).
+/// Notifications carry the trace context too.
+pub(crate) fn lifecycle_headers(ctx: &Context, deadline: Option<Instant>) -> Headers {
+    let mut headers = Headers::new();
+    if let Some(deadline) = deadline {
+        headers.insert(
+            headers::DEADLINE,
+            deadline::to_unix_millis(deadline::system_time_of(deadline)),
+        );
+    }
+    let span = ctx.trace().map_or_else(TraceContext::new_root, TraceContext::child);
+    headers.insert(headers::TRACEPARENT, span.traceparent());
+    if let Some(state) = span.state() {
+        headers.insert(headers::TRACESTATE, state.to_owned());
+    }
+    headers
 }
 
 /// Decodes a call's result.

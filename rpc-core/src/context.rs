@@ -1,10 +1,13 @@
 //! The request context: a string-keyed map that travels with every request.
 
 use std::fmt;
+use std::time::{Duration, SystemTime};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+use crate::{Cancellation, TraceContext};
 
 /// Keys whose values [`Context`]'s `Debug` output hides.
 const SECRET_MARKERS: [&str; 4] = ["token", "password", "secret", "credential"];
@@ -22,6 +25,18 @@ const SECRET_MARKERS: [&str; 4] = ["token", "password", "secret", "credential"];
 /// `Debug` output hides the values of keys that look secret (containing
 /// `token`, `password`, `secret` or `credential`), so contexts can be logged.
 ///
+/// # The request's lifecycle
+///
+/// Beside its entries, a context carries what the request lifecycle needs,
+/// which travels in message headers rather than in the map (so Python peers
+/// ignore it): the caller's [`deadline`](Context::deadline), the
+/// [`trace`](Context::trace) the request belongs to, and on a server, the
+/// request's [`Cancellation`]. A handler that calls another service passes
+/// its own context on, and the nested call inherits all three with the ids
+/// of the map (`request_id`, `global_request_id`): the nested call's
+/// deadline is the sooner of its own timeout and the caller's deadline, and
+/// its trace is a child of the handler's span. See `docs/lifecycle.md`.
+///
 /// ```
 /// use rpc_core::Context;
 ///
@@ -31,10 +46,23 @@ const SECRET_MARKERS: [&str; 4] = ["token", "password", "secret", "credential"];
 /// assert_eq!(ctx.get::<u32>("retries")?, Some(3));
 /// # Ok::<(), serde_json::Error>(())
 /// ```
-#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Context {
     values: Map<String, Value>,
+    #[serde(skip)]
+    deadline: Option<SystemTime>,
+    #[serde(skip)]
+    trace: Option<TraceContext>,
+    #[serde(skip)]
+    cancellation: Option<Cancellation>,
+}
+
+/// Contexts are equal when their entries are: the lifecycle is not data.
+impl PartialEq for Context {
+    fn eq(&self, other: &Context) -> bool {
+        self.values == other.values
+    }
 }
 
 impl Context {
@@ -146,6 +174,72 @@ impl Context {
         self.get_str("auth_token")
     }
 
+    /// The caller's deadline: when it stops waiting for the result. Set on
+    /// a server from the request; calls made with this context inherit it.
+    pub fn deadline(&self) -> Option<SystemTime> {
+        self.deadline
+    }
+
+    /// The time left before the [`deadline`](Context::deadline): `None`
+    /// without one, zero once it passed.
+    pub fn remaining(&self) -> Option<Duration> {
+        self.deadline
+            .map(|deadline| deadline.duration_since(SystemTime::now()).unwrap_or_default())
+    }
+
+    /// Sets the deadline: calls made with this context give up then, even
+    /// when their own timeout is longer, and their servers know it.
+    pub fn with_deadline(mut self, deadline: SystemTime) -> Context {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Sets the deadline `timeout` from now (see [`with_deadline`](Context::with_deadline)).
+    pub fn with_timeout(self, timeout: Duration) -> Context {
+        let deadline = SystemTime::now()
+            .checked_add(timeout.min(crate::deadline::FAR_FUTURE))
+            .unwrap_or(SystemTime::UNIX_EPOCH + crate::deadline::FAR_FUTURE);
+        self.with_deadline(deadline)
+    }
+
+    /// The trace the request belongs to: on a server, the span of the
+    /// request's handling, a child of the caller's span.
+    pub fn trace(&self) -> Option<&TraceContext> {
+        self.trace.as_ref()
+    }
+
+    /// Sets the trace: calls made with this context carry a child of it.
+    pub fn with_trace(mut self, trace: TraceContext) -> Context {
+        self.trace = Some(trace);
+        self
+    }
+
+    /// Whether the request being handled was cancelled (its caller's
+    /// deadline passed, or the caller gave up); always `false` outside a server.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancellation.as_ref().is_some_and(Cancellation::is_cancelled)
+    }
+
+    /// Completes when the request being handled is cancelled; never outside
+    /// a server. For handlers that must clean up, and work they spawned.
+    pub async fn cancelled(&self) {
+        match &self.cancellation {
+            Some(cancellation) => cancellation.cancelled().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// The request's cancellation token, on a server.
+    pub fn cancellation(&self) -> Option<&Cancellation> {
+        self.cancellation.as_ref()
+    }
+
+    /// Sets the cancellation token (servers do, for each request).
+    pub fn with_cancellation(mut self, cancellation: Cancellation) -> Context {
+        self.cancellation = Some(cancellation);
+        self
+    }
+
     /// The underlying map.
     pub fn as_map(&self) -> &Map<String, Value> {
         &self.values
@@ -155,11 +249,26 @@ impl Context {
     /// `token`, `password`, `secret` or `credential`): what a notification
     /// carries, as oslo.context's `redacted_copy` keeps only identities.
     pub fn redacted(&self) -> Context {
-        self.values
+        let values = self
+            .values
             .iter()
             .filter(|(key, _)| !is_secret(key))
             .map(|(key, value)| (key.clone(), value.clone()))
-            .collect()
+            .collect();
+        Context {
+            values,
+            ..self.clone_lifecycle()
+        }
+    }
+
+    /// An empty context with this one's lifecycle.
+    fn clone_lifecycle(&self) -> Context {
+        Context {
+            values: Map::new(),
+            deadline: self.deadline,
+            trace: self.trace.clone(),
+            cancellation: self.cancellation.clone(),
+        }
     }
 
     /// Consumes the context and returns the underlying map.
@@ -170,15 +279,16 @@ impl Context {
 
 impl From<Map<String, Value>> for Context {
     fn from(values: Map<String, Value>) -> Context {
-        Context { values }
+        Context {
+            values,
+            ..Context::default()
+        }
     }
 }
 
 impl FromIterator<(String, Value)> for Context {
     fn from_iter<I: IntoIterator<Item = (String, Value)>>(iter: I) -> Context {
-        Context {
-            values: iter.into_iter().collect(),
-        }
+        Context::from(iter.into_iter().collect::<Map<String, Value>>())
     }
 }
 

@@ -50,6 +50,16 @@ pub trait Endpoint: Send + Sync + 'static {
         None
     }
 
+    /// Whether the server may drop `method`'s handler when its caller's
+    /// deadline passes or the caller cancels (default: every method may be
+    /// interrupted). `#[rpc(uninterruptible)]` opts a method out: its
+    /// handler runs to the end, and sees the cancellation through
+    /// [`Context::is_cancelled`](crate::Context::is_cancelled).
+    fn interruptible(&self, method: &str) -> bool {
+        let _ = method;
+        true
+    }
+
     /// Starts handling `request` if this endpoint has its method.
     fn dispatch<'a>(&'a self, request: &'a Request) -> Option<HandlerFuture<'a>>;
 }
@@ -69,6 +79,10 @@ impl<E: Endpoint + ?Sized> Endpoint for Arc<E> {
 
     fn describe(&self) -> Option<EndpointDescription> {
         (**self).describe()
+    }
+
+    fn interruptible(&self, method: &str) -> bool {
+        (**self).interruptible(method)
     }
 
     fn dispatch<'a>(&'a self, request: &'a Request) -> Option<HandlerFuture<'a>> {
@@ -91,6 +105,10 @@ impl<E: Endpoint + ?Sized> Endpoint for Box<E> {
 
     fn describe(&self) -> Option<EndpointDescription> {
         (**self).describe()
+    }
+
+    fn interruptible(&self, method: &str) -> bool {
+        (**self).interruptible(method)
     }
 
     fn dispatch<'a>(&'a self, request: &'a Request) -> Option<HandlerFuture<'a>> {
@@ -143,7 +161,10 @@ impl Dispatcher {
     /// (`1.0` when absent). The first candidate with the method runs it. If
     /// candidates existed but none had the method, the answer is
     /// `NoSuchMethod`; if none was a candidate, `UnsupportedVersion`.
-    pub(crate) fn dispatch<'a>(&'a self, request: &'a Request) -> HandlerFuture<'a> {
+    ///
+    /// Also says whether the handler may be interrupted (see
+    /// [`Endpoint::interruptible`]).
+    pub(crate) fn dispatch<'a>(&'a self, request: &'a Request) -> (HandlerFuture<'a>, bool) {
         let requested = request.version().unwrap_or(&Version::DEFAULT);
         let mut compatible = false;
         let mut namespace_known = false;
@@ -160,7 +181,7 @@ impl Dispatcher {
                 continue;
             }
             if let Some(handler) = endpoint.dispatch(request) {
-                return handler;
+                return (handler, endpoint.interruptible(request.method()));
             }
         }
         let error = if compatible {
@@ -171,6 +192,6 @@ impl Dispatcher {
             let served = self.endpoints.iter().map(|endpoint| endpoint.namespace());
             RemoteError::unknown_namespace(request.namespace(), requested, request.method(), served)
         };
-        Box::pin(std::future::ready(Err(error)))
+        (Box::pin(std::future::ready(Err(error))), true)
     }
 }

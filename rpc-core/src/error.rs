@@ -138,9 +138,16 @@ fn display_version(version: &Option<Version>) -> String {
 }
 
 impl Error {
-    /// Whether the call gave up waiting: [`Error::Timeout`] or [`Error::HeartbeatTimeout`].
+    /// Whether the call ran out of time: [`Error::Timeout`],
+    /// [`Error::HeartbeatTimeout`], or the server's
+    /// [`DeadlineExceeded`](ErrorCode::DeadlineExceeded) (the server stopped
+    /// the handler at the deadline, and its answer came first).
     pub fn is_timeout(&self) -> bool {
-        matches!(self, Error::Timeout { .. } | Error::HeartbeatTimeout { .. })
+        match self {
+            Error::Timeout { .. } | Error::HeartbeatTimeout { .. } => true,
+            Error::Remote(remote) => remote.code() == ErrorCode::DeadlineExceeded,
+            _ => false,
+        }
     }
 
     /// The server's error, when the server answered with one.
@@ -175,6 +182,9 @@ pub enum ErrorCode {
     Internal,
     /// The method returned its own error type (see [`RemoteError::decode_data`]).
     Application,
+    /// The caller's deadline passed while the method ran: the server
+    /// stopped it (see `docs/lifecycle.md`).
+    DeadlineExceeded,
     /// An error without a code, such as a Python exception from an oslo peer.
     Other,
 }
@@ -189,6 +199,7 @@ impl ErrorCode {
             ErrorCode::BadRequest => "bad_request",
             ErrorCode::Internal => "internal",
             ErrorCode::Application => "application",
+            ErrorCode::DeadlineExceeded => "deadline_exceeded",
             ErrorCode::Other => "other",
         }
     }
@@ -202,6 +213,7 @@ impl ErrorCode {
             "bad_request" => ErrorCode::BadRequest,
             "internal" => ErrorCode::Internal,
             "application" => ErrorCode::Application,
+            "deadline_exceeded" => ErrorCode::DeadlineExceeded,
             _ => ErrorCode::Other,
         }
     }
@@ -367,6 +379,17 @@ impl RemoteError {
     /// The request could not be read.
     pub fn bad_request(reason: impl fmt::Display) -> RemoteError {
         RemoteError::new(ErrorCode::BadRequest, "BadRequest", reason.to_string()).with_module("rpc_core")
+    }
+
+    /// The caller's deadline passed while `method` ran: the server stopped
+    /// the handler.
+    pub fn deadline_exceeded(method: &str) -> RemoteError {
+        RemoteError::new(
+            ErrorCode::DeadlineExceeded,
+            "DeadlineExceeded",
+            format!("the caller's deadline passed while `{method}` ran; the server stopped it"),
+        )
+        .with_module("rpc_core")
     }
 
     /// The handler of `method` panicked.

@@ -81,6 +81,7 @@
 //!   rejected and logged, and its caller told when it can be.
 
 pub mod api;
+mod cancel;
 mod client;
 mod codec;
 mod context;
@@ -97,6 +98,7 @@ mod reply;
 mod server;
 mod stub;
 mod target;
+mod trace;
 pub mod transport;
 mod version;
 
@@ -104,6 +106,7 @@ mod version;
 #[path = "private.rs"]
 pub mod __private;
 
+pub use cancel::Cancellation;
 pub use client::{Client, DEFAULT_TIMEOUT};
 pub use codec::Codec;
 pub use context::Context;
@@ -115,6 +118,7 @@ pub use server::{
 };
 pub use stub::{Prepared, Stub};
 pub use target::Target;
+pub use trace::TraceContext;
 pub use transport::{DeliveryMode, Retry, Transport, TransportBuilder, transport_from_url};
 pub use version::{Version, VersionError};
 
@@ -132,3 +136,8 @@ pub use rpc_macros::notifications;
 #[cfg(all(doctest, feature = "macros"))]
 #[doc = include_str!("../../docs/notifications.md")]
 pub struct NotificationsGuide;
+
+/// The request-lifecycle guide (`docs/lifecycle.md`), whose examples run as doctests.
+#[cfg(all(doctest, feature = "macros"))]
+#[doc = include_str!("../../docs/lifecycle.md")]
+pub struct LifecycleGuide;

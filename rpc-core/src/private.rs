@@ -11,6 +11,7 @@ pub use ::core::fmt::Display;
 pub use ::core::future::Future;
 pub use ::core::marker::Copy;
 pub use ::core::marker::{Send, Sync};
+pub use ::core::matches;
 pub use ::core::option::Option::{self, None, Some};
 pub use ::core::pin::Pin;
 pub use ::core::result::Result::{self, Err, Ok};

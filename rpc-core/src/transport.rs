@@ -2,6 +2,7 @@
 //! crates implement, the in-memory transport, and [`transport_from_url`].
 
 mod driver;
+pub mod headers;
 pub mod memory;
 mod registry;
 
@@ -16,6 +17,7 @@ pub use driver::{
     Acker, Address, Delivery, DeliveryMode, Driver, DriverStats, ListenOptions, Listener, NotificationRoute,
     OutgoingMessage, ReplyQueue, ReplySink, Retry,
 };
+pub use headers::Headers;
 pub use registry::{ConnectFuture, Connector, redact_url, register, transport_from_url};
 
 use crate::reply::ReplyRouter;

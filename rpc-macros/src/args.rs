@@ -18,10 +18,13 @@ pub(crate) struct EndpointArgs {
     pub(crate) krate: Option<LitStr>,
 }
 
-/// The arguments of `#[rpc(since = "..")]` on a method or an argument.
+/// The arguments of `#[rpc(since = "..", uninterruptible)]` on a method or
+/// an argument (`uninterruptible`: methods only).
 #[derive(Default)]
 pub(crate) struct MethodArgs {
     pub(crate) since: Option<LitStr>,
+    /// `uninterruptible`, where it was written.
+    pub(crate) uninterruptible: Option<syn::Path>,
 }
 
 /// The name of the per-method attribute.
@@ -60,16 +63,29 @@ pub(crate) fn parse_endpoint_args(cx: &Ctxt, tokens: TokenStream) -> EndpointArg
 /// Parses every `#[rpc(...)]` attribute of a method or an argument.
 pub(crate) fn parse_method_args(cx: &Ctxt, attrs: &[Attribute]) -> MethodArgs {
     let mut since = Attr::none(cx, "since");
+    let mut uninterruptible = Attr::none(cx, "uninterruptible");
     for attr in attrs.iter().filter(|attr| attr.path().is_ident(RPC_ATTR)) {
         if !matches!(attr.meta, syn::Meta::List(_)) {
-            cx.error_spanned_by(attr, "expected `#[rpc(since = \"MAJOR.MINOR\")]`");
+            cx.error_spanned_by(
+                attr,
+                "expected `#[rpc(since = \"MAJOR.MINOR\")]` or `#[rpc(uninterruptible)]`",
+            );
             continue;
         }
         let parsed = attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("since") {
                 since.set(&meta.path, string_value(&meta)?);
+            } else if meta.path.is_ident("uninterruptible") {
+                if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
+                    cx.error_spanned_by(
+                        &meta.path,
+                        "`uninterruptible` takes no value: `#[rpc(uninterruptible)]`",
+                    );
+                    unknown_value(&meta)?;
+                }
+                uninterruptible.set(&meta.path, meta.path.clone());
             } else {
-                unknown(cx, &meta, "`rpc` argument", "`since`")?;
+                unknown(cx, &meta, "`rpc` argument", "`since` or `uninterruptible`")?;
             }
             Ok(())
         });
@@ -77,7 +93,10 @@ pub(crate) fn parse_method_args(cx: &Ctxt, attrs: &[Attribute]) -> MethodArgs {
             cx.syn_error(error);
         }
     }
-    MethodArgs { since: since.get() }
+    MethodArgs {
+        since: since.get(),
+        uninterruptible: uninterruptible.get(),
+    }
 }
 
 fn string_value(meta: &ParseNestedMeta<'_>) -> syn::Result<LitStr> {
@@ -88,6 +107,11 @@ fn string_value(meta: &ParseNestedMeta<'_>) -> syn::Result<LitStr> {
 fn unknown(cx: &Ctxt, meta: &ParseNestedMeta<'_>, what: &str, expected: &str) -> syn::Result<()> {
     let name = meta.path.to_token_stream().to_string().replace(' ', "");
     cx.error_spanned_by(&meta.path, format_args!("unknown {what} `{name}`; expected {expected}"));
+    unknown_value(meta)
+}
+
+/// Skips the value of a key already reported.
+fn unknown_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
     if meta.input.peek(syn::Token![=]) {
         meta.value()?.parse::<syn::Expr>()?;
     } else if meta.input.peek(syn::token::Paren) {

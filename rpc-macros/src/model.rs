@@ -115,6 +115,8 @@ pub(crate) struct Method<'a> {
     pub(crate) params: Vec<Param<'a>>,
     pub(crate) output: Output<'a>,
     pub(crate) since: Option<VersionArg>,
+    /// `#[rpc(uninterruptible)]`: the server never drops its handler.
+    pub(crate) uninterruptible: bool,
 }
 
 /// A typed parameter.
@@ -233,15 +235,21 @@ fn lower_method<'a>(cx: &Ctxt, sig: &'a Signature, attrs: &'a [Attribute]) -> Me
     for input in &sig.inputs {
         match input {
             FnArg::Receiver(found) => receiver = Some(found),
-            FnArg::Typed(typed) => params.push(Param {
-                original: typed,
-                ident: match &*typed.pat {
-                    Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => Some(&pat.ident),
-                    _ => None,
-                },
-                is_context: is_context_type(&typed.ty),
-                since: args::parse_method_args(cx, &typed.attrs).since.map(VersionArg::new),
-            }),
+            FnArg::Typed(typed) => {
+                let args = args::parse_method_args(cx, &typed.attrs);
+                if let Some(path) = &args.uninterruptible {
+                    cx.error_spanned_by(path, "`uninterruptible` applies to a method, not to an argument");
+                }
+                params.push(Param {
+                    original: typed,
+                    ident: match &*typed.pat {
+                        Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => Some(&pat.ident),
+                        _ => None,
+                    },
+                    is_context: is_context_type(&typed.ty),
+                    since: args.since.map(VersionArg::new),
+                })
+            }
         }
     }
     let output = match &sig.output {
@@ -251,6 +259,7 @@ fn lower_method<'a>(cx: &Ctxt, sig: &'a Signature, attrs: &'a [Attribute]) -> Me
             _ => Output::Type(ty),
         },
     };
+    let args = args::parse_method_args(cx, attrs);
     Method {
         sig,
         attrs,
@@ -258,7 +267,8 @@ fn lower_method<'a>(cx: &Ctxt, sig: &'a Signature, attrs: &'a [Attribute]) -> Me
         receiver,
         params,
         output,
-        since: args::parse_method_args(cx, attrs).since.map(VersionArg::new),
+        since: args.since.map(VersionArg::new),
+        uninterruptible: args.uninterruptible.is_some(),
     }
 }
 

@@ -178,7 +178,9 @@ impl Calculator {
         })
     }
 
-    /// Sleeps, then returns how long.
+    /// Sleeps, then returns how long; runs to its end even after its
+    /// caller's deadline (for tests of late replies and work in flight).
+    #[rpc(uninterruptible)]
     async fn sleep(&self, _ctx: &Context, millis: u64) -> u64 {
         let _running = self.enter();
         tokio::time::sleep(Duration::from_millis(millis)).await;

@@ -3,10 +3,13 @@
 //! bus under test (one per simulated process) and panics on failure.
 //!
 //! Scenarios use their own topic names, so they run in parallel on one bus.
-//! The notification scenarios are in `conformance/notifications.rs`.
+//! The notification scenarios are in `conformance/notifications.rs`, the
+//! request lifecycle's (deadlines, propagation) in `conformance/lifecycle.rs`.
 
+mod lifecycle;
 mod notifications;
 
+pub use lifecycle::*;
 pub use notifications::*;
 
 use std::future::Future;

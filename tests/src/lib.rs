@@ -62,6 +62,11 @@ macro_rules! with_conformance_scenarios {
             typed_notifier_from_a_trait,
             notifier_drivers,
             notification_listener_settings_are_checked,
+            handler_stops_at_the_callers_deadline,
+            servers_may_let_handlers_finish,
+            expired_requests_never_start,
+            a_call_chain_shares_deadline_ids_and_trace,
+            a_stopped_handler_answers_deadline_exceeded,
         );
     };
 }

@@ -16,7 +16,7 @@ use super::{Notification, NotificationEndpoint, NotificationFilter, Notification
 use crate::lifecycle::{Lifecycle, Started, next_delivery};
 use crate::server::delivery::panic_message;
 use crate::transport::{Delivery, ListenOptions, Listener, NotificationRoute};
-use crate::{DEFAULT_MAX_MESSAGE_SIZE, Error, Executor, ServerHandle, Target, Transport};
+use crate::{DEFAULT_MAX_MESSAGE_SIZE, Error, Executor, ServerHandle, Target, TraceContext, Transport};
 
 /// Receives notifications and hands them to its endpoints, as
 /// oslo.messaging's notification listener.
@@ -498,7 +498,14 @@ async fn read(shared: &Shared, delivery: &mut Delivery) -> Option<Notification> 
         }
     };
     match decoded {
-        Ok(notification) => Some(notification),
+        Ok(mut notification) => {
+            // The sender's span, when it sent one: handlers that call or
+            // notify with this context stay in the sender's trace.
+            if let Some(trace) = TraceContext::from_headers(delivery.headers()) {
+                notification.context = std::mem::take(&mut notification.context).with_trace(trace.child());
+            }
+            Some(notification)
+        }
         Err(reason) => {
             tracing::warn!(%reason, bytes = delivery.body().len(), "rejecting an unreadable notification");
             shared.counters.add(&shared.counters.rejected, 1);

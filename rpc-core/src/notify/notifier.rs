@@ -210,10 +210,11 @@ impl Notifier {
                 source,
             })?;
         let exchange = self.exchange.as_deref().unwrap_or(self.transport.control_exchange());
+        let headers = crate::client::lifecycle_headers(ctx, None);
         let mut failed = Vec::new();
         for topic in self.topics.iter() {
             let route = NotificationRoute::new(exchange, topic.as_str(), priority.as_str());
-            let message = OutgoingMessage::new(body.clone(), codec, None, self.retry);
+            let message = OutgoingMessage::new(body.clone(), codec, None, self.retry).with_headers(headers.clone());
             if let Err(error) = self.transport.driver().notify(&route, message).await {
                 tracing::warn!(%route, event_type, %error, "could not send a notification");
                 failed.push(error);

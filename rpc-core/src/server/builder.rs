@@ -17,6 +17,7 @@ pub struct ServerBuilder {
     pub(super) executor: Executor,
     pub(super) max_message_size: usize,
     pub(super) delivery: DeliveryMode,
+    pub(super) interrupt_at_deadline: bool,
     pub(super) handle: ServerHandle,
 }
 
@@ -46,6 +47,16 @@ impl ServerBuilder {
     /// sent, so a request whose server dies runs again on the next server.
     pub fn delivery_mode(mut self, mode: DeliveryMode) -> ServerBuilder {
         self.delivery = mode;
+        self
+    }
+
+    /// Whether a handler still running when its caller's deadline passes is
+    /// dropped (default `true`): its caller gave up, so its work is wasted.
+    /// With `false`, handlers run to the end and only see the deadline
+    /// through [`Context::is_cancelled`](crate::Context::is_cancelled);
+    /// `#[rpc(uninterruptible)]` does the same for one method.
+    pub fn interrupt_at_deadline(mut self, interrupt: bool) -> ServerBuilder {
+        self.interrupt_at_deadline = interrupt;
         self
     }
 
@@ -81,6 +92,7 @@ impl ServerBuilder {
                 limit,
                 max_message_size: self.max_message_size,
                 delivery: self.delivery,
+                interrupt_at_deadline: self.interrupt_at_deadline,
                 control: self.handle.control,
                 recent: Mutex::new(RecentIds::new(RECENT_IDS.max(2 * limit))),
                 counters: Counters::default(),

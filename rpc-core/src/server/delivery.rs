@@ -4,12 +4,14 @@
 //! 1. read it: content type, size, then the decoder, which checks every
 //!    header value into typed fields (`crate::header`); what cannot be read
 //!    is rejected, logged once, and answered `BadRequest` when its reply
-//!    address can be read;
+//!    address can be read; a request whose caller's deadline has passed
+//!    (its `rpc-deadline` header) is counted, logged and not started;
 //! 2. settle it at once (at-most-once, oslo's default) or keep it until
 //!    answered (at-least-once);
 //! 3. admit its message id to the duplicate window: a copy of a message
 //!    already run is dropped, a copy of one still running waits for it;
-//! 4. run the method, with call-monitor heartbeats beside it;
+//! 4. run the method, with call-monitor heartbeats beside it, in the span
+//!    of the caller's trace, until the caller's deadline at the latest;
 //! 5. reply;
 //! 6. settle it (at-least-once), and the copies that waited for it.
 //!
@@ -24,17 +26,19 @@ use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::SystemTime;
 
 use futures_util::FutureExt;
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 
 use super::heartbeat::{self, Heartbeats};
+use super::incoming::Incoming;
 use super::recent::Admission;
 use super::{Shared, reply};
 use crate::message::{Payload, ReplyAddress, Request, UndecodableRequest};
 use crate::transport::{Delivery, DeliveryMode};
-use crate::{Codec, CodecError, ErrorCode, RemoteError};
+use crate::{Cancellation, Codec, CodecError, ErrorCode, RemoteError, TraceContext};
 
 /// Handles one delivery to the end. `_slot` is its place in the executor,
 /// held until the delivery is settled.
@@ -50,11 +54,20 @@ pub(super) async fn handle(shared: Arc<Shared>, delivery: Delivery, _slot: Owned
 }
 
 async fn serve(shared: &Arc<Shared>, guard: &mut Guard) {
-    let Some((codec, request)) = read(shared, guard).await else {
+    let Some((codec, mut request)) = read(shared, guard).await else {
         return;
     };
+    let incoming = guard
+        .delivery
+        .as_ref()
+        .map(|delivery| Incoming::read(delivery.headers()))
+        .unwrap_or_default();
     guard.codec = Some(codec);
     guard.address = request.reply.clone();
+    if incoming.expired() {
+        drop_expired(shared, guard, &request, &incoming);
+        return;
+    }
     if shared.delivery == DeliveryMode::AtMostOnce && !guard.ack_now(&request).await {
         return;
     }
@@ -62,16 +75,28 @@ async fn serve(shared: &Arc<Shared>, guard: &mut Guard) {
         guard.address = None;
         return;
     }
+    let trace = incoming.span();
     let span = tracing::debug_span!(
         "rpc.request",
         method = %request.method,
         namespace = request.namespace.as_deref().unwrap_or(""),
         msg_id = request.reply.as_ref().map(|reply| reply.msg_id.as_str()).unwrap_or(""),
         request_id = request.context.request_id().unwrap_or(""),
+        trace_id = %trace.trace_id(),
+        span_id = %trace.span_id(),
+        parent_span_id = incoming.parent.as_ref().map(TraceContext::span_id).unwrap_or_default(),
     );
+    let cancellation = Cancellation::new();
+    let mut context = std::mem::take(&mut request.context)
+        .with_trace(trace)
+        .with_cancellation(cancellation.clone());
+    if let Some(deadline) = incoming.deadline {
+        context = context.with_deadline(deadline);
+    }
+    request.context = context;
     async {
         shared.count(|counters| &counters.handled);
-        let outcome = run_method(shared, codec, &request).await;
+        let outcome = run_method(shared, codec, &request, &cancellation).await;
         if let Err(error) = &outcome {
             log_failure(&request, error);
         }
@@ -81,6 +106,24 @@ async fn serve(shared: &Arc<Shared>, guard: &mut Guard) {
     }
     .instrument(span)
     .await;
+}
+
+/// A request whose caller's deadline passed before the server took it:
+/// nobody waits for its result, so it is not started, nor answered; it is
+/// counted and logged, and settled with the rest.
+fn drop_expired(shared: &Shared, guard: &mut Guard, request: &Request, incoming: &Incoming) {
+    shared.count(|counters| &counters.expired);
+    let late = incoming
+        .deadline
+        .and_then(|deadline| SystemTime::now().duration_since(deadline).ok())
+        .unwrap_or_default();
+    tracing::warn!(
+        method = %request.method,
+        msg_id = request.reply.as_ref().map(|reply| reply.msg_id.as_str()).unwrap_or(""),
+        late_by = ?late,
+        "not starting a request whose caller's deadline has passed"
+    );
+    guard.address = None;
 }
 
 /// Step 1: the request, or `None` when it cannot be read (then it is
@@ -153,21 +196,47 @@ async fn admit(shared: &Shared, guard: &mut Guard, request: &Request) -> bool {
 }
 
 /// Step 4: runs the method, turning a panic into an error, with heartbeats
-/// beside it for a caller that asked for them.
-async fn run_method(shared: &Arc<Shared>, codec: Codec, request: &Request) -> Result<Payload, RemoteError> {
+/// beside it for a caller that asked for them. At the caller's deadline the
+/// request is cancelled, and an interruptible handler dropped.
+async fn run_method(
+    shared: &Arc<Shared>,
+    codec: Codec,
+    request: &Request,
+    cancellation: &Cancellation,
+) -> Result<Payload, RemoteError> {
     let heartbeats = request
         .reply
         .as_ref()
         .zip(heartbeat::interval(request))
         .map(|(address, interval)| Heartbeats::start(Arc::clone(shared), codec, address.clone(), interval));
-    let outcome = AssertUnwindSafe(async { shared.dispatcher.dispatch(request).await })
-        .catch_unwind()
-        .await
-        .unwrap_or_else(|panic| {
+    let (handler, interruptible) = shared.dispatcher.dispatch(request);
+    let interruptible = interruptible && shared.interrupt_at_deadline;
+    let mut run = AssertUnwindSafe(handler).catch_unwind();
+    let deadline = request.context.deadline().map(crate::deadline::instant_of);
+    let ran = match deadline {
+        None => Some((&mut run).await),
+        Some(deadline) => tokio::select! {
+            biased;
+            ran = &mut run => Some(ran),
+            () = tokio::time::sleep_until(deadline) => {
+                cancellation.cancel();
+                if interruptible { None } else { Some((&mut run).await) }
+            }
+        },
+    };
+    drop(run);
+    let outcome = match ran {
+        Some(ran) => ran.unwrap_or_else(|panic| {
             let panic = panic_message(&*panic);
             tracing::error!(method = %request.method, %panic, "a handler panicked; the server keeps serving");
             Err(RemoteError::panicked(&request.method, &panic))
-        });
+        }),
+        None => {
+            shared.count(|counters| &counters.interrupted);
+            tracing::warn!(method = %request.method, "stopped a handler at its caller's deadline");
+            Err(RemoteError::deadline_exceeded(&request.method))
+        }
+    };
     if let Some(heartbeats) = heartbeats {
         heartbeats.stop().await;
     }
@@ -187,7 +256,7 @@ fn log_failure(request: &Request, error: &RemoteError) {
             let (method, code, reason) = (&request.method, error.code().as_str(), error.message());
             tracing::warn!(%method, code, reason, "refusing a {kind}");
         }
-        ErrorCode::Internal => {}
+        ErrorCode::Internal | ErrorCode::DeadlineExceeded => {}
         ErrorCode::Application | ErrorCode::Other => {
             let (method, code, reason) = (&request.method, error.code().as_str(), error.message());
             tracing::debug!(%method, code, reason, "the method of a {kind} failed");

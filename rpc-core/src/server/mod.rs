@@ -5,12 +5,14 @@
 //! - `run.rs`: the loop that takes deliveries as executor slots free up;
 //! - `delivery.rs`: one delivery, from decode to reply, under one guard;
 //! - `recent.rs`: the duplicate window;
+//! - `incoming.rs`: a request's deadline and trace, from its headers;
 //! - `heartbeat.rs`: call-monitor heartbeats, beside the handler;
 //! - `reply.rs`: replies on their way back.
 
 mod builder;
 pub(crate) mod delivery;
 mod heartbeat;
+mod incoming;
 mod recent;
 mod reply;
 mod run;
@@ -81,6 +83,14 @@ impl Executor {
 /// [`BadRequest`](crate::ErrorCode::BadRequest) error at once. A handler that
 /// panics answers [`Internal`](crate::ErrorCode::Internal); the server keeps serving.
 ///
+/// A request carries its caller's deadline (a header Python peers ignore):
+/// the handler sees it in [`Context::deadline`](crate::Context::deadline),
+/// a request taken after it passed is not started (counted in
+/// [`ServerStats::expired`]), and a handler still running at the deadline
+/// is dropped and answered [`DeadlineExceeded`](crate::ErrorCode::DeadlineExceeded),
+/// unless the server ([`ServerBuilder::interrupt_at_deadline`]) or the
+/// method (`#[rpc(uninterruptible)]`) opts out.
+///
 /// ```
 /// # use rpc_core::{Context, Server, Target, endpoint, transport::memory::Broker};
 /// struct Echo;
@@ -116,6 +126,7 @@ struct Shared {
     limit: usize,
     max_message_size: usize,
     delivery: DeliveryMode,
+    interrupt_at_deadline: bool,
     control: Arc<Lifecycle>,
     recent: Mutex<RecentIds>,
     counters: Counters,
@@ -146,6 +157,11 @@ pub struct ServerStats {
     /// Message ids the duplicate window holds as still running
     /// (at-least-once): 0 whenever nothing is in flight.
     pub unfinished: u64,
+    /// Requests not started because their caller's deadline had passed
+    /// when the server took them (not answered: nobody waits).
+    pub expired: u64,
+    /// Handlers stopped because their caller's deadline passed while they ran.
+    pub interrupted: u64,
 }
 
 #[derive(Default)]
@@ -154,6 +170,8 @@ struct Counters {
     rejected: AtomicU64,
     duplicates: AtomicU64,
     in_flight: AtomicU64,
+    expired: AtomicU64,
+    interrupted: AtomicU64,
 }
 
 /// Stops a server from anywhere, an endpoint of that server included.
@@ -198,6 +216,7 @@ impl Server {
             executor: Executor::default(),
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             delivery: DeliveryMode::default(),
+            interrupt_at_deadline: true,
             handle: ServerHandle::default(),
         }
     }
@@ -229,6 +248,8 @@ impl Server {
             duplicates: counters.duplicates.load(Ordering::Relaxed),
             in_flight: counters.in_flight.load(Ordering::Relaxed),
             unfinished: self.shared.recent().running() as u64,
+            expired: counters.expired.load(Ordering::Relaxed),
+            interrupted: counters.interrupted.load(Ordering::Relaxed),
         }
     }
 

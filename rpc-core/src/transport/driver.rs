@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::time::Instant;
 
+use super::Headers;
 use crate::{Codec, TransportError};
 
 /// Where a message goes, or which queues a server consumes, in oslo.messaging's terms.
@@ -156,6 +157,10 @@ pub struct OutgoingMessage {
     /// With [`DeliveryMode::AtLeastOnce`], the message is persistent and a
     /// publish interrupted by a lost connection is repeated after reconnection.
     pub delivery: DeliveryMode,
+    /// Headers beside the body (AMQP message headers): the request
+    /// lifecycle's deadline and trace context, which peers that do not
+    /// know them ignore.
+    pub headers: Headers,
 }
 
 impl OutgoingMessage {
@@ -167,7 +172,14 @@ impl OutgoingMessage {
             deadline,
             retry,
             delivery: DeliveryMode::AtMostOnce,
+            headers: Headers::new(),
         }
+    }
+
+    /// Sets the headers.
+    pub fn with_headers(mut self, headers: Headers) -> OutgoingMessage {
+        self.headers = headers;
+        self
     }
 
     /// The time left before the deadline, from now: the message's expiration
@@ -220,6 +232,7 @@ pub struct Delivery {
     body: Bytes,
     content_type: ContentType,
     redelivered: bool,
+    headers: Headers,
     acker: Option<Box<dyn Acker>>,
 }
 
@@ -237,6 +250,7 @@ impl Delivery {
             body,
             content_type,
             redelivered: false,
+            headers: Headers::new(),
             acker: None,
         }
     }
@@ -247,6 +261,7 @@ impl Delivery {
             body,
             content_type: ContentType::Known(codec),
             redelivered: false,
+            headers: Headers::new(),
             acker: None,
         }
     }
@@ -261,6 +276,18 @@ impl Delivery {
     pub fn with_redelivered(mut self, redelivered: bool) -> Delivery {
         self.redelivered = redelivered;
         self
+    }
+
+    /// Sets the headers the message carried (bounded on receipt: see
+    /// [`Headers::insert_received`]).
+    pub fn with_headers(mut self, headers: Headers) -> Delivery {
+        self.headers = headers;
+        self
+    }
+
+    /// The headers the message carried.
+    pub fn headers(&self) -> &Headers {
+        &self.headers
     }
 
     /// The body.

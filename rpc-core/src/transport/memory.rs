@@ -33,7 +33,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::{
-    Acker, Address, Delivery, Driver, ListenOptions, Listener, NotificationRoute, OutgoingMessage, ReplyQueue,
+    Acker, Address, Delivery, Driver, Headers, ListenOptions, Listener, NotificationRoute, OutgoingMessage, ReplyQueue,
     ReplySink,
 };
 use crate::{Codec, Transport, TransportError, TransportErrorKind};
@@ -91,6 +91,22 @@ impl Broker {
                 body,
                 content_type: ContentType::Raw(content_type.map(Box::from)),
                 expires_at: None,
+                headers: Headers::new(),
+            },
+        )
+    }
+
+    /// Publishes `message` to `address` with its headers as they are, and
+    /// without an expiration: for tests of what a server does with headers
+    /// no client of ours would send (a deadline already past, say).
+    pub fn publish_with_headers(&self, address: Address<'_>, message: OutgoingMessage) -> Result<(), TransportError> {
+        self.route(
+            address,
+            Message {
+                body: message.body,
+                content_type: ContentType::Codec(message.codec),
+                expires_at: None,
+                headers: message.headers,
             },
         )
     }
@@ -199,6 +215,7 @@ struct Message {
     body: Bytes,
     content_type: ContentType,
     expires_at: Option<Instant>,
+    headers: Headers,
 }
 
 /// How a message says what it is: a codec our peers use, or whatever a raw
@@ -270,6 +287,7 @@ impl Driver for MemoryDriver {
                 body: message.body,
                 content_type: ContentType::Codec(message.codec),
                 expires_at: message.deadline,
+                headers: message.headers,
             },
         )
     }
@@ -280,7 +298,7 @@ impl Driver for MemoryDriver {
             .get(reply_to)
             .cloned()
             .ok_or_else(|| unroutable(format_args!("reply queue `{reply_to}`")))?;
-        sink.deliver(Delivery::with_codec(message.body, message.codec));
+        sink.deliver(Delivery::with_codec(message.body, message.codec).with_headers(message.headers));
         Ok(())
     }
 
@@ -327,6 +345,7 @@ impl Driver for MemoryDriver {
             body: message.body,
             content_type: ContentType::Codec(message.codec),
             expires_at: message.deadline,
+            headers: message.headers,
         };
         for queue in queues.notifications[&route.exchange].values() {
             if queue.keys.contains(&key) {
@@ -378,10 +397,11 @@ impl Drop for ReplyRegistration {
 }
 
 fn delivery(message: Message) -> Delivery {
-    match message.content_type {
+    let delivery = match message.content_type {
         ContentType::Codec(codec) => Delivery::with_codec(message.body, codec),
         ContentType::Raw(content_type) => Delivery::new(message.body, content_type.as_deref()),
-    }
+    };
+    delivery.with_headers(message.headers)
 }
 
 /// A server's consumer on its three queues. Dropping it deletes its fanout queue.

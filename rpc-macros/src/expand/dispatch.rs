@@ -56,6 +56,18 @@ impl Generator<'_> {
                 .collect();
             quote!((#wire_name, #rt::cfg!(all(#(#predicates),*))))
         });
+        let uninterruptible: Vec<&str> = self
+            .methods()
+            .filter(|method| method.uninterruptible)
+            .map(|method| method.wire_name.as_str())
+            .collect();
+        let interruptible = (!uninterruptible.is_empty()).then(|| {
+            quote! {
+                fn interruptible(&self, method: &str) -> bool {
+                    !#rt::matches!(method, #(#uninterruptible)|*)
+                }
+            }
+        });
         let request = names::request();
         let arms = self.methods().map(|method| self.dispatch_arm(method));
         let client = &self.client;
@@ -89,6 +101,8 @@ impl Generator<'_> {
                 fn describe(&self) -> #rt::Option<#rt::EndpointDescription> {
                     #rt::Some(<#client as #rt::Stub>::describe())
                 }
+
+                #interruptible
 
                 fn dispatch<'a>(&'a self, #request: &'a #rt::Request) -> #rt::Option<#rt::HandlerFuture<'a>> {
                     match #request.method() {

@@ -9,7 +9,7 @@ use rpc_core::notify::{
     Notification, NotificationFilter, NotificationListener, NotificationResult, Notifier, NotifyDriver, Priority,
     handler, notifications,
 };
-use rpc_core::{Context, Error, Executor, Target, Transport, Value, json};
+use rpc_core::{Context, Error, Executor, Target, TraceContext, Transport, Value, json};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
@@ -103,7 +103,8 @@ pub async fn notifications_arrive_with_every_field<C: Fn() -> F, F: Future<Outpu
     let topic = unique_topic("notify_fields");
     let (listener, seen) = recording_listener(connect().await, &topic, None).await;
     let notifier = notifier(connect().await, &topic);
-    let mut ctx = Context::new().with_request_id("req-7");
+    let trace = TraceContext::new_root();
+    let mut ctx = Context::new().with_request_id("req-7").with_trace(trace.clone());
     ctx.insert("auth_token", "s3cr3t").unwrap();
     ctx.insert("user", "alice").unwrap();
     let payload = InstancePayload {
@@ -138,6 +139,8 @@ pub async fn notifications_arrive_with_every_field<C: Fn() -> F, F: Future<Outpu
         assert_eq!(notification.context().request_id(), Some("req-7"));
         assert_eq!(notification.context().get_str("user"), Some("alice"));
         assert!(!notification.context().contains_key("auth_token"), "secrets stay home");
+        let received = notification.context().trace().map(TraceContext::trace_id);
+        assert_eq!(received, Some(trace.trace_id()), "the sender's trace");
     }
     // Counted after the handler returns: read once the listener has finished.
     listener.stop();

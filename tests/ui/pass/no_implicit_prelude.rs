@@ -18,6 +18,9 @@ impl Api {
 #[::rpc_core::endpoint]
 trait Contract {
     async fn ping(&self, ctx: &::rpc_core::Context) -> u8;
+
+    #[rpc(uninterruptible)]
+    async fn commit(&self, ctx: &::rpc_core::Context) -> u8;
 }
 
 fn main() {

@@ -1,0 +1,88 @@
+//! Cancellation of a request being handled: its caller's deadline passed,
+//! or its caller gave up and said so.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::Notify;
+
+/// Why a request's handler should stop: set by the server when the caller's
+/// deadline passes or the caller cancels the call, read by handlers through
+/// [`Context::is_cancelled`](crate::Context::is_cancelled) and
+/// [`Context::cancelled`](crate::Context::cancelled).
+///
+/// Clones share the flag. An interruptible handler is dropped anyway when
+/// its request is cancelled; the token is for handlers that must not be
+/// interrupted (`#[rpc(uninterruptible)]`) and for work a handler spawned,
+/// so they can clean up and stop.
+#[derive(Clone, Default)]
+pub struct Cancellation {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    cancelled: AtomicBool,
+    notify: Notify,
+}
+
+impl Cancellation {
+    /// A token not cancelled yet.
+    pub fn new() -> Cancellation {
+        Cancellation::default()
+    }
+
+    /// Cancels: wakes every waiter, now and later.
+    pub fn cancel(&self) {
+        self.inner.cancelled.store(true, Ordering::Release);
+        self.inner.notify.notify_waiters();
+    }
+
+    /// Whether it was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.cancelled.load(Ordering::Acquire)
+    }
+
+    /// Completes once cancelled (at once if it already was).
+    pub async fn cancelled(&self) {
+        loop {
+            let notified = self.inner.notify.notified();
+            tokio::pin!(notified);
+            // Registered before the flag is read: a cancel in between wakes it.
+            notified.as_mut().enable();
+            if self.is_cancelled() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl fmt::Debug for Cancellation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cancellation")
+            .field("cancelled", &self.is_cancelled())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn wakes_waiters_before_and_after() {
+        let token = Cancellation::new();
+        let waiter = tokio::spawn({
+            let token = token.clone();
+            async move { token.cancelled().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!token.is_cancelled());
+        token.cancel();
+        waiter.await.unwrap();
+        token.cancelled().await;
+        assert!(token.is_cancelled());
+    }
+}
