@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use lapin::options::QueuePurgeOptions;
+use lapin::options::QueueDeleteOptions;
 use rpc_tests::interop::{PythonServer, command};
 
 static SEED_TOPIC: Mutex<()> = Mutex::new(());
@@ -17,8 +17,10 @@ fn broker_url() -> String {
     rpc_tests::broker::url()
 }
 
-/// Empties the seed's queues: a `stop` cast left by an earlier run would stop
-/// a new server at once (casts do not expire).
+/// Deletes the seed's queues: a `stop` cast left by an earlier run would stop
+/// a new server at once (casts do not expire), and the Python seed server
+/// declares them as oslo does by default (not durable), which a queue left
+/// by a Rust server (durable, safe on RabbitMQ 4) refuses.
 fn purge_seed_queues() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -33,7 +35,7 @@ fn purge_seed_queues() {
         for queue in ["test", "test.server1"] {
             let channel = connection.create_channel().await.unwrap();
             // A queue that does not exist yet is fine.
-            let _ = channel.queue_purge(queue.into(), QueuePurgeOptions::default()).await;
+            let _ = channel.queue_delete(queue.into(), QueueDeleteOptions::default()).await;
         }
         let _ = connection.close(200, "done".into()).await;
     });
