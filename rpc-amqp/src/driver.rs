@@ -281,7 +281,9 @@ impl Driver for AmqpDriver {
         // reply lost with the connection, or refused (a quorum reply queue
         // between leaders), goes out again within the same window: the
         // caller drops a copy it already has.
+        // Nobody waits for a reply after its caller's deadline.
         let window = self.config.reply_retry_timeout.min(MAX_REPLY_RETRY_TIMEOUT);
+        let window = message.expiration().map_or(window, |left| window.min(left));
         let deadline = Instant::now() + window;
         let mut backoff = Backoff::new(REPLY_RETRY_INTERVAL, self.config.retry_interval);
         let routing_key = topology::short(reply_to)?;

@@ -9,7 +9,9 @@ use serde::de::value::UnitDeserializer;
 use tokio::time::Instant;
 
 use crate::message::RequestHeader;
+use crate::progress::{self, CallProgress};
 use crate::reply::PendingCall;
+use crate::server::running::CANCEL_METHOD;
 use crate::transport::{Address, DeliveryMode, Headers, OutgoingMessage, Retry, headers};
 use crate::{
     Codec, CodecError, Context, Error, Payload, Target, TraceContext, Transport, TransportError, TransportErrorKind,
@@ -335,18 +337,27 @@ impl Client {
             .options
             .timeout
             .min(deadline.saturating_duration_since(Instant::now()));
-        let timed_out = || Error::Timeout {
+        let not_sent = || Error::Timeout {
             method: method.name.to_owned(),
             target: self.target.to_string(),
             timeout,
+            progress: CallProgress::NotSent,
         };
         if deadline <= Instant::now() {
-            return Err(timed_out());
+            return Err(not_sent());
         }
         let pending = tokio::time::timeout_at(deadline, self.send_call(ctx, method, args, deadline))
             .await
-            .map_err(|_| timed_out())??;
-        let reply = self.wait(pending, deadline, timeout, method).await?;
+            .map_err(|_| not_sent())??;
+        // Dropped before its answer (the caller gave up), the call is cancelled.
+        let mut call = InFlight {
+            client: self,
+            pending,
+            answered: false,
+        };
+        let reply = self.wait(&mut call.pending, deadline, timeout, method).await;
+        call.answered = true;
+        let reply = reply?;
         match reply.failure {
             Some(failure) => Err(Error::Remote(failure)),
             None => Ok(reply.result),
@@ -418,7 +429,7 @@ impl Client {
     /// fails early when heartbeats stop.
     async fn wait(
         &self,
-        mut pending: PendingCall,
+        pending: &mut PendingCall,
         deadline: Instant,
         timeout: Duration,
         method: Method<'_>,
@@ -448,7 +459,10 @@ impl Client {
                     let method = method.name.to_owned();
                     return Err(match monitor {
                         Some(timeout) if wake_at < deadline => Error::HeartbeatTimeout { method, target, timeout },
-                        _ => Error::Timeout { method, target, timeout },
+                        _ => {
+                            let progress = progress::story(pending.heard());
+                            Error::Timeout { method, target, timeout, progress }
+                        }
                     });
                 }
             }
@@ -466,6 +480,9 @@ pub(crate) fn lifecycle_headers(ctx: &Context, deadline: Option<Instant>) -> Hea
             headers::DEADLINE,
             deadline::to_unix_millis(deadline::system_time_of(deadline)),
         );
+        // Rust servers send notices on calls that run long: a timeout then
+        // says whether a server had the call, and still did.
+        headers.insert(headers::PROGRESS, "1");
     }
     let span = ctx.trace().map_or_else(TraceContext::new_root, TraceContext::child);
     headers.insert(headers::TRACEPARENT, span.traceparent());
@@ -473,6 +490,54 @@ pub(crate) fn lifecycle_headers(ctx: &Context, deadline: Option<Instant>) -> Hea
         headers.insert(headers::TRACESTATE, state.to_owned());
     }
     headers
+}
+
+/// A call waiting for its answer. Dropped before the answer came (its
+/// caller's future was dropped), it cancels the call on the server handling
+/// it, when the caller knows which and that it understands cancels: the
+/// server that sent a progress notice, or the pinned server when the call
+/// is in MessagePack (only Rust servers speak it). Otherwise the server
+/// stops at the call's deadline.
+struct InFlight<'a> {
+    client: &'a Client,
+    pending: PendingCall,
+    answered: bool,
+}
+
+impl InFlight<'_> {
+    fn server(&self) -> Option<String> {
+        if let Some(heard) = self.pending.heard() {
+            return Some(heard.server().to_owned());
+        }
+        let pinned = self.client.target.server_name()?;
+        (self.client.wire_codec() == Codec::MsgPack).then(|| pinned.to_owned())
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
+        let (Some(server), Ok(runtime)) = (self.server(), tokio::runtime::Handle::try_current()) else {
+            return;
+        };
+        let client = self.client.prepare().server(server).fanout(false).retry(Retry::Never);
+        let msg_id = self.pending.msg_id().to_owned();
+        runtime.spawn(async move {
+            let method = Method {
+                name: CANCEL_METHOD,
+                namespace: None,
+                version: None,
+                argument: None,
+            };
+            let args = serde_json::json!({ "msg_id": &msg_id });
+            match client.publish(&Context::new(), method, &args, None).await {
+                Ok(()) => tracing::debug!(%msg_id, target = %client.target, "cancelled a dropped call"),
+                Err(error) => tracing::debug!(%msg_id, %error, "could not cancel a dropped call"),
+            }
+        });
+    }
 }
 
 /// Decodes a call's result.

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{Codec, Payload, Version};
+use crate::{CallProgress, Codec, Payload, Version};
 
 /// A boxed error from a transport or another library.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -33,15 +33,19 @@ pub enum Error {
         /// The target, as text.
         target: String,
     },
-    /// No reply came within the call's timeout.
-    #[error("no reply to `{method}` on {target} within {timeout:?}")]
+    /// No reply came within the call's timeout (or before the deadline it
+    /// inherited from its context, when that came sooner).
+    #[error("no reply to `{method}` on {target} within {timeout:?}: {progress}")]
     Timeout {
         /// The method called.
         method: String,
         /// The target, as text.
         target: String,
-        /// The call's timeout.
+        /// How long the call waited: its timeout, or the time its context's
+        /// deadline left it.
         timeout: Duration,
+        /// How far the call got, as far as the caller knows.
+        progress: CallProgress,
     },
     /// The server stopped sending call-monitor heartbeats for a long call.
     #[error("the server handling `{method}` on {target} sent no heartbeat for {timeout:?}")]

@@ -93,6 +93,7 @@ mod ids;
 mod lifecycle;
 mod message;
 pub mod notify;
+mod progress;
 pub mod remote;
 mod reply;
 mod server;
@@ -113,6 +114,7 @@ pub use context::Context;
 pub use endpoint::{Endpoint, HandlerFuture};
 pub use error::{BoxError, CodecError, Error, ErrorClass, ErrorCode, RemoteError, TransportError, TransportErrorKind};
 pub use message::{Payload, Request};
+pub use progress::CallProgress;
 pub use server::{
     DEFAULT_CONCURRENCY, DEFAULT_MAX_MESSAGE_SIZE, Executor, Server, ServerBuilder, ServerHandle, ServerStats,
 };

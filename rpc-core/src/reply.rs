@@ -9,6 +9,7 @@ use tokio::sync::{Notify, oneshot};
 
 use crate::ids::{self, Id};
 use crate::message::Reply;
+use crate::progress::Heard;
 use crate::transport::{Delivery, Driver, ReplyQueue, ReplySink};
 use crate::{TransportError, TransportErrorKind};
 
@@ -22,6 +23,8 @@ struct Pending {
     heartbeat: Option<Arc<Notify>>,
     /// A result sent ahead of the final message (oslo's legacy two-message replies).
     partial: Option<Reply>,
+    /// The last progress notice from the server handling the call.
+    heard: Option<Heard>,
 }
 
 /// The calls waiting for replies, by the value of their message id.
@@ -70,6 +73,10 @@ impl Table {
             heartbeat.notify_one();
         }
         if !reply.ending {
+            if let Some(heard) = Heard::from_headers(delivery.headers()) {
+                tracing::debug!(msg_id = %reply.msg_id, server = heard.server(), "a server is working on the call");
+                pending.heard = Some(heard);
+            }
             if reply.result.is_some() || reply.failure.is_some() {
                 pending.partial = Some(reply);
             }
@@ -109,6 +116,7 @@ impl Table {
                 done,
                 heartbeat: heartbeat.clone(),
                 partial: None,
+                heard: None,
             },
         );
         PendingCall {
@@ -185,6 +193,14 @@ pub(crate) struct PendingCall {
 impl PendingCall {
     pub(crate) fn msg_id(&self) -> &str {
         self.id.as_str()
+    }
+
+    /// The last progress notice the call received, if any.
+    pub(crate) fn heard(&self) -> Option<Heard> {
+        self.table
+            .calls()
+            .get(&self.id.key())
+            .and_then(|pending| pending.heard.clone())
     }
 }
 

@@ -17,7 +17,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use rpc_core::{Client, Context, Error, ErrorCode, Executor, Server, Target, Transport, Version, json};
+use rpc_core::{CallProgress, Client, Context, Error, ErrorCode, Executor, Server, Target, Transport, Version, json};
 
 use crate::api::{
     Calculator, CalculatorClient, ControlClient, ControlDispatcher, ControlImpl, LegacyControlClient,
@@ -571,8 +571,22 @@ pub async fn call_times_out_when_no_server_takes_it<C: Fn() -> F, F: Future<Outp
     let started = Instant::now();
     let result = CalculatorClient::new(client).add(&Context::new(), 1, 2).await;
     let elapsed = started.elapsed();
-    assert!(matches!(result, Err(Error::Timeout { .. })), "{result:?}");
-    assert!(result.unwrap_err().is_timeout());
+    assert!(
+        matches!(
+            &result,
+            Err(Error::Timeout {
+                progress: CallProgress::Unclaimed,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    let error = result.unwrap_err();
+    assert!(error.is_timeout());
+    assert!(
+        error.to_string().contains("no server reported working on it"),
+        "{error}"
+    );
     assert!(
         elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(5),
         "{elapsed:?}"

@@ -67,6 +67,8 @@ macro_rules! with_conformance_scenarios {
             expired_requests_never_start,
             a_call_chain_shares_deadline_ids_and_trace,
             a_stopped_handler_answers_deadline_exceeded,
+            timeouts_tell_what_happened,
+            a_dropped_call_cancels_its_handler,
         );
     };
 }

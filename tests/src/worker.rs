@@ -58,6 +58,13 @@ impl Worker {
         text
     }
 
+    /// Sleeps for `millis` (interrupted at its caller's deadline): a call
+    /// still running when a test kills the process.
+    async fn hold(&self, _ctx: &Context, millis: u64) -> u64 {
+        tokio::time::sleep(Duration::from_millis(millis)).await;
+        millis
+    }
+
     /// The server's name.
     async fn whoami(&self, _ctx: &Context) -> String {
         self.name.clone()

@@ -95,6 +95,7 @@ impl ServerBuilder {
                 interrupt_at_deadline: self.interrupt_at_deadline,
                 control: self.handle.control,
                 recent: Mutex::new(RecentIds::new(RECENT_IDS.max(2 * limit))),
+                running: Arc::default(),
                 counters: Counters::default(),
             }),
         })

@@ -35,6 +35,7 @@ use tracing::Instrument;
 use super::heartbeat::{self, Heartbeats};
 use super::incoming::Incoming;
 use super::recent::Admission;
+use super::running;
 use super::{Shared, reply};
 use crate::message::{Payload, ReplyAddress, Request, UndecodableRequest};
 use crate::transport::{Delivery, DeliveryMode};
@@ -68,6 +69,10 @@ async fn serve(shared: &Arc<Shared>, guard: &mut Guard) {
         drop_expired(shared, guard, &request, &incoming);
         return;
     }
+    if running::is_cancel(&request) {
+        cancel(shared, &request);
+        return;
+    }
     if shared.delivery == DeliveryMode::AtMostOnce && !guard.ack_now(&request).await {
         return;
     }
@@ -94,18 +99,40 @@ async fn serve(shared: &Arc<Shared>, guard: &mut Guard) {
         context = context.with_deadline(deadline);
     }
     request.context = context;
+    let _running = request
+        .reply
+        .as_ref()
+        .map(|reply| shared.running.register(&reply.msg_id, &cancellation));
     async {
         shared.count(|counters| &counters.handled);
-        let outcome = run_method(shared, codec, &request, &cancellation).await;
+        let Some(outcome) = run_method(shared, codec, &request, incoming.progress, &cancellation).await else {
+            // Cancelled by its caller, who is gone: nobody to answer.
+            guard.address = None;
+            return;
+        };
         if let Err(error) = &outcome {
             log_failure(&request, error);
         }
         if let Some(address) = guard.address.take() {
-            reply::send(shared, codec, &address, outcome).await;
+            let deadline = request.context.deadline().map(crate::deadline::instant_of);
+            reply::send(shared, codec, &address, outcome, deadline).await;
         }
     }
     .instrument(span)
     .await;
+}
+
+/// A caller cancels its call: the handler's token is cancelled, which
+/// stops an interruptible handler. Not answered (a cast); unknown ids (the
+/// call finished, or ran elsewhere) are ignored.
+fn cancel(shared: &Shared, request: &Request) {
+    match request.args.decode::<running::CancelArgs>() {
+        Ok(args) => {
+            let found = shared.running.cancel(&args.msg_id);
+            tracing::debug!(msg_id = %args.msg_id, found, "a caller cancelled its call");
+        }
+        Err(reason) => tracing::warn!(%reason, "ignoring an unreadable cancel message"),
+    }
 }
 
 /// A request whose caller's deadline passed before the server took it:
@@ -159,7 +186,7 @@ async fn read(shared: &Shared, guard: &mut Guard) -> Option<(Codec, Request)> {
             if let Some(address) = bad.reply {
                 let error =
                     RemoteError::bad_request(format_args!("the server cannot read the request: {}", bad.reason));
-                reply::send(shared, codec, &address, Err(error)).await;
+                reply::send(shared, codec, &address, Err(error), None).await;
             }
             None
         }
@@ -196,51 +223,68 @@ async fn admit(shared: &Shared, guard: &mut Guard, request: &Request) -> bool {
 }
 
 /// Step 4: runs the method, turning a panic into an error, with heartbeats
-/// beside it for a caller that asked for them. At the caller's deadline the
-/// request is cancelled, and an interruptible handler dropped.
+/// or progress notices beside it for a caller that asked for them. At the
+/// caller's deadline the request is cancelled, and an interruptible handler
+/// dropped; when the caller cancels the call, an interruptible handler is
+/// dropped too, and there is nothing to answer (`None`).
 async fn run_method(
     shared: &Arc<Shared>,
     codec: Codec,
     request: &Request,
+    progress: bool,
     cancellation: &Cancellation,
-) -> Result<Payload, RemoteError> {
+) -> Option<Result<Payload, RemoteError>> {
     let heartbeats = request
         .reply
         .as_ref()
-        .zip(heartbeat::interval(request))
+        .zip(heartbeat::interval(request, progress))
         .map(|(address, interval)| Heartbeats::start(Arc::clone(shared), codec, address.clone(), interval));
     let (handler, interruptible) = shared.dispatcher.dispatch(request);
     let interruptible = interruptible && shared.interrupt_at_deadline;
     let mut run = AssertUnwindSafe(handler).catch_unwind();
     let deadline = request.context.deadline().map(crate::deadline::instant_of);
-    let ran = match deadline {
-        None => Some((&mut run).await),
-        Some(deadline) => tokio::select! {
-            biased;
-            ran = &mut run => Some(ran),
-            () = tokio::time::sleep_until(deadline) => {
-                cancellation.cancel();
-                if interruptible { None } else { Some((&mut run).await) }
-            }
-        },
+    let deadline = deadline.unwrap_or_else(|| crate::deadline::after(crate::deadline::FAR_FUTURE));
+    let ran = tokio::select! {
+        biased;
+        ran = &mut run => Ran::Done(ran),
+        () = tokio::time::sleep_until(deadline) => {
+            cancellation.cancel();
+            if interruptible { Ran::Deadline } else { Ran::Done((&mut run).await) }
+        }
+        () = cancellation.cancelled(), if interruptible => Ran::Cancelled,
     };
     drop(run);
     let outcome = match ran {
-        Some(ran) => ran.unwrap_or_else(|panic| {
+        Ran::Done(ran) => Some(ran.unwrap_or_else(|panic| {
             let panic = panic_message(&*panic);
             tracing::error!(method = %request.method, %panic, "a handler panicked; the server keeps serving");
             Err(RemoteError::panicked(&request.method, &panic))
-        }),
-        None => {
+        })),
+        Ran::Deadline => {
             shared.count(|counters| &counters.interrupted);
             tracing::warn!(method = %request.method, "stopped a handler at its caller's deadline");
-            Err(RemoteError::deadline_exceeded(&request.method))
+            Some(Err(RemoteError::deadline_exceeded(&request.method)))
+        }
+        Ran::Cancelled => {
+            shared.count(|counters| &counters.cancelled);
+            tracing::info!(method = %request.method, "stopped a handler: its caller cancelled the call");
+            None
         }
     };
     if let Some(heartbeats) = heartbeats {
         heartbeats.stop().await;
     }
     outcome
+}
+
+/// How a handler's run ended.
+enum Ran<T> {
+    /// It finished (or panicked).
+    Done(T),
+    /// Dropped at its caller's deadline.
+    Deadline,
+    /// Dropped because its caller cancelled the call.
+    Cancelled,
 }
 
 /// Logs, once, why a request failed: the server refused it (no such method,
@@ -351,7 +395,7 @@ impl Guard {
             format!("the server failed while handling the request: {panic}"),
         )
         .with_module("builtins");
-        let answered = AssertUnwindSafe(reply::send(&self.shared, codec, &address, Err(error)))
+        let answered = AssertUnwindSafe(reply::send(&self.shared, codec, &address, Err(error), None))
             .catch_unwind()
             .await;
         if answered.is_err() {

@@ -1,5 +1,6 @@
-//! Call-monitor heartbeats: a task beside the handler that tells a waiting
-//! caller, every half of its call-monitor timeout, that the call is alive.
+//! Call-monitor heartbeats and progress notices: a task beside the handler
+//! that tells a waiting caller, every half of its call-monitor timeout (or
+//! every notice interval), that the call is alive and which server has it.
 //!
 //! The task is a sibling of the handler, not part of it: a heartbeat that
 //! takes long to publish (a broker reconnecting) never delays the method,
@@ -16,10 +17,23 @@ use tokio::time::MissedTickBehavior;
 use super::{Shared, reply};
 use crate::Codec;
 use crate::message::{ReplyAddress, Request};
+use crate::transport::{Headers, headers};
+
+/// How often to tell the caller the call is alive: oslo's call-monitor
+/// interval when it asked for heartbeats, the progress-notice interval when
+/// it asked for notices (see `crate::progress`), the shorter of the two
+/// when both.
+pub(super) fn interval(request: &Request, progress: bool) -> Option<Duration> {
+    let notices = progress.then(|| crate::progress::notice_interval(request.context.remaining()));
+    match (monitor_interval(request), notices) {
+        (Some(monitor), Some(notices)) => Some(monitor.min(notices)),
+        (monitor, notices) => monitor.or(notices),
+    }
+}
 
 /// oslo's watchdog interval: half the caller's call-monitor timeout in whole
 /// seconds; nothing under one second.
-pub(super) fn interval(request: &Request) -> Option<Duration> {
+fn monitor_interval(request: &Request) -> Option<Duration> {
     let monitor = request.call_monitor?;
     let half = Duration::from_secs(monitor.as_secs()) / 2;
     if half < Duration::from_secs(1) {
@@ -37,15 +51,22 @@ pub(super) struct Heartbeats {
 
 impl Heartbeats {
     /// Starts sending heartbeats to `address` every `interval`, the first one
-    /// after `interval`.
+    /// after `interval`, each naming the server and the interval (the
+    /// progress notice a Rust caller reads; oslo callers ignore the headers).
     pub(super) fn start(shared: Arc<Shared>, codec: Codec, address: ReplyAddress, interval: Duration) -> Heartbeats {
         let task = tokio::spawn(async move {
+            let mut notice = Headers::new();
+            notice.insert(
+                headers::SERVER,
+                shared.target.server_name().unwrap_or_default().to_owned(),
+            );
+            notice.insert(headers::PROGRESS, interval.as_millis().to_string());
             let start = tokio::time::Instant::now() + interval;
             let mut ticks = tokio::time::interval_at(start, interval);
             ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;
-                reply::heartbeat(&shared, codec, &address).await;
+                reply::heartbeat(&shared, codec, &address, &notice).await;
             }
         });
         Heartbeats { task }

@@ -15,6 +15,8 @@ pub(super) struct Incoming {
     pub(super) deadline: Option<SystemTime>,
     /// The caller's span.
     pub(super) parent: Option<TraceContext>,
+    /// Whether the caller wants progress notices on a call that runs long.
+    pub(super) progress: bool,
 }
 
 impl Incoming {
@@ -25,6 +27,7 @@ impl Incoming {
         Incoming {
             deadline: headers.get(headers::DEADLINE).and_then(deadline::from_unix_millis),
             parent: TraceContext::from_headers(headers),
+            progress: headers.get(headers::PROGRESS).is_some(),
         }
     }
 

@@ -7,7 +7,8 @@
 //! - `recent.rs`: the duplicate window;
 //! - `incoming.rs`: a request's deadline and trace, from its headers;
 //! - `heartbeat.rs`: call-monitor heartbeats, beside the handler;
-//! - `reply.rs`: replies on their way back.
+//! - `reply.rs`: replies on their way back;
+//! - `running.rs`: the calls running, which their callers may cancel.
 
 mod builder;
 pub(crate) mod delivery;
@@ -16,6 +17,7 @@ mod incoming;
 mod recent;
 mod reply;
 mod run;
+pub(crate) mod running;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -89,7 +91,9 @@ impl Executor {
 /// [`ServerStats::expired`]), and a handler still running at the deadline
 /// is dropped and answered [`DeadlineExceeded`](crate::ErrorCode::DeadlineExceeded),
 /// unless the server ([`ServerBuilder::interrupt_at_deadline`]) or the
-/// method (`#[rpc(uninterruptible)]`) opts out.
+/// method (`#[rpc(uninterruptible)]`) opts out. A caller that drops its call
+/// before then cancels it (when it knows the server handling it), which
+/// stops an interruptible handler at once (counted in [`ServerStats::cancelled`]).
 ///
 /// ```
 /// # use rpc_core::{Context, Server, Target, endpoint, transport::memory::Broker};
@@ -129,6 +133,7 @@ struct Shared {
     interrupt_at_deadline: bool,
     control: Arc<Lifecycle>,
     recent: Mutex<RecentIds>,
+    running: Arc<running::Running>,
     counters: Counters,
 }
 
@@ -162,6 +167,9 @@ pub struct ServerStats {
     pub expired: u64,
     /// Handlers stopped because their caller's deadline passed while they ran.
     pub interrupted: u64,
+    /// Handlers stopped because their caller gave up and cancelled the call
+    /// (not answered: nobody waits).
+    pub cancelled: u64,
 }
 
 #[derive(Default)]
@@ -172,6 +180,7 @@ struct Counters {
     in_flight: AtomicU64,
     expired: AtomicU64,
     interrupted: AtomicU64,
+    cancelled: AtomicU64,
 }
 
 /// Stops a server from anywhere, an endpoint of that server included.
@@ -250,6 +259,7 @@ impl Server {
             unfinished: self.shared.recent().running() as u64,
             expired: counters.expired.load(Ordering::Relaxed),
             interrupted: counters.interrupted.load(Ordering::Relaxed),
+            cancelled: counters.cancelled.load(Ordering::Relaxed),
         }
     }
 

@@ -1,7 +1,9 @@
 //! Replies and heartbeats, on their way back to the caller.
 
 use crate::message::{Payload, ReplyAddress, ReplyOut};
-use crate::transport::{OutgoingMessage, Retry};
+use crate::transport::{Headers, OutgoingMessage, Retry};
+use tokio::time::Instant;
+
 use crate::{Codec, RemoteError};
 
 use super::Shared;
@@ -9,8 +11,16 @@ use super::Shared;
 /// How many times a reply is retried while the broker is unreachable.
 const REPLY_RETRY: Retry = Retry::Limited(5);
 
-/// Sends the final reply of a call: its result or its error.
-pub(super) async fn send(shared: &Shared, codec: Codec, address: &ReplyAddress, outcome: Result<Payload, RemoteError>) {
+/// Sends the final reply of a call: its result or its error. With the
+/// caller's `deadline`, a transport retries it only until then (nobody
+/// waits for it after).
+pub(super) async fn send(
+    shared: &Shared,
+    codec: Codec,
+    address: &ReplyAddress,
+    outcome: Result<Payload, RemoteError>,
+    deadline: Option<Instant>,
+) {
     let (result, failure) = match &outcome {
         Ok(result) => (Some(result), None),
         Err(failure) => (None, Some(failure)),
@@ -21,21 +31,29 @@ pub(super) async fn send(shared: &Shared, codec: Codec, address: &ReplyAddress, 
         result,
         failure,
     };
-    publish(shared, codec, address, &reply).await;
+    publish_with(shared, codec, address, &reply, Headers::new(), deadline).await;
 }
 
-/// Sends a call-monitor heartbeat: a reply that is not the last.
-pub(super) async fn heartbeat(shared: &Shared, codec: Codec, address: &ReplyAddress) {
+/// Sends a call-monitor heartbeat or a progress notice: a reply that is
+/// not the last, with `headers` naming the server and the interval.
+pub(super) async fn heartbeat(shared: &Shared, codec: Codec, address: &ReplyAddress, headers: &Headers) {
     let heartbeat = ReplyOut {
         msg_id: &address.msg_id,
         ending: false,
         result: None,
         failure: None,
     };
-    publish(shared, codec, address, &heartbeat).await;
+    publish_with(shared, codec, address, &heartbeat, headers.clone(), None).await;
 }
 
-async fn publish(shared: &Shared, codec: Codec, address: &ReplyAddress, reply: &ReplyOut<'_>) {
+async fn publish_with(
+    shared: &Shared,
+    codec: Codec,
+    address: &ReplyAddress,
+    reply: &ReplyOut<'_>,
+    headers: Headers,
+    deadline: Option<Instant>,
+) {
     let body = match codec.encode_reply(reply) {
         Ok(body) => body,
         Err(reason) => {
@@ -43,7 +61,7 @@ async fn publish(shared: &Shared, codec: Codec, address: &ReplyAddress, reply: &
             return;
         }
     };
-    let message = OutgoingMessage::new(body, codec, None, REPLY_RETRY);
+    let message = OutgoingMessage::new(body, codec, deadline, REPLY_RETRY).with_headers(headers);
     if let Err(error) = shared.transport.driver().reply(&address.reply_to, message).await {
         tracing::warn!(reply_to = %address.reply_to, %error, "cannot send a reply; the caller will time out");
     }

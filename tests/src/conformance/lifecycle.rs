@@ -11,7 +11,10 @@ use std::time::{Duration, Instant, SystemTime};
 use rpc_core::transport::{
     Address, Driver, ListenOptions, Listener, OutgoingMessage, ReplyQueue, ReplySink, async_trait, headers,
 };
-use rpc_core::{Client, Context, Error, ErrorCode, Server, Target, TraceContext, Transport, TransportError, endpoint};
+use rpc_core::{
+    CallProgress, Client, Codec, Context, Error, ErrorCode, Server, Target, TraceContext, Transport, TransportError,
+    endpoint,
+};
 use serde::{Deserialize, Serialize};
 
 use super::unique_topic;
@@ -285,6 +288,147 @@ pub async fn a_stopped_handler_answers_deadline_exceeded<C: Fn() -> F, F: Future
     assert_eq!(remote.code(), ErrorCode::DeadlineExceeded, "{remote}");
     assert_eq!(server.stats().interrupted, 1);
     stop(server).await;
+}
+
+/// A timeout says what the caller knew: a server still working on the call
+/// reads differently from one that took it and went silent (here, a server
+/// whose replies stop reaching the caller after its first notice, as when
+/// it dies; `amqp_delivery` kills a real one). Nobody taking the call at all
+/// is `conformance::call_times_out_when_no_server_takes_it`.
+pub async fn timeouts_tell_what_happened<C: Fn() -> F, F: Future<Output = Transport>>(connect: C) {
+    let topic = unique_topic("timeout_stories");
+    let relay = Relay::new("s1", None);
+    let server = start_relay(connect().await, &topic, relay.clone()).await;
+    let client = RelayClient::new(Client::new(connect().await, Target::topic(&topic)));
+
+    // Slow: notices every 250 ms (a quarter of 1 s) until the caller gives up.
+    let slow = client
+        .prepare()
+        .timeout(Duration::from_secs(1))
+        .commit(&Context::new(), 2_000)
+        .await;
+    match &slow {
+        Err(Error::Timeout {
+            progress: CallProgress::Working { server, last_heard },
+            ..
+        }) => {
+            assert_eq!(server, "s1");
+            assert!(*last_heard < Duration::from_millis(600), "{last_heard:?}");
+        }
+        other => panic!("expected a timeout while the server worked: {other:?}"),
+    }
+    assert!(slow.unwrap_err().to_string().contains("still working on it"));
+
+    // Silent: a server whose first notice arrives, then nothing.
+    let muted_topic = unique_topic("timeout_silent");
+    let muted = Relay::new("s2", None);
+    let mute = Arc::new(AtomicUsize::new(1));
+    let transport = Transport::builder(Mute {
+        inner: connect().await,
+        pass: Arc::clone(&mute),
+    })
+    .build();
+    let silent_server = start_relay(transport, &muted_topic, muted.clone()).await;
+    let to_muted = RelayClient::new(Client::new(connect().await, Target::topic(&muted_topic)));
+    let silent = to_muted
+        .prepare()
+        .timeout(Duration::from_secs(2))
+        .commit(&Context::new(), 2_500)
+        .await;
+    match &silent {
+        Err(Error::Timeout {
+            progress: CallProgress::WentSilent { server, silent_for },
+            ..
+        }) => {
+            assert_eq!(server, "s2");
+            assert!(*silent_for > Duration::from_secs(1), "{silent_for:?}");
+        }
+        other => panic!("expected a timeout after the server went silent: {other:?}"),
+    }
+    assert!(silent.unwrap_err().to_string().contains("may have died mid-call"));
+    stop(server).await;
+    stop(silent_server).await;
+}
+
+/// A call dropped by its caller (its future dropped) while pinned to a
+/// server is cancelled there: the handler stops at once, is counted, and
+/// nothing is answered. Only Rust servers understand cancels, so a client
+/// sends one only when it knows the server is one: pinned in MessagePack
+/// (which Python peers do not speak), or heard from. A pinned call in
+/// oslo's JSON is left to its deadline.
+pub async fn a_dropped_call_cancels_its_handler<C: Fn() -> F, F: Future<Output = Transport>>(connect: C) {
+    let topic = unique_topic("cancel_dropped");
+    let relay = Relay::new("s1", None);
+    let server = start_relay(connect().await, &topic, relay.clone()).await;
+    let transport = connect().await;
+    let msgpack = transport.codec() == Codec::MsgPack;
+    let pinned = RelayClient::new(Client::new(transport, Target::topic(&topic)))
+        .prepare()
+        .server("s1")
+        .timeout(Duration::from_millis(if msgpack { 30_000 } else { 800 }));
+    let started = Instant::now();
+    let call = tokio::spawn(async move { pinned.linger(&Context::new(), 30_000).await });
+    until(Duration::from_secs(5), "the handler started", || {
+        relay.running.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    call.abort();
+    assert!(call.await.unwrap_err().is_cancelled());
+    let dropped = Instant::now();
+    until(Duration::from_secs(5), "the handler stopped", || {
+        relay.running.load(Ordering::SeqCst) == 0
+    })
+    .await;
+    let stopped_after = dropped.elapsed();
+    let stats = server.stats();
+    if msgpack {
+        eprintln!("a dropped call's handler stopped {stopped_after:?} after the drop");
+        assert!(stopped_after < Duration::from_secs(2), "{stopped_after:?}");
+        assert_eq!((stats.cancelled, stats.interrupted), (1, 0), "{stats:?}");
+    } else {
+        assert!(
+            started.elapsed() >= Duration::from_millis(790),
+            "stopped before its deadline"
+        );
+        assert_eq!((stats.cancelled, stats.interrupted), (0, 1), "{stats:?}");
+    }
+    assert_eq!(relay.finished.load(Ordering::SeqCst), 0);
+    stop(server).await;
+}
+
+/// A server transport whose replies stop after the first `pass` (the rest
+/// are dropped, as by a dead server).
+#[derive(Debug)]
+struct Mute {
+    inner: Transport,
+    pass: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl Driver for Mute {
+    async fn send(&self, address: Address<'_>, message: OutgoingMessage) -> Result<(), TransportError> {
+        self.inner.driver().send(address, message).await
+    }
+
+    async fn reply(&self, reply_to: &str, message: OutgoingMessage) -> Result<(), TransportError> {
+        let passing = self
+            .pass
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(1))
+            .is_ok();
+        if passing {
+            self.inner.driver().reply(reply_to, message).await
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn listen(&self, address: Address<'_>, options: &ListenOptions) -> Result<Box<dyn Listener>, TransportError> {
+        self.inner.driver().listen(address, options).await
+    }
+
+    async fn listen_replies(&self, sink: Arc<dyn ReplySink>) -> Result<ReplyQueue, TransportError> {
+        self.inner.driver().listen_replies(sink).await
+    }
 }
 
 /// A transport whose calls carry a forged deadline, `shift` from now

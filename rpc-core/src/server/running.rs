@@ -1,0 +1,67 @@
+//! The calls a server is running, by message id, so that a caller that
+//! gives up can cancel its call: the reserved method [`CANCEL_METHOD`], cast
+//! to the server's own queue, names the call's message id.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Deserialize;
+
+use crate::Cancellation;
+use crate::message::Request;
+
+/// The reserved method of a cancel message. Its name starts with `_`, so no
+/// endpoint can ever be dispatched under it (oslo's access rule, ours too).
+pub(crate) const CANCEL_METHOD: &str = "_rpc_cancel";
+
+/// The arguments of a cancel message.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CancelArgs {
+    pub(crate) msg_id: String,
+}
+
+/// The running calls' cancellation tokens.
+#[derive(Debug, Default)]
+pub(super) struct Running {
+    calls: Mutex<HashMap<String, Cancellation>>,
+}
+
+impl Running {
+    fn calls(&self) -> MutexGuard<'_, HashMap<String, Cancellation>> {
+        self.calls.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Registers a call's token until the returned entry drops.
+    pub(super) fn register(self: &Arc<Running>, msg_id: &str, cancellation: &Cancellation) -> Entry {
+        self.calls().insert(msg_id.to_owned(), cancellation.clone());
+        Entry {
+            running: Arc::clone(self),
+            msg_id: msg_id.to_owned(),
+        }
+    }
+
+    /// Cancels the call `msg_id`; whether it was running here.
+    pub(super) fn cancel(&self, msg_id: &str) -> bool {
+        let cancellation = self.calls().get(msg_id).cloned();
+        cancellation.inspect(Cancellation::cancel).is_some()
+    }
+}
+
+/// A registered call; dropping it forgets the call.
+#[derive(Debug)]
+pub(super) struct Entry {
+    running: Arc<Running>,
+    msg_id: String,
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        self.running.calls().remove(&self.msg_id);
+    }
+}
+
+/// Whether `request` is a cancel message.
+pub(super) fn is_cancel(request: &Request) -> bool {
+    request.method() == CANCEL_METHOD && request.namespace().is_none() && request.reply.is_none()
+}
