@@ -89,6 +89,9 @@ cargo fmt --all --check
 
 step "lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The workspace enables rpc-core's `opentelemetry` feature (the tests use
+# it): check rpc-core without it too.
+cargo clippy -p rpc-core --all-targets --locked -- -D warnings
 
 step "broker"
 ensure_rabbitmq

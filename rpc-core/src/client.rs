@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde::de::value::UnitDeserializer;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::message::RequestHeader;
 use crate::progress::{self, CallProgress};
@@ -346,7 +347,9 @@ impl Client {
         if deadline <= Instant::now() {
             return Err(not_sent());
         }
-        let pending = tokio::time::timeout_at(deadline, self.send_call(ctx, method, args, deadline))
+        let span = call_span(ctx, method, &self.target);
+        let sending = self.send_call(ctx, method, args, deadline).instrument(span.clone());
+        let pending = tokio::time::timeout_at(deadline, sending)
             .await
             .map_err(|_| not_sent())??;
         // Dropped before its answer (the caller gave up), the call is cancelled.
@@ -355,7 +358,10 @@ impl Client {
             pending,
             answered: false,
         };
-        let reply = self.wait(&mut call.pending, deadline, timeout, method).await;
+        let reply = self
+            .wait(&mut call.pending, deadline, timeout, method)
+            .instrument(span)
+            .await;
         call.answered = true;
         let reply = reply?;
         match reply.failure {
@@ -484,12 +490,37 @@ pub(crate) fn lifecycle_headers(ctx: &Context, deadline: Option<Instant>) -> Hea
         // says whether a server had the call, and still did.
         headers.insert(headers::PROGRESS, "1");
     }
-    let span = ctx.trace().map_or_else(TraceContext::new_root, TraceContext::child);
+    let span = outgoing_trace(ctx);
     headers.insert(headers::TRACEPARENT, span.traceparent());
     if let Some(state) = span.state() {
         headers.insert(headers::TRACESTATE, state.to_owned());
     }
     headers
+}
+
+/// The span of a call on the caller's side (`rpc.call`, level debug): with
+/// the `opentelemetry` feature, the span the server's `rpc.request` is a
+/// child of, itself a child of the context's trace when it has one.
+fn call_span(ctx: &Context, method: Method<'_>, target: &Target) -> tracing::Span {
+    let span = tracing::debug_span!("rpc.call", method = method.name, target = %target);
+    #[cfg(feature = "opentelemetry")]
+    if let Some(trace) = ctx.trace() {
+        crate::otel::set_parent(&span, trace);
+    }
+    let _ = ctx;
+    span
+}
+
+/// The span a request names as its parent: with the `opentelemetry`
+/// feature and a layer installed, the current span as exported (the
+/// `rpc.call` span of a call); otherwise a new span in the context's trace,
+/// or in a new trace.
+fn outgoing_trace(ctx: &Context) -> TraceContext {
+    #[cfg(feature = "opentelemetry")]
+    if let Some(trace) = crate::otel::trace_of(&tracing::Span::current()) {
+        return trace;
+    }
+    ctx.trace().map_or_else(TraceContext::new_root, TraceContext::child)
 }
 
 /// A call waiting for its answer. Dropped before the answer came (its

@@ -93,6 +93,8 @@ mod ids;
 mod lifecycle;
 mod message;
 pub mod notify;
+#[cfg(feature = "opentelemetry")]
+mod otel;
 mod progress;
 pub mod remote;
 mod reply;

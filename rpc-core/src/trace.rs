@@ -40,6 +40,23 @@ impl TraceContext {
         }
     }
 
+    /// A trace context from its parts; `None` when an id is zero (invalid).
+    #[cfg_attr(not(feature = "opentelemetry"), allow(dead_code))]
+    pub(crate) fn from_parts(trace_id: u128, span_id: u64, flags: u8, state: Option<String>) -> Option<TraceContext> {
+        (trace_id != 0 && span_id != 0).then(|| TraceContext {
+            trace_id,
+            span_id,
+            flags,
+            state: state.filter(|state| !state.is_empty()),
+        })
+    }
+
+    /// The trace id and span id, as numbers.
+    #[cfg_attr(not(feature = "opentelemetry"), allow(dead_code))]
+    pub(crate) fn ids(&self) -> (u128, u64) {
+        (self.trace_id, self.span_id)
+    }
+
     /// The trace id, 32 lowercase hex digits.
     pub fn trace_id(&self) -> String {
         format!("{:032x}", self.trace_id)

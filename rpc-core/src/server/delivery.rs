@@ -80,17 +80,19 @@ async fn serve(shared: &Arc<Shared>, guard: &mut Guard) {
         guard.address = None;
         return;
     }
-    let trace = incoming.span();
     let span = tracing::debug_span!(
         "rpc.request",
         method = %request.method,
         namespace = request.namespace.as_deref().unwrap_or(""),
         msg_id = request.reply.as_ref().map(|reply| reply.msg_id.as_str()).unwrap_or(""),
         request_id = request.context.request_id().unwrap_or(""),
-        trace_id = %trace.trace_id(),
-        span_id = %trace.span_id(),
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
         parent_span_id = incoming.parent.as_ref().map(TraceContext::span_id).unwrap_or_default(),
     );
+    let trace = request_trace(&span, &incoming);
+    span.record("trace_id", trace.trace_id());
+    span.record("span_id", trace.span_id());
     let cancellation = Cancellation::new();
     let mut context = std::mem::take(&mut request.context)
         .with_trace(trace)
@@ -133,6 +135,24 @@ fn cancel(shared: &Shared, request: &Request) {
         }
         Err(reason) => tracing::warn!(%reason, "ignoring an unreadable cancel message"),
     }
+}
+
+/// The trace of a request's handling: the `rpc.request` span as
+/// OpenTelemetry exports it, a child of the caller's (feature
+/// `opentelemetry`, with a layer installed); otherwise a span of our own,
+/// child of the caller's.
+fn request_trace(span: &tracing::Span, incoming: &Incoming) -> TraceContext {
+    #[cfg(feature = "opentelemetry")]
+    {
+        if let Some(parent) = &incoming.parent {
+            crate::otel::set_parent(span, parent);
+        }
+        if let Some(trace) = crate::otel::trace_of(span) {
+            return trace;
+        }
+    }
+    let _ = span;
+    incoming.span()
 }
 
 /// A request whose caller's deadline passed before the server took it:
