@@ -75,16 +75,36 @@ const MAX_EXPIRATION_MS: u128 = u32::MAX as u128;
 impl Message {
     /// The properties to publish with now, the expiration set from the time
     /// left; `Err` when the deadline has passed.
+    #[cfg(test)]
     fn properties_now(&self) -> Result<BasicProperties, TransportError> {
+        let expiration = self.expiration_now()?;
+        Ok(with_expiration(self.properties.clone(), expiration))
+    }
+
+    /// The same, taken out of the message (no copy of its header table).
+    fn take_properties_now(&mut self) -> Result<BasicProperties, TransportError> {
+        let expiration = self.expiration_now()?;
+        Ok(with_expiration(std::mem::take(&mut self.properties), expiration))
+    }
+
+    /// The expiration to publish with now, in milliseconds (`None`: none);
+    /// `Err` when the deadline has passed.
+    fn expiration_now(&self) -> Result<Option<u128>, TransportError> {
         let Some(deadline) = self.deadline else {
-            return Ok(self.properties.clone());
+            return Ok(None);
         };
-        let left = deadline.saturating_duration_since(Instant::now()).as_millis();
-        match left {
+        match deadline.saturating_duration_since(Instant::now()).as_millis() {
             0 => Err(expired()),
-            left if left > MAX_EXPIRATION_MS => Ok(self.properties.clone()),
-            left => Ok(self.properties.clone().with_expiration(left.to_string().into())),
+            left if left > MAX_EXPIRATION_MS => Ok(None),
+            left => Ok(Some(left)),
         }
+    }
+}
+
+fn with_expiration(properties: BasicProperties, expiration: Option<u128>) -> BasicProperties {
+    match expiration {
+        Some(millis) => properties.with_expiration(millis.to_string().into()),
+        None => properties,
     }
 }
 
@@ -252,7 +272,8 @@ impl Publisher {
         if !exchange.is_empty() && !self.exchange_exists(&connected, exchange).await? {
             return Ok(Outcome::NoExchange);
         }
-        let properties = message.properties_now()?;
+        let mut message = message;
+        let properties = message.take_properties_now()?;
         let (done, outcome) = oneshot::channel();
         let job = Job {
             connected: Arc::clone(&connected),
@@ -296,8 +317,9 @@ impl Publisher {
         let publish = async {
             let _slot = self.isolated.slots.acquire().await.map_err(|_| closed())?;
             let connected = self.connected(retry, &stage).await?;
+            let mut message = message;
             let publish = Publish {
-                properties: message.properties_now()?,
+                properties: message.take_properties_now()?,
                 exchange: message.exchange,
                 routing_key: message.routing_key,
                 mandatory: message.mandatory,

@@ -5,6 +5,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use std::future::Future;
+use std::task::Poll;
+
+use futures_util::task::AtomicWaker;
 use tokio::sync::Notify;
 
 /// Why a request's handler should stop: set by the server when the caller's
@@ -25,6 +29,9 @@ pub struct Cancellation {
 struct Inner {
     cancelled: AtomicBool,
     notify: Notify,
+    /// The server's own waiter (it polls on every wake of the handler: a
+    /// lock-free registration, where `notify` takes a lock).
+    server: AtomicWaker,
 }
 
 impl Cancellation {
@@ -37,6 +44,7 @@ impl Cancellation {
     pub fn cancel(&self) {
         self.inner.cancelled.store(true, Ordering::Release);
         self.inner.notify.notify_waiters();
+        self.inner.server.wake();
     }
 
     /// Whether it was cancelled.
@@ -57,6 +65,22 @@ impl Cancellation {
             notified.await;
         }
     }
+}
+
+/// Completes once `cancellation` is cancelled: the server's waiter.
+pub(crate) fn server_waiter(cancellation: &Cancellation) -> impl Future<Output = ()> + '_ {
+    std::future::poll_fn(move |cx| {
+        if cancellation.is_cancelled() {
+            return Poll::Ready(());
+        }
+        cancellation.inner.server.register(cx.waker());
+        // Cancelled in between: the wake may have gone to the old waker.
+        if cancellation.is_cancelled() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
 }
 
 impl fmt::Debug for Cancellation {

@@ -477,7 +477,10 @@ impl Client {
 }
 
 /// The headers that carry a request's lifecycle to the server: the call's
-/// deadline, and the trace context (a new span, child of the context's).
+/// deadline (which also asks a Rust server for progress notices on a call
+/// that runs long), and the trace context (a new span, child of the
+/// context's). Each header costs: every one is a field table entry that
+/// lapin encodes, copies and parses.
 /// Notifications carry the trace context too.
 pub(crate) fn lifecycle_headers(ctx: &Context, deadline: Option<Instant>) -> Headers {
     let mut headers = Headers::new();
@@ -486,14 +489,12 @@ pub(crate) fn lifecycle_headers(ctx: &Context, deadline: Option<Instant>) -> Hea
             headers::DEADLINE,
             deadline::to_unix_millis(deadline::system_time_of(deadline)),
         );
-        // Rust servers send notices on calls that run long: a timeout then
-        // says whether a server had the call, and still did.
-        headers.insert(headers::PROGRESS, "1");
     }
-    let span = outgoing_trace(ctx);
-    headers.insert(headers::TRACEPARENT, span.traceparent());
-    if let Some(state) = span.state() {
-        headers.insert(headers::TRACESTATE, state.to_owned());
+    if let Some(span) = outgoing_trace(ctx) {
+        headers.insert(headers::TRACEPARENT, span.traceparent());
+        if let Some(state) = span.state() {
+            headers.insert(headers::TRACESTATE, state.to_owned());
+        }
     }
     headers
 }
@@ -513,14 +514,15 @@ fn call_span(ctx: &Context, method: Method<'_>, target: &Target) -> tracing::Spa
 
 /// The span a request names as its parent: with the `opentelemetry`
 /// feature and a layer installed, the current span as exported (the
-/// `rpc.call` span of a call); otherwise a new span in the context's trace,
-/// or in a new trace.
-fn outgoing_trace(ctx: &Context) -> TraceContext {
+/// `rpc.call` span of a call); otherwise a new span in the context's trace.
+/// `None` outside any trace: the server then starts one (a trace made up
+/// here and recorded nowhere would tell it nothing more, and cost a header).
+fn outgoing_trace(ctx: &Context) -> Option<TraceContext> {
     #[cfg(feature = "opentelemetry")]
     if let Some(trace) = crate::otel::trace_of(&tracing::Span::current()) {
-        return trace;
+        return Some(trace);
     }
-    ctx.trace().map_or_else(TraceContext::new_root, TraceContext::child)
+    ctx.trace().map(TraceContext::child)
 }
 
 /// A call waiting for its answer. Dropped before the answer came (its

@@ -261,6 +261,18 @@ impl Context {
         }
     }
 
+    /// Sets the lifecycle of a request being handled, in place.
+    pub(crate) fn set_lifecycle(
+        &mut self,
+        deadline: Option<SystemTime>,
+        trace: TraceContext,
+        cancellation: Cancellation,
+    ) {
+        self.deadline = deadline;
+        self.trace = Some(trace);
+        self.cancellation = Some(cancellation);
+    }
+
     /// An empty context with this one's lifecycle.
     fn clone_lifecycle(&self) -> Context {
         Context {

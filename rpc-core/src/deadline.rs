@@ -32,7 +32,8 @@ pub(crate) fn system_time_of(instant: Instant) -> SystemTime {
 /// Rounded up: a server never stops a handler before its caller gave up.
 pub(crate) fn to_unix_millis(deadline: SystemTime) -> String {
     let since_epoch = deadline.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    let millis = since_epoch.as_nanos().div_ceil(1_000_000);
+    let millis = (since_epoch.as_secs().saturating_mul(1000))
+        .saturating_add(u64::from(since_epoch.subsec_nanos().div_ceil(1_000_000)));
     millis.to_string()
 }
 

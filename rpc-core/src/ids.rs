@@ -14,14 +14,74 @@ pub(crate) struct Id {
     key: u128,
 }
 
-fn hex(value: u128) -> [u8; 32] {
+/// The low `4 * N` bits of `value` as `N` lowercase hex digits.
+pub(crate) fn hex<const N: usize>(value: u128) -> [u8; N] {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = [0; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = DIGITS[((value >> (124 - 4 * i)) & 0xf) as usize];
+    let bytes = value.to_be_bytes();
+    let mut out = [0; N];
+    // Two digits per byte, from the last byte backwards.
+    for (i, pair) in out.rchunks_mut(2).enumerate() {
+        let byte = bytes[15 - i];
+        if let [high, low] = pair {
+            *high = DIGITS[usize::from(byte >> 4)];
+            *low = DIGITS[usize::from(byte & 0xf)];
+        } else if let [low] = pair {
+            *low = DIGITS[usize::from(byte & 0xf)];
+        }
     }
     out
 }
+
+/// The value of each byte as a lowercase hex digit; 0xff for other bytes.
+const HEX_VALUES: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut digit = 0;
+    while digit < 16 {
+        table[b"0123456789abcdef"[digit] as usize] = digit as u8;
+        digit += 1;
+    }
+    table
+};
+
+/// The value of at most 32 lowercase hex digits; `None` for anything else.
+pub(crate) fn parse_hex(text: &[u8]) -> Option<u128> {
+    if text.len() > 32 {
+        return None;
+    }
+    let mut value = 0u128;
+    let mut invalid = 0u8;
+    for byte in text {
+        let digit = HEX_VALUES[usize::from(*byte)];
+        invalid |= digit;
+        value = value << 4 | u128::from(digit & 0xf);
+    }
+    // Only an invalid byte sets the high bits.
+    (invalid & 0xf0 == 0).then_some(value)
+}
+
+/// Hashes keys that are already uniformly random (message ids): their low
+/// 64 bits are the hash, with none of SipHash's cost.
+#[derive(Default)]
+pub(crate) struct RandomKeyHasher(u64);
+
+impl std::hash::Hasher for RandomKeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
+        }
+    }
+
+    fn write_u128(&mut self, value: u128) {
+        self.0 ^= value as u64;
+    }
+}
+
+/// The hasher of maps keyed by message id values.
+pub(crate) type RandomKeys = std::hash::BuildHasherDefault<RandomKeyHasher>;
 
 impl Id {
     /// A fresh, unpredictable id.
@@ -56,15 +116,29 @@ impl fmt::Debug for Id {
 /// The value of an id written as ours are (32 lowercase hex digits);
 /// `None` for any other text.
 pub(crate) fn key_of(id: &str) -> Option<u128> {
-    if id.len() != 32 || !id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if id.len() != 32 {
         return None;
     }
-    u128::from_str_radix(id, 16).ok()
+    parse_hex(id.as_bytes())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_both_ways() {
+        assert_eq!(&hex::<2>(0xab), b"ab");
+        assert_eq!(&hex::<3>(0xabc), b"abc");
+        assert_eq!(&hex::<16>(u128::from(u64::MAX)), b"ffffffffffffffff");
+        for value in [0, 1, 0x0123_4567_89ab_cdef, u128::MAX, rand::random()] {
+            assert_eq!(parse_hex(&hex::<32>(value)), Some(value));
+        }
+        assert_eq!(parse_hex(b""), Some(0));
+        for bad in [&b"0A"[..], b"g0", b"-1", b" 1", &[b'0'; 33]] {
+            assert_eq!(parse_hex(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn ids_look_like_uuid_hex_and_round_trip() {
@@ -76,7 +150,7 @@ mod tests {
                 .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
         );
         assert_eq!(key_of(id.as_str()), Some(id.key()));
-        assert_eq!(hex(0xdead_beef)[24..], *b"deadbeef");
+        assert_eq!(hex::<32>(0xdead_beef)[24..], *b"deadbeef");
         assert_eq!(
             key_of("0d3c6f3a4c1e4b55a2f1c9d1e2a3b4c5"),
             Some(0x0d3c6f3a4c1e4b55a2f1c9d1e2a3b4c5)

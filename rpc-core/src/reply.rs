@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{Notify, oneshot};
 
-use crate::ids::{self, Id};
+use crate::ids::{self, Id, RandomKeys};
 use crate::message::Reply;
 use crate::progress::Heard;
 use crate::transport::{Delivery, Driver, ReplyQueue, ReplySink};
@@ -30,12 +30,12 @@ struct Pending {
 /// The calls waiting for replies, by the value of their message id.
 #[derive(Debug, Default)]
 struct Table {
-    calls: Mutex<HashMap<u128, Pending>>,
+    calls: Mutex<HashMap<u128, Pending, RandomKeys>>,
     late_replies: AtomicU64,
 }
 
 impl Table {
-    fn calls(&self) -> MutexGuard<'_, HashMap<u128, Pending>> {
+    fn calls(&self) -> MutexGuard<'_, HashMap<u128, Pending, RandomKeys>> {
         // A panic while the lock is held cannot leave the map inconsistent.
         self.calls.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }

@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use crate::ids;
 use crate::transport::{Headers, headers};
 
 /// Where a request stands in a distributed trace: the trace's id, the id of
@@ -59,12 +60,12 @@ impl TraceContext {
 
     /// The trace id, 32 lowercase hex digits.
     pub fn trace_id(&self) -> String {
-        format!("{:032x}", self.trace_id)
+        ascii(&ids::hex::<32>(self.trace_id))
     }
 
     /// The span id, 16 lowercase hex digits.
     pub fn span_id(&self) -> String {
-        format!("{:016x}", self.span_id)
+        ascii(&ids::hex::<16>(u128::from(self.span_id)))
     }
 
     /// The trace flags (`01`: sampled).
@@ -82,21 +83,23 @@ impl TraceContext {
     pub fn parse(traceparent: &str, tracestate: Option<&str>) -> Option<TraceContext> {
         let mut parts = traceparent.split('-');
         let (version, trace_id, span_id, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-        let hex =
-            |text: &str, len: usize| text.len() == len && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let hex = |text: &str, len: usize| {
+            if text.len() == len {
+                ids::parse_hex(text.as_bytes())
+            } else {
+                None
+            }
+        };
         // Version 00 has exactly four fields; later versions may add some.
-        if !hex(version, 2) || version == "ff" || (version == "00" && parts.next().is_some()) {
+        if hex(version, 2).is_none() || version == "ff" || (version == "00" && parts.next().is_some()) {
             return None;
         }
-        if !hex(trace_id, 32) || !hex(span_id, 16) || !hex(flags, 2) {
-            return None;
-        }
-        let trace_id = u128::from_str_radix(trace_id, 16).ok().filter(|id| *id != 0)?;
-        let span_id = u64::from_str_radix(span_id, 16).ok().filter(|id| *id != 0)?;
+        let trace_id = hex(trace_id, 32).filter(|id| *id != 0)?;
+        let span_id = hex(span_id, 16).filter(|id| *id != 0)?;
         Some(TraceContext {
             trace_id,
-            span_id,
-            flags: u8::from_str_radix(flags, 16).ok()?,
+            span_id: u64::try_from(span_id).ok()?,
+            flags: u8::try_from(hex(flags, 2)?).ok()?,
             state: tracestate.filter(|state| !state.is_empty()).map(str::to_owned),
         })
     }
@@ -110,8 +113,20 @@ impl TraceContext {
 
     /// The `traceparent` value naming this span as the parent.
     pub fn traceparent(&self) -> String {
-        format!("00-{:032x}-{:016x}-{:02x}", self.trace_id, self.span_id, self.flags)
+        let mut text = Vec::with_capacity(55);
+        text.extend_from_slice(b"00-");
+        text.extend_from_slice(&ids::hex::<32>(self.trace_id));
+        text.push(b'-');
+        text.extend_from_slice(&ids::hex::<16>(u128::from(self.span_id)));
+        text.push(b'-');
+        text.extend_from_slice(&ids::hex::<2>(u128::from(self.flags)));
+        String::from_utf8(text).unwrap_or_default()
     }
+}
+
+/// Hex digits (ASCII) as text.
+fn ascii(digits: &[u8]) -> String {
+    String::from_utf8(digits.to_vec()).unwrap_or_default()
 }
 
 fn nonzero<T: PartialEq + From<u8>>(id: T) -> T {

@@ -37,6 +37,7 @@ use super::incoming::Incoming;
 use super::recent::Admission;
 use super::running;
 use super::{Shared, reply};
+use crate::cancel;
 use crate::message::{Payload, ReplyAddress, Request, UndecodableRequest};
 use crate::transport::{Delivery, DeliveryMode};
 use crate::{Cancellation, Codec, CodecError, ErrorCode, RemoteError, TraceContext};
@@ -91,20 +92,18 @@ async fn serve(shared: &Arc<Shared>, guard: &mut Guard) {
         parent_span_id = incoming.parent.as_ref().map(TraceContext::span_id).unwrap_or_default(),
     );
     let trace = request_trace(&span, &incoming);
-    span.record("trace_id", trace.trace_id());
-    span.record("span_id", trace.span_id());
-    let cancellation = Cancellation::new();
-    let mut context = std::mem::take(&mut request.context)
-        .with_trace(trace)
-        .with_cancellation(cancellation.clone());
-    if let Some(deadline) = incoming.deadline {
-        context = context.with_deadline(deadline);
+    if !span.is_disabled() {
+        span.record("trace_id", trace.trace_id());
+        span.record("span_id", trace.span_id());
     }
-    request.context = context;
+    let cancellation = Cancellation::new();
+    request
+        .context
+        .set_lifecycle(incoming.deadline, trace, cancellation.clone());
     let _running = request
         .reply
         .as_ref()
-        .map(|reply| shared.running.register(&reply.msg_id, &cancellation));
+        .and_then(|reply| shared.running.register(&reply.msg_id, &cancellation));
     async {
         shared.count(|counters| &counters.handled);
         let Some(outcome) = run_method(shared, codec, &request, incoming.progress, &cancellation).await else {
@@ -254,24 +253,46 @@ async fn run_method(
     progress: bool,
     cancellation: &Cancellation,
 ) -> Option<Result<Payload, RemoteError>> {
-    let heartbeats = request
-        .reply
-        .as_ref()
-        .zip(heartbeat::interval(request, progress))
-        .map(|(address, interval)| Heartbeats::start(Arc::clone(shared), codec, address.clone(), interval));
     let (handler, interruptible) = shared.dispatcher.dispatch(request);
     let interruptible = interruptible && shared.interrupt_at_deadline;
     let mut run = AssertUnwindSafe(handler).catch_unwind();
+    // One timer, for the first heartbeat or notice, then the deadline. The
+    // heartbeat task is spawned only when its first beat is due: a call
+    // that finishes sooner costs no task.
+    let mut beats = request.reply.as_ref().zip(heartbeat::interval(request, progress));
     let deadline = request.context.deadline().map(crate::deadline::instant_of);
-    let deadline = deadline.unwrap_or_else(|| crate::deadline::after(crate::deadline::FAR_FUTURE));
-    let ran = tokio::select! {
-        biased;
-        ran = &mut run => Ran::Done(ran),
-        () = tokio::time::sleep_until(deadline) => {
-            cancellation.cancel();
-            if interruptible { Ran::Deadline } else { Ran::Done((&mut run).await) }
+    let first_beat = beats.as_ref().map(|(_, interval)| crate::deadline::after(*interval));
+    let wake_at = match (first_beat, deadline) {
+        (Some(beat), Some(deadline)) => Some(beat.min(deadline)),
+        (beat, deadline) => beat.or(deadline),
+    };
+    let timer =
+        tokio::time::sleep_until(wake_at.unwrap_or_else(|| crate::deadline::after(crate::deadline::FAR_FUTURE)));
+    tokio::pin!(timer);
+    let mut timed = wake_at.is_some();
+    let mut heartbeats = None;
+    let ran = loop {
+        tokio::select! {
+            biased;
+            ran = &mut run => break Ran::Done(ran),
+            () = &mut timer, if timed => {
+                if deadline.is_some_and(|deadline| deadline <= tokio::time::Instant::now()) {
+                    cancellation.cancel();
+                    if interruptible {
+                        break Ran::Deadline;
+                    }
+                    break Ran::Done((&mut run).await);
+                }
+                if let Some((address, interval)) = beats.take() {
+                    heartbeats = Some(Heartbeats::start(Arc::clone(shared), codec, address.clone(), interval));
+                }
+                match deadline {
+                    Some(deadline) => timer.as_mut().reset(deadline),
+                    None => timed = false,
+                }
+            }
+            () = cancel::server_waiter(cancellation), if interruptible => break Ran::Cancelled,
         }
-        () = cancellation.cancelled(), if interruptible => Ran::Cancelled,
     };
     drop(run);
     let outcome = match ran {

@@ -51,8 +51,9 @@ pub(super) struct Heartbeats {
 
 impl Heartbeats {
     /// Starts sending heartbeats to `address` every `interval`, the first one
-    /// after `interval`, each naming the server and the interval (the
-    /// progress notice a Rust caller reads; oslo callers ignore the headers).
+    /// now (the handler has run for `interval`), each naming the server and
+    /// the interval (the progress notice a Rust caller reads; oslo callers
+    /// ignore the headers).
     pub(super) fn start(shared: Arc<Shared>, codec: Codec, address: ReplyAddress, interval: Duration) -> Heartbeats {
         let task = tokio::spawn(async move {
             let mut notice = Headers::new();
@@ -61,8 +62,7 @@ impl Heartbeats {
                 shared.target.server_name().unwrap_or_default().to_owned(),
             );
             notice.insert(headers::PROGRESS, interval.as_millis().to_string());
-            let start = tokio::time::Instant::now() + interval;
-            let mut ticks = tokio::time::interval_at(start, interval);
+            let mut ticks = tokio::time::interval(interval);
             ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;

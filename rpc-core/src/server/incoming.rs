@@ -15,7 +15,8 @@ pub(super) struct Incoming {
     pub(super) deadline: Option<SystemTime>,
     /// The caller's span.
     pub(super) parent: Option<TraceContext>,
-    /// Whether the caller wants progress notices on a call that runs long.
+    /// Whether the caller reads progress notices on a call that runs long
+    /// (it sent a deadline: a Rust caller).
     pub(super) progress: bool,
 }
 
@@ -27,7 +28,8 @@ impl Incoming {
         Incoming {
             deadline: headers.get(headers::DEADLINE).and_then(deadline::from_unix_millis),
             parent: TraceContext::from_headers(headers),
-            progress: headers.get(headers::PROGRESS).is_some(),
+            // Only our callers send a deadline, and they read notices.
+            progress: headers.get(headers::DEADLINE).is_some(),
         }
     }
 

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::Deserialize;
 
 use crate::Cancellation;
+use crate::ids::{self, RandomKeys};
 use crate::message::Request;
 
 /// The reserved method of a cancel message. Its name starts with `_`, so no
@@ -24,26 +25,33 @@ pub(crate) struct CancelArgs {
 /// The running calls' cancellation tokens.
 #[derive(Debug, Default)]
 pub(super) struct Running {
-    calls: Mutex<HashMap<String, Cancellation>>,
+    /// By the value of their message id (no string kept per call).
+    calls: Mutex<HashMap<u128, Cancellation, RandomKeys>>,
 }
 
 impl Running {
-    fn calls(&self) -> MutexGuard<'_, HashMap<String, Cancellation>> {
+    fn calls(&self) -> MutexGuard<'_, HashMap<u128, Cancellation, RandomKeys>> {
         self.calls.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Registers a call's token until the returned entry drops.
-    pub(super) fn register(self: &Arc<Running>, msg_id: &str, cancellation: &Cancellation) -> Entry {
-        self.calls().insert(msg_id.to_owned(), cancellation.clone());
-        Entry {
+    /// Registers a call's token until the returned entry drops; `None` for
+    /// a message id that is not one of ours (an oslo peer's), which no
+    /// cancel can name.
+    pub(super) fn register(self: &Arc<Running>, msg_id: &str, cancellation: &Cancellation) -> Option<Entry> {
+        let key = ids::key_of(msg_id)?;
+        self.calls().insert(key, cancellation.clone());
+        Some(Entry {
             running: Arc::clone(self),
-            msg_id: msg_id.to_owned(),
-        }
+            key,
+        })
     }
 
     /// Cancels the call `msg_id`; whether it was running here.
     pub(super) fn cancel(&self, msg_id: &str) -> bool {
-        let cancellation = self.calls().get(msg_id).cloned();
+        let Some(key) = ids::key_of(msg_id) else {
+            return false;
+        };
+        let cancellation = self.calls().get(&key).cloned();
         cancellation.inspect(Cancellation::cancel).is_some()
     }
 }
@@ -52,12 +60,12 @@ impl Running {
 #[derive(Debug)]
 pub(super) struct Entry {
     running: Arc<Running>,
-    msg_id: String,
+    key: u128,
 }
 
 impl Drop for Entry {
     fn drop(&mut self) {
-        self.running.calls().remove(&self.msg_id);
+        self.running.calls().remove(&self.key);
     }
 }
 

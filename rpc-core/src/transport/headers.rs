@@ -14,7 +14,8 @@ pub const MAX_HEADERS: usize = 32;
 pub const MAX_HEADER_LEN: usize = 1024;
 
 /// A call's deadline: milliseconds since the Unix epoch, UTC (peers' clocks
-/// are assumed in sync, as for any absolute deadline).
+/// are assumed in sync, as for any absolute deadline). A Rust server sends
+/// progress notices on a call that carries one and runs long.
 pub const DEADLINE: &str = "rpc-deadline";
 
 /// W3C trace context: `00-<trace id>-<parent span id>-<flags>`.
@@ -23,9 +24,9 @@ pub const TRACEPARENT: &str = "traceparent";
 /// W3C trace context: vendor-specific trace state, passed on untouched.
 pub const TRACESTATE: &str = "tracestate";
 
-/// On a request: the caller wants progress notices for a slow call. On a
-/// notice (a reply that is not the last): how often the server sends them,
-/// in milliseconds.
+/// On a progress notice (a reply that is not the last): how often the
+/// server sends them, in milliseconds. A request asks for notices by
+/// carrying a [`DEADLINE`].
 pub const PROGRESS: &str = "rpc-progress";
 
 /// On replies and notices: the name of the server handling the call.
