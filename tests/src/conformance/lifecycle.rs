@@ -32,6 +32,8 @@ pub struct Hop {
     pub global_request_id: Option<String>,
     /// The trace id of its span.
     pub trace_id: Option<String>,
+    /// osprofiler's `trace_info` context entry, as it arrived.
+    pub trace_info: Option<rpc_core::Value>,
 }
 
 /// A server of the lifecycle scenarios: relays a call down a chain, and
@@ -83,6 +85,7 @@ impl Relay {
             request_id: ctx.request_id().map(str::to_owned),
             global_request_id: ctx.global_request_id().map(str::to_owned),
             trace_id: ctx.trace().map(TraceContext::trace_id),
+            trace_info: ctx.get_value("trace_info").cloned(),
         }];
         if let Some(next) = &self.next {
             hops.extend(next.relay(ctx).await.expect("the next hop answers"));
@@ -227,7 +230,8 @@ pub async fn expired_requests_never_start<C: Fn() -> F, F: Future<Output = Trans
 
 /// A chain of calls (the test calls B, whose handler calls C) shares one
 /// deadline, one `global_request_id` and one trace id, though B's own
-/// client to C has a longer timeout.
+/// client to C has a longer timeout; osprofiler's `trace_info` travels
+/// untouched.
 pub async fn a_call_chain_shares_deadline_ids_and_trace<C: Fn() -> F, F: Future<Output = Transport>>(connect: C) {
     let topic_b = unique_topic("chain_b");
     let topic_c = unique_topic("chain_c");
@@ -239,6 +243,9 @@ pub async fn a_call_chain_shares_deadline_ids_and_trace<C: Fn() -> F, F: Future<
     let root = TraceContext::new_root();
     let mut ctx = Context::new().with_request_id("req-a").with_trace(root.clone());
     ctx.insert("global_request_id", "req-global").unwrap();
+    // osprofiler's entry, for Python peers: passed on untouched.
+    let trace_info = rpc_core::json!({"hmac_key": "secret-ish", "base_id": "b1", "parent_id": "p1"});
+    ctx.insert_value("trace_info", trace_info.clone());
     let sent = SystemTime::now();
     let hops = to_b.relay(&ctx).await.unwrap();
 
@@ -255,6 +262,7 @@ pub async fn a_call_chain_shares_deadline_ids_and_trace<C: Fn() -> F, F: Future<
         assert_eq!(hop.request_id.as_deref(), Some("req-a"), "{hop:?}");
         assert_eq!(hop.global_request_id.as_deref(), Some("req-global"), "{hop:?}");
         assert_eq!(hop.trace_id.as_deref(), Some(root.trace_id().as_str()), "{hop:?}");
+        assert_eq!(hop.trace_info.as_ref(), Some(&trace_info), "{hop:?}");
     }
     let (b, c) = (hops[0].deadline_ms.unwrap(), hops[1].deadline_ms.unwrap());
     assert!(b.abs_diff(c) <= 2, "one deadline down the chain: b {b}, c {c}");
