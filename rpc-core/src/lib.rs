@@ -118,7 +118,8 @@ pub use error::{BoxError, CodecError, Error, ErrorClass, ErrorCode, RemoteError,
 pub use message::{Payload, Request};
 pub use progress::CallProgress;
 pub use server::{
-    DEFAULT_CONCURRENCY, DEFAULT_MAX_MESSAGE_SIZE, Executor, Server, ServerBuilder, ServerHandle, ServerStats,
+    DEFAULT_CONCURRENCY, DEFAULT_MAX_MESSAGE_SIZE, Executor, PING_METHOD, Server, ServerBuilder, ServerHandle,
+    ServerStats,
 };
 pub use stub::{Prepared, Stub};
 pub use target::Target;

@@ -149,6 +149,13 @@ def non_finite_floats_do_not_crash_the_server():
     assert client.call(ctxt, "echo", arg="still serving") == "still serving"
 
 
+@scenario
+def oslo_rpc_server_ping():
+    # As openstack-helm's probe does: on any server, then on one.
+    assert client.call(ctxt, "oslo_rpc_server_ping") == "pong"
+    assert client.prepare(server="s2", timeout=5).call(ctxt, "oslo_rpc_server_ping") == "pong"
+
+
 failed = 0
 for function in scenarios:
     try:

@@ -17,7 +17,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use rpc_core::{CallProgress, Client, Context, Error, ErrorCode, Executor, Server, Target, Transport, Version, json};
+use rpc_core::{
+    CallProgress, Client, Context, Error, ErrorCode, Executor, PING_METHOD, Server, Target, Transport, Version, json,
+};
 
 use crate::api::{
     Calculator, CalculatorClient, ControlClient, ControlDispatcher, ControlImpl, LegacyControlClient,
@@ -490,6 +492,38 @@ pub async fn panicking_handler_keeps_server_serving<C: Fn() -> F, F: Future<Outp
     assert_eq!(fixture.calc().add(&ctx, 1, 1).await.unwrap(), 2);
     assert_eq!(fixture.calculator.observed.running.load(Ordering::SeqCst), 0);
     fixture.shutdown().await;
+}
+
+/// oslo's ping, opt-in as in oslo (`rpc_ping_enabled`): `"pong"` whatever
+/// the arguments, on any server of the topic or a pinned one; without it,
+/// `NoSuchMethod`.
+pub async fn ping_answers_pong_when_enabled<C: Fn() -> F, F: Future<Output = Transport>>(connect: C) {
+    let topic = unique_topic("ping");
+    let server = Server::builder(connect().await, Target::server(&topic, "s1"))
+        .endpoint(Calculator::new("s1"))
+        .rpc_ping(true)
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let client = Client::new(connect().await, Target::topic(&topic));
+    let ctx = Context::new();
+    let pong: String = client.call(&ctx, PING_METHOD, json!({})).await.unwrap();
+    assert_eq!(pong, "pong");
+    let pinned = client.prepare().server("s1");
+    let pong: String = pinned
+        .call(&ctx, PING_METHOD, json!({"anything": [1, 2]}))
+        .await
+        .unwrap();
+    assert_eq!(pong, "pong");
+    // The server's own endpoints still come first.
+    assert_eq!(CalculatorClient::new(client.clone()).add(&ctx, 1, 2).await.unwrap(), 3);
+    server.stop();
+    server.wait().await;
+
+    let plain = Fixture::new(connect, "no_ping").await;
+    let refused = plain.client.call::<String>(&ctx, PING_METHOD, json!({})).await;
+    assert_eq!(remote_code(refused), ErrorCode::NoSuchMethod);
+    plain.shutdown().await;
 }
 
 /// A request to a topic no server ever listened on fails at once.

@@ -38,6 +38,7 @@ macro_rules! with_conformance_scenarios {
             untyped_client_reaches_typed_server,
             application_errors_are_typed,
             panicking_handler_keeps_server_serving,
+            ping_answers_pong_when_enabled,
             call_to_unknown_topic_fails_fast,
             unroutable_requests_among_routable_ones,
             call_times_out_when_no_server_takes_it,

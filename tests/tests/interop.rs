@@ -13,6 +13,7 @@ async fn rust_server(topic: &str, name: &str) -> Server {
         .endpoint(Interop::new(name))
         .endpoint(VersionOne)
         .endpoint(VersionTwo)
+        .rpc_ping(true)
         .build()
         .unwrap();
     server.start().await.unwrap();
@@ -45,6 +46,7 @@ async fn python_client_to_rust_servers() {
         "slow_method_kept_alive_by_heartbeats",
         "call_that_times_out",
         "non_finite_floats_do_not_crash_the_server",
+        "oslo_rpc_server_ping",
     ] {
         assert!(
             stdout.lines().any(|line| line == format!("ok {scenario}")),

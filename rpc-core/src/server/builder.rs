@@ -18,6 +18,7 @@ pub struct ServerBuilder {
     pub(super) max_message_size: usize,
     pub(super) delivery: DeliveryMode,
     pub(super) interrupt_at_deadline: bool,
+    pub(super) ping: bool,
     pub(super) handle: ServerHandle,
 }
 
@@ -60,6 +61,17 @@ impl ServerBuilder {
         self
     }
 
+    /// Answers oslo.messaging's ping (default off, as oslo's
+    /// `rpc_ping_enabled`): the method [`PING_METHOD`](crate::PING_METHOD)
+    /// (`oslo_rpc_server_ping`), in the default namespace at version 1.0,
+    /// returns `"pong"` whatever its arguments, so liveness probes written
+    /// for OpenStack services (openstack-helm's) work against this server.
+    /// It is tried after the server's own endpoints.
+    pub fn rpc_ping(mut self, enabled: bool) -> ServerBuilder {
+        self.ping = enabled;
+        self
+    }
+
     /// A handle that will stop the server being built.
     pub fn handle(&self) -> ServerHandle {
         self.handle.clone()
@@ -78,6 +90,10 @@ impl ServerBuilder {
         if self.dispatcher.is_empty() {
             return Err(Error::Config("a server needs at least one endpoint".to_owned()));
         }
+        let mut dispatcher = self.dispatcher;
+        if self.ping {
+            dispatcher.push(Box::new(super::ping::PingEndpoint));
+        }
         let limit = self.executor.limit();
         if !(1..=usize::from(u16::MAX)).contains(&limit) {
             return Err(Error::Config(format!(
@@ -88,7 +104,7 @@ impl ServerBuilder {
             shared: Arc::new(Shared {
                 transport: self.transport,
                 target: self.target,
-                dispatcher: self.dispatcher,
+                dispatcher,
                 limit,
                 max_message_size: self.max_message_size,
                 delivery: self.delivery,

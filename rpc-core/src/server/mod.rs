@@ -4,6 +4,7 @@
 //! - `builder.rs`: building one, with its settings checked;
 //! - `run.rs`: the loop that takes deliveries as executor slots free up;
 //! - `delivery.rs`: one delivery, from decode to reply, under one guard;
+//! - `ping.rs`: oslo's built-in ping endpoint, when enabled;
 //! - `recent.rs`: the duplicate window;
 //! - `incoming.rs`: a request's deadline and trace, from its headers;
 //! - `heartbeat.rs`: call-monitor heartbeats, beside the handler;
@@ -14,6 +15,7 @@ mod builder;
 pub(crate) mod delivery;
 mod heartbeat;
 mod incoming;
+mod ping;
 mod recent;
 mod reply;
 mod run;
@@ -24,6 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use builder::ServerBuilder;
+pub use ping::PING_METHOD;
 use recent::RecentIds;
 
 use crate::endpoint::Dispatcher;
@@ -226,6 +229,7 @@ impl Server {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             delivery: DeliveryMode::default(),
             interrupt_at_deadline: true,
+            ping: false,
             handle: ServerHandle::default(),
         }
     }

@@ -1,0 +1,28 @@
+//! oslo.messaging's built-in ping (`[DEFAULT] rpc_ping_enabled`): an
+//! endpoint in the default namespace, version 1.0, whose
+//! `oslo_rpc_server_ping` answers `"pong"` whatever its arguments, so a
+//! liveness probe written for OpenStack services (openstack-helm's) works
+//! against a Rust server.
+
+use crate::endpoint::{Endpoint, HandlerFuture};
+use crate::message::Request;
+
+/// The ping method's name, as oslo.messaging names it.
+pub const PING_METHOD: &str = "oslo_rpc_server_ping";
+
+/// The ping endpoint; a server adds it last, when enabled.
+#[derive(Debug)]
+pub(super) struct PingEndpoint;
+
+impl Endpoint for PingEndpoint {
+    fn methods(&self) -> &[&str] {
+        &[PING_METHOD]
+    }
+
+    fn dispatch<'a>(&'a self, request: &'a Request) -> Option<HandlerFuture<'a>> {
+        (request.method() == PING_METHOD).then(|| {
+            let pong = request.encode_result("pong");
+            Box::pin(std::future::ready(pong)) as HandlerFuture<'a>
+        })
+    }
+}
