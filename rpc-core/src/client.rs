@@ -12,7 +12,7 @@ use tracing::Instrument;
 use crate::message::RequestHeader;
 use crate::progress::{self, CallProgress};
 use crate::reply::PendingCall;
-use crate::server::running::CANCEL_METHOD;
+use crate::server::running::{CANCEL_METHOD, CancelArgs};
 use crate::transport::{Address, DeliveryMode, Headers, OutgoingMessage, Retry, headers};
 use crate::{
     Codec, CodecError, Context, Error, Payload, Target, TraceContext, Transport, TransportError, TransportErrorKind,
@@ -479,9 +479,9 @@ impl Client {
 /// The headers that carry a request's lifecycle to the server: the call's
 /// deadline (which also asks a Rust server for progress notices on a call
 /// that runs long), and the trace context (a new span, child of the
-/// context's). Each header costs: every one is a field table entry that
-/// lapin encodes, copies and parses.
-/// Notifications carry the trace context too.
+/// context's); notifications carry the trace context too. Each header
+/// costs: every one is a field table entry that lapin encodes, copies and
+/// parses.
 pub(crate) fn lifecycle_headers(ctx: &Context, deadline: Option<Instant>) -> Headers {
     let mut headers = Headers::new();
     if let Some(deadline) = deadline {
@@ -556,7 +556,9 @@ impl Drop for InFlight<'_> {
             return;
         };
         let client = self.client.prepare().server(server).fanout(false).retry(Retry::Never);
-        let msg_id = self.pending.msg_id().to_owned();
+        let args = CancelArgs {
+            msg_id: self.pending.msg_id().to_owned(),
+        };
         runtime.spawn(async move {
             let method = Method {
                 name: CANCEL_METHOD,
@@ -564,7 +566,7 @@ impl Drop for InFlight<'_> {
                 version: None,
                 argument: None,
             };
-            let args = serde_json::json!({ "msg_id": &msg_id });
+            let msg_id = &args.msg_id;
             match client.publish(&Context::new(), method, &args, None).await {
                 Ok(()) => tracing::debug!(%msg_id, target = %client.target, "cancelled a dropped call"),
                 Err(error) => tracing::debug!(%msg_id, %error, "could not cancel a dropped call"),

@@ -257,7 +257,9 @@ impl Context {
             .collect();
         Context {
             values,
-            ..self.clone_lifecycle()
+            deadline: self.deadline,
+            trace: self.trace.clone(),
+            cancellation: self.cancellation.clone(),
         }
     }
 
@@ -271,16 +273,6 @@ impl Context {
         self.deadline = deadline;
         self.trace = Some(trace);
         self.cancellation = Some(cancellation);
-    }
-
-    /// An empty context with this one's lifecycle.
-    fn clone_lifecycle(&self) -> Context {
-        Context {
-            values: Map::new(),
-            deadline: self.deadline,
-            trace: self.trace.clone(),
-            cancellation: self.cancellation.clone(),
-        }
     }
 
     /// Consumes the context and returns the underlying map.

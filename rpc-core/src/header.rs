@@ -57,6 +57,11 @@ fn name<'a>(what: &str, value: &'a str) -> Result<&'a str, CodecError> {
     if value.is_empty() {
         return Err(CodecError::new(format_args!("`{what}` is empty")));
     }
+    bounded(what, value)
+}
+
+/// `value`, when it is at most [`MAX_NAME_LEN`] bytes long.
+pub(crate) fn bounded<'a>(what: &str, value: &'a str) -> Result<&'a str, CodecError> {
     if value.len() > MAX_NAME_LEN {
         return Err(CodecError::new(format_args!(
             "`{what}` is {} bytes long, over the limit of {MAX_NAME_LEN}",

@@ -19,9 +19,8 @@ pub(crate) const MAX_NOTICE_INTERVAL: Duration = Duration::from_secs(30);
 
 /// How often a server sends progress notices for a call with `left` before
 /// its deadline: a quarter of it, within [250 ms, 30 s].
-pub(crate) fn notice_interval(left: Option<Duration>) -> Duration {
-    left.map_or(MAX_NOTICE_INTERVAL, |left| left / 4)
-        .clamp(MIN_NOTICE_INTERVAL, MAX_NOTICE_INTERVAL)
+pub(crate) fn notice_interval(left: Duration) -> Duration {
+    (left / 4).clamp(MIN_NOTICE_INTERVAL, MAX_NOTICE_INTERVAL)
 }
 
 /// How far a call got before its caller gave up, as far as the caller knows.
@@ -132,10 +131,10 @@ mod tests {
 
     #[test]
     fn intervals_are_bounded() {
-        assert_eq!(notice_interval(Some(Duration::from_secs(4))), Duration::from_secs(1));
-        assert_eq!(notice_interval(Some(Duration::from_millis(100))), MIN_NOTICE_INTERVAL);
-        assert_eq!(notice_interval(Some(Duration::from_secs(3600))), MAX_NOTICE_INTERVAL);
-        assert_eq!(notice_interval(None), MAX_NOTICE_INTERVAL);
+        assert_eq!(notice_interval(Duration::from_secs(4)), Duration::from_secs(1));
+        assert_eq!(notice_interval(Duration::from_millis(100)), MIN_NOTICE_INTERVAL);
+        assert_eq!(notice_interval(Duration::from_secs(3600)), MAX_NOTICE_INTERVAL);
+        assert_eq!(notice_interval(Duration::ZERO), MIN_NOTICE_INTERVAL);
     }
 
     #[tokio::test(start_paused = true)]

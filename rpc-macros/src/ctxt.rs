@@ -4,6 +4,7 @@ use std::cell::RefCell;
 use std::fmt::Display;
 use std::thread;
 
+use proc_macro2::TokenStream;
 use quote::ToTokens;
 
 /// Collects errors while the model is built and validated. [`Ctxt::check`]
@@ -45,6 +46,37 @@ impl Ctxt {
         }
         Err(combined)
     }
+}
+
+impl Ctxt {
+    /// Checks the context and assembles an attribute macro's output: the
+    /// `expansion` when no error was recorded (and it has one), otherwise
+    /// the user's item without our attributes (`stripped`), followed by
+    /// every error. With `RPC_MACROS_DEBUG` set, the output is printed.
+    pub(crate) fn finish(
+        self,
+        expansion: impl FnOnce() -> Option<TokenStream>,
+        stripped: impl FnOnce() -> TokenStream,
+    ) -> TokenStream {
+        let out = match self.check() {
+            Ok(()) => expansion().unwrap_or_else(stripped),
+            Err(errors) => {
+                let mut out = stripped();
+                out.extend(errors.to_compile_error());
+                out
+            }
+        };
+        if std::env::var_os("RPC_MACROS_DEBUG").is_some() {
+            eprintln!("{out}");
+        }
+        out
+    }
+}
+
+/// An item that did not parse, returned as it came, followed by the error.
+pub(crate) fn unparsed(mut item: TokenStream, error: syn::Error) -> TokenStream {
+    item.extend(error.to_compile_error());
+    item
 }
 
 impl Drop for Ctxt {

@@ -222,7 +222,7 @@ pub(crate) fn lower<'a>(cx: &Ctxt, input: &'a Input, args: EndpointArgs) -> Endp
     }
 }
 
-fn self_type_name(ty: &Type) -> Option<Ident> {
+pub(crate) fn self_type_name(ty: &Type) -> Option<Ident> {
     match ty {
         Type::Path(path) if path.qself.is_none() => path.path.segments.last().map(|segment| segment.ident.clone()),
         _ => None,

@@ -4,7 +4,7 @@
 use serde::de::DeserializeOwned;
 
 use super::Priority;
-use crate::header::{self, MAX_NAME_LEN};
+use crate::header;
 use crate::{CodecError, Context, Payload};
 
 /// A notification, as a listener receives it.
@@ -91,15 +91,9 @@ pub(crate) struct RawNotification<'a> {
     pub(crate) timestamp: Option<&'a str>,
 }
 
+/// A field a notification may leave out (as empty), bounded in length.
 fn bounded(what: &str, value: Option<&str>) -> Result<String, CodecError> {
-    let value = value.unwrap_or_default();
-    if value.len() > MAX_NAME_LEN {
-        return Err(CodecError::new(format_args!(
-            "`{what}` is {} bytes long, over the limit of {MAX_NAME_LEN}",
-            value.len()
-        )));
-    }
-    Ok(value.to_owned())
+    header::bounded(what, value.unwrap_or_default()).map(str::to_owned)
 }
 
 /// Checks every field of `raw` and the context's size.

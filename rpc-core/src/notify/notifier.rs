@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::message::NotificationHeader;
 use super::{Priority, timestamp};
-use crate::header::MAX_NAME_LEN;
+use crate::header;
 use crate::ids::Id;
 use crate::transport::{NotificationRoute, OutgoingMessage};
 use crate::{Codec, Context, Error, Retry, Transport};
@@ -102,6 +102,23 @@ pub struct Notifier {
     driver: NotifyDriver,
     codec: Codec,
     retry: Retry,
+}
+
+/// One method per priority, each a shorthand for [`Notifier::notify`].
+macro_rules! priority_methods {
+    ($($(#[$doc:meta])* $method:ident => $priority:ident,)*) => {
+        $(
+            $(#[$doc])*
+            pub async fn $method<P: Serialize + ?Sized>(
+                &self,
+                ctx: &Context,
+                event_type: &str,
+                payload: &P,
+            ) -> Result<(), Error> {
+                self.notify(ctx, Priority::$priority, event_type, payload).await
+            }
+        )*
+    };
 }
 
 impl Notifier {
@@ -226,64 +243,21 @@ impl Notifier {
         }
     }
 
-    /// Sends an `audit` notification.
-    pub async fn audit<P: Serialize + ?Sized>(
-        &self,
-        ctx: &Context,
-        event_type: &str,
-        payload: &P,
-    ) -> Result<(), Error> {
-        self.notify(ctx, Priority::Audit, event_type, payload).await
-    }
-
-    /// Sends a `debug` notification.
-    pub async fn debug<P: Serialize + ?Sized>(
-        &self,
-        ctx: &Context,
-        event_type: &str,
-        payload: &P,
-    ) -> Result<(), Error> {
-        self.notify(ctx, Priority::Debug, event_type, payload).await
-    }
-
-    /// Sends an `info` notification.
-    pub async fn info<P: Serialize + ?Sized>(&self, ctx: &Context, event_type: &str, payload: &P) -> Result<(), Error> {
-        self.notify(ctx, Priority::Info, event_type, payload).await
-    }
-
-    /// Sends a `warn` notification.
-    pub async fn warn<P: Serialize + ?Sized>(&self, ctx: &Context, event_type: &str, payload: &P) -> Result<(), Error> {
-        self.notify(ctx, Priority::Warn, event_type, payload).await
-    }
-
-    /// Sends an `error` notification.
-    pub async fn error<P: Serialize + ?Sized>(
-        &self,
-        ctx: &Context,
-        event_type: &str,
-        payload: &P,
-    ) -> Result<(), Error> {
-        self.notify(ctx, Priority::Error, event_type, payload).await
-    }
-
-    /// Sends a `critical` notification.
-    pub async fn critical<P: Serialize + ?Sized>(
-        &self,
-        ctx: &Context,
-        event_type: &str,
-        payload: &P,
-    ) -> Result<(), Error> {
-        self.notify(ctx, Priority::Critical, event_type, payload).await
-    }
-
-    /// Sends a `sample` notification.
-    pub async fn sample<P: Serialize + ?Sized>(
-        &self,
-        ctx: &Context,
-        event_type: &str,
-        payload: &P,
-    ) -> Result<(), Error> {
-        self.notify(ctx, Priority::Sample, event_type, payload).await
+    priority_methods! {
+        /// Sends an `audit` notification.
+        audit => Audit,
+        /// Sends a `debug` notification.
+        debug => Debug,
+        /// Sends an `info` notification.
+        info => Info,
+        /// Sends a `warn` notification.
+        warn => Warn,
+        /// Sends an `error` notification.
+        error => Error,
+        /// Sends a `critical` notification.
+        critical => Critical,
+        /// Sends a `sample` notification.
+        sample => Sample,
     }
 }
 
@@ -301,13 +275,9 @@ impl fmt::Debug for Notifier {
 }
 
 fn check_name(what: &str, value: &str) -> Result<(), Error> {
-    if value.len() > MAX_NAME_LEN {
-        return Err(Error::InvalidNotification(format!(
-            "the {what} is {} bytes long, over the limit of {MAX_NAME_LEN}",
-            value.len()
-        )));
-    }
-    Ok(())
+    header::bounded(what, value)
+        .map(drop)
+        .map_err(|error| Error::InvalidNotification(error.to_string()))
 }
 
 /// oslo's `log` driver: the notification as JSON, at the priority's level.

@@ -30,6 +30,7 @@ use std::time::SystemTime;
 
 use futures_util::FutureExt;
 use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::heartbeat::{self, Heartbeats};
@@ -104,9 +105,10 @@ async fn serve(shared: &Arc<Shared>, guard: &mut Guard) {
         .reply
         .as_ref()
         .and_then(|reply| shared.running.register(&reply.msg_id, &cancellation));
+    let deadline = incoming.deadline.map(crate::deadline::instant_of);
     async {
         shared.count(|counters| &counters.handled);
-        let Some(outcome) = run_method(shared, codec, &request, incoming.progress, &cancellation).await else {
+        let Some(outcome) = run_method(shared, codec, &request, deadline, &cancellation).await else {
             // Cancelled by its caller, who is gone: nobody to answer.
             guard.address = None;
             return;
@@ -115,7 +117,6 @@ async fn serve(shared: &Arc<Shared>, guard: &mut Guard) {
             log_failure(&request, error);
         }
         if let Some(address) = guard.address.take() {
-            let deadline = request.context.deadline().map(crate::deadline::instant_of);
             reply::send(shared, codec, &address, outcome, deadline).await;
         }
     }
@@ -250,7 +251,7 @@ async fn run_method(
     shared: &Arc<Shared>,
     codec: Codec,
     request: &Request,
-    progress: bool,
+    deadline: Option<Instant>,
     cancellation: &Cancellation,
 ) -> Option<Result<Payload, RemoteError>> {
     let (handler, interruptible) = shared.dispatcher.dispatch(request);
@@ -259,8 +260,7 @@ async fn run_method(
     // One timer, for the first heartbeat or notice, then the deadline. The
     // heartbeat task is spawned only when its first beat is due: a call
     // that finishes sooner costs no task.
-    let mut beats = request.reply.as_ref().zip(heartbeat::interval(request, progress));
-    let deadline = request.context.deadline().map(crate::deadline::instant_of);
+    let mut beats = request.reply.as_ref().zip(heartbeat::interval(request, deadline));
     let first_beat = beats.as_ref().map(|(_, interval)| crate::deadline::after(*interval));
     let wake_at = match (first_beat, deadline) {
         (Some(beat), Some(deadline)) => Some(beat.min(deadline)),
@@ -276,7 +276,7 @@ async fn run_method(
             biased;
             ran = &mut run => break Ran::Done(ran),
             () = &mut timer, if timed => {
-                if deadline.is_some_and(|deadline| deadline <= tokio::time::Instant::now()) {
+                if deadline.is_some_and(|deadline| deadline <= Instant::now()) {
                     cancellation.cancel();
                     if interruptible {
                         break Ran::Deadline;

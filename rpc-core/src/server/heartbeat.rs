@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
-use tokio::time::MissedTickBehavior;
+use tokio::time::{Instant, MissedTickBehavior};
 
 use super::{Shared, reply};
 use crate::Codec;
@@ -21,10 +21,12 @@ use crate::transport::{Headers, headers};
 
 /// How often to tell the caller the call is alive: oslo's call-monitor
 /// interval when it asked for heartbeats, the progress-notice interval when
-/// it asked for notices (see `crate::progress`), the shorter of the two
+/// it sent a `deadline` (see `crate::progress`), the shorter of the two
 /// when both.
-pub(super) fn interval(request: &Request, progress: bool) -> Option<Duration> {
-    let notices = progress.then(|| crate::progress::notice_interval(request.context.remaining()));
+pub(super) fn interval(request: &Request, deadline: Option<Instant>) -> Option<Duration> {
+    // Only our callers send a deadline, and they read notices.
+    let notices =
+        deadline.map(|deadline| crate::progress::notice_interval(deadline.saturating_duration_since(Instant::now())));
     match (monitor_interval(request), notices) {
         (Some(monitor), Some(notices)) => Some(monitor.min(notices)),
         (monitor, notices) => monitor.or(notices),

@@ -11,13 +11,11 @@ use crate::{TraceContext, deadline};
 /// The lifecycle of one incoming request, from its headers.
 #[derive(Debug, Default)]
 pub(super) struct Incoming {
-    /// When the caller stops waiting.
+    /// When the caller stops waiting. Only our callers send one, and they
+    /// read progress notices on a call that runs long.
     pub(super) deadline: Option<SystemTime>,
     /// The caller's span.
     pub(super) parent: Option<TraceContext>,
-    /// Whether the caller reads progress notices on a call that runs long
-    /// (it sent a deadline: a Rust caller).
-    pub(super) progress: bool,
 }
 
 impl Incoming {
@@ -28,8 +26,6 @@ impl Incoming {
         Incoming {
             deadline: headers.get(headers::DEADLINE).and_then(deadline::from_unix_millis),
             parent: TraceContext::from_headers(headers),
-            // Only our callers send a deadline, and they read notices.
-            progress: headers.get(headers::DEADLINE).is_some(),
         }
     }
 

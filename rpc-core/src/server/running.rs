@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Cancellation;
 use crate::ids::{self, RandomKeys};
@@ -15,8 +15,8 @@ use crate::message::Request;
 /// endpoint can ever be dispatched under it (oslo's access rule, ours too).
 pub(crate) const CANCEL_METHOD: &str = "_rpc_cancel";
 
-/// The arguments of a cancel message.
-#[derive(Deserialize)]
+/// The arguments of a cancel message: the message id of the call.
+#[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CancelArgs {
     pub(crate) msg_id: String,

@@ -10,7 +10,7 @@ use proc_macro2::{Ident, TokenStream};
 use quote::{ToTokens, quote};
 use syn::Visibility;
 
-use crate::ctxt::Ctxt;
+use crate::ctxt::{self, Ctxt};
 use crate::model::{Endpoint, Kind, Method};
 use crate::{args, input, model, names, validate};
 
@@ -19,30 +19,19 @@ use crate::{args, input, model, names, validate};
 pub(crate) fn endpoint(attr: TokenStream, item: TokenStream) -> TokenStream {
     let input = match input::parse(item.clone()) {
         Ok(input) => input,
-        Err(error) => {
-            let mut out = item;
-            out.extend(error.to_compile_error());
-            return out;
-        }
+        Err(error) => return ctxt::unparsed(item, error),
     };
     let cx = Ctxt::new();
     let args = args::parse_endpoint_args(&cx, attr);
     let endpoint = model::lower(&cx, &input, args);
     validate::validate(&cx, &endpoint);
-    let out = match (cx.check(), &endpoint.name) {
-        (Ok(()), Some(name)) => Generator::new(&endpoint, name).into_token_stream(),
-        (result, _) => {
-            let mut out = item::stripped(&input);
-            if let Err(errors) = result {
-                out.extend(errors.to_compile_error());
-            }
-            out
-        }
-    };
-    if std::env::var_os("RPC_MACROS_DEBUG").is_some() {
-        eprintln!("{out}");
-    }
-    out
+    cx.finish(
+        || {
+            let name = endpoint.name.as_ref()?;
+            Some(Generator::new(&endpoint, name).into_token_stream())
+        },
+        || item::stripped(&input),
+    )
 }
 
 /// Borrowed, precomputed names for one endpoint's expansion.

@@ -9,7 +9,7 @@ mod model;
 
 use proc_macro2::TokenStream;
 
-use crate::ctxt::Ctxt;
+use crate::ctxt::{self, Ctxt};
 use crate::input;
 
 /// The per-method attribute naming priorities and an event-type pattern.
@@ -20,26 +20,12 @@ pub(crate) const ON_ATTR: &str = "on";
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let input = match input::parse_for(item.clone(), "notifications") {
         Ok(input) => input,
-        Err(error) => {
-            let mut out = item;
-            out.extend(error.to_compile_error());
-            return out;
-        }
+        Err(error) => return ctxt::unparsed(item, error),
     };
     let cx = Ctxt::new();
     let listener = model::lower(&cx, &input, attr);
-    let out = match (cx.check(), &listener.name) {
-        (Ok(()), Some(_)) => expand::expand(&listener),
-        (result, _) => {
-            let mut out = expand::stripped(&input);
-            if let Err(errors) = result {
-                out.extend(errors.to_compile_error());
-            }
-            out
-        }
-    };
-    if std::env::var_os("RPC_MACROS_DEBUG").is_some() {
-        eprintln!("{out}");
-    }
-    out
+    cx.finish(
+        || listener.name.is_some().then(|| expand::expand(&listener)),
+        || expand::stripped(&input),
+    )
 }

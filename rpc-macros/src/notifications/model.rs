@@ -97,13 +97,10 @@ pub(crate) fn lower<'a>(cx: &Ctxt, input: &'a Input, attr: TokenStream) -> Liste
             if !item.generics.params.is_empty() {
                 cx.error_spanned_by(&item.generics, "`#[notifications]` does not support generic types");
             }
-            let name = match &*item.self_ty {
-                Type::Path(path) if path.qself.is_none() => path.path.segments.last().map(|s| s.ident.clone()),
-                other => {
-                    cx.error_spanned_by(other, "`#[notifications]` needs a named type");
-                    None
-                }
-            };
+            let name = crate::model::self_type_name(&item.self_ty);
+            if name.is_none() {
+                cx.error_spanned_by(&item.self_ty, "`#[notifications]` needs a named type");
+            }
             let methods = item
                 .items
                 .iter()

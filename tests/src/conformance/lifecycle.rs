@@ -212,7 +212,7 @@ pub async fn expired_requests_never_start<C: Fn() -> F, F: Future<Output = Trans
     let topic = unique_topic("deadline_expired");
     let relay = Relay::new("s1", None);
     let server = start_relay(connect().await, &topic, relay.clone()).await;
-    let late = forged(connect().await, Shift::Past(Duration::from_secs(1)));
+    let late = tampered(connect().await, Tamper::Deadline(Shift::Past(Duration::from_secs(1))));
     let client = RelayClient::new(Client::new(late, Target::topic(&topic)).timeout(Duration::from_millis(500)));
     let result = client.linger(&Context::new(), 1).await;
     assert!(result.as_ref().is_err_and(Error::is_timeout), "{result:?}");
@@ -289,7 +289,10 @@ pub async fn a_stopped_handler_answers_deadline_exceeded<C: Fn() -> F, F: Future
     let topic = unique_topic("deadline_answer");
     let relay = Relay::new("s1", None);
     let server = start_relay(connect().await, &topic, relay.clone()).await;
-    let early = forged(connect().await, Shift::Ahead(Duration::from_millis(300)));
+    let early = tampered(
+        connect().await,
+        Tamper::Deadline(Shift::Ahead(Duration::from_millis(300))),
+    );
     let client = RelayClient::new(Client::new(early, Target::topic(&topic)).timeout(Duration::from_secs(10)));
     let error = client.linger(&Context::new(), 30_000).await.unwrap_err();
     let remote = error.remote().unwrap_or_else(|| panic!("a remote error: {error:?}"));
@@ -330,12 +333,7 @@ pub async fn timeouts_tell_what_happened<C: Fn() -> F, F: Future<Output = Transp
     // Silent: a server whose first notice arrives, then nothing.
     let muted_topic = unique_topic("timeout_silent");
     let muted = Relay::new("s2", None);
-    let mute = Arc::new(AtomicUsize::new(1));
-    let transport = Transport::builder(Mute {
-        inner: connect().await,
-        pass: Arc::clone(&mute),
-    })
-    .build();
+    let transport = tampered(connect().await, Tamper::RepliesAfter(AtomicUsize::new(1)));
     let silent_server = start_relay(transport, &muted_topic, muted.clone()).await;
     let to_muted = RelayClient::new(Client::new(connect().await, Target::topic(&muted_topic)));
     let silent = to_muted
@@ -404,54 +402,26 @@ pub async fn a_dropped_call_cancels_its_handler<C: Fn() -> F, F: Future<Output =
     stop(server).await;
 }
 
-/// A server transport whose replies stop after the first `pass` (the rest
-/// are dropped, as by a dead server).
+/// A transport on `inner` that tampers with what it carries, as the fault
+/// under test would.
+fn tampered(inner: Transport, tamper: Tamper) -> Transport {
+    let (codec, exchange) = (inner.codec(), inner.control_exchange().to_owned());
+    Transport::builder(Tampered { inner, tamper })
+        .codec(codec)
+        .control_exchange(exchange)
+        .build()
+}
+
 #[derive(Debug)]
-struct Mute {
-    inner: Transport,
-    pass: Arc<AtomicUsize>,
-}
-
-#[async_trait]
-impl Driver for Mute {
-    async fn send(&self, address: Address<'_>, message: OutgoingMessage) -> Result<(), TransportError> {
-        self.inner.driver().send(address, message).await
-    }
-
-    async fn reply(&self, reply_to: &str, message: OutgoingMessage) -> Result<(), TransportError> {
-        let passing = self
-            .pass
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(1))
-            .is_ok();
-        if passing {
-            self.inner.driver().reply(reply_to, message).await
-        } else {
-            Ok(())
-        }
-    }
-
-    async fn listen(&self, address: Address<'_>, options: &ListenOptions) -> Result<Box<dyn Listener>, TransportError> {
-        self.inner.driver().listen(address, options).await
-    }
-
-    async fn listen_replies(&self, sink: Arc<dyn ReplySink>) -> Result<ReplyQueue, TransportError> {
-        self.inner.driver().listen_replies(sink).await
-    }
-}
-
-/// A transport whose calls carry a forged deadline, `shift` from now
-/// (negative: in the past, as a peer whose clock is ahead, or a request that
-/// waited long, would deliver it). The messages carry no expiration, so only
-/// the server's own check stands in the way.
-fn forged(transport: Transport, shift: Shift) -> Transport {
-    let (codec, exchange) = (transport.codec(), transport.control_exchange().to_owned());
-    Transport::builder(Forged {
-        inner: transport,
-        shift,
-    })
-    .codec(codec)
-    .control_exchange(exchange)
-    .build()
+enum Tamper {
+    /// Calls carry a forged deadline: in the past, as a peer whose clock is
+    /// ahead (or a request that waited long) would deliver it, or sooner
+    /// than the caller's own wait. The messages carry no expiration, so only
+    /// the server's own check stands in the way.
+    Deadline(Shift),
+    /// Replies pass until this many went, then are dropped (as by a server
+    /// that died).
+    RepliesAfter(AtomicUsize),
 }
 
 /// Where a forged deadline is.
@@ -462,27 +432,37 @@ enum Shift {
 }
 
 #[derive(Debug)]
-struct Forged {
+struct Tampered {
     inner: Transport,
-    shift: Shift,
+    tamper: Tamper,
 }
 
 #[async_trait]
-impl Driver for Forged {
+impl Driver for Tampered {
     async fn send(&self, address: Address<'_>, mut message: OutgoingMessage) -> Result<(), TransportError> {
-        if message.headers.get(headers::DEADLINE).is_some() {
-            let deadline = match self.shift {
-                Shift::Past(by) => SystemTime::now() - by,
-                Shift::Ahead(by) => SystemTime::now() + by,
-            };
-            let millis = deadline.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis();
-            message.headers.insert(headers::DEADLINE, millis.to_string());
-            message.deadline = None;
+        if let Tamper::Deadline(shift) = self.tamper {
+            if message.headers.get(headers::DEADLINE).is_some() {
+                let deadline = match shift {
+                    Shift::Past(by) => SystemTime::now() - by,
+                    Shift::Ahead(by) => SystemTime::now() + by,
+                };
+                let millis = deadline.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis();
+                message.headers.insert(headers::DEADLINE, millis.to_string());
+                message.deadline = None;
+            }
         }
         self.inner.driver().send(address, message).await
     }
 
     async fn reply(&self, reply_to: &str, message: OutgoingMessage) -> Result<(), TransportError> {
+        if let Tamper::RepliesAfter(left) = &self.tamper {
+            if left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(1))
+                .is_err()
+            {
+                return Ok(());
+            }
+        }
         self.inner.driver().reply(reply_to, message).await
     }
 

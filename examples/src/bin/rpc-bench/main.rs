@@ -28,12 +28,14 @@ mod stats;
 
 use std::io::{BufRead, Write};
 use std::process::{ExitCode, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rpc_core::Transport;
 use rpc_core::transport::memory::Broker;
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::Notify;
 
 use crate::ours::{NotifyPair, Pair, wait_for};
 use crate::raw::{RawCasts, RawRpc};
@@ -294,20 +296,8 @@ async fn casts(url: &str, total: usize) -> Result<Row, BoxError> {
     let pair = amqp_pair(&bench_url(url), &format!("rpc_bench_{name}")).await?;
     // Measured at the consumer: from the first publish until the last is consumed.
     let half = total / 2;
-    let raw_round = || async {
-        let before = raw.consumed.load(std::sync::atomic::Ordering::Relaxed);
-        let (started, cpu) = (Instant::now(), stats::process_cpu_time());
-        let published = stats::run(half, IN_FLIGHT, |_| raw.cast(&body)).await?;
-        wait_for(&raw.consumed, &raw.progress, before + half as u64).await;
-        Ok::<_, BoxError>(consumed(published, half, started, cpu))
-    };
-    let ours_round = || async {
-        let before = pair.bench.handled.load(std::sync::atomic::Ordering::Relaxed);
-        let (started, cpu) = (Instant::now(), stats::process_cpu_time());
-        let published = stats::run(half, IN_FLIGHT, |_| pair.cast(&body)).await?;
-        wait_for(&pair.bench.handled, &pair.bench.progress, before + half as u64).await;
-        Ok::<_, BoxError>(consumed(published, half, started, cpu))
-    };
+    let raw_round = || until_consumed(&raw.consumed, &raw.progress, half, |_| raw.cast(&body));
+    let ours_round = || until_consumed(&pair.bench.handled, &pair.bench.progress, half, |_| pair.cast(&body));
     // For profiling one side alone.
     if let Some(side) = std::env::var_os("RPC_BENCH_ONE_SIDE") {
         let measured = if side == "ours" {
@@ -367,20 +357,8 @@ async fn notifications(url: &str, total: usize, codec: rpc_core::Codec) -> Resul
     )
     .await?;
     let half = total / 2;
-    let raw_round = || async {
-        let before = raw.consumed.load(std::sync::atomic::Ordering::Relaxed);
-        let (started, cpu) = (Instant::now(), stats::process_cpu_time());
-        let published = stats::run(half, IN_FLIGHT, |_| raw.cast(&body)).await?;
-        wait_for(&raw.consumed, &raw.progress, before + half as u64).await;
-        Ok::<_, BoxError>(consumed(published, half, started, cpu))
-    };
-    let ours_round = || async {
-        let before = pair.handled.load(std::sync::atomic::Ordering::Relaxed);
-        let (started, cpu) = (Instant::now(), stats::process_cpu_time());
-        let published = stats::run(half, IN_FLIGHT, |_| pair.notify(data)).await?;
-        wait_for(&pair.handled, &pair.progress, before + half as u64).await;
-        Ok::<_, BoxError>(consumed(published, half, started, cpu))
-    };
+    let raw_round = || until_consumed(&raw.consumed, &raw.progress, half, |_| raw.cast(&body));
+    let ours_round = || until_consumed(&pair.handled, &pair.progress, half, |_| pair.notify(data));
     let base_a = raw_round().await?;
     let ours_a = ours_round().await?;
     let ours_b = ours_round().await?;
@@ -400,17 +378,33 @@ async fn notifications(url: &str, total: usize, codec: rpc_core::Codec) -> Resul
     })
 }
 
-/// Casts measured at the consumer: rate from the first publish to the last
-/// consumed, CPU over the same span.
-fn consumed(published: Measured, total: usize, started: Instant, cpu: Option<Duration>) -> Measured {
+/// Publishes `total` messages with `publish`, `IN_FLIGHT` at a time, and
+/// waits until `counter` (with `progress`) counted them all: measured at
+/// the consumer, the rate from the first publish to the last consumed and
+/// the CPU over the same span.
+async fn until_consumed<F, Fut, E>(
+    counter: &AtomicU64,
+    progress: &Notify,
+    total: usize,
+    publish: F,
+) -> Result<Measured, BoxError>
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: Into<BoxError>,
+{
+    let before = counter.load(Ordering::Relaxed);
+    let (started, cpu) = (Instant::now(), stats::process_cpu_time());
+    let published = stats::run(total, IN_FLIGHT, publish).await.map_err(Into::into)?;
+    wait_for(counter, progress, before + total as u64).await;
     let cpu_per_op = cpu
         .zip(stats::process_cpu_time())
         .map(|(before, after)| (after - before) / u32::try_from(total.max(1)).unwrap_or(u32::MAX));
-    Measured {
+    Ok(Measured {
         ops_per_s: total as f64 / started.elapsed().as_secs_f64(),
         cpu_per_op,
         ..published
-    }
+    })
 }
 
 async fn memory(scenario: &'static str, total: usize, in_flight: usize) -> Result<Row, BoxError> {
