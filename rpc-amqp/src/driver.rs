@@ -424,6 +424,10 @@ impl Driver for AmqpDriver {
         Ok(())
     }
 
+    fn is_connected(&self) -> bool {
+        self.publisher.link().is_up() && self.consume.get().is_none_or(|consume| consume.is_up())
+    }
+
     fn stats(&self) -> DriverStats {
         let mut stats = DriverStats::default();
         stats.reconnections = self.publisher.link().reconnections();

@@ -208,6 +208,11 @@ impl Link {
             .await;
     }
 
+    /// Whether the connection is up right now.
+    pub(crate) fn is_up(&self) -> bool {
+        matches!(&*self.state.borrow(), State::Up(connected) if !failed(&connected.connection))
+    }
+
     /// Whether the link is closed for good.
     pub(crate) fn is_closed(&self) -> bool {
         matches!(*self.state.borrow(), State::Closed)
@@ -277,6 +282,7 @@ async fn supervise(plan: Plan, mut host: usize, mut connected: Arc<Connected>, s
                 Ok(connection) => {
                     tracing::info!(role, host = %plan.hosts[host].host, attempts, "reconnected");
                     reconnections.fetch_add(1, Ordering::Relaxed);
+                    rpc_core::metrics::reconnected("amqp");
                     break Arc::new(Connected {
                         connection,
                         generation: generation + 1,

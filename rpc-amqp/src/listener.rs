@@ -32,7 +32,7 @@ use lapin::options::{
 };
 use lapin::types::ShortString;
 use lapin::{Channel, Consumer};
-use rpc_core::transport::{Acker, Delivery, Listener, ReplySink, Retry, async_trait};
+use rpc_core::transport::{Acker, Delivery, Listener, QueueState, ReplySink, Retry, async_trait};
 use rpc_core::{TransportError, TransportErrorKind};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -90,7 +90,7 @@ struct Context {
 
 /// A queue's task, and how to stop it.
 struct Task {
-    queue: String,
+    queue: QueueState,
     stop: watch::Sender<bool>,
     handle: JoinHandle<()>,
 }
@@ -103,7 +103,7 @@ pub(crate) struct AmqpListener {
 
 impl fmt::Debug for AmqpListener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let queues: Vec<&str> = self.tasks.iter().map(|task| task.queue.as_str()).collect();
+        let queues: Vec<&str> = self.tasks.iter().map(|task| task.queue.name()).collect();
         f.debug_struct("AmqpListener")
             .field("queues", &queues)
             .finish_non_exhaustive()
@@ -123,17 +123,24 @@ pub(crate) async fn start(
     stats: Arc<ConsumerStats>,
     queues: Vec<QueueConsumer>,
     sink: Sink,
-) -> Result<Vec<(String, watch::Sender<bool>, JoinHandle<()>)>, TransportError> {
+) -> Result<Vec<(QueueState, watch::Sender<bool>, JoinHandle<()>)>, TransportError> {
     let context = Context { link, config, stats };
     let mut started = Vec::new();
     let mut tasks = Vec::new();
     for queue in queues {
         let (stop, stopped) = watch::channel(false);
         let (first, first_result) = oneshot::channel();
-        let name = queue.spec.name.clone();
-        let handle = tokio::spawn(keep_consuming(context.clone(), queue, sink.clone(), first, stopped));
+        let state = QueueState::new(queue.spec.name.clone());
+        let handle = tokio::spawn(keep_consuming(
+            context.clone(),
+            queue,
+            state.clone(),
+            sink.clone(),
+            first,
+            stopped,
+        ));
         started.push(first_result);
-        tasks.push((name, stop, handle));
+        tasks.push((state, stop, handle));
     }
     for first in started {
         let result = first.await.unwrap_or_else(|_| {
@@ -180,6 +187,10 @@ impl AmqpListener {
 impl Listener for AmqpListener {
     async fn next(&mut self) -> Option<Result<Delivery, TransportError>> {
         self.deliveries.recv().await
+    }
+
+    fn queues(&self) -> Vec<QueueState> {
+        self.tasks.iter().map(|task| task.queue.clone()).collect()
     }
 
     async fn close(mut self: Box<Self>) -> Result<(), TransportError> {
@@ -254,6 +265,7 @@ enum Ended {
 async fn keep_consuming(
     context: Context,
     queue: QueueConsumer,
+    state: QueueState,
     sink: Sink,
     first: oneshot::Sender<Result<(), TransportError>>,
     mut stop: watch::Receiver<bool>,
@@ -305,6 +317,9 @@ async fn keep_consuming(
                 continue;
             }
         };
+        // Consuming before the server hears it started: its health is
+        // ready from then on.
+        state.set_consuming(true);
         if let Some(first) = first.take() {
             let _ = first.send(Ok(()));
         } else {
@@ -312,6 +327,7 @@ async fn keep_consuming(
         }
         backoff.reset();
         let (ended, session) = forward(&context, session, &queue, &sink, &mut stop).await;
+        state.set_consuming(false);
         match ended {
             Ended::Stopped => {
                 finish(session, &queue).await;

@@ -16,7 +16,7 @@ use crate::server::running::{CANCEL_METHOD, CancelArgs};
 use crate::transport::{Address, DeliveryMode, Headers, OutgoingMessage, Retry, headers};
 use crate::{
     Codec, CodecError, Context, Error, Payload, Target, TraceContext, Transport, TransportError, TransportErrorKind,
-    Version, deadline, ids,
+    Version, deadline, ids, metrics,
 };
 
 /// The call timeout when none is set: oslo's `rpc_response_timeout`.
@@ -73,6 +73,8 @@ pub(crate) struct Method<'a> {
     pub(crate) version: Option<&'a Version>,
     /// The optional argument that raised the version, if one did.
     pub(crate) argument: Option<&'a str>,
+    /// A timeout of its own (a client layer's), instead of the client's.
+    pub(crate) timeout: Option<Duration>,
 }
 
 impl Client {
@@ -253,6 +255,7 @@ impl Client {
             namespace: self.target.namespace(),
             version: self.target.version(),
             argument: None,
+            timeout: None,
         }
     }
 
@@ -306,9 +309,28 @@ impl Client {
         method: Method<'_>,
         args: &A,
     ) -> Result<(), Error> {
-        self.check(&method, false)?;
-        tracing::debug!(method = method.name, target = %self.target, "cast");
-        self.publish(ctx, method, args, None).await
+        let timer = metrics::Timer::start();
+        let sent = async {
+            self.check(&method, false)?;
+            tracing::debug!(method = method.name, target = %self.target, "cast");
+            self.publish(ctx, method, args, None).await
+        }
+        .await;
+        metrics::sent(
+            self.labels(method),
+            false,
+            sent.as_ref().err().map(Error::kind_name),
+            timer,
+        );
+        sent
+    }
+
+    fn labels<'a>(&'a self, method: Method<'a>) -> metrics::Labels<'a> {
+        metrics::Labels {
+            topic: self.target.topic_name(),
+            namespace: method.namespace,
+            method: method.name,
+        }
     }
 
     pub(crate) async fn invoke<A: Serialize + ?Sized, R: DeserializeOwned>(
@@ -327,17 +349,32 @@ impl Client {
         method: Method<'_>,
         args: &A,
     ) -> Result<Option<Payload>, Error> {
+        let timer = metrics::Timer::start();
+        let result = self.call_payload(ctx, method, args).await;
+        metrics::sent(
+            self.labels(method),
+            true,
+            result.as_ref().err().map(Error::kind_name),
+            timer,
+        );
+        result
+    }
+
+    async fn call_payload<A: Serialize + ?Sized>(
+        &self,
+        ctx: &Context,
+        method: Method<'_>,
+        args: &A,
+    ) -> Result<Option<Payload>, Error> {
         self.check(&method, true)?;
         // The sooner of this call's timeout and the deadline it inherits from
         // the context (the request being handled, when called from a handler).
-        let own = deadline::after(self.options.timeout);
+        let own_timeout = method.timeout.unwrap_or(self.options.timeout);
+        let own = deadline::after(own_timeout);
         let deadline = ctx
             .deadline()
             .map_or(own, |inherited| deadline::instant_of(inherited).min(own));
-        let timeout = self
-            .options
-            .timeout
-            .min(deadline.saturating_duration_since(Instant::now()));
+        let timeout = own_timeout.min(deadline.saturating_duration_since(Instant::now()));
         let not_sent = || Error::Timeout {
             method: method.name.to_owned(),
             target: self.target.to_string(),
@@ -357,6 +394,7 @@ impl Client {
             client: self,
             pending,
             answered: false,
+            _waiting: metrics::Counted::enter(metrics::CLIENT_IN_FLIGHT),
         };
         let reply = self
             .wait(&mut call.pending, deadline, timeout, method)
@@ -535,6 +573,7 @@ struct InFlight<'a> {
     client: &'a Client,
     pending: PendingCall,
     answered: bool,
+    _waiting: metrics::Counted,
 }
 
 impl InFlight<'_> {
@@ -565,6 +604,7 @@ impl Drop for InFlight<'_> {
                 namespace: None,
                 version: None,
                 argument: None,
+                timeout: None,
             };
             let msg_id = &args.msg_id;
             match client.publish(&Context::new(), method, &args, None).await {

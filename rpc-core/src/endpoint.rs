@@ -154,6 +154,21 @@ impl Dispatcher {
             .collect()
     }
 
+    /// Whether the method `request` names may be interrupted: asked of the
+    /// endpoint that would run it (see [`dispatch`](Dispatcher::dispatch));
+    /// `true` when none would.
+    pub(crate) fn interruptible(&self, request: &Request) -> bool {
+        let requested = request.version().unwrap_or(&Version::DEFAULT);
+        self.endpoints
+            .iter()
+            .find(|endpoint| {
+                endpoint.namespace() == request.namespace()
+                    && endpoint.version().supports(requested)
+                    && endpoint.methods().contains(&request.method())
+            })
+            .is_none_or(|endpoint| endpoint.interruptible(request.method()))
+    }
+
     /// Picks the endpoint for `request` by oslo.messaging's rules and runs the method.
     ///
     /// Endpoints are tried in order; one is a candidate when its namespace

@@ -162,6 +162,28 @@ impl Error {
         }
     }
 
+    /// A short name for the kind of failure, as metrics label it: the
+    /// server's [`ErrorCode`] for a remote error, otherwise `timeout`,
+    /// `heartbeat_timeout`, `no_listener`, `version_cap`, `transport`, ...
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Error::InvalidTarget(_) => "invalid_target",
+            Error::NoListener { .. } => "no_listener",
+            Error::Timeout { .. } => "timeout",
+            Error::HeartbeatTimeout { .. } => "heartbeat_timeout",
+            Error::VersionCap { .. } => "version_cap",
+            Error::Encode { .. } => "encode",
+            Error::Decode { .. } => "decode",
+            Error::Remote(remote) => remote.code().as_str(),
+            Error::UndecodableApplicationError { .. } => ErrorCode::Application.as_str(),
+            Error::Transport(_) => "transport",
+            Error::InvalidUrl { .. } => "invalid_url",
+            Error::Config(_) => "config",
+            Error::ServerState(_) => "server_state",
+            Error::InvalidNotification(_) => "invalid_notification",
+        }
+    }
+
     /// Whether the connection to the broker failed or was lost.
     pub fn is_connection_error(&self) -> bool {
         matches!(self, Error::Transport(error) if error.is_connection_error())
@@ -189,6 +211,13 @@ pub enum ErrorCode {
     /// The caller's deadline passed while the method ran: the server
     /// stopped it (see `docs/lifecycle.md`).
     DeadlineExceeded,
+    /// A server layer refused the caller: its context does not satisfy the
+    /// method's policy (oslo.policy's `PolicyNotAuthorized`; see
+    /// [`Policy`](crate::middleware::Policy)).
+    Forbidden,
+    /// The server refused the request over a limit (see
+    /// [`RateLimit`](crate::middleware::RateLimit)); worth retrying later.
+    Overloaded,
     /// An error without a code, such as a Python exception from an oslo peer.
     Other,
 }
@@ -204,6 +233,8 @@ impl ErrorCode {
             ErrorCode::Internal => "internal",
             ErrorCode::Application => "application",
             ErrorCode::DeadlineExceeded => "deadline_exceeded",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::Overloaded => "overloaded",
             ErrorCode::Other => "other",
         }
     }
@@ -218,6 +249,8 @@ impl ErrorCode {
             "internal" => ErrorCode::Internal,
             "application" => ErrorCode::Application,
             "deadline_exceeded" => ErrorCode::DeadlineExceeded,
+            "forbidden" => ErrorCode::Forbidden,
+            "overloaded" => ErrorCode::Overloaded,
             _ => ErrorCode::Other,
         }
     }

@@ -81,6 +81,7 @@
 //!   rejected and logged, and its caller told when it can be.
 
 pub mod api;
+pub mod caller;
 mod cancel;
 mod client;
 mod codec;
@@ -92,6 +93,8 @@ pub mod header;
 mod ids;
 mod lifecycle;
 mod message;
+pub mod metrics;
+pub mod middleware;
 pub mod notify;
 #[cfg(feature = "opentelemetry")]
 mod otel;
@@ -118,8 +121,8 @@ pub use error::{BoxError, CodecError, Error, ErrorClass, ErrorCode, RemoteError,
 pub use message::{Payload, Request};
 pub use progress::CallProgress;
 pub use server::{
-    DEFAULT_CONCURRENCY, DEFAULT_MAX_MESSAGE_SIZE, Executor, PING_METHOD, Server, ServerBuilder, ServerHandle,
-    ServerStats,
+    DEFAULT_CONCURRENCY, DEFAULT_MAX_MESSAGE_SIZE, Executor, Health, PING_METHOD, QueueHealth, Server, ServerBuilder,
+    ServerHandle, ServerStats,
 };
 pub use stub::{Prepared, Stub};
 pub use target::Target;

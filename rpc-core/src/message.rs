@@ -148,6 +148,12 @@ impl Request {
         &self.context
     }
 
+    /// The caller's context, for a [`Middleware`](crate::middleware::Middleware)
+    /// to enrich before the handler sees it.
+    pub fn context_mut(&mut self) -> &mut Context {
+        &mut self.context
+    }
+
     /// Whether the caller waits for a reply (a call, not a cast).
     pub fn is_call(&self) -> bool {
         self.reply.is_some()

@@ -24,6 +24,7 @@ pub use ::std::vec::Vec;
 use serde::Serialize;
 
 pub use crate::api::{ArgumentDescription, EndpointDescription, MethodDescription};
+pub use crate::caller::Caller;
 pub use crate::endpoint::{Endpoint, HandlerFuture};
 pub use crate::message::{Payload, Request};
 pub use crate::remote::{
@@ -34,13 +35,13 @@ pub use crate::stub::{Prepared, Stub};
 pub use crate::{Client, Context, Error, RemoteError, Version};
 
 /// A typed cast.
-pub async fn cast<A: Serialize>(
-    client: &Client,
+pub async fn cast<S: Caller, A: Serialize + Sync>(
+    caller: &S,
     ctx: &Context,
     api: Api,
     args: &A,
 ) -> ::core::result::Result<(), Error> {
-    client.send_cast(ctx, api.as_method(), args).await
+    caller.cast(ctx, api.invocation(args)).await
 }
 
 /// The type name of `T` without module paths, for descriptions.

@@ -10,9 +10,10 @@ use std::marker::PhantomData;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::caller::{Caller, Invocation};
 use crate::client::Method;
 use crate::message::{Payload, Request};
-use crate::{Client, Context, Error, RemoteError, Version};
+use crate::{Context, Error, RemoteError, Version};
 
 /// A type that can be a remote method's argument: sent by the client,
 /// decoded by the server.
@@ -79,6 +80,8 @@ pub struct Api {
     pub version: Option<Version>,
     /// The argument that raised the version above the method's, if any.
     pub raised_by: Option<&'static str>,
+    /// `#[rpc(idempotent)]`: client layers may retry it.
+    pub idempotent: bool,
 }
 
 impl Api {
@@ -89,7 +92,14 @@ impl Api {
             namespace,
             version,
             raised_by: None,
+            idempotent: false,
         }
+    }
+
+    /// Marks the method idempotent.
+    pub const fn idempotent(mut self) -> Api {
+        self.idempotent = true;
+        self
     }
 
     /// Raises the version to `since` when the optional argument `name`,
@@ -106,13 +116,16 @@ impl Api {
         self
     }
 
-    pub(crate) fn as_method(&self) -> Method<'_> {
-        Method {
+    /// The request a caller sends for these arguments.
+    pub fn invocation<'a, A: ?Sized>(&'a self, args: &'a A) -> Invocation<'a, A> {
+        let method = Method {
             name: self.method,
             namespace: self.namespace,
             version: self.version.as_ref(),
             argument: self.raised_by,
-        }
+            timeout: None,
+        };
+        Invocation::from_method(method, self.idempotent, args)
     }
 }
 
@@ -218,14 +231,14 @@ impl<T, E> std::fmt::Debug for Fallible<T, E> {
 
 impl<T, E> Fallible<T, E> {
     /// Calls the method; the method's own error comes back as `Ok(Err(e))`.
-    pub async fn call<A: Serialize + ?Sized>(
+    pub async fn call<S: Caller, A: Serialize + Sync + ?Sized>(
         self,
-        client: &Client,
+        caller: &S,
         ctx: &Context,
         api: Api,
         args: &A,
     ) -> Result<Result<T, E>, Error> {
-        match client.invoke_payload(ctx, api.as_method(), args).await {
+        match caller.call(ctx, api.invocation(args)).await {
             Ok(result) => (self.decode_ok)(result).map(Ok),
             Err(Error::Remote(remote)) if remote.code() == crate::ErrorCode::Application => {
                 match (self.decode_err)(&remote) {
@@ -264,9 +277,9 @@ impl<R> ValueTag<R> {
     }
 
     /// Calls the method.
-    pub async fn call<A: Serialize + ?Sized>(
+    pub async fn call<S: Caller, A: Serialize + Sync + ?Sized>(
         self,
-        client: &Client,
+        caller: &S,
         ctx: &Context,
         api: Api,
         args: &A,
@@ -274,7 +287,7 @@ impl<R> ValueTag<R> {
     where
         R: Output,
     {
-        client.invoke(ctx, api.as_method(), args).await
+        crate::client::decode_result(caller.call(ctx, api.invocation(args)).await?)
     }
 
     /// Encodes the method's result.

@@ -67,6 +67,7 @@ impl Table {
             drop(calls);
             self.late_replies.fetch_add(1, Ordering::Relaxed);
             tracing::info!(msg_id = %reply.msg_id, "dropping a reply nobody waits for (its call gave up, or never was)");
+            crate::metrics::late_reply();
             return;
         };
         if let Some(heartbeat) = &pending.heartbeat {

@@ -18,13 +18,15 @@ pub(crate) struct EndpointArgs {
     pub(crate) krate: Option<LitStr>,
 }
 
-/// The arguments of `#[rpc(since = "..", uninterruptible)]` on a method or
-/// an argument (`uninterruptible`: methods only).
+/// The arguments of `#[rpc(since = "..", uninterruptible, idempotent)]` on
+/// a method or an argument (`uninterruptible`, `idempotent`: methods only).
 #[derive(Default)]
 pub(crate) struct MethodArgs {
     pub(crate) since: Option<LitStr>,
     /// `uninterruptible`, where it was written.
     pub(crate) uninterruptible: Option<syn::Path>,
+    /// `idempotent`, where it was written.
+    pub(crate) idempotent: Option<syn::Path>,
 }
 
 /// The name of the per-method attribute.
@@ -64,11 +66,12 @@ pub(crate) fn parse_endpoint_args(cx: &Ctxt, tokens: TokenStream) -> EndpointArg
 pub(crate) fn parse_method_args(cx: &Ctxt, attrs: &[Attribute]) -> MethodArgs {
     let mut since = Attr::none(cx, "since");
     let mut uninterruptible = Attr::none(cx, "uninterruptible");
+    let mut idempotent = Attr::none(cx, "idempotent");
     for attr in attrs.iter().filter(|attr| attr.path().is_ident(RPC_ATTR)) {
         if !matches!(attr.meta, syn::Meta::List(_)) {
             cx.error_spanned_by(
                 attr,
-                "expected `#[rpc(since = \"MAJOR.MINOR\")]` or `#[rpc(uninterruptible)]`",
+                "expected `#[rpc(since = \"MAJOR.MINOR\")]`, `#[rpc(uninterruptible)]` or `#[rpc(idempotent)]`",
             );
             continue;
         }
@@ -76,16 +79,18 @@ pub(crate) fn parse_method_args(cx: &Ctxt, attrs: &[Attribute]) -> MethodArgs {
             if meta.path.is_ident("since") {
                 since.set(&meta.path, string_value(&meta)?);
             } else if meta.path.is_ident("uninterruptible") {
-                if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
-                    cx.error_spanned_by(
-                        &meta.path,
-                        "`uninterruptible` takes no value: `#[rpc(uninterruptible)]`",
-                    );
-                    unknown_value(&meta)?;
-                }
+                flag(cx, &meta, "uninterruptible")?;
                 uninterruptible.set(&meta.path, meta.path.clone());
+            } else if meta.path.is_ident("idempotent") {
+                flag(cx, &meta, "idempotent")?;
+                idempotent.set(&meta.path, meta.path.clone());
             } else {
-                unknown(cx, &meta, "`rpc` argument", "`since` or `uninterruptible`")?;
+                unknown(
+                    cx,
+                    &meta,
+                    "`rpc` argument",
+                    "`since`, `uninterruptible` or `idempotent`",
+                )?;
             }
             Ok(())
         });
@@ -96,7 +101,17 @@ pub(crate) fn parse_method_args(cx: &Ctxt, attrs: &[Attribute]) -> MethodArgs {
     MethodArgs {
         since: since.get(),
         uninterruptible: uninterruptible.get(),
+        idempotent: idempotent.get(),
     }
+}
+
+/// A key that takes no value: a value is reported, and skipped.
+fn flag(cx: &Ctxt, meta: &ParseNestedMeta<'_>, name: &str) -> syn::Result<()> {
+    if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
+        cx.error_spanned_by(&meta.path, format_args!("`{name}` takes no value: `#[rpc({name})]`"));
+        unknown_value(meta)?;
+    }
+    Ok(())
 }
 
 fn string_value(meta: &ParseNestedMeta<'_>) -> syn::Result<LitStr> {

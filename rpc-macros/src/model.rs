@@ -117,6 +117,9 @@ pub(crate) struct Method<'a> {
     pub(crate) since: Option<VersionArg>,
     /// `#[rpc(uninterruptible)]`: the server never drops its handler.
     pub(crate) uninterruptible: bool,
+    /// `#[rpc(idempotent)]`: running it twice does no more than once, so
+    /// client layers may retry it.
+    pub(crate) idempotent: bool,
 }
 
 /// A typed parameter.
@@ -240,6 +243,9 @@ fn lower_method<'a>(cx: &Ctxt, sig: &'a Signature, attrs: &'a [Attribute]) -> Me
                 if let Some(path) = &args.uninterruptible {
                     cx.error_spanned_by(path, "`uninterruptible` applies to a method, not to an argument");
                 }
+                if let Some(path) = &args.idempotent {
+                    cx.error_spanned_by(path, "`idempotent` applies to a method, not to an argument");
+                }
                 params.push(Param {
                     original: typed,
                     ident: match &*typed.pat {
@@ -269,6 +275,7 @@ fn lower_method<'a>(cx: &Ctxt, sig: &'a Signature, attrs: &'a [Attribute]) -> Me
         output,
         since: args.since.map(VersionArg::new),
         uninterruptible: args.uninterruptible.is_some(),
+        idempotent: args.idempotent.is_some(),
     }
 }
 

@@ -4,12 +4,15 @@
 //!
 //! Scenarios use their own topic names, so they run in parallel on one bus.
 //! The notification scenarios are in `conformance/notifications.rs`, the
-//! request lifecycle's (deadlines, propagation) in `conformance/lifecycle.rs`.
+//! request lifecycle's (deadlines, propagation) in `conformance/lifecycle.rs`,
+//! middleware and health in `conformance/middleware.rs`.
 
 mod lifecycle;
+mod middleware;
 mod notifications;
 
 pub use lifecycle::*;
+pub use middleware::*;
 pub use notifications::*;
 
 use std::future::Future;

@@ -70,6 +70,10 @@ macro_rules! with_conformance_scenarios {
             a_stopped_handler_answers_deadline_exceeded,
             timeouts_tell_what_happened,
             a_dropped_call_cancels_its_handler,
+            policy_refuses_with_a_typed_error,
+            layers_run_in_the_order_added,
+            limits_per_method,
+            health_follows_the_server,
         );
     };
 }

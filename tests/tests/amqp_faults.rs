@@ -581,3 +581,45 @@ async fn a_message_over_the_size_limit_is_refused_before_sending() {
     server.stop();
     server.wait().await;
 }
+
+/// A server's health follows its connection: not ready (not connected,
+/// not consuming) while the broker is out of reach, though still live;
+/// ready again once it consumes every queue after reconnection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_is_not_ready_while_the_connection_is_down() {
+    let proxy = Proxy::start(upstream_of(&broker::url())).await;
+    let topic = unique_topic("health_cut");
+    let (server, _) = start_server(proxied(&[proxy.port()]).await, &topic, "s1").await;
+    assert!(server.health().is_ready(), "{:?}", server.health());
+
+    proxy.cut().await;
+    let down = wait_for_health(&server, |health| !health.is_ready()).await;
+    assert!(down.is_live(), "a server reconnecting is still live: {down:?}");
+    let down = wait_for_health(&server, |health| {
+        !health.connected && health.queues.iter().all(|queue| !queue.consuming)
+    })
+    .await;
+    assert!(!down.is_ready(), "{down:?}");
+
+    proxy.restore();
+    let up = wait_for_health(&server, |health| health.is_ready()).await;
+    assert!(up.connected && up.queues.iter().all(|queue| queue.consuming), "{up:?}");
+    // And it serves again.
+    let calc = CalculatorClient::new(Client::new(broker::connect().await, Target::topic(&topic)));
+    assert_eq!(calc.add(&Context::new(), 1, 1).await.unwrap(), 2);
+    server.stop();
+    server.wait().await;
+}
+
+/// Polls a server's health until `condition` holds (10 s at most).
+async fn wait_for_health(server: &rpc_core::Server, condition: impl Fn(&rpc_core::Health) -> bool) -> rpc_core::Health {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let health = server.health();
+        if condition(&health) {
+            return health;
+        }
+        assert!(Instant::now() < deadline, "the health never changed: {health:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

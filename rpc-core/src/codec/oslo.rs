@@ -347,6 +347,7 @@ impl FailureIn {
             (Some(code), _, _) => ErrorCode::from_name(code),
             (None, "oslo_messaging.rpc.dispatcher", "NoSuchMethod") => ErrorCode::NoSuchMethod,
             (None, "oslo_messaging.rpc.dispatcher", "UnsupportedVersion") => ErrorCode::UnsupportedVersion,
+            (None, "oslo_policy.policy", "PolicyNotAuthorized") => ErrorCode::Forbidden,
             _ => ErrorCode::Other,
         };
         let data = match self.rpc_data {

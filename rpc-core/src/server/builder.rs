@@ -1,11 +1,13 @@
 //! Building a server: its endpoints and settings, checked once.
 
 use std::fmt;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use super::recent::RecentIds;
 use super::{Counters, Executor, RECENT_IDS, Server, ServerHandle, Shared};
 use crate::endpoint::Dispatcher;
+use crate::middleware::{Middleware, Stack};
 use crate::transport::DeliveryMode;
 use crate::{Endpoint, Error, Target, Transport};
 
@@ -14,6 +16,7 @@ pub struct ServerBuilder {
     pub(super) transport: Transport,
     pub(super) target: Target,
     pub(super) dispatcher: Dispatcher,
+    pub(super) layers: Stack,
     pub(super) executor: Executor,
     pub(super) max_message_size: usize,
     pub(super) delivery: DeliveryMode,
@@ -26,6 +29,16 @@ impl ServerBuilder {
     /// Adds an endpoint. Requests try endpoints in the order they were added.
     pub fn endpoint(mut self, endpoint: impl Endpoint) -> ServerBuilder {
         self.dispatcher.push(Box::new(endpoint));
+        self
+    }
+
+    /// Adds a layer around the dispatcher (see [`middleware`](crate::middleware)).
+    /// Layers run in the order they were added: the first is the outermost,
+    /// sees each request first and its outcome last. They see the requests
+    /// the server admitted: unreadable, duplicate, expired and cancel
+    /// messages never reach them.
+    pub fn layer(mut self, layer: impl Middleware) -> ServerBuilder {
+        self.layers.push(Arc::new(layer));
         self
     }
 
@@ -105,6 +118,7 @@ impl ServerBuilder {
                 transport: self.transport,
                 target: self.target,
                 dispatcher,
+                layers: self.layers,
                 limit,
                 max_message_size: self.max_message_size,
                 delivery: self.delivery,
@@ -113,6 +127,8 @@ impl ServerBuilder {
                 recent: Mutex::new(RecentIds::new(RECENT_IDS.max(2 * limit))),
                 running: Arc::default(),
                 counters: Counters::default(),
+                serving: Mutex::new(None),
+                last_delivery: AtomicU64::new(0),
             }),
         })
     }
@@ -123,6 +139,7 @@ impl fmt::Debug for ServerBuilder {
         f.debug_struct("ServerBuilder")
             .field("target", &self.target)
             .field("endpoints", &self.dispatcher)
+            .field("layers", &self.layers.len())
             .field("executor", &self.executor)
             .field("delivery", &self.delivery)
             .finish_non_exhaustive()

@@ -40,6 +40,7 @@ use super::running;
 use super::{Shared, reply};
 use crate::cancel;
 use crate::message::{Payload, ReplyAddress, Request, UndecodableRequest};
+use crate::metrics::{self, Dropped};
 use crate::transport::{Delivery, DeliveryMode};
 use crate::{Cancellation, Codec, CodecError, ErrorCode, RemoteError, TraceContext};
 
@@ -108,11 +109,14 @@ async fn serve(shared: &Arc<Shared>, guard: &mut Guard) {
     let deadline = incoming.deadline.map(crate::deadline::instant_of);
     async {
         shared.count(|counters| &counters.handled);
-        let Some(outcome) = run_method(shared, codec, &request, deadline, &cancellation).await else {
+        let address = guard.address.as_ref();
+        let timer = metrics::Timer::start();
+        let Some(outcome) = run_method(shared, codec, &mut request, address, deadline, &cancellation).await else {
             // Cancelled by its caller, who is gone: nobody to answer.
             guard.address = None;
             return;
         };
+        record(shared, &request, &outcome, timer);
         if let Err(error) = &outcome {
             log_failure(&request, error);
         }
@@ -122,6 +126,23 @@ async fn serve(shared: &Arc<Shared>, guard: &mut Guard) {
     }
     .instrument(span)
     .await;
+}
+
+/// Records a request's outcome in the metrics; a method or namespace that
+/// no endpoint has is labelled as unknown (a peer chose it).
+fn record(shared: &Shared, request: &Request, outcome: &Result<Payload, RemoteError>, timer: metrics::Timer) {
+    let code = outcome.as_ref().err().map(RemoteError::code);
+    let unknown = matches!(code, Some(ErrorCode::NoSuchMethod | ErrorCode::UnsupportedVersion));
+    let labels = metrics::Labels {
+        topic: shared.target.topic_name(),
+        namespace: if unknown {
+            Some(metrics::UNKNOWN)
+        } else {
+            request.namespace()
+        },
+        method: if unknown { metrics::UNKNOWN } else { request.method() },
+    };
+    metrics::served(labels, request.is_call(), code, timer);
 }
 
 /// A caller cancels its call: the handler's token is cancelled, which
@@ -159,7 +180,7 @@ fn request_trace(span: &tracing::Span, incoming: &Incoming) -> TraceContext {
 /// nobody waits for its result, so it is not started, nor answered; it is
 /// counted and logged, and settled with the rest.
 fn drop_expired(shared: &Shared, guard: &mut Guard, request: &Request, incoming: &Incoming) {
-    shared.count(|counters| &counters.expired);
+    shared.dropped(Dropped::Expired);
     let late = incoming
         .deadline
         .and_then(|deadline| SystemTime::now().duration_since(deadline).ok())
@@ -229,13 +250,13 @@ async fn admit(shared: &Shared, guard: &mut Guard, request: &Request) -> bool {
             true
         }
         Admission::Duplicate(mut copy) => {
-            shared.count(|counters| &counters.duplicates);
+            shared.dropped(Dropped::Duplicate);
             tracing::warn!(method = %request.method, unique_id = %id, "dropping a duplicate message");
             settle(&mut copy).await;
             false
         }
         Admission::Parked => {
-            shared.count(|counters| &counters.duplicates);
+            shared.dropped(Dropped::Duplicate);
             tracing::warn!(method = %request.method, unique_id = %id, "a copy of a running request arrived; it is dropped when that one finishes");
             false
         }
@@ -250,17 +271,18 @@ async fn admit(shared: &Shared, guard: &mut Guard, request: &Request) -> bool {
 async fn run_method(
     shared: &Arc<Shared>,
     codec: Codec,
-    request: &Request,
+    request: &mut Request,
+    address: Option<&ReplyAddress>,
     deadline: Option<Instant>,
     cancellation: &Cancellation,
 ) -> Option<Result<Payload, RemoteError>> {
-    let (handler, interruptible) = shared.dispatcher.dispatch(request);
-    let interruptible = interruptible && shared.interrupt_at_deadline;
-    let mut run = AssertUnwindSafe(handler).catch_unwind();
     // One timer, for the first heartbeat or notice, then the deadline. The
     // heartbeat task is spawned only when its first beat is due: a call
     // that finishes sooner costs no task.
-    let mut beats = request.reply.as_ref().zip(heartbeat::interval(request, deadline));
+    let mut beats = address.zip(heartbeat::interval(request, deadline));
+    let (handler, interruptible) = shared.layers.dispatch(&shared.dispatcher, request);
+    let interruptible = interruptible && shared.interrupt_at_deadline;
+    let mut run = AssertUnwindSafe(handler).catch_unwind();
     let first_beat = beats.as_ref().map(|(_, interval)| crate::deadline::after(*interval));
     let wake_at = match (first_beat, deadline) {
         (Some(beat), Some(deadline)) => Some(beat.min(deadline)),
@@ -302,12 +324,12 @@ async fn run_method(
             Err(RemoteError::panicked(&request.method, &panic))
         })),
         Ran::Deadline => {
-            shared.count(|counters| &counters.interrupted);
+            shared.dropped(Dropped::Interrupted);
             tracing::warn!(method = %request.method, "stopped a handler at its caller's deadline");
             Some(Err(RemoteError::deadline_exceeded(&request.method)))
         }
         Ran::Cancelled => {
-            shared.count(|counters| &counters.cancelled);
+            shared.dropped(Dropped::Cancelled);
             tracing::info!(method = %request.method, "stopped a handler: its caller cancelled the call");
             None
         }
@@ -341,6 +363,8 @@ fn log_failure(request: &Request, error: &RemoteError) {
             let (method, code, reason) = (&request.method, error.code().as_str(), error.message());
             tracing::warn!(%method, code, reason, "refusing a {kind}");
         }
+        // Logged by the layer that refused it.
+        ErrorCode::Forbidden | ErrorCode::Overloaded => {}
         ErrorCode::Internal | ErrorCode::DeadlineExceeded => {}
         ErrorCode::Application | ErrorCode::Other => {
             let (method, code, reason) = (&request.method, error.code().as_str(), error.message());
@@ -385,6 +409,7 @@ struct Guard {
 impl Guard {
     fn new(shared: Arc<Shared>, delivery: Delivery) -> Guard {
         shared.counters.in_flight.fetch_add(1, Ordering::Relaxed);
+        metrics::server_in_flight(shared.target.topic_name(), true);
         Guard {
             shared,
             delivery: Some(delivery),
@@ -399,7 +424,7 @@ impl Guard {
         let Some(mut delivery) = self.delivery.take() else {
             return;
         };
-        self.shared.count(|counters| &counters.rejected);
+        self.shared.dropped(Dropped::Unreadable);
         let (target, bytes) = (&self.shared.target, delivery.body().len());
         tracing::warn!(%target, %reason, bytes, "rejecting a message the server cannot read");
         if let Err(error) = delivery.reject(false).await {
@@ -468,6 +493,7 @@ impl Guard {
 impl Drop for Guard {
     fn drop(&mut self) {
         self.shared.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+        metrics::server_in_flight(self.shared.target.topic_name(), false);
         let mut owed: Vec<Delivery> = self.delivery.take().into_iter().collect();
         owed.extend(self.finish());
         owed.retain(|delivery| !delivery.is_settled());

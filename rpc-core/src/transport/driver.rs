@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -346,6 +347,54 @@ pub trait Listener: Send + fmt::Debug {
     /// go back to their queue; deliveries already returned can still be
     /// settled; a server's private queues (fanout) are deleted.
     async fn close(self: Box<Self>) -> Result<(), TransportError>;
+
+    /// The queues the listener consumes, each saying whether it is being
+    /// consumed right now (for [`Server::health`](crate::Server::health));
+    /// none by default.
+    fn queues(&self) -> Vec<QueueState> {
+        Vec::new()
+    }
+}
+
+/// Whether one of a listener's queues is being consumed: the listener sets
+/// it as its consumer starts and stops (a lost connection, a consumer the
+/// broker cancelled), a server's health reads it. Cheap to clone.
+#[derive(Clone)]
+pub struct QueueState {
+    inner: Arc<(String, AtomicBool)>,
+}
+
+impl QueueState {
+    /// The state of the queue `name`, not consumed yet.
+    pub fn new(name: impl Into<String>) -> QueueState {
+        QueueState {
+            inner: Arc::new((name.into(), AtomicBool::new(false))),
+        }
+    }
+
+    /// The queue's name.
+    pub fn name(&self) -> &str {
+        &self.inner.0
+    }
+
+    /// Whether the queue is being consumed.
+    pub fn is_consuming(&self) -> bool {
+        self.inner.1.load(Ordering::Relaxed)
+    }
+
+    /// Says whether the queue is being consumed.
+    pub fn set_consuming(&self, consuming: bool) {
+        self.inner.1.store(consuming, Ordering::Relaxed);
+    }
+}
+
+impl fmt::Debug for QueueState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueueState")
+            .field("name", &self.name())
+            .field("consuming", &self.is_consuming())
+            .finish()
+    }
 }
 
 /// Where a transport delivers the replies of a client's calls: the runtime's
@@ -458,6 +507,12 @@ pub trait Driver: Send + Sync + fmt::Debug + 'static {
     /// Releases the transport's connections.
     async fn close(&self) -> Result<(), TransportError> {
         Ok(())
+    }
+
+    /// Whether the driver's connections to the broker are up right now
+    /// (always, for drivers without connections).
+    fn is_connected(&self) -> bool {
+        true
     }
 
     /// What the driver counts about its connections (zeros for drivers that

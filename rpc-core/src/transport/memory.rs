@@ -33,8 +33,8 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::{
-    Acker, Address, Delivery, Driver, Headers, ListenOptions, Listener, NotificationRoute, OutgoingMessage, ReplyQueue,
-    ReplySink,
+    Acker, Address, Delivery, Driver, Headers, ListenOptions, Listener, NotificationRoute, OutgoingMessage, QueueState,
+    ReplyQueue, ReplySink,
 };
 use crate::{Codec, Transport, TransportError, TransportErrorKind};
 
@@ -436,6 +436,18 @@ impl Listener for ServerListener {
 
     async fn close(self: Box<Self>) -> Result<(), TransportError> {
         Ok(())
+    }
+
+    fn queues(&self) -> Vec<QueueState> {
+        // In-process queues are consumed for as long as the listener lives.
+        ["", " (server)", " (fanout)"]
+            .into_iter()
+            .map(|which| {
+                let state = QueueState::new(format!("{}{which}", self.topic));
+                state.set_consuming(true);
+                state
+            })
+            .collect()
     }
 }
 

@@ -44,7 +44,10 @@ impl Generator<'_> {
              [`prepare`]({client}::prepare) overrides the server, timeout, version cap and other \
              settings for some calls. A request carries the endpoint's namespace and the version its \
              method was added at, raised by the optional arguments it sends that were added later; \
-             the target, timeout and version cap come from the wrapped [`Client`]({root_text}::Client).",
+             the target, timeout and version cap come from the wrapped [`Client`]({root_text}::Client).\n\n\
+             The stub is generic over what sends its requests (`S`, a [`Caller`]({root_text}::caller::Caller)): \
+             a `Client` by default, a client wrapped in layers (retries, timeouts, logging), or, in tests, \
+             a [`Local`]({root_text}::caller::Local) dispatcher or a [`Mock`]({root_text}::caller::Mock).",
             self.name,
             self.api_description(),
         );
@@ -52,27 +55,31 @@ impl Generator<'_> {
             #[doc = #doc]
             #[derive(#root::__private::Clone, #root::__private::Debug)]
             #[allow(unreachable_pub)]
-            #vis struct #client {
-                client: #root::Client,
+            #vis struct #client<S = #root::Client> {
+                client: S,
             }
 
             #[allow(unreachable_pub)]
-            impl #client {
-                /// Wraps an untyped client: its target, timeout and version cap apply.
-                #vis fn new(client: #root::Client) -> Self {
+            impl<S> #client<S> {
+                /// Wraps what sends the requests: a client (its target, timeout and
+                /// version cap apply), layers around one, or a test double.
+                #vis fn new(client: S) -> Self {
                     Self { client }
                 }
 
-                /// The wrapped untyped client.
-                #vis fn client(&self) -> &#root::Client {
+                /// What sends the requests.
+                #vis fn client(&self) -> &S {
                     &self.client
                 }
 
                 /// The cast form: the same methods, sent without waiting for a result.
-                #vis fn cast(&self) -> #cast<'_> {
+                #vis fn cast(&self) -> #cast<'_, S> {
                     #cast { client: &self.client }
                 }
+            }
 
+            #[allow(unreachable_pub)]
+            impl #client<#root::Client> {
                 /// A copy of this stub whose target and options can be overridden
                 /// (`.server(..)`, `.timeout(..)`, `.version_cap(..)`, `.fanout(..)`...),
                 /// as oslo.messaging's `prepare()`.
@@ -112,11 +119,19 @@ impl Generator<'_> {
         );
         quote! {
             #[doc = #doc]
-            #[derive(#root::__private::Clone, #root::__private::Copy, #root::__private::Debug)]
+            #[derive(#root::__private::Debug)]
             #[allow(unreachable_pub)]
-            #vis struct #cast<'a> {
-                client: &'a #root::Client,
+            #vis struct #cast<'a, S = #root::Client> {
+                client: &'a S,
             }
+
+            impl<S> #root::__private::Clone for #cast<'_, S> {
+                fn clone(&self) -> Self {
+                    *self
+                }
+            }
+
+            impl<S> #root::__private::Copy for #cast<'_, S> {}
         }
     }
 
@@ -200,8 +215,9 @@ impl Generator<'_> {
         let client = &self.client;
         let bounds = self.stub_bounds();
         let methods = self.methods().map(|method| self.stub_method(method, false));
+        let rt = &self.rt;
         quote! {
-            impl #client where #(#bounds,)* {
+            impl<S: #rt::Caller> #client<S> where #(#bounds,)* {
                 #(#methods)*
             }
         }
@@ -211,8 +227,9 @@ impl Generator<'_> {
         let cast = &self.cast;
         let bounds = self.stub_bounds();
         let methods = self.methods().map(|method| self.stub_method(method, true));
+        let rt = &self.rt;
         quote! {
-            impl #cast<'_> where #(#bounds,)* {
+            impl<S: #rt::Caller> #cast<'_, S> where #(#bounds,)* {
                 #(#methods)*
             }
         }
@@ -239,6 +256,13 @@ impl Generator<'_> {
         if let Some(since) = version_text(method.added_at(self.endpoint)) {
             lines.push(String::new());
             lines.push(format!("Added in API version {since}: requests say {since}."));
+        }
+        if method.idempotent && !is_cast {
+            lines.push(String::new());
+            lines.push(
+                "Idempotent (`#[rpc(idempotent)]`): a `RetryLayer` retries it when it fails in a way a retry may fix."
+                    .to_owned(),
+            );
         }
         for param in method.wire_params() {
             if let (Some(since), Some(ident)) = (param.since.as_ref(), param.ident) {

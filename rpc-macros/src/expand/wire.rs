@@ -78,9 +78,10 @@ impl Generator<'_> {
                 let name = names::api_const(method);
                 let wire_name = &method.wire_name;
                 let version = version_expr(rt, method.added_at(self.endpoint));
+                let idempotent = method.idempotent.then(|| quote!(.idempotent()));
                 quote! {
                     #(#cfgs)*
-                    const #name: #rt::Api = #rt::Api::new(#wire_name, #namespace, #version);
+                    const #name: #rt::Api = #rt::Api::new(#wire_name, #namespace, #version) #idempotent;
                 }
             })
             .collect()

@@ -17,6 +17,6 @@ impl Api {
 
 fn main() {
     assert_eq!(Api.methods(), ["always", "enabled"]);
-    let _ = ApiClient::always;
-    let _ = ApiClient::enabled;
+    let _ = <ApiClient>::always;
+    let _ = <ApiClient>::enabled;
 }

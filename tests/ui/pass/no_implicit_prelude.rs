@@ -24,6 +24,6 @@ trait Contract {
 }
 
 fn main() {
-    let _ = ApiClient::new;
-    let _ = ContractClient::new;
+    let _ = <ApiClient>::new;
+    let _ = <ContractClient>::new;
 }

@@ -16,5 +16,5 @@ impl Api {
 fn main() {
     assert_eq!(Api.namespace(), Some("renamed"));
     assert_eq!(Api.version(), runtime::Version::new(1, 3));
-    let _ = ApiClient::ping;
+    let _ = <ApiClient>::ping;
 }

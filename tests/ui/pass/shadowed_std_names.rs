@@ -34,5 +34,5 @@ impl Api {
 }
 
 fn main() {
-    let _ = ApiClient::new;
+    let _ = <ApiClient>::new;
 }

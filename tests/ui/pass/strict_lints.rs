@@ -22,6 +22,6 @@ pub trait Contract {
 }
 
 fn main() {
-    let _ = ApiClient::ping;
-    let _ = ContractClient::ping;
+    let _ = <ApiClient>::ping;
+    let _ = <ContractClient>::ping;
 }
