@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+pub mod probe;
 pub mod seed;
 
 /// Opens a transport from a URL: `memory://`, or RabbitMQ (`amqp://`,

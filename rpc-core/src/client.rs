@@ -316,21 +316,20 @@ impl Client {
             self.publish(ctx, method, args, None).await
         }
         .await;
-        metrics::sent(
-            self.labels(method),
-            false,
-            sent.as_ref().err().map(Error::kind_name),
-            timer,
-        );
+        self.record(method, false, sent.as_ref().err(), timer);
         sent
     }
 
-    fn labels<'a>(&'a self, method: Method<'a>) -> metrics::Labels<'a> {
-        metrics::Labels {
-            topic: self.target.topic_name(),
-            namespace: method.namespace,
-            method: method.name,
-        }
+    fn record(&self, method: Method<'_>, is_call: bool, error: Option<&Error>, timer: metrics::Timer) {
+        let error = error.map(Error::kind_name);
+        metrics::sent(
+            self.target.topic_name(),
+            method.namespace,
+            method.name,
+            is_call,
+            error,
+            timer,
+        );
     }
 
     pub(crate) async fn invoke<A: Serialize + ?Sized, R: DeserializeOwned>(
@@ -351,12 +350,7 @@ impl Client {
     ) -> Result<Option<Payload>, Error> {
         let timer = metrics::Timer::start();
         let result = self.call_payload(ctx, method, args).await;
-        metrics::sent(
-            self.labels(method),
-            true,
-            result.as_ref().err().map(Error::kind_name),
-            timer,
-        );
+        self.record(method, true, result.as_ref().err(), timer);
         result
     }
 
@@ -394,7 +388,7 @@ impl Client {
             client: self,
             pending,
             answered: false,
-            _waiting: metrics::Counted::enter(metrics::CLIENT_IN_FLIGHT),
+            _waiting: metrics::Counted::enter(metrics::Gauge::ClientInFlight),
         };
         let reply = self
             .wait(&mut call.pending, deadline, timeout, method)

@@ -145,6 +145,11 @@ pub use rpc_macros::notifications;
 #[doc = include_str!("../../docs/notifications.md")]
 pub struct NotificationsGuide;
 
+/// The middleware, metrics and health guide (`docs/middleware.md`), whose examples run as doctests.
+#[cfg(all(doctest, feature = "macros"))]
+#[doc = include_str!("../../docs/middleware.md")]
+pub struct MiddlewareGuide;
+
 /// The request-lifecycle guide (`docs/lifecycle.md`), whose examples run as doctests.
 #[cfg(all(doctest, feature = "macros"))]
 #[doc = include_str!("../../docs/lifecycle.md")]

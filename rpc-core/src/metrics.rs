@@ -27,11 +27,16 @@
 //! A server labels a request with its method and namespace only when one
 //! of its endpoints has them: names a peer made up are labelled
 //! `(unknown)`, so a peer cannot grow the series without bound.
-
-use std::time::Duration;
+//!
+//! Each series' handle is registered with the recorder once, at its first
+//! use, and kept: install the recorder before the first request (at the
+//! start of `main`), or the series registered before it go nowhere.
 
 #[cfg(feature = "metrics")]
-use ::metrics::{counter, gauge, histogram};
+mod cache;
+
+#[cfg(feature = "metrics")]
+use cache::{Cache, Series};
 
 /// The label value of a method or namespace the server does not serve.
 pub const UNKNOWN: &str = "(unknown)";
@@ -73,6 +78,15 @@ pub(crate) enum Dropped {
 
 impl Dropped {
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    const ALL: [Dropped; 5] = [
+        Dropped::Unreadable,
+        Dropped::Duplicate,
+        Dropped::Expired,
+        Dropped::Interrupted,
+        Dropped::Cancelled,
+    ];
+
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     fn as_str(self) -> &'static str {
         match self {
             Dropped::Unreadable => "unreadable",
@@ -81,31 +95,6 @@ impl Dropped {
             Dropped::Interrupted => "interrupted",
             Dropped::Cancelled => "cancelled",
         }
-    }
-}
-
-/// What a request was, for its series.
-#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Labels<'a> {
-    pub(crate) topic: &'a str,
-    pub(crate) namespace: Option<&'a str>,
-    pub(crate) method: &'a str,
-}
-
-#[cfg(feature = "metrics")]
-impl Labels<'_> {
-    fn of(&self) -> [(&'static str, String); 3] {
-        [
-            ("topic", self.topic.to_owned()),
-            ("namespace", self.namespace.unwrap_or("").to_owned()),
-            ("method", self.method.to_owned()),
-        ]
-    }
-
-    fn with(&self, key: &'static str, value: &str) -> [(&'static str, String); 4] {
-        let [topic, namespace, method] = self.of();
-        [topic, namespace, method, (key, value.to_owned())]
     }
 }
 
@@ -123,60 +112,114 @@ impl Timer {
             started: std::time::Instant::now(),
         }
     }
-
-    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-    fn elapsed(self) -> Duration {
-        #[cfg(feature = "metrics")]
-        return self.started.elapsed();
-        #[cfg(not(feature = "metrics"))]
-        Duration::ZERO
-    }
 }
 
-/// A server ran a request: `code` is `None` when it succeeded.
-#[inline]
-pub(crate) fn served(labels: Labels<'_>, is_call: bool, code: Option<crate::ErrorCode>, timer: Timer) {
+/// A server's series: its gauge and drop counters, registered when it is
+/// built, and its methods' series, registered at their first request.
+pub(crate) struct ServerMetrics {
     #[cfg(feature = "metrics")]
-    {
-        let kind = if is_call { "call" } else { "cast" };
-        counter!(SERVER_REQUESTS, &labels.with("kind", kind)).increment(1);
-        if let Some(code) = code {
-            counter!(SERVER_ERRORS, &labels.with("code", code.as_str())).increment(1);
+    topic: String,
+    #[cfg(feature = "metrics")]
+    in_flight: ::metrics::Gauge,
+    #[cfg(feature = "metrics")]
+    dropped: [::metrics::Counter; 5],
+    #[cfg(feature = "metrics")]
+    methods: Cache,
+}
+
+impl ServerMetrics {
+    pub(crate) fn new(topic: &str) -> ServerMetrics {
+        let _ = topic;
+        ServerMetrics {
+            #[cfg(feature = "metrics")]
+            topic: topic.to_owned(),
+            #[cfg(feature = "metrics")]
+            in_flight: ::metrics::gauge!(SERVER_IN_FLIGHT, "topic" => topic.to_owned()),
+            #[cfg(feature = "metrics")]
+            dropped: Dropped::ALL.map(
+                |reason| ::metrics::counter!(SERVER_DROPPED, "topic" => topic.to_owned(), "reason" => reason.as_str()),
+            ),
+            #[cfg(feature = "metrics")]
+            methods: Cache::default(),
         }
-        histogram!(SERVER_DURATION, &labels.of()).record(timer.elapsed().as_secs_f64());
     }
-    let _ = (labels, is_call, code, timer);
-}
 
-/// A server's deliveries in flight went up or down by one.
-#[inline]
-pub(crate) fn server_in_flight(topic: &str, up: bool) {
-    #[cfg(feature = "metrics")]
-    {
-        let gauge = gauge!(SERVER_IN_FLIGHT, "topic" => topic.to_owned());
-        if up { gauge.increment(1.0) } else { gauge.decrement(1.0) }
+    /// A server ran a request of `method` in `namespace` (as labelled:
+    /// [`UNKNOWN`] for names no endpoint has); `code` is `None` when it
+    /// succeeded.
+    #[inline]
+    pub(crate) fn served(
+        &self,
+        namespace: Option<&str>,
+        method: &str,
+        is_call: bool,
+        code: Option<crate::ErrorCode>,
+        timer: Timer,
+    ) {
+        #[cfg(feature = "metrics")]
+        {
+            let series = self.methods.get(&self.topic, namespace, method, Series::server);
+            series.record(is_call, code.map(crate::ErrorCode::as_str), timer.started.elapsed());
+        }
+        let _ = (namespace, method, is_call, code, timer);
     }
-    let _ = (topic, up);
+
+    /// Deliveries in flight went up or down by one.
+    #[inline]
+    pub(crate) fn in_flight(&self, up: bool) {
+        #[cfg(feature = "metrics")]
+        if up {
+            self.in_flight.increment(1.0);
+        } else {
+            self.in_flight.decrement(1.0);
+        }
+        let _ = up;
+    }
+
+    /// The server dropped a message, or stopped a handler.
+    #[inline]
+    pub(crate) fn dropped(&self, reason: Dropped) {
+        #[cfg(feature = "metrics")]
+        self.dropped[reason as usize].increment(1);
+        let _ = reason;
+    }
 }
 
-/// A server dropped a message, or stopped a handler.
-#[inline]
-pub(crate) fn dropped(topic: &str, reason: Dropped) {
-    #[cfg(feature = "metrics")]
-    counter!(SERVER_DROPPED, "topic" => topic.to_owned(), "reason" => reason.as_str()).increment(1);
-    let _ = (topic, reason);
+impl std::fmt::Debug for ServerMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerMetrics").finish_non_exhaustive()
+    }
 }
 
-/// One more in a gauge, for as long as it lives: a request waiting for a
-/// concurrency-limit slot ([`SERVER_QUEUED`]), a call waiting for its
-/// reply ([`CLIENT_IN_FLIGHT`]).
+/// One more in a gauge without labels, for as long as it lives: a request
+/// waiting for a concurrency-limit slot ([`SERVER_QUEUED`]), a call
+/// waiting for its reply ([`CLIENT_IN_FLIGHT`]).
 #[derive(Debug)]
-pub(crate) struct Counted(#[cfg_attr(not(feature = "metrics"), allow(dead_code))] &'static str);
+pub(crate) struct Counted(#[cfg_attr(not(feature = "metrics"), allow(dead_code))] Gauge);
+
+/// The gauges without labels.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Gauge {
+    Queued,
+    ClientInFlight,
+}
+
+#[cfg(feature = "metrics")]
+impl Gauge {
+    fn handle(self) -> &'static ::metrics::Gauge {
+        static QUEUED: std::sync::OnceLock<::metrics::Gauge> = std::sync::OnceLock::new();
+        static CLIENT_IN_FLIGHT_GAUGE: std::sync::OnceLock<::metrics::Gauge> = std::sync::OnceLock::new();
+        match self {
+            Gauge::Queued => QUEUED.get_or_init(|| ::metrics::gauge!(SERVER_QUEUED)),
+            Gauge::ClientInFlight => CLIENT_IN_FLIGHT_GAUGE.get_or_init(|| ::metrics::gauge!(CLIENT_IN_FLIGHT)),
+        }
+    }
+}
 
 impl Counted {
-    pub(crate) fn enter(gauge: &'static str) -> Counted {
+    pub(crate) fn enter(gauge: Gauge) -> Counted {
         #[cfg(feature = "metrics")]
-        gauge!(gauge).increment(1.0);
+        gauge.handle().increment(1.0);
         Counted(gauge)
     }
 }
@@ -184,33 +227,39 @@ impl Counted {
 impl Drop for Counted {
     fn drop(&mut self) {
         #[cfg(feature = "metrics")]
-        gauge!(self.0).decrement(1.0);
+        self.0.handle().decrement(1.0);
     }
 }
 
-/// A client sent a request, which ended with `error` (a code's name, or
-/// `None` for success); calls are timed.
+/// A client sent a request to `topic`, which ended with `error` (a code's
+/// name, or `None` for success); calls are timed.
 #[inline]
-pub(crate) fn sent(labels: Labels<'_>, is_call: bool, error: Option<&str>, timer: Timer) {
+pub(crate) fn sent(
+    topic: &str,
+    namespace: Option<&str>,
+    method: &str,
+    is_call: bool,
+    error: Option<&'static str>,
+    timer: Timer,
+) {
     #[cfg(feature = "metrics")]
     {
-        let kind = if is_call { "call" } else { "cast" };
-        counter!(CLIENT_REQUESTS, &labels.with("kind", kind)).increment(1);
-        if let Some(code) = error {
-            counter!(CLIENT_ERRORS, &labels.with("code", code)).increment(1);
-        }
-        if is_call {
-            histogram!(CLIENT_DURATION, &labels.of()).record(timer.elapsed().as_secs_f64());
-        }
+        static CLIENTS: std::sync::LazyLock<Cache> = std::sync::LazyLock::new(Cache::default);
+        let series = CLIENTS.get(topic, namespace, method, Series::client);
+        series.record(is_call, error, timer.started.elapsed());
     }
-    let _ = (labels, is_call, error, timer);
+    let _ = (topic, namespace, method, is_call, error, timer);
 }
 
 /// A reply came after its call gave up.
 #[inline]
 pub(crate) fn late_reply() {
     #[cfg(feature = "metrics")]
-    counter!(CLIENT_LATE_REPLIES).increment(1);
+    {
+        static LATE: std::sync::OnceLock<::metrics::Counter> = std::sync::OnceLock::new();
+        LATE.get_or_init(|| ::metrics::counter!(CLIENT_LATE_REPLIES))
+            .increment(1);
+    }
 }
 
 /// Records that a transport re-established its connection to the broker
@@ -218,6 +267,6 @@ pub(crate) fn late_reply() {
 #[inline]
 pub fn reconnected(transport: &'static str) {
     #[cfg(feature = "metrics")]
-    counter!(RECONNECTIONS, "transport" => transport).increment(1);
+    ::metrics::counter!(RECONNECTIONS, "transport" => transport).increment(1);
     let _ = transport;
 }

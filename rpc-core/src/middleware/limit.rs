@@ -65,7 +65,7 @@ impl Middleware for ConcurrencyLimit {
             let permit = match slots.try_acquire() {
                 Ok(permit) => permit,
                 Err(_) => {
-                    let _queued = crate::metrics::Counted::enter(crate::metrics::SERVER_QUEUED);
+                    let _queued = crate::metrics::Counted::enter(crate::metrics::Gauge::Queued);
                     // Never closed: waits for a slot.
                     slots
                         .acquire()

@@ -113,6 +113,7 @@ impl ServerBuilder {
                 "the executor's concurrency must be between 1 and 65535, not {limit}"
             )));
         }
+        let metrics = crate::metrics::ServerMetrics::new(self.target.topic_name());
         Ok(Server {
             shared: Arc::new(Shared {
                 transport: self.transport,
@@ -129,6 +130,7 @@ impl ServerBuilder {
                 counters: Counters::default(),
                 serving: Mutex::new(None),
                 last_delivery: AtomicU64::new(0),
+                metrics,
             }),
         })
     }

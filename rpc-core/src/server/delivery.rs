@@ -133,16 +133,12 @@ async fn serve(shared: &Arc<Shared>, guard: &mut Guard) {
 fn record(shared: &Shared, request: &Request, outcome: &Result<Payload, RemoteError>, timer: metrics::Timer) {
     let code = outcome.as_ref().err().map(RemoteError::code);
     let unknown = matches!(code, Some(ErrorCode::NoSuchMethod | ErrorCode::UnsupportedVersion));
-    let labels = metrics::Labels {
-        topic: shared.target.topic_name(),
-        namespace: if unknown {
-            Some(metrics::UNKNOWN)
-        } else {
-            request.namespace()
-        },
-        method: if unknown { metrics::UNKNOWN } else { request.method() },
+    let (namespace, method) = if unknown {
+        (Some(metrics::UNKNOWN), metrics::UNKNOWN)
+    } else {
+        (request.namespace(), request.method())
     };
-    metrics::served(labels, request.is_call(), code, timer);
+    shared.metrics.served(namespace, method, request.is_call(), code, timer);
 }
 
 /// A caller cancels its call: the handler's token is cancelled, which
@@ -409,7 +405,7 @@ struct Guard {
 impl Guard {
     fn new(shared: Arc<Shared>, delivery: Delivery) -> Guard {
         shared.counters.in_flight.fetch_add(1, Ordering::Relaxed);
-        metrics::server_in_flight(shared.target.topic_name(), true);
+        shared.metrics.in_flight(true);
         Guard {
             shared,
             delivery: Some(delivery),
@@ -493,7 +489,7 @@ impl Guard {
 impl Drop for Guard {
     fn drop(&mut self) {
         self.shared.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
-        metrics::server_in_flight(self.shared.target.topic_name(), false);
+        self.shared.metrics.in_flight(false);
         let mut owed: Vec<Delivery> = self.delivery.take().into_iter().collect();
         owed.extend(self.finish());
         owed.retain(|delivery| !delivery.is_settled());

@@ -34,7 +34,7 @@ use recent::RecentIds;
 
 use crate::endpoint::Dispatcher;
 use crate::lifecycle::Lifecycle;
-use crate::metrics::Dropped;
+use crate::metrics::{Dropped, ServerMetrics};
 use crate::middleware::Stack;
 use crate::transport::{Address, DeliveryMode, ListenOptions, QueueState};
 use crate::{Error, Target, Transport};
@@ -148,6 +148,7 @@ struct Shared {
     serving: Mutex<Option<Vec<QueueState>>>,
     /// When the last message arrived, in Unix milliseconds (0: never).
     last_delivery: AtomicU64,
+    metrics: ServerMetrics,
 }
 
 impl Shared {
@@ -173,7 +174,7 @@ impl Shared {
             Dropped::Cancelled => &self.counters.cancelled,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        crate::metrics::dropped(self.target.topic_name(), reason);
+        self.metrics.dropped(reason);
     }
 }
 

@@ -423,6 +423,56 @@ async fn memory(scenario: &'static str, total: usize, in_flight: usize) -> Resul
     })
 }
 
+/// Sequential calls through a server with one pass-through middleware layer
+/// (ours) against the same server with none (the baseline), on memory or
+/// on RabbitMQ, in alternating halves: what a layer costs. With no layer
+/// the server calls the dispatcher directly.
+async fn middleware(scenario: &'static str, url: Option<&str>, total: usize) -> Result<Row, BoxError> {
+    let connect = |broker: &Broker| {
+        let broker = broker.clone();
+        async move {
+            match url {
+                Some(url) => Ok::<_, BoxError>(rpc_amqp::connect(&bench_url(url)).await?),
+                None => Ok(broker.transport()),
+            }
+        }
+    };
+    let broker = Broker::new();
+    let id = short_id();
+    let bare = Pair::with_layers(
+        connect(&broker).await?,
+        connect(&broker).await?,
+        &format!("rpc_bench_bare_{id}"),
+        0,
+    )
+    .await?;
+    let layered = Pair::with_layers(
+        connect(&broker).await?,
+        connect(&broker).await?,
+        &format!("rpc_bench_layer_{id}"),
+        1,
+    )
+    .await?;
+    let body = payload(16);
+    let warmup = total / 10 + 10;
+    stats::run(warmup, 1, |_| bare.call(&body)).await?;
+    stats::run(warmup, 1, |_| layered.call(&body)).await?;
+    let half = total / 2;
+    let base_a = stats::run(half, 1, |_| bare.call(&body)).await?;
+    let ours_a = stats::run(half, 1, |_| layered.call(&body)).await?;
+    let ours_b = stats::run(half, 1, |_| layered.call(&body)).await?;
+    let base_b = stats::run(half, 1, |_| bare.call(&body)).await?;
+    bare.stop().await;
+    layered.stop().await;
+    Ok(Row {
+        scenario,
+        payload_bytes: 16,
+        ours: merge(ours_a, ours_b),
+        baseline: Some(merge(base_a, base_b)),
+        extra: Map::from_iter([("layers".to_owned(), json!(1))]),
+    })
+}
+
 /// Peak RSS of a separate server process while 10,000 calls are in flight.
 async fn server_rss(url: &str) -> Result<Row, BoxError> {
     let topic = format!("rpc_bench_rss_{}", short_id());
@@ -589,6 +639,12 @@ async fn run(options: &Options) -> Result<Vec<Row>, BoxError> {
     if wanted("memory_call_pipelined") {
         log("memory_call_pipelined");
         rows.push(memory("memory_call_pipelined", sizes.memory_pipelined, IN_FLIGHT).await?);
+    }
+    if wanted("middleware") || wanted("memory_middleware") {
+        log("memory_middleware: one layer against none");
+        rows.push(middleware("memory_middleware", None, sizes.memory_seq).await?);
+        log("middleware (AMQP): one layer against none");
+        rows.push(middleware("middleware", Some(url), sizes.call_seq_small).await?);
     }
     if wanted("server_rss") {
         log("server_rss");

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rpc_core::{Client, Context, Server, Target, Transport, endpoint};
+use rpc_core::middleware::{Middleware, Next};
+use rpc_core::{Client, Context, HandlerFuture, Request, Server, Target, Transport, endpoint};
 use serde_bytes::ByteBuf;
 use tokio::sync::Notify;
 
@@ -40,10 +41,22 @@ pub(crate) struct Pair {
 
 impl Pair {
     pub(crate) async fn start(server: Transport, client: Transport, topic: &str) -> Result<Pair, rpc_core::Error> {
+        Pair::with_layers(server, client, topic, 0).await
+    }
+
+    /// A pair whose server has `layers` pass-through middleware layers.
+    pub(crate) async fn with_layers(
+        server: Transport,
+        client: Transport,
+        topic: &str,
+        layers: usize,
+    ) -> Result<Pair, rpc_core::Error> {
         let bench = Bench::default();
-        let server = Server::builder(server, Target::server(topic, "bench"))
-            .endpoint(bench.clone())
-            .build()?;
+        let mut builder = Server::builder(server, Target::server(topic, "bench")).endpoint(bench.clone());
+        for _ in 0..layers {
+            builder = builder.layer(PassThrough);
+        }
+        let server = builder.build()?;
         server.start().await?;
         Ok(Pair {
             server,
@@ -65,6 +78,16 @@ impl Pair {
     pub(crate) async fn stop(self) {
         self.server.stop();
         self.server.wait().await;
+    }
+}
+
+/// A middleware layer that only hands the request on: the cost of a layer.
+#[derive(Debug)]
+struct PassThrough;
+
+impl Middleware for PassThrough {
+    fn call<'a>(&'a self, request: &'a mut Request, next: Next<'a>) -> HandlerFuture<'a> {
+        next.run(request)
     }
 }
 

@@ -1,0 +1,83 @@
+//! The seed's server as it runs in production: oslo's ping answered (for
+//! openstack-helm's probe), a log line per request, a policy on the control
+//! endpoint (stopping needs the `admin` role), metrics for Prometheus on
+//! `/metrics`, and readiness and liveness on `/healthz` and `/livez`.
+//!
+//! ```text
+//! cargo run -p rpc-examples --bin ops-server -- --transport-url amqp://guest:guest@127.0.0.1:5672/%2f --listen 127.0.0.1:9464
+//! curl -s 127.0.0.1:9464/metrics; curl -s 127.0.0.1:9464/healthz
+//! ```
+//!
+//! It prints `listening on http://ADDRESS` once serving, and runs until
+//! Ctrl-C (or an admin casts `stop`).
+#![allow(clippy::print_stdout)]
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use rpc_core::middleware::{Policy, RequestLog, Rule};
+use rpc_core::{Server, Target};
+use rpc_examples::{probe, seed};
+
+/// The seed's server, with middleware, metrics and health probes.
+#[derive(Debug, Parser)]
+#[command(name = "ops-server")]
+struct Options {
+    /// Where to connect: `memory://`, or RabbitMQ (`amqp://...`).
+    #[arg(long, env = "RPC_TRANSPORT_URL", default_value = "memory://")]
+    transport_url: String,
+    /// The topic to serve.
+    #[arg(long, default_value = "test")]
+    topic: String,
+    /// The server's name.
+    #[arg(long, default_value = "server1")]
+    server: String,
+    /// Where the HTTP probes listen (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    listen: String,
+}
+
+async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
+    let metrics = probe::install_prometheus()?;
+    let transport = rpc_examples::open_transport(&options.transport_url).await?;
+    let builder = Server::builder(transport, Target::server(&options.topic, &options.server));
+    let control = seed::ServerControl {
+        server: builder.handle(),
+    };
+    let server = builder
+        .endpoint(seed::TestEndpoint)
+        .endpoint(control)
+        .rpc_ping(true)
+        .layer(RequestLog)
+        .layer(Policy::new(Rule::allow()).rule("control:stop", Rule::role("admin")))
+        .build()?;
+    server.start().await?;
+    let server = Arc::new(server);
+    let (listener, address) = probe::bind(&options.listen).await?;
+    let probes = tokio::spawn(probe::serve(listener, Arc::clone(&server), metrics));
+    println!("listening on http://{address}");
+    tracing::info!(topic = %options.topic, server = %options.server, %address, "serving; /metrics, /healthz, /livez");
+    tokio::select! {
+        () = server.wait() => {}
+        _ = tokio::signal::ctrl_c() => {
+            server.stop();
+            server.wait().await;
+        }
+    }
+    probes.abort();
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let options = Options::parse();
+    rpc_examples::init_logging();
+    match run(options).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("ops-server: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

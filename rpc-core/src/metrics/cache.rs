@@ -1,0 +1,136 @@
+//! The handles of per-method series, registered once and found again
+//! without allocating.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use metrics::{Counter, Histogram, counter, histogram};
+
+use super::{CLIENT_DURATION, CLIENT_ERRORS, CLIENT_REQUESTS, SERVER_DURATION, SERVER_ERRORS, SERVER_REQUESTS};
+
+/// The series of one topic, namespace and method.
+pub(super) struct Series {
+    labels: [(&'static str, String); 3],
+    errors_name: &'static str,
+    calls: Counter,
+    casts: Counter,
+    duration: Histogram,
+    /// Whether casts are timed too (a server's are; a client's return at once).
+    time_casts: bool,
+    /// Error counters by code, registered at the first error of each.
+    errors: Mutex<Vec<(&'static str, Counter)>>,
+}
+
+impl Series {
+    fn new(names: [&'static str; 3], time_casts: bool, topic: &str, namespace: Option<&str>, method: &str) -> Series {
+        let [requests, errors_name, duration] = names;
+        let labels = [
+            ("topic", topic.to_owned()),
+            ("namespace", namespace.unwrap_or("").to_owned()),
+            ("method", method.to_owned()),
+        ];
+        let with_kind = |kind: &'static str| {
+            let [topic, namespace, method] = labels.clone();
+            counter!(requests, &[topic, namespace, method, ("kind", kind.to_owned())])
+        };
+        Series {
+            calls: with_kind("call"),
+            casts: with_kind("cast"),
+            duration: histogram!(duration, &labels),
+            labels,
+            errors_name,
+            time_casts,
+            errors: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(super) fn server(topic: &str, namespace: Option<&str>, method: &str) -> Series {
+        Series::new(
+            [SERVER_REQUESTS, SERVER_ERRORS, SERVER_DURATION],
+            true,
+            topic,
+            namespace,
+            method,
+        )
+    }
+
+    pub(super) fn client(topic: &str, namespace: Option<&str>, method: &str) -> Series {
+        Series::new(
+            [CLIENT_REQUESTS, CLIENT_ERRORS, CLIENT_DURATION],
+            false,
+            topic,
+            namespace,
+            method,
+        )
+    }
+
+    /// Records one request: its kind, its error's code if it failed, its duration.
+    pub(super) fn record(&self, is_call: bool, error: Option<&'static str>, elapsed: Duration) {
+        if is_call { &self.calls } else { &self.casts }.increment(1);
+        if is_call || self.time_casts {
+            self.duration.record(elapsed.as_secs_f64());
+        }
+        if let Some(code) = error {
+            let mut errors = self.errors.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let position = errors.iter().position(|(known, _)| *known == code);
+            let index = position.unwrap_or_else(|| {
+                let [topic, namespace, method] = self.labels.clone();
+                errors.push((
+                    code,
+                    counter!(self.errors_name, &[topic, namespace, method, ("code", code.to_owned())]),
+                ));
+                errors.len() - 1
+            });
+            errors[index].1.increment(1);
+        }
+    }
+
+    fn is(&self, topic: &str, namespace: Option<&str>, method: &str) -> bool {
+        self.labels[0].1 == topic && self.labels[1].1 == namespace.unwrap_or("") && self.labels[2].1 == method
+    }
+}
+
+/// Series by (topic, namespace, method): a lookup hashes the names and
+/// compares them, and allocates only the first time.
+///
+/// The hash is FNV-1a, not a keyed one: the names are the program's own (a
+/// server labels only the methods its endpoints have), and SipHash cost
+/// more than the rest of the lookup.
+#[derive(Default)]
+pub(super) struct Cache {
+    // Keys are hashes already: not hashed again.
+    series: Mutex<HashMap<u64, Vec<Arc<Series>>, crate::ids::RandomKeys>>,
+}
+
+/// FNV-1a over the names, each followed by a byte no UTF-8 text holds.
+fn fnv1a(names: [&str; 3]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for name in names {
+        for byte in name.bytes().chain([0xff]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    hash
+}
+
+impl Cache {
+    pub(super) fn get(
+        &self,
+        topic: &str,
+        namespace: Option<&str>,
+        method: &str,
+        new: fn(&str, Option<&str>, &str) -> Series,
+    ) -> Arc<Series> {
+        let key = fnv1a([topic, namespace.unwrap_or("\u{0}"), method]);
+        let mut series = self.series.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let bucket = series.entry(key).or_default();
+        if let Some(found) = bucket.iter().find(|series| series.is(topic, namespace, method)) {
+            return Arc::clone(found);
+        }
+        let created = Arc::new(new(topic, namespace, method));
+        bucket.push(Arc::clone(&created));
+        created
+    }
+}
