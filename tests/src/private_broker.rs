@@ -47,6 +47,8 @@ pub struct NodeOptions {
     pub cookie: Option<String>,
     /// Extra `rabbitmq.conf` lines.
     pub config: String,
+    /// Plugins to enable (`rabbitmq_management`...).
+    pub plugins: Vec<&'static str>,
 }
 
 impl Default for NodeOptions {
@@ -56,6 +58,7 @@ impl Default for NodeOptions {
             tls: None,
             cookie: None,
             config: String::new(),
+            plugins: Vec::new(),
         }
     }
 }
@@ -195,7 +198,8 @@ impl PrivateBroker {
             .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
         write_private(&home.join(".erlang.cookie"), &cookie);
         std::fs::write(dir.path().join("rabbitmq.conf"), config).expect("write rabbitmq.conf");
-        std::fs::write(dir.path().join("enabled_plugins"), "[].\n").expect("write enabled_plugins");
+        let plugins = format!("[{}].\n", options.plugins.join(","));
+        std::fs::write(dir.path().join("enabled_plugins"), plugins).expect("write enabled_plugins");
         std::fs::write(dir.path().join("rabbitmq-env.conf"), "").expect("write rabbitmq-env.conf");
         PrivateBroker {
             node: format!("rpctest{port}@localhost"),

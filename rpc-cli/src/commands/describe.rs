@@ -1,0 +1,110 @@
+//! `rpc describe` and `rpc compat`: endpoint descriptions, as the
+//! compatibility check writes them.
+#![allow(clippy::print_stdout)]
+
+use std::path::PathBuf;
+
+use clap::Args;
+use rpc_core::api as compat;
+use rpc_core::api::EndpointDescription;
+
+use crate::exit::Exit;
+
+/// `rpc describe`.
+#[derive(Debug, Args)]
+pub(crate) struct DescribeArgs {
+    /// Description files (JSON), as `rpc_core::api::compat` writes them.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Prints the descriptions as JSON instead.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `rpc compat`.
+#[derive(Debug, Args)]
+pub(crate) struct CompatArgs {
+    /// The description callers were built against.
+    old: PathBuf,
+    /// The new description.
+    new: PathBuf,
+}
+
+fn read(path: &PathBuf) -> Result<EndpointDescription, Exit> {
+    compat::read_snapshot(path).map_err(|error| Exit::Config(error.to_string()))
+}
+
+/// Prints each description: the endpoint, then a line per method.
+pub(crate) fn describe(args: &DescribeArgs) -> Result<(), Exit> {
+    for file in &args.files {
+        let description = read(file)?;
+        if args.json {
+            println!("{}", description.to_json());
+            continue;
+        }
+        print!("{}", text(&description));
+    }
+    Ok(())
+}
+
+/// A description for people.
+fn text(description: &EndpointDescription) -> String {
+    let mut out = format!(
+        "{} (namespace {}, version {})\n",
+        description.name,
+        description.namespace.as_deref().unwrap_or("(default)"),
+        description
+            .version
+            .map_or_else(|| "(none)".to_owned(), |version| version.to_string()),
+    );
+    for method in &description.methods {
+        let arguments: Vec<String> = method
+            .arguments
+            .iter()
+            .map(|argument| {
+                let since = argument
+                    .since
+                    .map(|since| format!(" since {since}"))
+                    .unwrap_or_default();
+                let optional = if argument.optional { "?" } else { "" };
+                format!("{}{optional}: {}{since}", argument.name, argument.ty)
+            })
+            .collect();
+        let error = method
+            .error
+            .as_ref()
+            .map(|error| format!(" or {error}"))
+            .unwrap_or_default();
+        let since = method
+            .since
+            .map(|since| format!("  [since {since}]"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "  {}({}) -> {}{error}{since}\n",
+            method.name,
+            arguments.join(", "),
+            method.returns
+        ));
+    }
+    out
+}
+
+/// Compares two descriptions; exits 1 when the new one breaks callers of the old.
+pub(crate) fn compat(args: &CompatArgs) -> Result<(), Exit> {
+    let (old, new) = (read(&args.old)?, read(&args.new)?);
+    let report = compat::compare(&old, &new);
+    for change in &report.changes {
+        let mark = if change.severity.fails() { "FAIL" } else { "ok" };
+        println!("{mark:<4} {change}");
+    }
+    if report.is_compatible() {
+        println!("compatible: callers of {} keep working", args.old.display());
+        Ok(())
+    } else {
+        Err(Exit::Failed(format!(
+            "{} breaks callers of {}",
+            args.new.display(),
+            args.old.display()
+        )))
+    }
+}

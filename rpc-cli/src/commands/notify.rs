@@ -1,0 +1,81 @@
+//! `rpc notify`: sends one notification.
+
+use clap::Args;
+use rpc_core::notify::{Notifier, NotifyDriver, Priority};
+
+use crate::args::object;
+use crate::commands::listen::parse_priority;
+use crate::connect::Global;
+use crate::exit::Exit;
+
+/// `rpc notify`.
+#[derive(Debug, Args)]
+pub(crate) struct NotifyArgs {
+    /// The event type, e.g. `compute.instance.create.end`.
+    #[arg(long, value_name = "TYPE")]
+    event_type: String,
+    /// The priority: audit, debug, info, warn, error, critical or sample.
+    #[arg(long, default_value = "info", value_parser = parse_priority)]
+    priority: Priority,
+    /// Who sends it, e.g. `compute.host-1`.
+    #[arg(long, default_value = "rpc-cli", value_name = "ID")]
+    publisher_id: String,
+    /// The payload, JSON (any value).
+    #[arg(long, default_value = "{}", value_name = "JSON")]
+    payload: String,
+    /// The request context, a JSON object.
+    #[arg(long, value_name = "JSON")]
+    context: Option<String>,
+    /// A topic to send on; repeat it (default: the files' topics, else `notifications`).
+    #[arg(long = "topic", value_name = "TOPIC")]
+    topics: Vec<String>,
+    /// oslo's driver: messagingv2 (the 2.0 envelope), messaging (1.0), log, noop
+    /// (default: the files' first driver, else messagingv2).
+    #[arg(long, value_parser = parse_driver)]
+    driver: Option<NotifyDriver>,
+    /// The exchange; the transport's control exchange by default.
+    #[arg(long, value_name = "NAME")]
+    exchange: Option<String>,
+}
+
+fn parse_driver(name: &str) -> Result<NotifyDriver, String> {
+    NotifyDriver::from_name(name)
+        .ok_or_else(|| format!("unknown driver `{name}`; expected messagingv2, messaging, log or noop"))
+}
+
+/// Sends the notification.
+pub(crate) async fn notify(global: &Global, args: NotifyArgs) -> Result<(), Exit> {
+    let payload: serde_json::Value =
+        serde_json::from_str(&args.payload).map_err(|error| Exit::Usage(format!("--payload is not JSON: {error}")))?;
+    let ctx = match &args.context {
+        Some(json) => rpc_core::Context::from(object("--context", json)?),
+        None => rpc_core::Context::new(),
+    };
+    let transport = global.notification_transport().await?;
+    let mut notifier = match global.config()? {
+        // The files' driver, topics and retry, then the command line's.
+        Some(config) => config.notifier(transport, &args.publisher_id),
+        None => Notifier::new(transport, &args.publisher_id),
+    };
+    if global
+        .config()?
+        .is_some_and(|config| config.options().notifications.driver.is_empty())
+    {
+        // Files without a driver send nothing, as oslo does; the command asks to send.
+        notifier = notifier.driver(NotifyDriver::MessagingV2);
+    }
+    if let Some(driver) = args.driver {
+        notifier = notifier.driver(driver);
+    }
+    if !args.topics.is_empty() {
+        notifier = notifier.topics(args.topics.clone());
+    }
+    if let Some(exchange) = &args.exchange {
+        notifier = notifier.exchange(exchange);
+    }
+    notifier = notifier.codec(global.codec.into());
+    notifier
+        .notify(&ctx, args.priority, &args.event_type, &payload)
+        .await
+        .map_err(Exit::from)
+}

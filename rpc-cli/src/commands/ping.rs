@@ -1,0 +1,103 @@
+//! `rpc ping`: oslo's `oslo_rpc_server_ping`, timed.
+#![allow(clippy::print_stdout)]
+
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use rpc_core::{Client, Context, PING_METHOD, Target, Value};
+
+use crate::connect::Global;
+use crate::exit::Exit;
+
+/// `rpc ping`.
+#[derive(Debug, Args)]
+pub(crate) struct PingArgs {
+    /// The topic.
+    topic: String,
+    /// Pings this server only.
+    #[arg(long, value_name = "NAME")]
+    server: Option<String>,
+    /// How many pings (0: until Ctrl-C).
+    #[arg(short, long, default_value_t = 1)]
+    count: u64,
+    /// Seconds between pings.
+    #[arg(short, long, default_value_t = 1.0, value_name = "SECONDS")]
+    interval: f64,
+    /// Seconds to wait for each answer.
+    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+    timeout: f64,
+}
+
+/// Pings, prints each round trip, then a summary; exits 0 when every ping
+/// was answered.
+pub(crate) async fn ping(global: &Global, args: PingArgs) -> Result<(), Exit> {
+    let seconds = |option: &str, value: f64| {
+        Duration::try_from_secs_f64(value).map_err(|_| Exit::Usage(format!("--{option} must be positive, not {value}")))
+    };
+    let (interval, timeout) = (seconds("interval", args.interval)?, seconds("timeout", args.timeout)?);
+    let target = match &args.server {
+        Some(server) => Target::server(&args.topic, server),
+        None => Target::topic(&args.topic),
+    };
+    let name = target.to_string();
+    let client = Client::new(global.transport().await?, target)
+        .codec(global.codec.into())
+        .timeout(timeout);
+    let ctx = Context::new();
+    let mut times = Vec::new();
+    let mut last_failure = None;
+    let mut sent = 0;
+    while args.count == 0 || sent < args.count {
+        if sent > 0 {
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                _ = tokio::signal::ctrl_c() => break,
+            }
+        }
+        sent += 1;
+        let started = Instant::now();
+        let answer = tokio::select! {
+            answer = client.call::<Value>(&ctx, PING_METHOD, serde_json::json!({})) => answer,
+            _ = tokio::signal::ctrl_c() => break,
+        };
+        let elapsed = started.elapsed();
+        match answer {
+            Ok(answer) if answer == "pong" => {
+                println!("pong from {name}: seq={sent} time={:.2} ms", millis(elapsed));
+                times.push(elapsed);
+            }
+            Ok(other) => {
+                println!("unexpected answer from {name}: seq={sent} {other}");
+                last_failure = Some(Exit::Failed(format!("{name} answered {other}, not \"pong\"")));
+            }
+            Err(error) => {
+                println!("no pong from {name}: seq={sent} {error}");
+                last_failure = Some(Exit::from(error));
+            }
+        }
+    }
+    summary(&name, sent, &times);
+    match last_failure {
+        Some(failure) if times.len() < usize::try_from(sent).unwrap_or(usize::MAX) => Err(failure),
+        _ => Ok(()),
+    }
+}
+
+fn millis(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+fn summary(name: &str, sent: u64, times: &[Duration]) {
+    let answered = times.len();
+    let lost = sent.saturating_sub(answered as u64);
+    println!("--- {name} ping statistics ---");
+    println!("{sent} sent, {answered} answered, {lost} lost");
+    if let (Some(min), Some(max)) = (times.iter().min(), times.iter().max()) {
+        let average = times.iter().map(|time| millis(*time)).sum::<f64>() / answered as f64;
+        println!(
+            "round-trip min/avg/max = {:.2}/{average:.2}/{:.2} ms",
+            millis(*min),
+            millis(*max)
+        );
+    }
+}

@@ -1,0 +1,132 @@
+//! The options every command takes, and the transport they lead to.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use rpc_config::{Config, Sources};
+use rpc_core::{Codec, Transport};
+
+use crate::exit::Exit;
+
+/// The local RabbitMQ, when nothing says otherwise.
+const DEFAULT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// Options of every command.
+#[derive(Debug, Args)]
+pub(crate) struct Global {
+    /// Where to connect: amqp://, rabbit:// (oslo's form, several hosts),
+    /// amqps://, memory://. Overrides the configuration files.
+    #[arg(long, global = true, env = "RPC_TRANSPORT_URL", value_name = "URL")]
+    pub(crate) transport_url: Option<String>,
+    /// An oslo.config file to read (`nova.conf`...); repeat it, later files
+    /// override earlier ones.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) config_file: Vec<PathBuf>,
+    /// A directory of oslo.config files (`*.conf`, by name), read after the files.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) config_dir: Vec<PathBuf>,
+    /// The wire format of requests: oslo's JSON (what Python services speak;
+    /// Rust servers read both) or MessagePack.
+    #[arg(long, global = true, value_enum, default_value_t = WireCodec::Oslo)]
+    pub(crate) codec: WireCodec,
+    /// More logs on stderr (-v: debug, -vv: trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+}
+
+/// `--codec`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum WireCodec {
+    /// oslo.messaging's JSON.
+    Oslo,
+    /// MessagePack.
+    Msgpack,
+}
+
+impl From<WireCodec> for Codec {
+    fn from(codec: WireCodec) -> Codec {
+        match codec {
+            WireCodec::Oslo => Codec::OsloJson,
+            WireCodec::Msgpack => Codec::MsgPack,
+        }
+    }
+}
+
+impl Global {
+    /// The configuration files, if any were given.
+    pub(crate) fn config(&self) -> Result<Option<Config>, Exit> {
+        if self.config_file.is_empty() && self.config_dir.is_empty() {
+            return Ok(None);
+        }
+        let mut sources = Sources::new();
+        for file in &self.config_file {
+            sources = sources.file(file);
+        }
+        for dir in &self.config_dir {
+            sources = sources.dir(dir);
+        }
+        let config = Config::load(&sources).map_err(|error| Exit::Config(error.to_string()))?;
+        for ignored in config.ignored_options() {
+            tracing::warn!("{ignored}");
+        }
+        Ok(Some(config))
+    }
+
+    /// The RPC transport's URL: `--transport-url`, the files', the environment's, or the local RabbitMQ.
+    pub(crate) fn rpc_url(&self, config: Option<&Config>) -> String {
+        match (&self.transport_url, config) {
+            (Some(url), _) => url.clone(),
+            (None, Some(config)) => config.rpc_url(),
+            (None, None) => DEFAULT_URL.to_owned(),
+        }
+    }
+
+    /// Opens the RPC transport.
+    pub(crate) async fn transport(&self) -> Result<Transport, Exit> {
+        let config = self.config()?;
+        open(&self.rpc_url(config.as_ref())).await
+    }
+
+    /// Opens the notifications' transport (the files' `[oslo_messaging_notifications]
+    /// transport_url` when `--transport-url` is not given).
+    pub(crate) async fn notification_transport(&self) -> Result<Transport, Exit> {
+        let config = self.config()?;
+        let url = match (&self.transport_url, &config) {
+            (None, Some(config)) => config.notification_url(),
+            _ => self.rpc_url(config.as_ref()),
+        };
+        open(&url).await
+    }
+
+    /// The call timeout: the command's, else the files' `rpc_response_timeout`, else 60 s.
+    pub(crate) fn timeout(&self, given: Option<f64>) -> Result<Duration, Exit> {
+        match given {
+            Some(seconds) => Duration::try_from_secs_f64(seconds)
+                .map_err(|_| Exit::Usage(format!("--timeout must be a positive number of seconds, not {seconds}"))),
+            None => Ok(self
+                .config()?
+                .map_or(rpc_core::DEFAULT_TIMEOUT, |config| config.call_timeout())),
+        }
+    }
+}
+
+async fn open(url: &str) -> Result<Transport, Exit> {
+    rpc_amqp::register();
+    rpc_core::transport_from_url(url).await.map_err(Exit::from)
+}
+
+/// Logs on stderr: warnings by default, more with `-v`, or as `RUST_LOG` says.
+pub(crate) fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn,lapin=error",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,513 @@
+//! The `rpc` binary, run as a process, against the seed's Rust endpoints
+//! and a Python oslo.messaging server and notifier on the local RabbitMQ,
+//! with oslo.config files in the shapes deployment tools write, and with
+//! bad command lines.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use rpc_core::{Server, ServerHandle, Target};
+use rpc_examples::seed::{ServerControl, TestEndpoint};
+use rpc_tests::interop::{PythonServer, command as python};
+use rpc_tests::private_broker::{NodeOptions, PrivateBroker, free_port};
+use serde_json::Value;
+
+fn rpc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rpc"))
+        .args(args)
+        .env_remove("RPC_TRANSPORT_URL")
+        .output()
+        .expect("rpc runs")
+}
+
+fn url() -> String {
+    rpc_tests::broker::url_with(rpc_tests::broker::TEST_OPTIONS)
+}
+
+fn topic(name: &str) -> String {
+    format!("cli_{name}_{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|error| panic!("not JSON ({error}): {}\nstderr: {}", stdout(output), stderr(output)))
+}
+
+/// The seed's endpoints on `topic`, server `server1`, answering oslo's ping.
+async fn seed_server(topic: &str) -> (Server, ServerHandle) {
+    let transport = rpc_tests::broker::connect().await;
+    let builder = Server::builder(transport, Target::server(topic, "server1")).rpc_ping(true);
+    let handle = builder.handle();
+    let control = ServerControl { server: handle.clone() };
+    let server = builder.endpoint(TestEndpoint).endpoint(control).build().unwrap();
+    server.start().await.unwrap();
+    (server, handle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_casts_and_pings_a_rust_server() {
+    let topic = topic("rust");
+    let (server, handle) = seed_server(&topic).await;
+    let url = url();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--transport-url", &url];
+        all.extend_from_slice(args);
+        rpc(&all)
+    };
+
+    // The issue's example, and the same with --arg, in both codecs.
+    let called = run(&["call", &topic, "test", "--args", r#"{"arg":"myarg"}"#]);
+    assert!(called.status.success(), "{}", stderr(&called));
+    assert_eq!(stdout(&called), "\"myarg\"\n");
+    let called = run(&[
+        "--codec", "msgpack", "call", &topic, "test", "--arg", "arg=x", "--server", "server1",
+    ]);
+    assert_eq!(json(&called), "x", "{}", stderr(&called));
+
+    // A server's error: JSON on stdout, exit 1.
+    let missing = run(&["call", &topic, "nope"]);
+    assert_eq!(missing.status.code(), Some(1), "{}", stderr(&missing));
+    assert_eq!(json(&missing)["error"]["class"], "NoSuchMethod");
+    assert_eq!(json(&missing)["error"]["code"], "no_such_method");
+    let wrong = run(&["call", &topic, "test", "--arg", "arg:=[1]"]);
+    assert_eq!(wrong.status.code(), Some(1));
+    assert_eq!(json(&wrong)["error"]["code"], "invalid_arguments");
+
+    // Ping, with round-trip times and a summary.
+    let ping = run(&[
+        "ping",
+        &topic,
+        "--server",
+        "server1",
+        "--count",
+        "3",
+        "--interval",
+        "0.05",
+    ]);
+    assert!(ping.status.success(), "{}{}", stdout(&ping), stderr(&ping));
+    let out = stdout(&ping);
+    assert_eq!(out.matches("pong from").count(), 3, "{out}");
+    assert!(out.contains("3 sent, 3 answered, 0 lost"), "{out}");
+    assert!(out.contains("round-trip min/avg/max"), "{out}");
+
+    // No server on a topic: exit 4 at once.
+    let nobody_topic = format!("{topic}_nobody");
+    let nobody = run(&["call", &nobody_topic, "test", "--arg", "arg=x"]);
+    assert_eq!(nobody.status.code(), Some(4), "{}", stderr(&nobody));
+
+    // A fanout cast reaches the control endpoint: the server stops.
+    let cast = run(&[
+        "cast",
+        &topic,
+        "stop",
+        "--namespace",
+        "control",
+        "--version",
+        "2.0",
+        "--fanout",
+    ]);
+    assert!(cast.status.success(), "{}", stderr(&cast));
+    tokio::time::timeout(Duration::from_secs(10), server.wait())
+        .await
+        .expect("the cast stopped the server");
+    assert!(!handle.is_running());
+
+    // Its queue stays, with nobody consuming: the call times out, exit 3.
+    let timed_out = run(&["call", &topic, "test", "--arg", "arg=x", "--timeout", "0.5"]);
+    assert_eq!(timed_out.status.code(), Some(3), "{}", stderr(&timed_out));
+    assert!(
+        stderr(&timed_out).contains("no reply to `test`"),
+        "{}",
+        stderr(&timed_out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_a_python_oslo_server() {
+    let topic = topic("python");
+    let _server = PythonServer::start("python_server.py", &[&topic, "py1"]).await;
+    let url = url();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--transport-url", &url];
+        all.extend_from_slice(args);
+        rpc(&all)
+    };
+    let echoed = run(&["call", &topic, "echo", "--arg", "arg=hello"]);
+    assert_eq!(json(&echoed), "hello", "{}", stderr(&echoed));
+    let added = run(&[
+        "call", &topic, "add", "--arg", "a:=2", "--arg", "b:=40", "--server", "py1",
+    ]);
+    assert_eq!(json(&added), 42, "{}", stderr(&added));
+
+    // A Python exception: its class, message and traceback.
+    let failed = run(&["call", &topic, "fail", "--arg", "message=boom"]);
+    assert_eq!(failed.status.code(), Some(1));
+    let error = &json(&failed)["error"];
+    assert_eq!(error["class"], "ValueError", "{error}");
+    assert_eq!(error["message"], "boom", "{error}");
+    assert!(
+        error["traceback"].as_array().is_some_and(|lines| !lines.is_empty()),
+        "{error}"
+    );
+
+    // A cast, then the call that reads it; the context reaches the server.
+    let cast = run(&["cast", &topic, "record", "--arg", "value=from-cli", "--server", "py1"]);
+    assert!(cast.status.success(), "{}", stderr(&cast));
+    let records = run(&["call", &topic, "records", "--server", "py1"]);
+    assert_eq!(json(&records), serde_json::json!(["from-cli"]), "{}", stderr(&records));
+    let context = run(&[
+        "call",
+        &topic,
+        "context",
+        "--context",
+        r#"{"project_id": "p1", "roles": ["admin"]}"#,
+    ]);
+    let context = json(&context);
+    assert_eq!(context["project_id"], "p1", "{context}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listens_to_a_python_notifier() {
+    let topic = topic("notify");
+    // Durable queues on an exchange of the test's own, as the Python side declares them.
+    let exchange = format!("{topic}_exchange");
+    let url = rpc_tests::broker::url_with(&format!("durable=true&control_exchange={exchange}"));
+    let mut listen = Command::new(env!("CARGO_BIN_EXE_rpc"))
+        .args(["--transport-url", &url, "listen", "--topic", &topic, "--count", "15"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("rpc listen starts");
+    // Its stderr, line by line, read on a thread of its own.
+    let (lines_sender, stderr_lines) = std::sync::mpsc::channel::<String>();
+    let errors = BufReader::new(listen.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        for line in errors.lines().map_while(Result::ok) {
+            let _ = lines_sender.send(line);
+        }
+    });
+    let first = stderr_lines
+        .recv_timeout(Duration::from_secs(30))
+        .expect("rpc listen says it listens");
+    assert!(first.contains("listening on"), "{first}");
+
+    let sent = python("notify_send.py")
+        .arg(&topic)
+        .env("OSLO_EXCHANGE", &exchange)
+        .output()
+        .expect("the Python notifier runs");
+    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while listen.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = listen.kill();
+            let rest: Vec<String> = stderr_lines.try_iter().collect();
+            panic!("rpc listen did not get 15 notifications; stderr: {rest:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let output = listen.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let lines: Vec<Value> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), 15, "{}", stdout(&output));
+    let info = lines
+        .iter()
+        .find(|line| line["event_type"] == "interop.messagingv2.info")
+        .expect("the v2 info notification");
+    assert_eq!(info["priority"], "info");
+    assert_eq!(info["publisher_id"], "compute.py-host");
+    assert_eq!(info["payload"]["driver"], "messagingv2");
+    assert!(
+        lines
+            .iter()
+            .any(|line| line["event_type"] == "interop.messaging.critical")
+    );
+}
+
+/// A scratch directory with files, removed when dropped.
+struct Files(PathBuf);
+
+impl Files {
+    fn new(name: &str) -> Files {
+        let dir = std::env::temp_dir().join(format!("rpc-cli-{name}-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Files(dir)
+    }
+
+    fn write(&self, name: &str, text: &str) -> String {
+        let path = self.0.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        path.display().to_string()
+    }
+}
+
+impl Drop for Files {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_kolla_and_openstack_ansible_config_files() {
+    let topic = topic("config");
+    let (server, _) = seed_server(&topic).await;
+    let files = Files::new("config");
+    // kolla-ansible: several hosts (here the one broker twice), oslo's `//` vhost.
+    let kolla = files.write(
+        "nova.conf",
+        "[DEFAULT]\n\
+         transport_url = rabbit://guest:guest@127.0.0.1:5672,guest:guest@127.0.0.1:5672//\n\
+         rpc_response_timeout = 7\n\
+         [oslo_messaging_rabbit]\n\
+         heartbeat_in_pthread = false\n\
+         heartbeat_timeout_threshold = 30\n\
+         rabbit_transient_queues_ttl = 60\n\
+         [oslo_messaging_notifications]\n\
+         driver = messagingv2\n",
+    );
+    let called = rpc(&["--config-file", &kolla, "call", &topic, "test", "--arg", "arg=kolla"]);
+    assert_eq!(json(&called), "kolla", "{}", stderr(&called));
+
+    // openstack-ansible: a base file, then a directory whose files override it.
+    let base = files.write(
+        "neutron.conf",
+        "[DEFAULT]\n\
+         # the broker is set by the override below\n\
+         transport_url = rabbit://nobody:wrong@127.0.0.1:1//\n\
+         [oslo_messaging_rabbit]\n\
+         ssl = False\n\
+         amqp_durable_queues = False\n",
+    );
+    files.write(
+        "neutron.conf.d/50-rabbit.conf",
+        "[DEFAULT]\ntransport_url = rabbit://guest:guest@127.0.0.1:5672/\n",
+    );
+    let dir = files.0.join("neutron.conf.d").display().to_string();
+    let called = rpc(&[
+        "--config-file",
+        &base,
+        "--config-dir",
+        &dir,
+        "call",
+        &topic,
+        "test",
+        "--arg",
+        "arg=osa",
+    ]);
+    assert_eq!(json(&called), "osa", "{}", stderr(&called));
+
+    // A bad file: exit 6, naming the file and line.
+    let bad = files.write("bad.conf", "[DEFAULT]\nrpc_response_timeout = soon\n");
+    let refused = rpc(&["--config-file", &bad, "call", &topic, "test"]);
+    assert_eq!(refused.status.code(), Some(6), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("bad.conf"), "{}", stderr(&refused));
+    let missing = rpc(&["--config-file", "/nonexistent/nova.conf", "call", &topic, "test"]);
+    assert_eq!(missing.status.code(), Some(6), "{}", stderr(&missing));
+    server.stop();
+    server.wait().await;
+}
+
+#[test]
+fn bad_command_lines_exit_2_with_a_clear_message() {
+    for (args, says) in [
+        (&["frobnicate"][..], "unrecognized subcommand"),
+        (&["call", "topic"][..], "<METHOD>"),
+        (
+            &["call", "t", "m", "--arg", "novalue"][..],
+            "expected NAME=TEXT or NAME:=JSON",
+        ),
+        (&["call", "t", "m", "--args", "{not json"][..], "--args is not JSON"),
+        (&["call", "t", "m", "--arg", "a:={"][..], "is not JSON"),
+        (&["call", "t", "m", "--version", "two"][..], "--version two"),
+        (&["listen", "--priority", "loud"][..], "unknown priority `loud`"),
+        (&["ping", "t", "--interval=-1"][..], "--interval must be positive"),
+        (&["--codec", "xml", "call", "t", "m"][..], "invalid value 'xml'"),
+    ] {
+        let output = rpc(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", stderr(&output));
+        assert!(stderr(&output).contains(says), "{args:?}: {}", stderr(&output));
+    }
+    let help = rpc(&["call", "--help"]);
+    assert!(help.status.success());
+    assert!(stdout(&help).contains("name:=JSON"), "{}", stdout(&help));
+    let completions = rpc(&["completions", "bash"]);
+    assert!(completions.status.success());
+    assert!(stdout(&completions).contains("_rpc()"), "{}", stdout(&completions));
+}
+
+#[test]
+fn describes_and_compares_endpoint_descriptions() {
+    let api = |version: &str| format!("{}/../tests/api/inventory-{version}.json", env!("CARGO_MANIFEST_DIR"));
+    let described = rpc(&["describe", &api("1.2")]);
+    assert!(described.status.success(), "{}", stderr(&described));
+    let text = stdout(&described);
+    assert!(
+        text.starts_with("Inventory (namespace inventory, version 1.2)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("add(item: String, count: u32, location?: Option<String> since 1.2) -> u64 or StockError"),
+        "{text}"
+    );
+    let as_json = rpc(&["describe", "--json", &api("1.1")]);
+    assert_eq!(json(&as_json)["version"], "1.1");
+
+    let compatible = rpc(&["compat", &api("1.1"), &api("1.2")]);
+    assert!(
+        compatible.status.success(),
+        "{}{}",
+        stdout(&compatible),
+        stderr(&compatible)
+    );
+    assert!(stdout(&compatible).contains("compatible"), "{}", stdout(&compatible));
+    let breaking = rpc(&["compat", &api("1.2"), &api("1.1")]);
+    assert_eq!(breaking.status.code(), Some(1), "{}", stdout(&breaking));
+    assert!(stdout(&breaking).contains("FAIL"), "{}", stdout(&breaking));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_the_servers_of_a_topic_through_the_management_api() {
+    let management = free_port();
+    let broker = tokio::task::spawn_blocking(move || {
+        PrivateBroker::start_with(NodeOptions {
+            plugins: vec!["rabbitmq_management"],
+            config: format!(
+                "management.tcp.port = {management}\nmanagement.tcp.ip = 127.0.0.1\n\
+                 collect_statistics_interval = 500\n"
+            ),
+            ..NodeOptions::default()
+        })
+    })
+    .await
+    .unwrap();
+    let url = broker.url("");
+    let topic = topic("servers");
+    let transport = rpc_tests::broker::connect_url(&url).await;
+    let mut servers = Vec::new();
+    for name in ["alpha", "beta"] {
+        let server = Server::builder(transport.clone(), Target::server(&topic, name))
+            .endpoint(TestEndpoint)
+            .build()
+            .unwrap();
+        server.start().await.unwrap();
+        servers.push(server);
+    }
+    let management_url = format!("http://guest:guest@127.0.0.1:{management}");
+    // The plugin answers a little after the node, and its statistics lag
+    // the consumers: wait until it shows both servers consuming.
+    let consumed = |output: &Output| {
+        output.status.success()
+            && serde_json::from_slice::<Value>(&output.stdout).is_ok_and(|queues| {
+                queues.as_array().into_iter().flatten().any(|queue| {
+                    queue["kind"] == "shared" && queue["consumers"].as_array().is_some_and(|c| c.len() == 2)
+                })
+            })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let listed = loop {
+        let listed = rpc(&[
+            "--transport-url",
+            &url,
+            "servers",
+            &topic,
+            "--management-url",
+            &management_url,
+            "--json",
+        ]);
+        if consumed(&listed) || std::time::Instant::now() > deadline {
+            break listed;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let queues = json(&listed);
+    let queues = queues.as_array().unwrap();
+    let kinds: Vec<&str> = queues.iter().map(|queue| queue["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds.iter().filter(|kind| **kind == "server").count(), 2, "{queues:?}");
+    assert_eq!(kinds.iter().filter(|kind| **kind == "fanout").count(), 2, "{queues:?}");
+    let shared = queues
+        .iter()
+        .find(|queue| queue["kind"] == "shared")
+        .expect("the shared queue");
+    assert_eq!(shared["consumers"].as_array().unwrap().len(), 2, "{shared}");
+    let names: Vec<&str> = queues.iter().filter_map(|queue| queue["server"].as_str()).collect();
+    assert_eq!(names, ["alpha", "beta"]);
+    // The table, derived from the transport URL (same host, port 15672
+    // there is not this node's): an explicit URL is needed, and a wrong one
+    // is a clear error.
+    let table = rpc(&[
+        "--transport-url",
+        &url,
+        "servers",
+        &topic,
+        "--management-url",
+        &management_url,
+    ]);
+    assert!(
+        stdout(&table).contains("alpha") && stdout(&table).contains("fanout"),
+        "{}",
+        stdout(&table)
+    );
+    let unreachable = rpc(&["servers", &topic, "--management-url", "http://127.0.0.1:1"]);
+    assert_eq!(unreachable.status.code(), Some(5), "{}", stderr(&unreachable));
+    assert!(
+        stderr(&unreachable).contains("rabbitmq-plugins enable rabbitmq_management"),
+        "{}",
+        stderr(&unreachable)
+    );
+    for server in servers {
+        server.stop();
+        server.wait().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn benches_a_live_method() {
+    let topic = topic("bench");
+    let (server, _) = seed_server(&topic).await;
+    let output = rpc(&[
+        "--transport-url",
+        &url(),
+        "bench",
+        &topic,
+        "test",
+        "--arg",
+        "arg=x",
+        "-n",
+        "200",
+        "--concurrency",
+        "8",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = stdout(&output);
+    for row in [
+        "calls          200 (8 in flight)",
+        "failed         0",
+        "calls/s",
+        "p50",
+        "p99",
+    ] {
+        assert!(out.contains(row), "{row}: {out}");
+    }
+    server.stop();
+    server.wait().await;
+}

@@ -1,0 +1,161 @@
+//! Config files and config directories: which files are read, in which order.
+//!
+//! oslo.config parses `--config-file` and `--config-dir` arguments as argparse
+//! actions, one after the other in the order of the command line
+//! (`_ConfigFileOpt.ConfigFileAction`, `_ConfigDirOpt.ConfigDirAction` in
+//! `oslo_config/cfg.py`): a directory's files are parsed after the files
+//! given before it and before those given after it, and later files win.
+//! [`Sources`] keeps that order: add the sources as the command line gives
+//! them (`--config-file a --config-file b --config-dir d` is
+//! `Sources::new().file(a).file(b).dir(d)`).
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::error::Error;
+use crate::ini::{self, IniFile};
+
+/// One place to read configuration from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A config file (`--config-file`).
+    File(PathBuf),
+    /// A config directory (`--config-dir`): its `*.conf` files, sorted by
+    /// name, skipping hidden files (whose names start with `.`) and directories.
+    Dir(PathBuf),
+}
+
+/// The config files and directories to read, in order: later ones override earlier ones.
+///
+/// ```
+/// use rpc_config::Sources;
+/// let sources = Sources::new()
+///     .file("/etc/nova/nova.conf")
+///     .dir("/etc/nova/nova.conf.d");
+/// assert_eq!(sources.as_slice().len(), 2);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sources {
+    items: Vec<Source>,
+}
+
+impl Sources {
+    /// No sources: a configuration of defaults only.
+    pub fn new() -> Sources {
+        Sources::default()
+    }
+
+    /// Adds a config file, read after the sources added so far.
+    pub fn file(mut self, path: impl Into<PathBuf>) -> Sources {
+        self.items.push(Source::File(path.into()));
+        self
+    }
+
+    /// Adds a config directory, whose `*.conf` files are read, sorted by
+    /// name, after the sources added so far.
+    pub fn dir(mut self, path: impl Into<PathBuf>) -> Sources {
+        self.items.push(Source::Dir(path.into()));
+        self
+    }
+
+    /// Adds a source, read after the sources added so far.
+    pub fn push(&mut self, source: Source) {
+        self.items.push(source);
+    }
+
+    /// The sources, in order.
+    pub fn as_slice(&self) -> &[Source] {
+        &self.items
+    }
+
+    /// The files that would be read, in order, with the directories listed
+    /// now. Files are not opened: a missing file is listed, a missing
+    /// directory is an error.
+    pub fn resolve(&self) -> Result<Vec<PathBuf>, Error> {
+        let mut files = Vec::new();
+        for source in &self.items {
+            match source {
+                Source::File(path) => files.push(path.clone()),
+                Source::Dir(dir) => files.extend(list_dir(dir)?),
+            }
+        }
+        Ok(files)
+    }
+}
+
+impl<P: AsRef<Path>> FromIterator<P> for Sources {
+    /// Config files, in order.
+    fn from_iter<I: IntoIterator<Item = P>>(files: I) -> Sources {
+        Sources {
+            items: files
+                .into_iter()
+                .map(|path| Source::File(path.as_ref().to_path_buf()))
+                .collect(),
+        }
+    }
+}
+
+/// The `*.conf` files of a directory, as oslo's `sorted(glob.glob(os.path.join(dir, '*.conf')))`.
+fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    if !dir.exists() {
+        return Err(Error::DirNotFound {
+            path: dir.to_path_buf(),
+        });
+    }
+    let io_error = |source: io::Error| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut names = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io_error)? {
+        let name = entry.map_err(io_error)?.file_name();
+        let bytes = name.as_encoded_bytes();
+        // glob's `*` never matches a leading dot.
+        if bytes.ends_with(b".conf") && !bytes.starts_with(b".") {
+            names.push(name);
+        }
+    }
+    names.sort_by(|a, b| a.as_encoded_bytes().cmp(b.as_encoded_bytes()));
+    Ok(names
+        .into_iter()
+        .map(|name| dir.join(name))
+        // A directory named `x.conf` is not a config file (oslo would fail to open it).
+        .filter(|path| !path.is_dir())
+        .collect())
+}
+
+/// Reads and parses every file of the sources, in order.
+///
+/// As oslo.config does, missing and unreadable files do not stop the
+/// reading: they are reported together at the end (missing ones first),
+/// while a file that cannot be parsed, or a missing directory, fails at once.
+pub(crate) fn read_sources(sources: &Sources) -> Result<Vec<(PathBuf, IniFile)>, Error> {
+    let mut parsed = Vec::new();
+    let mut missing = Vec::new();
+    let mut denied = Vec::new();
+    for source in sources.as_slice() {
+        let files = match source {
+            Source::File(path) => vec![path.clone()],
+            Source::Dir(dir) => list_dir(dir)?,
+        };
+        for path in files {
+            match fs::read(&path) {
+                Ok(bytes) => {
+                    let file = ini::parse_bytes(&path, &bytes)?;
+                    parsed.push((path, file));
+                }
+                Err(error) if error.kind() == io::ErrorKind::NotFound => missing.push(path),
+                Err(error) if error.kind() == io::ErrorKind::PermissionDenied => denied.push(path),
+                Err(source) => return Err(Error::Io { path, source }),
+            }
+        }
+    }
+    if !missing.is_empty() {
+        return Err(Error::FilesNotFound { paths: missing });
+    }
+    if !denied.is_empty() {
+        return Err(Error::PermissionDenied { paths: denied });
+    }
+    Ok(parsed)
+}

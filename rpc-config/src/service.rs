@@ -1,0 +1,153 @@
+//! From a configuration to the framework's objects: the transports, and
+//! servers, clients and notifiers set as the files say.
+
+use std::time::Duration;
+
+use rpc_core::notify::{Notifier, NotifyDriver};
+use rpc_core::transport::Retry;
+use rpc_core::{Client, Executor, Server, ServerBuilder, Target, Transport};
+
+use crate::{Config, TransportUrl};
+
+/// oslo.messaging's transport when `transport_url` is unset.
+pub const DEFAULT_TRANSPORT_URL: &str = "rabbit://guest:guest@localhost:5672/";
+
+impl Config {
+    /// The RPC transport's URL, with the `[oslo_messaging_rabbit]` and
+    /// `control_exchange` options set in the files in its query (the URL's
+    /// own options win); oslo's default when `transport_url` is unset. It
+    /// holds the password: [`TransportUrl`]'s `Display` masks it for logs.
+    pub fn rpc_url(&self) -> String {
+        self.full_url(self.options().default.transport_url.as_ref())
+    }
+
+    /// The notifications' transport URL: `[oslo_messaging_notifications]
+    /// transport_url`, else the RPC one, with the same options.
+    pub fn notification_url(&self) -> String {
+        self.full_url(self.options().notification_transport_url())
+    }
+
+    fn full_url(&self, url: Option<&TransportUrl>) -> String {
+        let query = self.options().transport_query();
+        match url {
+            Some(url) => url.full_url_with(&query),
+            None => match TransportUrl::parse(DEFAULT_TRANSPORT_URL) {
+                Ok(url) => url.full_url_with(&query),
+                Err(_) => DEFAULT_TRANSPORT_URL.to_owned(),
+            },
+        }
+    }
+
+    /// Opens the RPC transport (the program registers the AMQP transport
+    /// first: `rpc_amqp::register()`).
+    pub async fn transport(&self) -> Result<Transport, rpc_core::Error> {
+        rpc_core::transport_from_url(&self.rpc_url()).await
+    }
+
+    /// Opens the notifications' transport.
+    pub async fn notification_transport(&self) -> Result<Transport, rpc_core::Error> {
+        rpc_core::transport_from_url(&self.notification_url()).await
+    }
+
+    /// `rpc_response_timeout`, as a duration.
+    pub fn call_timeout(&self) -> Duration {
+        Duration::from_secs(u64::from(self.options().default.rpc_response_timeout))
+    }
+
+    /// The executor `executor_thread_pool_size` asks for.
+    pub fn executor(&self) -> Executor {
+        let size = self.options().default.executor_thread_pool_size;
+        Executor::Concurrent(
+            usize::try_from(size)
+                .unwrap_or(usize::MAX)
+                .clamp(1, usize::from(u16::MAX)),
+        )
+    }
+
+    /// A server on `target`, with the executor and oslo's ping as the files say.
+    pub fn server(&self, transport: Transport, target: Target) -> ServerBuilder {
+        Server::builder(transport, target)
+            .executor(self.executor())
+            .rpc_ping(self.options().default.rpc_ping_enabled)
+    }
+
+    /// A client of `target`, with `rpc_response_timeout`.
+    pub fn client(&self, transport: Transport, target: Target) -> Client {
+        Client::new(transport, target).timeout(self.call_timeout())
+    }
+
+    /// A notifier as `[oslo_messaging_notifications]` says: its first
+    /// driver this framework knows (`noop` when none is set, as oslo
+    /// sends nothing then), its topics and retry.
+    pub fn notifier(&self, transport: Transport, publisher_id: impl Into<String>) -> Notifier {
+        let notifications = &self.options().notifications;
+        let driver = notifications
+            .driver
+            .iter()
+            .find_map(|name| NotifyDriver::from_name(name))
+            .unwrap_or(NotifyDriver::Noop);
+        let retry = match notifications.retry {
+            retry if retry < 0 => Retry::Forever,
+            0 => Retry::Never,
+            retry => Retry::Limited(u32::try_from(retry).unwrap_or(u32::MAX)),
+        };
+        Notifier::new(transport, publisher_id)
+            .driver(driver)
+            .topics(notifications.topics.clone())
+            .retry(retry)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> Config {
+        Config::from_text("nova.conf", text).expect("a valid file")
+    }
+
+    #[test]
+    fn urls_carry_the_files_options() {
+        let config = config(
+            "[DEFAULT]\ntransport_url = rabbit://nova:s3cret@h1:5672,nova:s3cret@h2:5672/nova\ncontrol_exchange = nova\n\
+             [oslo_messaging_rabbit]\nrabbit_quorum_queue = true\n\
+             [oslo_messaging_notifications]\ntransport_url = rabbit://n:p@h3:5672/\n",
+        );
+        assert_eq!(
+            config.rpc_url(),
+            "rabbit://nova:s3cret@h1:5672,nova:s3cret@h2:5672/nova?control_exchange=nova&rabbit_quorum_queue=true"
+        );
+        assert_eq!(
+            config.notification_url(),
+            "rabbit://n:p@h3:5672/?control_exchange=nova&rabbit_quorum_queue=true"
+        );
+    }
+
+    #[test]
+    fn oslo_defaults_apply_when_unset() {
+        let config = config("[DEFAULT]\n");
+        assert_eq!(config.rpc_url(), "rabbit://guest:guest@localhost:5672/");
+        assert_eq!(config.call_timeout(), Duration::from_secs(60));
+        assert_eq!(config.executor(), Executor::Concurrent(64));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn servers_clients_and_notifiers_follow_the_files() {
+        let config = config(
+            "[DEFAULT]\ntransport_url = memory://from_config\nrpc_response_timeout = 7\n\
+             executor_thread_pool_size = 3\nrpc_ping_enabled = true\n\
+             [oslo_messaging_notifications]\ndriver = messaging\ntopics = a, b\nretry = 2\n",
+        );
+        assert_eq!(config.call_timeout(), Duration::from_secs(7));
+        assert_eq!(config.executor(), Executor::Concurrent(3));
+        let transport = config.transport().await.expect("memory transport");
+        let client = config.client(transport.clone(), Target::topic("t"));
+        assert_eq!(client.call_timeout(), Duration::from_secs(7));
+        let notifier = config.notifier(transport, "svc");
+        let debug = format!("{notifier:?}");
+        assert!(
+            debug.contains("Messaging") && debug.contains("\"a\"") && debug.contains("Limited(2)"),
+            "{debug}"
+        );
+    }
+}
