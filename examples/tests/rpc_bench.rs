@@ -29,6 +29,8 @@ fn every_scenario_is_reported() {
         "memory_call_seq",
         "memory_call_seq_current_thread",
         "memory_call_pipelined",
+        "memory_middleware",
+        "middleware",
         "server_rss",
     ] {
         assert!(scenarios.contains(&expected), "{expected} missing from {scenarios:?}");
@@ -38,7 +40,16 @@ fn every_scenario_is_reported() {
             assert!(row.get(key).is_some(), "{key} missing in {row}");
         }
         let scenario = row["scenario"].as_str().unwrap();
-        let has_baseline = ["call_seq", "call_pipelined", "cast", "notify", "notify_msgpack"].contains(&scenario);
+        let has_baseline = [
+            "call_seq",
+            "call_pipelined",
+            "cast",
+            "notify",
+            "notify_msgpack",
+            "memory_middleware",
+            "middleware",
+        ]
+        .contains(&scenario);
         for key in ["baseline_ops_per_s", "baseline_p50_us", "ratio"] {
             assert_eq!(row.get(key).is_some(), has_baseline, "{key} in {row}");
         }
