@@ -155,11 +155,22 @@ impl PrivateBroker {
         })
     }
 
-    /// Starts a node as `options` say.
+    /// Starts a node as `options` say. A node that does not come up gets
+    /// one more try on fresh ports and a fresh name: on a busy machine a port
+    /// chosen free may be taken before the node binds it (seen once in a
+    /// full run: the node never wrote its pid file).
     pub fn start_with(options: NodeOptions) -> PrivateBroker {
         let broker = PrivateBroker::configure(&options);
-        broker.boot();
-        broker
+        match broker.try_boot() {
+            Ok(()) => broker,
+            Err(first) => {
+                eprintln!("private_broker: a node did not start; trying once more on fresh ports:\n{first}");
+                drop(broker);
+                let broker = PrivateBroker::configure(&options);
+                broker.boot();
+                broker
+            }
+        }
     }
 
     /// Writes a node's files, without starting it.
@@ -282,23 +293,33 @@ impl PrivateBroker {
     }
 
     fn boot(&self) {
+        if let Err(failure) = self.try_boot() {
+            panic!("{failure}");
+        }
+    }
+
+    /// Starts the node and waits until it runs; says why it did not.
+    fn try_boot(&self) -> Result<(), String> {
         let status = self
             .command("rabbitmq-server")
             .arg("-detached")
             .status()
             .unwrap_or_else(|error| panic!("cannot run rabbitmq-server ({}): {error}", self.runner.sbin.display()));
-        assert!(status.success(), "rabbitmq-server -detached failed: {status}");
+        if !status.success() {
+            return Err(format!("rabbitmq-server -detached failed: {status}"));
+        }
         let pid_file = self.runner.inside(&self.dir.path().join("pid"));
         let pid_file = pid_file.to_str().expect("a UTF-8 path").to_owned();
         let output = self.ctl(&["wait", &pid_file, "--timeout", "90"]);
         if !output.status.success() {
-            panic!(
+            return Err(format!(
                 "the private node {} did not start: {}\n{}",
                 self.node,
                 describe(&output),
                 self.logs()
-            );
+            ));
         }
+        Ok(())
     }
 
     /// The node's log files, for a failure message.
