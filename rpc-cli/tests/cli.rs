@@ -135,7 +135,9 @@ async fn calls_casts_and_pings_a_rust_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_a_python_oslo_server() {
     let topic = topic("python");
-    let _server = PythonServer::start("python_server.py", &[&topic, "py1"]).await;
+    let mut program = python("python_server.py");
+    program.args([&topic, "py1"]).env("OSLO_PING", "1");
+    let _server = PythonServer::spawn("python_server.py", program).await;
     let url = url();
     let run = |args: &[&str]| {
         let mut all = vec!["--transport-url", &url];
@@ -174,6 +176,28 @@ async fn calls_a_python_oslo_server() {
     ]);
     let context = json(&context);
     assert_eq!(context["project_id"], "p1", "{context}");
+
+    // oslo's own ping, answered by oslo's PingEndpoint.
+    let ping = run(&["ping", &topic, "--server", "py1", "--count", "2", "--interval", "0.05"]);
+    assert!(ping.status.success(), "{}{}", stdout(&ping), stderr(&ping));
+    assert!(
+        stdout(&ping).contains("2 sent, 2 answered, 0 lost"),
+        "{}",
+        stdout(&ping)
+    );
+    // A fanout cast reaches it too.
+    let fanout = run(&["cast", &topic, "record", "--arg", "value=fanned", "--fanout"]);
+    assert!(fanout.status.success(), "{}", stderr(&fanout));
+    let records = run(&["call", &topic, "records", "--server", "py1"]);
+    assert_eq!(
+        json(&records),
+        serde_json::json!(["from-cli", "fanned"]),
+        "{}",
+        stderr(&records)
+    );
+    // A slow method past the timeout: exit 3.
+    let slow = run(&["call", &topic, "slow", "--arg", "seconds:=3", "--timeout", "0.5"]);
+    assert_eq!(slow.status.code(), Some(3), "{}", stderr(&slow));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

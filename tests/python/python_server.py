@@ -3,13 +3,16 @@
 usage: python_server.py TOPIC SERVER
 
 Prints `ready` once listening; stops on a `stop` cast (namespace `control`,
-version `2.0`), or on SIGTERM.
+version `2.0`), or on SIGTERM. With $OSLO_PING set, answers oslo's
+`oslo_rpc_server_ping` (`rpc_ping_enabled = true`).
 """
+import os
 import signal
 import sys
 import threading
 import time
 
+from oslo_config import cfg
 import oslo_messaging as messaging
 
 import oslo_env
@@ -68,6 +71,11 @@ class Control(object):
 
 
 transport = oslo_env.transport()
+if os.environ.get("OSLO_PING"):
+    # oslo registers the option when it builds a dispatcher; set it before.
+    from oslo_messaging.rpc import dispatcher
+    cfg.CONF.register_opts(dispatcher._dispatcher_opts)
+    cfg.CONF.set_override("rpc_ping_enabled", True)
 server = messaging.get_rpc_server(
     transport, messaging.Target(topic=topic, server=server_name),
     [TestEndpoint(), VersionOne(), VersionTwo(), Control()])
