@@ -53,6 +53,10 @@ fn every_scenario_is_reported() {
         for key in ["baseline_ops_per_s", "baseline_p50_us", "ratio"] {
             assert_eq!(row.get(key).is_some(), has_baseline, "{key} in {row}");
         }
+        let has_floor = ["call_seq", "call_pipelined"].contains(&scenario);
+        for key in ["floor_ops_per_s", "floor_p50_us", "floor_ratio", "floor_latency_ratio"] {
+            assert_eq!(row.get(key).is_some(), has_floor, "{key} in {row}");
+        }
         assert!(row["ops_per_s"].as_f64().unwrap() > 0.0, "{row}");
         let transport = row["transport"].as_str().unwrap();
         if scenario.starts_with("memory_") {

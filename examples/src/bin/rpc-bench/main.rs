@@ -38,7 +38,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::Notify;
 
 use crate::ours::{NotifyPair, Pair, wait_for};
-use crate::raw::{RawCasts, RawRpc};
+use crate::raw::{Guarantees, RawCasts, RawRpc};
 use crate::stats::Measured;
 
 const DEFAULT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -231,26 +231,47 @@ async fn call_seq(url: &str, size: usize, total: usize) -> Result<Row, BoxError>
         });
     }
     let name = format!("seq{size}_{}", short_id());
-    let raw = RawRpc::start(url, &name).await?;
+    let raw = RawRpc::start(url, &name, Guarantees::Confirmed).await?;
+    let floor = RawRpc::start(url, &format!("{name}_floor"), Guarantees::Floor).await?;
     let pair = amqp_pair(&bench_url(url), &format!("rpc_bench_{name}")).await?;
     let warmup = total / 10 + 10;
     stats::run(warmup, 1, |_| raw.call(&body)).await?;
+    stats::run(warmup, 1, |_| floor.call(&body)).await?;
     stats::run(warmup, 1, |_| pair.call(&body)).await?;
-    // Alternate halves so that drift on a shared machine hits both alike.
+    // Alternate halves so that drift on a shared machine hits all alike.
     let half = total / 2;
     let base_a = stats::run(half, 1, |_| raw.call(&body)).await?;
+    let floor_a = stats::run(half, 1, |_| floor.call(&body)).await?;
     let ours_a = stats::run(half, 1, |_| pair.call(&body)).await?;
     let ours_b = stats::run(half, 1, |_| pair.call(&body)).await?;
+    let floor_b = stats::run(half, 1, |_| floor.call(&body)).await?;
     let base_b = stats::run(half, 1, |_| raw.call(&body)).await?;
     raw.close().await?;
+    floor.close().await?;
     pair.stop().await;
+    let ours = merge(ours_a, ours_b);
+    let extra = floor_extra(&ours, &merge(floor_a, floor_b));
     Ok(Row {
         scenario: "call_seq",
         payload_bytes: size,
-        ours: merge(ours_a, ours_b),
+        ours,
         baseline: Some(merge(base_a, base_b)),
-        extra: Map::new(),
+        extra,
     })
+}
+
+/// The floor's figures (no confirms, no acks), and ours against them.
+fn floor_extra(ours: &Measured, floor: &Measured) -> Map<String, Value> {
+    Map::from_iter([
+        ("floor_ops_per_s".to_owned(), json!(round(floor.ops_per_s))),
+        ("floor_p50_us".to_owned(), json!(round(floor.quantile_us(0.5)))),
+        ("floor_p99_us".to_owned(), json!(round(floor.quantile_us(0.99)))),
+        ("floor_ratio".to_owned(), json!(round(ours.ops_per_s / floor.ops_per_s))),
+        (
+            "floor_latency_ratio".to_owned(),
+            json!(round(ours.quantile_us(0.5) / floor.quantile_us(0.5))),
+        ),
+    ])
 }
 
 /// Two halves of one measurement: their operations, time and CPU added up.
@@ -267,25 +288,32 @@ fn merge(a: Measured, b: Measured) -> Measured {
 async fn call_pipelined(url: &str, total: usize) -> Result<Row, BoxError> {
     let body = payload(16);
     let name = format!("pipe_{}", short_id());
-    let raw = RawRpc::start(url, &name).await?;
+    let raw = RawRpc::start(url, &name, Guarantees::Confirmed).await?;
+    let floor = RawRpc::start(url, &format!("{name}_floor"), Guarantees::Floor).await?;
     let pair = amqp_pair(&bench_url(url), &format!("rpc_bench_{name}")).await?;
     stats::run(total / 10, IN_FLIGHT, |_| raw.call(&body)).await?;
+    stats::run(total / 10, IN_FLIGHT, |_| floor.call(&body)).await?;
     stats::run(total / 10, IN_FLIGHT, |_| pair.call(&body)).await?;
-    // Alternate halves (baseline, ours, ours, baseline) against drift.
+    // Alternate halves (baseline, floor, ours, ours, floor, baseline) against drift.
     let half = total / 2;
     let base_a = stats::run(half, IN_FLIGHT, |_| raw.call(&body)).await?;
+    let floor_a = stats::run(half, IN_FLIGHT, |_| floor.call(&body)).await?;
     let ours_a = stats::run(half, IN_FLIGHT, |_| pair.call(&body)).await?;
     let ours_b = stats::run(half, IN_FLIGHT, |_| pair.call(&body)).await?;
+    let floor_b = stats::run(half, IN_FLIGHT, |_| floor.call(&body)).await?;
     let base_b = stats::run(half, IN_FLIGHT, |_| raw.call(&body)).await?;
     let (ours, baseline) = (merge(ours_a, ours_b), merge(base_a, base_b));
     raw.close().await?;
+    floor.close().await?;
     pair.stop().await;
+    let mut extra = floor_extra(&ours, &merge(floor_a, floor_b));
+    extra.insert("in_flight".to_owned(), json!(IN_FLIGHT));
     Ok(Row {
         scenario: "call_pipelined",
         payload_bytes: 16,
         ours,
         baseline: Some(baseline),
-        extra: Map::from_iter([("in_flight".to_owned(), json!(IN_FLIGHT))]),
+        extra,
     })
 }
 
@@ -591,6 +619,15 @@ fn print_table(rows: &[Row]) {
                     .get("peak_rss_kib")
                     .map(|kib| format!("server peak RSS {kib} KiB")),
             )
+            .chain(row.extra.get("floor_p50_us").map(|p50| {
+                let extra = |key: &str| row.extra.get(key).cloned().unwrap_or_default();
+                format!(
+                    "floor (no confirms, no acks): {} ops/s, p50 {p50} µs; ours {}x its rate, {}x its p50",
+                    extra("floor_ops_per_s"),
+                    extra("floor_ratio"),
+                    extra("floor_latency_ratio")
+                )
+            }))
             .collect();
         if !notes.is_empty() {
             println!("{:<22} {}", "", notes.join(", "));

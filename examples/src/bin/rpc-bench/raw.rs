@@ -4,6 +4,11 @@
 //! and publisher confirms; the server acknowledges each request before
 //! answering, one task per request, with a prefetch of 64; replies go
 //! through the default exchange to a reply queue consumed without acks.
+//!
+//! [`Guarantees::Floor`] drops what a call does not need to observe: no
+//! publisher confirms on requests or replies, no mandatory flag, requests
+//! consumed without acknowledgements. That is the least any request/reply
+//! over RabbitMQ costs (issue 16's floor).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +28,16 @@ pub(crate) type RawError = Box<dyn std::error::Error + Send + Sync>;
 
 const PREFETCH: u16 = 64;
 
+/// What the raw request/reply pays for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Guarantees {
+    /// Publisher confirms and mandatory routing on requests and replies,
+    /// requests acknowledged: what our transport gives today.
+    Confirmed,
+    /// Nothing a call's caller cannot do without: no confirms, no acks.
+    Floor,
+}
+
 /// A raw request/reply pair of endpoints on the broker.
 pub(crate) struct RawRpc {
     client: Connection,
@@ -33,6 +48,7 @@ pub(crate) struct RawRpc {
     reply_queue: ShortString,
     pending: Arc<Mutex<HashMap<u64, oneshot::Sender<Vec<u8>>>>>,
     next_id: AtomicU64,
+    confirms: bool,
 }
 
 async fn declare(channel: &Channel, queue: &str, exchange: Option<&str>) -> Result<(), RawError> {
@@ -56,7 +72,8 @@ async fn declare(channel: &Channel, queue: &str, exchange: Option<&str>) -> Resu
 }
 
 impl RawRpc {
-    pub(crate) async fn start(url: &str, name: &str) -> Result<RawRpc, RawError> {
+    pub(crate) async fn start(url: &str, name: &str, guarantees: Guarantees) -> Result<RawRpc, RawError> {
+        let confirms = guarantees == Guarantees::Confirmed;
         let client = Connection::connect(url, ConnectionProperties::default()).await?;
         let server = Connection::connect(url, ConnectionProperties::default()).await?;
         let exchange = format!("rpc_bench_raw_{name}");
@@ -76,12 +93,17 @@ impl RawRpc {
         declare(&consume, &queue, Some(&exchange)).await?;
         consume.basic_qos(PREFETCH, BasicQosOptions::default()).await?;
         let answer = server.create_channel().await?;
-        answer.confirm_select(ConfirmSelectOptions::default()).await?;
+        if confirms {
+            answer.confirm_select(ConfirmSelectOptions::default()).await?;
+        }
         let mut requests = consume
             .basic_consume(
                 queue.as_str().into(),
                 "".into(),
-                BasicConsumeOptions::default(),
+                BasicConsumeOptions {
+                    no_ack: !confirms,
+                    ..BasicConsumeOptions::default()
+                },
                 FieldTable::default(),
             )
             .await?;
@@ -89,7 +111,9 @@ impl RawRpc {
             while let Some(Ok(request)) = requests.next().await {
                 let answer = answer.clone();
                 tokio::spawn(async move {
-                    let _ = request.ack(BasicAckOptions::default()).await;
+                    if confirms {
+                        let _ = request.ack(BasicAckOptions::default()).await;
+                    }
                     let (Some(reply_to), Some(id)) = (
                         request.properties.reply_to().clone(),
                         request.properties.correlation_id().clone(),
@@ -101,7 +125,7 @@ impl RawRpc {
                         .with_content_type("application/octet-stream".into())
                         .with_delivery_mode(1);
                     let options = BasicPublishOptions {
-                        mandatory: true,
+                        mandatory: confirms,
                         immediate: false,
                     };
                     if let Ok(confirm) = answer
@@ -116,7 +140,9 @@ impl RawRpc {
 
         // The client: a confirmed publishing channel and a reply consumer.
         let publish = client.create_channel().await?;
-        publish.confirm_select(ConfirmSelectOptions::default()).await?;
+        if confirms {
+            publish.confirm_select(ConfirmSelectOptions::default()).await?;
+        }
         let replies_channel = client.create_channel().await?;
         declare(&replies_channel, &reply_queue, None).await?;
         let mut replies = replies_channel
@@ -153,6 +179,7 @@ impl RawRpc {
             reply_queue: reply_queue.into(),
             pending,
             next_id: AtomicU64::new(0),
+            confirms,
         })
     }
 
@@ -168,15 +195,14 @@ impl RawRpc {
             .with_delivery_mode(1)
             .with_expiration("60000".into());
         let options = BasicPublishOptions {
-            mandatory: true,
+            mandatory: self.confirms,
             immediate: false,
         };
-        let confirmation = self
+        let confirm = self
             .publish
             .basic_publish(self.exchange.clone(), self.queue.clone(), options, payload, properties)
-            .await?
             .await?;
-        if confirmation.is_nack() {
+        if self.confirms && confirm.await?.is_nack() {
             return Err("publish nacked".into());
         }
         reply.await.map_err(|_| "no reply")?;
