@@ -6,6 +6,18 @@ use std::process::ExitCode;
 pub mod probe;
 pub mod seed;
 
+/// The exit code of an example's `run`: success, or its error on stderr
+/// (`program: error`) and failure.
+pub fn exit_code<E: std::fmt::Display>(program: &str, result: Result<(), E>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{program}: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Opens a transport from a URL: `memory://`, or RabbitMQ (`amqp://`,
 /// `amqps://`, `rabbit://`).
 pub async fn open_transport(url: &str) -> Result<rpc_core::Transport, rpc_core::Error> {

@@ -1,6 +1,7 @@
 //! The options every command takes, and the transport they lead to.
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
@@ -33,6 +34,9 @@ pub(crate) struct Global {
     /// More logs on stderr (-v: debug, -vv: trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
+    /// The files, read once, at their first use.
+    #[arg(skip)]
+    loaded: OnceLock<Result<Option<Config>, String>>,
 }
 
 /// `--codec`.
@@ -54,23 +58,29 @@ impl From<WireCodec> for Codec {
 }
 
 impl Global {
-    /// The configuration files, if any were given.
-    pub(crate) fn config(&self) -> Result<Option<Config>, Exit> {
-        if self.config_file.is_empty() && self.config_dir.is_empty() {
-            return Ok(None);
-        }
-        let mut sources = Sources::new();
-        for file in &self.config_file {
-            sources = sources.file(file);
-        }
-        for dir in &self.config_dir {
-            sources = sources.dir(dir);
-        }
-        let config = Config::load(&sources).map_err(|error| Exit::Config(error.to_string()))?;
-        for ignored in config.ignored_options() {
-            tracing::warn!("{ignored}");
-        }
-        Ok(Some(config))
+    /// The configuration files, if any were given; read at the first call.
+    pub(crate) fn config(&self) -> Result<Option<&Config>, Exit> {
+        let loaded = self.loaded.get_or_init(|| {
+            if self.config_file.is_empty() && self.config_dir.is_empty() {
+                return Ok(None);
+            }
+            let mut sources = Sources::new();
+            for file in &self.config_file {
+                sources = sources.file(file);
+            }
+            for dir in &self.config_dir {
+                sources = sources.dir(dir);
+            }
+            let config = Config::load(&sources).map_err(|error| error.to_string())?;
+            for ignored in config.ignored_options() {
+                tracing::warn!("{ignored}");
+            }
+            Ok(Some(config))
+        });
+        loaded
+            .as_ref()
+            .map(Option::as_ref)
+            .map_err(|error| Exit::Config(error.clone()))
     }
 
     /// The RPC transport's URL: `--transport-url`, the files', the environment's, or the local RabbitMQ.
@@ -84,17 +94,16 @@ impl Global {
 
     /// Opens the RPC transport.
     pub(crate) async fn transport(&self) -> Result<Transport, Exit> {
-        let config = self.config()?;
-        open(&self.rpc_url(config.as_ref())).await
+        open(&self.rpc_url(self.config()?)).await
     }
 
     /// Opens the notifications' transport (the files' `[oslo_messaging_notifications]
     /// transport_url` when `--transport-url` is not given).
     pub(crate) async fn notification_transport(&self) -> Result<Transport, Exit> {
         let config = self.config()?;
-        let url = match (&self.transport_url, &config) {
+        let url = match (&self.transport_url, config) {
             (None, Some(config)) => config.notification_url(),
-            _ => self.rpc_url(config.as_ref()),
+            _ => self.rpc_url(config),
         };
         open(&url).await
     }

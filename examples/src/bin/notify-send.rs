@@ -96,11 +96,5 @@ async fn run(options: Options) -> Result<(), rpc_core::Error> {
 async fn main() -> ExitCode {
     let options = Options::parse();
     rpc_examples::init_logging();
-    match run(options).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("notify-send: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    rpc_examples::exit_code("notify-send", run(options).await)
 }

@@ -73,11 +73,5 @@ async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
 async fn main() -> ExitCode {
     let options = Options::parse();
     rpc_examples::init_logging();
-    match run(options).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("ops-server: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    rpc_examples::exit_code("ops-server", run(options).await)
 }

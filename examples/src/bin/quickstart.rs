@@ -54,11 +54,5 @@ async fn main() -> ExitCode {
         Err(code) => return code,
     };
     rpc_examples::init_logging();
-    match run(&options.transport_url).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("quickstart: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    rpc_examples::exit_code("quickstart", run(&options.transport_url).await)
 }

@@ -39,11 +39,5 @@ async fn main() -> ExitCode {
         Err(code) => return code,
     };
     rpc_examples::init_logging();
-    match run(&options.transport_url).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("rpc-client: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    rpc_examples::exit_code("rpc-client", run(&options.transport_url).await)
 }

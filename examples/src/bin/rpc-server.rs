@@ -40,11 +40,5 @@ async fn main() -> ExitCode {
         Err(code) => return code,
     };
     rpc_examples::init_logging();
-    match run(&options.transport_url).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("rpc-server: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    rpc_examples::exit_code("rpc-server", run(&options.transport_url).await)
 }

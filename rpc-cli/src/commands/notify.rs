@@ -54,16 +54,13 @@ pub(crate) async fn notify(global: &Global, args: NotifyArgs) -> Result<(), Exit
     let transport = global.notification_transport().await?;
     let mut notifier = match global.config()? {
         // The files' driver, topics and retry, then the command line's.
+        // Files without a driver send nothing, as oslo does; the command asks to send.
+        Some(config) if config.options().notifications.driver.is_empty() => config
+            .notifier(transport, &args.publisher_id)
+            .driver(NotifyDriver::MessagingV2),
         Some(config) => config.notifier(transport, &args.publisher_id),
         None => Notifier::new(transport, &args.publisher_id),
     };
-    if global
-        .config()?
-        .is_some_and(|config| config.options().notifications.driver.is_empty())
-    {
-        // Files without a driver send nothing, as oslo does; the command asks to send.
-        notifier = notifier.driver(NotifyDriver::MessagingV2);
-    }
     if let Some(driver) = args.driver {
         notifier = notifier.driver(driver);
     }

@@ -77,10 +77,7 @@ pub(crate) async fn ping(global: &Global, args: PingArgs) -> Result<(), Exit> {
         }
     }
     summary(&name, sent, &times);
-    match last_failure {
-        Some(failure) if times.len() < usize::try_from(sent).unwrap_or(usize::MAX) => Err(failure),
-        _ => Ok(()),
-    }
+    last_failure.map_or(Ok(()), Err)
 }
 
 fn millis(duration: Duration) -> f64 {

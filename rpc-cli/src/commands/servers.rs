@@ -35,7 +35,7 @@ struct Queue {
 
 /// Lists the topic's queues (shared, per server, fanout) and their consumers.
 pub(crate) async fn servers(global: &Global, args: ServersArgs) -> Result<(), Exit> {
-    let transport_url = global.rpc_url(global.config()?.as_ref());
+    let transport_url = global.rpc_url(global.config()?);
     let parsed = TransportUrl::parse(&transport_url).map_err(|error| Exit::Usage(format!("{error}")))?;
     // oslo's `rabbit://host/` (empty) and AMQP's `%2f` both mean `/`.
     let vhost = parsed

@@ -701,6 +701,13 @@ mod tests {
         assert_eq!(failure.code(), ErrorCode::Other);
         assert_eq!(failure.traceback().len(), 2);
 
+        // oslo.policy's refusal from a Python server reads as `Forbidden`.
+        let refused = Bytes::from_static(
+            br#"{"oslo.version": "2.0", "oslo.message": "{\"result\": null, \"failure\": \"{\\\"class\\\": \\\"PolicyNotAuthorized\\\", \\\"module\\\": \\\"oslo_policy.policy\\\", \\\"message\\\": \\\"no\\\", \\\"tb\\\": [], \\\"args\\\": [], \\\"kwargs\\\": {}}\", \"ending\": true, \"_msg_id\": \"m3\"}"}"#,
+        );
+        let refusal = decode_reply(&refused).unwrap().failure.unwrap();
+        assert_eq!(refusal.code(), ErrorCode::Forbidden);
+
         // Our own errors keep their code and data.
         let error = RemoteError::no_such_method("frob").with_data(serde_json::json!({"k": 1}));
         let ours = ReplyOut {

@@ -31,7 +31,9 @@ const POLICY_MODULE: &str = "oslo_policy.policy";
 /// ```
 #[derive(Clone)]
 pub struct Policy {
-    rules: HashMap<String, Rule>,
+    /// Rules by method name, each for a namespace (`None`: any namespace).
+    /// Looked up by the request's own names: no allocation per request.
+    rules: HashMap<String, Vec<(Option<String>, Rule)>>,
     default: Rule,
 }
 
@@ -46,31 +48,46 @@ impl Policy {
 
     /// The rule for `method`: a method name, or `namespace:method`.
     pub fn rule(mut self, method: impl Into<String>, rule: Rule) -> Policy {
-        self.rules.insert(method.into(), rule);
+        let name = method.into();
+        let (namespace, method) = match name.rsplit_once(':') {
+            Some((namespace, method)) => (Some(namespace.to_owned()), method.to_owned()),
+            None => (None, name),
+        };
+        let rules = self.rules.entry(method).or_default();
+        rules.retain(|(known, _)| *known != namespace);
+        rules.push((namespace, rule));
         self
     }
 
-    /// The rule that applies to `request`, and the name it was found under.
-    fn rule_for(&self, request: &Request) -> (&Rule, String) {
-        if let Some(namespace) = request.namespace() {
-            let qualified = format!("{namespace}:{}", request.method());
-            if let Some(rule) = self.rules.get(&qualified) {
-                return (rule, qualified);
-            }
+    /// The rule that applies to `request`, and whether it was the one of
+    /// its namespace.
+    fn rule_for(&self, request: &Request) -> (&Rule, bool) {
+        let Some(rules) = self.rules.get(request.method()) else {
+            return (&self.default, false);
+        };
+        let of_namespace = request
+            .namespace()
+            .and_then(|namespace| rules.iter().find(|(known, _)| known.as_deref() == Some(namespace)));
+        if let Some((_, rule)) = of_namespace {
+            return (rule, true);
         }
-        match self.rules.get(request.method()) {
-            Some(rule) => (rule, request.method().to_owned()),
-            None => (&self.default, request.method().to_owned()),
+        match rules.iter().find(|(known, _)| known.is_none()) {
+            Some((_, rule)) => (rule, false),
+            None => (&self.default, false),
         }
     }
 }
 
 impl Middleware for Policy {
     fn call<'a>(&'a self, request: &'a mut Request, next: Next<'a>) -> HandlerFuture<'a> {
-        let (rule, name) = self.rule_for(request);
+        let (rule, namespaced) = self.rule_for(request);
         if rule.allows(request) {
             return next.run(request);
         }
+        let name = match request.namespace() {
+            Some(namespace) if namespaced => format!("{namespace}:{}", request.method()),
+            _ => request.method().to_owned(),
+        };
         tracing::warn!(
             method = request.method(),
             user = request.context().user().unwrap_or(""),
