@@ -111,6 +111,7 @@ pub struct AmqpConfig {
     pub(crate) connection_name: Option<String>,
     pub(crate) reply_retry_timeout: Duration,
     pub(crate) max_channels: usize,
+    pub(crate) confirm_calls: bool,
 }
 
 impl AmqpConfig {
@@ -142,6 +143,7 @@ impl AmqpConfig {
             connection_name: None,
             reply_retry_timeout: DEFAULT_REPLY_RETRY_TIMEOUT,
             max_channels: 256,
+            confirm_calls: false,
         }
     }
 
@@ -201,6 +203,15 @@ impl AmqpConfig {
     /// this says: RabbitMQ 4.3 refuses transient shared queues.
     pub fn durable_queues(mut self, durable: bool) -> AmqpConfig {
         self.durable_queues = durable;
+        self
+    }
+
+    /// Waits for the broker's confirm of every call's request (default
+    /// false). By default a call's request goes out unconfirmed, its reply
+    /// proving it routed and a returned request failing the call with
+    /// `NoListener` within a few milliseconds; see `docs/reliability.md`.
+    pub fn confirm_calls(mut self, confirm: bool) -> AmqpConfig {
+        self.confirm_calls = confirm;
         self
     }
 
@@ -465,6 +476,7 @@ fn parse_url(url: &str) -> Result<AmqpConfig, String> {
             "publish_timeout" => config.publish_timeout = parse_seconds(key, value)?,
             "startup_timeout" => config.startup_timeout = parse_seconds(key, value)?,
             "single_connection" => config.single_connection = parse_bool(key, value)?,
+            "confirm_calls" => config.confirm_calls = parse_bool(key, value)?,
             "transient_queues_ttl" | "rabbit_transient_queues_ttl" => {
                 config.transient_queue_ttl = Some(parse_seconds(key, value)?).filter(|ttl| !ttl.is_zero());
             }

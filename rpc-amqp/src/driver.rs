@@ -125,6 +125,20 @@ impl AmqpDriver {
         properties
     }
 
+    /// Whether `message` goes out without waiting for the broker's confirm:
+    /// a call's request (its reply proves it routed) in the default
+    /// at-most-once mode, to classic queues (a quorum queue may refuse a
+    /// message between leaders, and the confirm says so), when a client
+    /// listens for replies to report a returned request to, unless the
+    /// configuration asks for confirms (`confirm_calls`).
+    fn unconfirmed(&self, address: &Address<'_>, message: &OutgoingMessage) -> bool {
+        !self.config.confirm_calls
+            && !self.config.quorum_queues
+            && !address.fanout
+            && message.delivery == DeliveryMode::AtMostOnce
+            && self.publisher.unconfirmed.can_report()
+    }
+
     /// Servers' consuming connection, opened on first use.
     async fn consuming(&self) -> Result<Arc<Link>, TransportError> {
         let link = self
@@ -226,6 +240,10 @@ impl Driver for AmqpDriver {
     async fn send(&self, address: Address<'_>, message: OutgoingMessage) -> Result<(), TransportError> {
         let (exchange, routing_key) = topology::route(&address)?;
         let properties = self.properties(&message);
+        let unconfirmed = message
+            .call_id
+            .as_deref()
+            .filter(|_| self.unconfirmed(&address, &message));
         let mut republished = 0;
         let mut backoff = Backoff::new(Duration::from_millis(50), self.config.retry_interval);
         let outcome = loop {
@@ -241,6 +259,10 @@ impl Driver for AmqpDriver {
             // A fanout exchange is auto-delete: it may vanish under a publish.
             let published = if address.fanout {
                 self.publisher.publish_isolated(outgoing, message.retry).await
+            } else if let Some(call_id) = unconfirmed {
+                self.publisher
+                    .publish_unconfirmed(outgoing, call_id, message.retry)
+                    .await
             } else {
                 self.publisher.publish(outgoing, message.retry).await
             };
@@ -405,6 +427,7 @@ impl Driver for AmqpDriver {
     async fn listen_replies(&self, sink: Arc<dyn ReplySink>) -> Result<ReplyQueue, TransportError> {
         let spec = topology::reply_queue(&self.config);
         let name = spec.name.clone();
+        self.publisher.unconfirmed.report_to(&sink);
         let consumer = ReplyConsumer::start(
             Arc::clone(self.publisher.link()),
             Arc::clone(&self.config),
@@ -438,6 +461,9 @@ impl Driver for AmqpDriver {
         }
         stats.consumer_cancels = self.consumers.cancels.load(Ordering::Relaxed);
         stats.blocked = self.publisher.link().blocked().is_some();
+        let counts = self.publisher.unconfirmed.counts();
+        stats.unconfirmed = counts.published.load(Ordering::Relaxed);
+        stats.returned = counts.returned.load(Ordering::Relaxed);
         stats
     }
 }

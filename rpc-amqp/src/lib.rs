@@ -45,6 +45,7 @@
 //! | `max_message_size` | largest body sent, bytes; larger ones fail before reaching the broker | 16 MiB |
 //! | `publish_timeout` | seconds a publish without a deadline (a reply, a cast) may wait for a connection, an alarm's end and the confirm | 30 |
 //! | `single_connection` | servers consume on the publishing connection (see *Connections*) | false |
+//! | `confirm_calls` | calls' requests wait for the broker's publisher confirm, as casts do (see *Behaviour*) | false |
 //! | `ssl`, `ssl_ca_file`, `ssl_cert_file`, `ssl_key_file` | TLS; extra CA (PEM), client certificate and PKCS#8 key | off |
 //! | `connection_name` | the connections' names in the broker (suffixed with `:publish` and `:consume`) | `<program>:<pid>` |
 //!
@@ -75,14 +76,19 @@
 //!
 //! # Behaviour
 //!
-//! - **Calls** publish with the mandatory flag and publisher confirms: a call
-//!   or cast to a topic with no queue bound (or whose exchange no server ever
-//!   declared) fails at once with
-//!   [`Error::NoListener`](rpc_core::Error::NoListener). A call's request
-//!   expires with the call's timeout, and is not sent at all once its
-//!   caller gave up. Clients declare nothing, so nothing lingers on the
-//!   broker when nobody listens.
-//! - **Publishes** share one channel per connection, many in flight; a
+//! - **Calls and casts** publish with the mandatory flag: a call or cast to a
+//!   topic with no queue bound (or whose exchange no server ever declared)
+//!   fails at once with [`Error::NoListener`](rpc_core::Error::NoListener).
+//!   Casts, replies and notifications wait for the broker's publisher
+//!   confirm. A call's request does not (unless `confirm_calls`, or with
+//!   quorum queues, which may refuse a message between leaders): its reply
+//!   proves it routed, and a returned request fails its call within a few
+//!   milliseconds, collected from the channel's returns (the `unconfirmed`
+//!   and `returned` counts of [`DriverStats`](rpc_core::transport::DriverStats)).
+//!   A call's request expires with the call's timeout, and is not sent at
+//!   all once its caller gave up. Clients declare nothing, so nothing
+//!   lingers on the broker when nobody listens.
+//! - **Confirmed publishes** share one channel per connection, many in flight; a
 //!   channel error (a publish to an exchange deleted since it was checked)
 //!   or a refusal (a quorum queue without a leader) makes the publishes it
 //!   interrupted go out again, one by one, on a fresh channel, so only the
@@ -147,6 +153,7 @@ mod link;
 mod listener;
 mod publisher;
 mod topology;
+mod unconfirmed;
 
 pub use config::{
     AmqpConfig, DEFAULT_HEARTBEAT, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REPLY_RETRY_TIMEOUT, DEFAULT_TRANSIENT_QUEUE_TTL,

@@ -53,6 +53,7 @@ use crate::config::AmqpConfig;
 use crate::error::from_lapin;
 use crate::link::{Connected, Link};
 use crate::topology::short;
+use crate::unconfirmed::Unconfirmed;
 
 /// A message to publish.
 #[derive(Debug)]
@@ -151,6 +152,8 @@ pub(crate) struct Publisher {
     checking: tokio::sync::Mutex<()>,
     max_message_size: usize,
     publish_timeout: Duration,
+    /// Calls' requests, published without confirms.
+    pub(crate) unconfirmed: Unconfirmed,
 }
 
 impl std::fmt::Debug for Publisher {
@@ -214,6 +217,7 @@ impl Publisher {
             checking: tokio::sync::Mutex::new(()),
             max_message_size: config.max_message_size,
             publish_timeout: config.publish_timeout,
+            unconfirmed: Unconfirmed::default(),
         }
     }
 
@@ -295,6 +299,54 @@ impl Publisher {
             self.known(&connected).names.clear();
         }
         outcome.map_err(|error| connection_error(&connected, error))
+    }
+
+    /// Publishes the request of the call `call_id` without waiting for a
+    /// confirm (see the `unconfirmed` module): `Routed` means written to the
+    /// broker, and a return fails the call later, through the reply sink.
+    /// Checks the exchange first, waits for a connection as `retry` allows
+    /// and for a block to lift, as [`publish`](Publisher::publish) does.
+    pub(crate) async fn publish_unconfirmed(
+        &self,
+        message: Message,
+        call_id: &str,
+        retry: Retry,
+    ) -> Result<Outcome, TransportError> {
+        self.check_size(&message)?;
+        let give_up = self.give_up_at(&message);
+        let stage = AtomicU8::new(Stage::Connecting as u8);
+        let publish = async {
+            let connected = self.connected(retry, &stage).await?;
+            let exchange = message.exchange.as_str();
+            if !exchange.is_empty() && !self.exchange_exists(&connected, exchange).await? {
+                return Ok(Outcome::NoExchange);
+            }
+            let lane = self.unconfirmed.channel(&connected).await?;
+            let mut message = message;
+            let properties = message.take_properties_now()?.with_message_id(call_id.into());
+            let options = BasicPublishOptions {
+                mandatory: message.mandatory,
+                immediate: false,
+            };
+            // Awaiting the write (not a confirm) keeps publishers to the
+            // pace of the socket.
+            lane.channel
+                .basic_publish(
+                    message.exchange,
+                    message.routing_key,
+                    options,
+                    &message.body,
+                    properties,
+                )
+                .await
+                .map_err(|error| connection_error(&connected, from_lapin(error, "publishing")))?;
+            lane.sent(self.unconfirmed.counts());
+            Ok(Outcome::Routed)
+        };
+        match tokio::time::timeout_at(give_up, publish).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(timed_out(&stage, self.link.blocked())),
+        }
     }
 
     /// The connection, once connected (as `retry` allows) and not blocked.
@@ -493,7 +545,7 @@ async fn open_channel(connected: &Connected) -> Result<Channel, TransportError> 
 }
 
 /// Reports a failure on a dead connection as a lost connection.
-fn connection_error(connected: &Connected, error: TransportError) -> TransportError {
+pub(crate) fn connection_error(connected: &Connected, error: TransportError) -> TransportError {
     if connected.connection.status().connected() || error.kind() == TransportErrorKind::ConnectionLost {
         error
     } else {

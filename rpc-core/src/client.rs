@@ -453,8 +453,9 @@ impl Client {
         let deadline = call.as_ref().map(|call| call.deadline);
         let mut message = OutgoingMessage::new(body, codec, deadline, self.options.retry)
             .with_headers(lifecycle_headers(ctx, deadline));
-        if call.is_none() {
-            message = message.with_delivery(self.options.delivery);
+        match &call {
+            Some(call) => message = message.for_call(call.msg_id),
+            None => message = message.with_delivery(self.options.delivery),
         }
         self.transport
             .driver()
@@ -482,7 +483,9 @@ impl Client {
                 outcome = &mut pending.outcome => {
                     return match outcome {
                         Ok(Ok(reply)) => Ok(reply),
-                        Ok(Err(error)) => Err(Error::Transport(error)),
+                        // A request the broker returned (sent without
+                        // waiting for its confirm) reads as one refused at once.
+                        Ok(Err(error)) => Err(self.send_error(error)),
                         Err(_) => Err(Error::Transport(TransportError::new(
                             TransportErrorKind::Closed,
                             "the reply queue was closed",

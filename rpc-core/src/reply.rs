@@ -95,6 +95,17 @@ impl Table {
         let _ = pending.done.send(Ok(reply));
     }
 
+    /// Fails the call `msg_id` at once, if it still waits.
+    fn fail(&self, msg_id: &str, error: TransportError) {
+        let pending = ids::key_of(msg_id).and_then(|key| self.calls().remove(&key));
+        match pending {
+            Some(pending) => {
+                let _ = pending.done.send(Err(error));
+            }
+            None => tracing::debug!(msg_id, %error, "a call that no longer waits was not delivered"),
+        }
+    }
+
     fn fail_all(&self, kind: TransportErrorKind, message: &str) {
         let failed: Vec<Pending> = self.calls().drain().map(|(_, pending)| pending).collect();
         if !failed.is_empty() {
@@ -138,6 +149,10 @@ impl ReplySink for Table {
         // Replies to requests sent before the loss may never come: say so
         // now rather than let every caller wait out its timeout.
         self.fail_all(error.kind(), &error.to_string());
+    }
+
+    fn undeliverable(&self, msg_id: &str, error: TransportError) {
+        self.fail(msg_id, error);
     }
 }
 
@@ -286,6 +301,21 @@ mod tests {
         ));
         table.route(&Delivery::new(Bytes::from_static(b"{}"), Some("text/plain")));
         assert_eq!(table.late_replies.load(Ordering::Relaxed), 2);
+    }
+
+    #[tokio::test]
+    async fn an_undeliverable_request_fails_its_own_call_only() {
+        let table = Arc::new(Table::default());
+        let mut returned = pending(&table);
+        let mut other = pending(&table);
+        let error = TransportError::new(TransportErrorKind::Unroutable, "no queue");
+        table.undeliverable(returned.msg_id(), error);
+        let failed = (&mut returned.outcome).await.unwrap().unwrap_err();
+        assert_eq!(failed.kind(), TransportErrorKind::Unroutable);
+        assert!(other.outcome.try_recv().is_err(), "another call was failed");
+        // A call that no longer waits, or an id that is not ours: nothing happens.
+        table.undeliverable("not-an-id", TransportError::new(TransportErrorKind::Unroutable, "x"));
+        assert_eq!(table.calls().len(), 1);
     }
 
     #[tokio::test]

@@ -162,6 +162,11 @@ pub struct OutgoingMessage {
     /// lifecycle's deadline and trace context, which peers that do not
     /// know them ignore.
     pub headers: Headers,
+    /// The call's message id (oslo's `_msg_id`) when this is a call's
+    /// request. A transport may then publish it without waiting for the
+    /// broker's confirm (the reply proves it was routed) and report a
+    /// returned request through [`ReplySink::undeliverable`] with this id.
+    pub call_id: Option<String>,
 }
 
 impl OutgoingMessage {
@@ -174,7 +179,15 @@ impl OutgoingMessage {
             retry,
             delivery: DeliveryMode::AtMostOnce,
             headers: Headers::new(),
+            call_id: None,
         }
+    }
+
+    /// Marks the message as the request of the call `msg_id`, whose reply
+    /// proves it was routed (see [`OutgoingMessage::call_id`]).
+    pub fn for_call(mut self, msg_id: impl Into<String>) -> OutgoingMessage {
+        self.call_id = Some(msg_id.into());
+        self
     }
 
     /// Sets the headers.
@@ -405,6 +418,13 @@ pub trait ReplySink: Send + Sync + fmt::Debug {
     /// The connection was lost: replies to requests sent before may never
     /// come, so waiting calls fail at once. Delivery resumes after reconnection.
     fn connection_lost(&self, error: TransportError);
+    /// The request of the call `msg_id` (see [`OutgoingMessage::call_id`])
+    /// could not be delivered: the broker returned it, say. The call fails
+    /// at once with `error` instead of waiting for its timeout. Transports
+    /// that report every failure from [`Driver::send`] never call it.
+    fn undeliverable(&self, msg_id: &str, error: TransportError) {
+        let _ = (msg_id, error);
+    }
 }
 
 /// A client's reply queue: its address, and what keeps replies coming.
@@ -446,6 +466,11 @@ pub struct DriverStats {
     /// Whether the broker blocks this driver's publishers right now (a
     /// memory or disk alarm).
     pub blocked: bool,
+    /// Messages published without waiting for the broker's confirm (calls'
+    /// requests, whose reply proves them routed), since the driver was made.
+    pub unconfirmed: u64,
+    /// Of those, the ones the broker returned (no queue bound for them).
+    pub returned: u64,
 }
 
 fn notifications_unsupported() -> TransportError {

@@ -1,0 +1,204 @@
+//! Publishing without publisher confirms: the requests of calls.
+//!
+//! A call's reply proves its request was routed, and a returned request
+//! proves it was not; the broker's confirm adds nothing the caller can
+//! observe, and costs a frame each way through the broker and a wake-up of
+//! the caller. So calls go out on a channel of their own, not in confirm
+//! mode, still with the mandatory flag, and the caller goes on to wait for
+//! the reply as soon as the request is written.
+//!
+//! lapin keeps the messages returned on such a channel without telling
+//! anyone, so a watcher drains them every [`TICK`] while requests go out
+//! (and for [`QUIET`] after the last), and fails each returned request's
+//! call through the client's reply sink: `NoListener`, within a tick
+//! instead of a round trip. A lost connection fails every waiting call, as
+//! before. What this path gives up: a channel error (an exchange deleted
+//! under traffic, nothing else a checked request can cause) loses the
+//! requests it interrupts, which then wait for their timeout; quorum
+//! queues, which may refuse a message between leaders, keep confirms.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use lapin::Channel;
+use lapin::message::BasicReturnMessage;
+use rpc_core::transport::ReplySink;
+use rpc_core::{TransportError, TransportErrorKind};
+use tokio::sync::Notify;
+
+use crate::link::Connected;
+use crate::publisher::connection_error;
+
+/// How often returned requests are collected while requests go out.
+pub(crate) const TICK: Duration = Duration::from_millis(5);
+
+/// How long the watcher keeps collecting after the last request: a return
+/// comes a broker round trip after its request, later on a loaded broker.
+const QUIET: Duration = Duration::from_secs(2);
+
+/// The unconfirmed channel of the current connection, and where returned
+/// requests are reported.
+#[derive(Default)]
+pub(crate) struct Unconfirmed {
+    current: Mutex<Option<Watched>>,
+    /// One channel opened at a time.
+    opening: tokio::sync::Mutex<()>,
+    sink: Mutex<Option<Weak<dyn ReplySink>>>,
+    counts: Arc<Counts>,
+}
+
+/// What the unconfirmed path counts, for [`DriverStats`](rpc_core::transport::DriverStats).
+#[derive(Default)]
+pub(crate) struct Counts {
+    pub(crate) published: AtomicU64,
+    pub(crate) returned: AtomicU64,
+}
+
+/// A channel to publish requests on, and its watcher's bell.
+#[derive(Clone)]
+pub(crate) struct Watched {
+    generation: u64,
+    pub(crate) channel: Channel,
+    activity: Arc<Activity>,
+}
+
+impl Watched {
+    fn usable(&self, connected: &Connected) -> bool {
+        self.generation == connected.generation && self.channel.status().connected()
+    }
+
+    /// Keeps the watcher collecting: a request went out.
+    pub(crate) fn sent(&self, counts: &Counts) {
+        counts.published.fetch_add(1, Ordering::Relaxed);
+        if !self.activity.busy.swap(true, Ordering::AcqRel) {
+            self.activity.wake.notify_one();
+        }
+    }
+}
+
+/// Tells the watcher that requests went out.
+#[derive(Default)]
+struct Activity {
+    wake: Notify,
+    busy: AtomicBool,
+}
+
+impl Unconfirmed {
+    /// Reports returned requests to `sink` from now on.
+    pub(crate) fn report_to(&self, sink: &Arc<dyn ReplySink>) {
+        *lock(&self.sink) = Some(Arc::downgrade(sink));
+    }
+
+    /// Whether a returned request can be reported: a client listens for replies.
+    pub(crate) fn can_report(&self) -> bool {
+        lock(&self.sink).as_ref().is_some_and(|sink| sink.strong_count() > 0)
+    }
+
+    pub(crate) fn counts(&self) -> &Counts {
+        &self.counts
+    }
+
+    /// The channel to publish on, opened (with its watcher) once per connection.
+    pub(crate) async fn channel(&self, connected: &Connected) -> Result<Watched, TransportError> {
+        if let Some(watched) = lock(&self.current).as_ref().filter(|watched| watched.usable(connected)) {
+            return Ok(watched.clone());
+        }
+        let _opening = self.opening.lock().await;
+        if let Some(watched) = lock(&self.current).as_ref().filter(|watched| watched.usable(connected)) {
+            return Ok(watched.clone());
+        }
+        let channel = connected
+            .connection
+            .create_channel()
+            .await
+            .map_err(|error| connection_error(connected, crate::error::from_lapin(error, "opening a channel")))?;
+        let Some(sink) = lock(&self.sink).clone() else {
+            return Err(TransportError::new(
+                TransportErrorKind::Other,
+                "no reply queue to report returned requests to",
+            ));
+        };
+        let watched = Watched {
+            generation: connected.generation,
+            channel,
+            activity: Arc::default(),
+        };
+        tokio::spawn(watch(
+            watched.clone(),
+            connected.connection.status().clone(),
+            sink,
+            Arc::clone(&self.counts),
+        ));
+        *lock(&self.current) = Some(watched.clone());
+        Ok(watched)
+    }
+}
+
+/// Collects returned requests while requests go out; ends with its channel.
+async fn watch(watched: Watched, connection: lapin::ConnectionStatus, sink: Weak<dyn ReplySink>, counts: Arc<Counts>) {
+    let Watched { channel, activity, .. } = watched;
+    let quiet_ticks = QUIET.as_millis() / TICK.as_millis();
+    loop {
+        // Idle: check now and then that the channel still stands.
+        if tokio::time::timeout(Duration::from_secs(1), activity.wake.notified())
+            .await
+            .is_err()
+        {
+            if !channel.status().connected() || sink.strong_count() == 0 {
+                return;
+            }
+            continue;
+        }
+        let mut quiet = 0;
+        while quiet < quiet_ticks {
+            tokio::time::sleep(TICK).await;
+            if !channel.status().connected() {
+                if connection.connected() {
+                    tracing::warn!(
+                        "the broker closed the channel of unconfirmed requests: calls sent just before may wait for their timeout"
+                    );
+                }
+                return;
+            }
+            collect(&channel, &sink, &counts).await;
+            if activity.busy.swap(false, Ordering::AcqRel) {
+                quiet = 0;
+            } else {
+                quiet += 1;
+            }
+        }
+    }
+}
+
+/// Fails the call of every request returned since the last collection.
+async fn collect(channel: &Channel, sink: &Weak<dyn ReplySink>, counts: &Counts) {
+    // Not in confirm mode, this only takes the returned messages.
+    let Ok(returned) = channel.wait_for_confirms().await else {
+        return;
+    };
+    if returned.is_empty() {
+        return;
+    }
+    counts.returned.fetch_add(returned.len() as u64, Ordering::Relaxed);
+    let Some(sink) = sink.upgrade() else { return };
+    for message in returned {
+        let Some(msg_id) = message.delivery.properties.message_id().as_ref() else {
+            continue;
+        };
+        sink.undeliverable(msg_id.as_str(), unroutable(&message));
+    }
+}
+
+fn unroutable(message: &BasicReturnMessage) -> TransportError {
+    let exchange = message.delivery.exchange.as_str();
+    let key = message.delivery.routing_key.as_str();
+    TransportError::new(
+        TransportErrorKind::Unroutable,
+        format!("no queue is bound for {exchange}/{key}"),
+    )
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -1,0 +1,61 @@
+//! What each message kind waits for on RabbitMQ: a call's request goes out
+//! without a publisher confirm (its reply proves it routed), and a request
+//! the broker returns still fails its call at once; casts keep their
+//! confirms; `confirm_calls=true` puts calls back on confirms.
+
+use std::time::{Duration, Instant};
+
+use rpc_core::{Client, Context, Error, Target, Transport};
+use rpc_tests::api::CalculatorClient;
+use rpc_tests::broker;
+use rpc_tests::conformance::{start_server, unique_topic};
+
+/// Ten calls answered, one returned, one cast: what the driver counts.
+async fn exercise(server_transport: Transport, client_transport: Transport) {
+    let topic = unique_topic("confirms");
+    let (server, _) = start_server(server_transport, &topic, "s1").await;
+    let client = Client::new(client_transport, Target::topic(&topic)).timeout(Duration::from_secs(30));
+    let calc = CalculatorClient::new(client.clone());
+    let ctx = Context::new();
+    for i in 0..10 {
+        assert_eq!(calc.add(&ctx, i, 1).await.unwrap(), i + 1);
+    }
+    // Nobody listens on this server's queue: the broker returns the
+    // request, and the call fails at once, not at its 30 s timeout.
+    let nobody = CalculatorClient::new(client.prepare().server("nobody"));
+    let started = Instant::now();
+    let result = nobody.add(&ctx, 1, 1).await;
+    assert!(matches!(result, Err(Error::NoListener { .. })), "{result:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "a returned request failed its call after {:?}",
+        started.elapsed()
+    );
+    calc.cast().add(&ctx, 1, 1).await.unwrap();
+    assert_eq!(client.transport().pending_calls(), 0);
+    server.stop();
+    server.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_go_out_unconfirmed_and_a_returned_request_still_fails_at_once() {
+    let client_transport = broker::connect().await;
+    exercise(broker::connect().await, client_transport.clone()).await;
+    let stats = client_transport.driver_stats();
+    // The ten answered calls and the returned one; not the cast.
+    assert_eq!(stats.unconfirmed, 11, "{stats:?}");
+    assert_eq!(stats.returned, 1, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirm_calls_waits_for_confirms_again() {
+    let client_transport = broker::connect_url(&broker::url_with(&format!(
+        "{}&confirm_calls=true",
+        broker::TEST_OPTIONS
+    )))
+    .await;
+    exercise(broker::connect().await, client_transport.clone()).await;
+    let stats = client_transport.driver_stats();
+    assert_eq!(stats.unconfirmed, 0, "{stats:?}");
+    assert_eq!(stats.returned, 0, "{stats:?}");
+}
