@@ -1,35 +1,75 @@
-//! The latency chart: p50 and p99 of each scenario, ours beside the baseline.
+//! The latency chart: p50 and p99 of each scenario, ours beside the raw
+//! baseline, the floor and oslo.messaging where the run measured them.
 
 use plotters::prelude::*;
 
-/// One scenario's latencies, in microseconds.
+/// One scenario's latencies, in microseconds, as (p50, p99).
 pub(crate) struct Bars {
     /// The group's name; `|` breaks lines.
     pub(crate) label: String,
     pub(crate) ours: (f64, f64),
+    /// The raw lapin baseline with our guarantees.
     pub(crate) baseline: Option<(f64, f64)>,
+    /// The raw floor: no confirms, no acks.
+    pub(crate) floor: Option<(f64, f64)>,
+    /// oslo.messaging's client and server (`--peers`).
+    pub(crate) peer: Option<(f64, f64)>,
 }
 
-const OURS_P50: RGBColor = RGBColor(31, 119, 180);
-const OURS_P99: RGBColor = RGBColor(158, 202, 225);
-const BASE_P50: RGBColor = RGBColor(230, 85, 13);
-const BASE_P99: RGBColor = RGBColor(253, 174, 107);
+impl Bars {
+    fn series(&self, series: Series) -> Option<(f64, f64)> {
+        match series {
+            Series::Ours => Some(self.ours),
+            Series::Baseline => self.baseline,
+            Series::Floor => self.floor,
+            Series::Peer => self.peer,
+        }
+    }
+}
 
-/// Writes a grouped bar chart (log scale) to `path` as SVG.
+#[derive(Clone, Copy)]
+enum Series {
+    Ours,
+    Baseline,
+    Floor,
+    Peer,
+}
+
+/// Each series: its legend, its p50 and p99 colours.
+const SERIES: [(Series, &str, RGBColor, RGBColor); 4] = [
+    (
+        Series::Floor,
+        "raw floor",
+        RGBColor(49, 163, 84),
+        RGBColor(161, 217, 155),
+    ),
+    (Series::Ours, "ours", RGBColor(31, 119, 180), RGBColor(158, 202, 225)),
+    (
+        Series::Baseline,
+        "raw, our guarantees",
+        RGBColor(230, 85, 13),
+        RGBColor(253, 174, 107),
+    ),
+    (
+        Series::Peer,
+        "oslo.messaging",
+        RGBColor(117, 107, 177),
+        RGBColor(188, 189, 220),
+    ),
+];
+
+/// Writes a grouped bar chart (log scale) to `path` as SVG: per scenario,
+/// each measured series' p50 (dark) and p99 (light) side by side.
 pub(crate) fn write(path: &str, title: &str, groups: &[Bars]) -> Result<(), Box<dyn std::error::Error>> {
-    let root = SVGBackend::new(path, (960, 540)).into_drawing_area();
+    let root = SVGBackend::new(path, (1100, 560)).into_drawing_area();
     root.fill(&WHITE)?;
-    let highest = groups
-        .iter()
-        .flat_map(|bars| [Some(bars.ours.1), bars.baseline.map(|b| b.1)])
-        .flatten()
-        .fold(1.0f64, f64::max);
-    let lowest = groups
-        .iter()
-        .flat_map(|bars| [Some(bars.ours.0), bars.baseline.map(|b| b.0)])
-        .flatten()
-        .fold(f64::MAX, f64::min)
-        .max(0.1);
+    let values = || {
+        groups
+            .iter()
+            .flat_map(|bars| SERIES.iter().filter_map(|(series, ..)| bars.series(*series)))
+    };
+    let highest = values().map(|(_, p99)| p99).fold(1.0f64, f64::max);
+    let lowest = values().map(|(p50, _)| p50).fold(f64::MAX, f64::min).max(0.1);
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 20))
         .margin(16)
@@ -42,45 +82,39 @@ pub(crate) fn write(path: &str, title: &str, groups: &[Bars]) -> Result<(), Box<
         .x_labels(0)
         .y_desc("latency, µs (log scale)")
         .draw()?;
-    let floor = lowest / 2.0;
-    let series = [
-        ("ours p50", OURS_P50, 0.10),
-        ("baseline p50", BASE_P50, 0.30),
-        ("ours p99", OURS_P99, 0.50),
-        ("baseline p99", BASE_P99, 0.70),
-    ];
-    for (name, color, offset) in series {
-        let bars: Vec<_> = groups
-            .iter()
-            .enumerate()
-            .filter_map(|(index, bars)| {
-                let value = match name {
-                    "ours p50" => Some(bars.ours.0),
-                    "ours p99" => Some(bars.ours.1),
-                    "baseline p50" => bars.baseline.map(|b| b.0),
-                    _ => bars.baseline.map(|b| b.1),
-                }?;
-                let x = index as f64 + offset;
-                Some(Rectangle::new([(x, floor), (x + 0.18, value)], color.filled()))
-            })
-            .collect();
-        chart
-            .draw_series(bars)?
-            .label(name)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
+    let bottom = lowest / 2.0;
+    let width = 0.9 / (SERIES.len() * 2) as f64;
+    for (position, (series, name, p50_color, p99_color)) in SERIES.iter().enumerate() {
+        for (quantile, color) in [(0, *p50_color), (1, *p99_color)] {
+            let bars: Vec<_> = groups
+                .iter()
+                .enumerate()
+                .filter_map(|(index, bars)| {
+                    let (p50, p99) = bars.series(*series)?;
+                    let value = if quantile == 0 { p50 } else { p99 };
+                    let x = index as f64 + 0.05 + width * (position * 2 + quantile) as f64;
+                    Some(Rectangle::new([(x, bottom), (x + width * 0.9, value)], color.filled()))
+                })
+                .collect();
+            let label = format!("{name} {}", if quantile == 0 { "p50" } else { "p99" });
+            chart
+                .draw_series(bars)?
+                .label(label)
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
+        }
     }
     // Each group's name, under its bars (an axis on floats would place
     // labels at round numbers, not at the groups).
     let area = chart.plotting_area();
     let (left, right) = (area.get_pixel_range().0.start, area.get_pixel_range().0.end);
-    let bottom = area.get_pixel_range().1.end;
-    let width = f64::from(right - left) / groups.len() as f64;
+    let pixel_bottom = area.get_pixel_range().1.end;
+    let group_width = f64::from(right - left) / groups.len() as f64;
     for (index, bars) in groups.iter().enumerate() {
-        let x = left + (width * (index as f64 + 0.05)) as i32;
+        let x = left + (group_width * (index as f64 + 0.05)) as i32;
         for (line, text) in bars.label.split('|').enumerate() {
             root.draw(&Text::new(
                 text.to_owned(),
-                (x, bottom + 8 + 14 * line as i32),
+                (x, pixel_bottom + 8 + 14 * line as i32),
                 ("sans-serif", 12).into_font(),
             ))?;
         }

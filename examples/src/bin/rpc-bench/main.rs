@@ -14,7 +14,9 @@
 //!   64 in flight, until a listener has handled them all, beside raw
 //!   publishes of an oslo notification's bytes;
 //! - `memory_call_seq`, `memory_call_pipelined`: the in-memory transport
-//!   (no baseline; absolute figures and CPU per call);
+//!   (no baseline; absolute figures and CPU per call), calls made from a
+//!   task; `memory_call_seq_main_thread` from the runtime's main future,
+//!   `memory_call_seq_current_thread` on a current-thread runtime;
 //! - `server_rss`: peak resident memory of a server process while one
 //!   client keeps 10,000 calls in flight.
 //!
@@ -23,6 +25,7 @@
 
 mod chart;
 mod ours;
+mod peers;
 mod raw;
 mod stats;
 
@@ -38,11 +41,14 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::Notify;
 
 use crate::ours::{NotifyPair, Pair, wait_for};
+use crate::peers::{Peer, PeerMode, peer_extra};
 use crate::raw::{Guarantees, RawCasts, RawRpc};
 use crate::stats::Measured;
 
 const DEFAULT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 const IN_FLIGHT: usize = 64;
+/// oslo.messaging's client is synchronous: its calls in flight are threads.
+const PEER_THREADS: usize = 16;
 const RSS_CALLS: usize = 10_000;
 const RSS_PAYLOAD: usize = 4096;
 
@@ -56,6 +62,7 @@ struct Options {
     chart: Option<String>,
     serve: Option<String>,
     only: Option<String>,
+    peers: bool,
 }
 
 fn parse_options() -> Result<Options, ExitCode> {
@@ -67,6 +74,7 @@ fn parse_options() -> Result<Options, ExitCode> {
         chart: None,
         serve: None,
         only: None,
+        peers: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -82,17 +90,19 @@ fn parse_options() -> Result<Options, ExitCode> {
             "--serve" => options.serve = Some(value("--serve")?),
             "--only" => options.only = Some(value("--only")?),
             "--quick" => options.quick = true,
+            "--peers" => options.peers = true,
             // Tiny sizes, for the test that keeps this program working.
             "--smoke" => options.smoke = true,
             "--json" => options.json = true,
             "-h" | "--help" => {
                 eprintln!(
                     "Benchmarks calls and casts beside a raw lapin baseline.\n\n\
-                     usage: rpc-bench [--transport-url URL] [--quick] [--json] [--chart PATH]\n\n\
+                     usage: rpc-bench [--transport-url URL] [--quick] [--json] [--chart PATH] [--peers]\n\n\
                      \x20 --transport-url URL  the RabbitMQ broker (default {DEFAULT_URL})\n\
                      \x20 --quick              fewer iterations: under a minute\n\
                      \x20 --json               one JSON object per line and scenario\n\
                      \x20 --chart PATH         write a latency chart (SVG)\n\
+                     \x20 --peers              also run oslo.messaging's client and server (Python, .venv)\n\
                      \x20 --only SCENARIO      run one scenario (for profiling)"
                 );
                 return Err(ExitCode::SUCCESS);
@@ -114,6 +124,10 @@ struct Sizes {
     casts: usize,
     memory_seq: usize,
     memory_pipelined: usize,
+    /// oslo.messaging's calls (`--peers`): sequential 16 B, 64 KiB, from threads.
+    peer_seq_small: usize,
+    peer_seq_large: usize,
+    peer_pipelined: usize,
 }
 
 impl Sizes {
@@ -126,6 +140,9 @@ impl Sizes {
                 casts: 400,
                 memory_seq: 400,
                 memory_pipelined: 4_000,
+                peer_seq_small: 20,
+                peer_seq_large: 10,
+                peer_pipelined: 100,
             }
         } else if quick {
             Sizes {
@@ -135,6 +152,9 @@ impl Sizes {
                 casts: 5_000,
                 memory_seq: 20_000,
                 memory_pipelined: 100_000,
+                peer_seq_small: 300,
+                peer_seq_large: 100,
+                peer_pipelined: 1_000,
             }
         } else {
             Sizes {
@@ -144,6 +164,9 @@ impl Sizes {
                 casts: 30_000,
                 memory_seq: 200_000,
                 memory_pipelined: 1_000_000,
+                peer_seq_small: 1_000,
+                peer_seq_large: 300,
+                peer_pipelined: 3_000,
             }
         }
     }
@@ -191,6 +214,12 @@ impl Row {
         }
         object.extend(self.extra.clone());
         Value::Object(object)
+    }
+
+    /// The (p50, p99) the row holds for `prefix` (`floor`, `peer`), if measured.
+    fn figures(&self, prefix: &str) -> Option<(f64, f64)> {
+        let get = |quantile: &str| self.extra.get(&format!("{prefix}_{quantile}_us"))?.as_f64();
+        get("p50").zip(get("p99"))
     }
 }
 
@@ -435,13 +464,36 @@ where
     })
 }
 
-async fn memory(scenario: &'static str, total: usize, in_flight: usize) -> Result<Row, BoxError> {
+/// Where the calls of a `memory://` scenario are made from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CalledFrom {
+    /// A spawned task: on a multi-thread runtime the call, the server and
+    /// the reply can stay on one worker thread.
+    Task,
+    /// The runtime's `block_on` future (`#[tokio::main]`'s body), which
+    /// tokio runs outside its worker threads: every call crosses to a
+    /// worker and back.
+    MainThread,
+}
+
+async fn memory(scenario: &'static str, total: usize, in_flight: usize, from: CalledFrom) -> Result<Row, BoxError> {
     let broker = Broker::new();
-    let pair = Pair::start(broker.transport(), broker.transport(), "rpc_bench_memory").await?;
-    let body = payload(16);
-    stats::run(total / 10, in_flight, |_| pair.call(&body)).await?;
-    let ours = stats::run(total, in_flight, |_| pair.call(&body)).await?;
-    pair.stop().await;
+    let pair = std::sync::Arc::new(Pair::start(broker.transport(), broker.transport(), "rpc_bench_memory").await?);
+    let calls = {
+        let pair = std::sync::Arc::clone(&pair);
+        async move {
+            let body = payload(16);
+            stats::run(total / 10, in_flight, |_| pair.call(&body)).await?;
+            stats::run(total, in_flight, |_| pair.call(&body)).await
+        }
+    };
+    let ours = match from {
+        CalledFrom::Task => tokio::spawn(calls).await??,
+        CalledFrom::MainThread => calls.await?,
+    };
+    if let Some(pair) = std::sync::Arc::into_inner(pair) {
+        pair.stop().await;
+    }
     Ok(Row {
         scenario,
         payload_bytes: 16,
@@ -619,6 +671,15 @@ fn print_table(rows: &[Row]) {
                     .get("peak_rss_kib")
                     .map(|kib| format!("server peak RSS {kib} KiB")),
             )
+            .chain(row.extra.get("peer_p50_us").map(|p50| {
+                let extra = |key: &str| row.extra.get(key).cloned().unwrap_or_default();
+                format!(
+                    "oslo.messaging (Python client and server): {} ops/s, p50 {p50} µs; ours {}x its rate, {}x its p50",
+                    extra("peer_ops_per_s"),
+                    extra("peer_ratio"),
+                    extra("peer_latency_ratio")
+                )
+            }))
             .chain(row.extra.get("floor_p50_us").map(|p50| {
                 let extra = |key: &str| row.extra.get(key).cloned().unwrap_or_default();
                 format!(
@@ -641,15 +702,31 @@ async fn run(options: &Options) -> Result<Vec<Row>, BoxError> {
     let mut rows = Vec::new();
     let wanted = |scenario: &str| options.only.as_deref().is_none_or(|only| scenario.starts_with(only));
     let log = |scenario: &str| eprintln!("rpc-bench: {scenario}...");
+    let peer = if options.peers { Some(Peer::find()?) } else { None };
+    // oslo.messaging's run, after ours, its figures added to our row.
+    let with_peer = |mut row: Row, mode: PeerMode, count: usize| {
+        let peer = peer.as_ref();
+        async move {
+            if let Some(peer) = peer {
+                log(&format!("{} {} B, oslo.messaging", row.scenario, row.payload_bytes));
+                let figures = peer.run(url, mode, count, row.payload_bytes).await?;
+                row.extra.extend(peer_extra(&row.ours, &figures));
+            }
+            Ok::<_, BoxError>(row)
+        }
+    };
     if wanted("call_seq") {
         log("call_seq 16 B");
-        rows.push(call_seq(url, 16, sizes.call_seq_small).await?);
+        let row = call_seq(url, 16, sizes.call_seq_small).await?;
+        rows.push(with_peer(row, PeerMode::Sequential, sizes.peer_seq_small).await?);
         log("call_seq 64 KiB");
-        rows.push(call_seq(url, 64 * 1024, sizes.call_seq_large).await?);
+        let row = call_seq(url, 64 * 1024, sizes.call_seq_large).await?;
+        rows.push(with_peer(row, PeerMode::Sequential, sizes.peer_seq_large).await?);
     }
     if wanted("call_pipelined") {
         log("call_pipelined");
-        rows.push(call_pipelined(url, sizes.pipelined).await?);
+        let row = call_pipelined(url, sizes.pipelined).await?;
+        rows.push(with_peer(row, PeerMode::Threads(PEER_THREADS), sizes.peer_pipelined).await?);
     }
     if wanted("cast") {
         log("cast");
@@ -662,20 +739,43 @@ async fn run(options: &Options) -> Result<Vec<Row>, BoxError> {
         rows.push(notifications(url, sizes.casts, rpc_core::Codec::MsgPack).await?);
     }
     if wanted("memory_call_seq") {
-        log("memory_call_seq");
-        rows.push(memory("memory_call_seq", sizes.memory_seq, 1).await?);
+        log("memory_call_seq (from a task)");
+        rows.push(memory("memory_call_seq", sizes.memory_seq, 1, CalledFrom::Task).await?);
+        log("memory_call_seq from the main thread");
+        rows.push(
+            memory(
+                "memory_call_seq_main_thread",
+                sizes.memory_seq,
+                1,
+                CalledFrom::MainThread,
+            )
+            .await?,
+        );
         log("memory_call_seq on a current-thread runtime");
         let total = sizes.memory_seq;
         let row = tokio::task::spawn_blocking(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            runtime.block_on(memory("memory_call_seq_current_thread", total, 1))
+            runtime.block_on(memory(
+                "memory_call_seq_current_thread",
+                total,
+                1,
+                CalledFrom::MainThread,
+            ))
         })
         .await??;
         rows.push(row);
     }
     if wanted("memory_call_pipelined") {
         log("memory_call_pipelined");
-        rows.push(memory("memory_call_pipelined", sizes.memory_pipelined, IN_FLIGHT).await?);
+        rows.push(
+            memory(
+                "memory_call_pipelined",
+                sizes.memory_pipelined,
+                IN_FLIGHT,
+                CalledFrom::Task,
+            )
+            .await?,
+        );
     }
     if wanted("middleware") || wanted("memory_middleware") {
         log("memory_middleware: one layer against none");
@@ -728,14 +828,18 @@ async fn main() -> ExitCode {
             .map(|row| chart::Bars {
                 label: format!(
                     "{}|{} B",
-                    row.scenario.replace("_current_thread", "|(current thread)"),
+                    row.scenario
+                        .replace("_current_thread", "|(current thread)")
+                        .replace("_main_thread", "|(main thread)"),
                     row.payload_bytes
                 ),
                 ours: (row.ours.quantile_us(0.5), row.ours.quantile_us(0.99)),
                 baseline: row.baseline.as_ref().map(|b| (b.quantile_us(0.5), b.quantile_us(0.99))),
+                floor: row.figures("floor"),
+                peer: row.figures("peer"),
             })
             .collect();
-        if let Err(error) = chart::write(path, "Call latency: rpc (blue) beside raw lapin (orange)", &bars) {
+        if let Err(error) = chart::write(path, "Latency: ours beside raw lapin and oslo.messaging", &bars) {
             eprintln!("rpc-bench: cannot write the chart: {error}");
             return ExitCode::FAILURE;
         }
