@@ -44,7 +44,7 @@ pub(crate) struct Unconfirmed {
     current: Mutex<Option<Watched>>,
     /// One channel opened at a time.
     opening: tokio::sync::Mutex<()>,
-    sink: Mutex<Option<Weak<dyn ReplySink>>>,
+    sink: SharedSink,
     counts: Arc<Counts>,
 }
 
@@ -113,12 +113,12 @@ impl Unconfirmed {
             .create_channel()
             .await
             .map_err(|error| connection_error(connected, crate::error::from_lapin(error, "opening a channel")))?;
-        let Some(sink) = lock(&self.sink).clone() else {
+        if !self.can_report() {
             return Err(TransportError::new(
                 TransportErrorKind::Other,
                 "no reply queue to report returned requests to",
             ));
-        };
+        }
         let watched = Watched {
             generation: connected.generation,
             channel,
@@ -127,7 +127,7 @@ impl Unconfirmed {
         tokio::spawn(watch(
             watched.clone(),
             connected.connection.status().clone(),
-            sink,
+            Arc::clone(&self.sink),
             Arc::clone(&self.counts),
         ));
         *lock(&self.current) = Some(watched.clone());
@@ -136,7 +136,10 @@ impl Unconfirmed {
 }
 
 /// Collects returned requests while requests go out; ends with its channel.
-async fn watch(watched: Watched, connection: lapin::ConnectionStatus, sink: Weak<dyn ReplySink>, counts: Arc<Counts>) {
+/// Where returned requests are reported: the current reply sink, if any.
+type SharedSink = Arc<Mutex<Option<Weak<dyn ReplySink>>>>;
+
+async fn watch(watched: Watched, connection: lapin::ConnectionStatus, sink: SharedSink, counts: Arc<Counts>) {
     let Watched { channel, activity, .. } = watched;
     let quiet_ticks = QUIET.as_millis() / TICK.as_millis();
     loop {
@@ -145,7 +148,7 @@ async fn watch(watched: Watched, connection: lapin::ConnectionStatus, sink: Weak
             .await
             .is_err()
         {
-            if !channel.status().connected() || sink.strong_count() == 0 {
+            if !channel.status().connected() || current(&sink).is_none() {
                 return;
             }
             continue;
@@ -172,7 +175,7 @@ async fn watch(watched: Watched, connection: lapin::ConnectionStatus, sink: Weak
 }
 
 /// Fails the call of every request returned since the last collection.
-async fn collect(channel: &Channel, sink: &Weak<dyn ReplySink>, counts: &Counts) {
+async fn collect(channel: &Channel, sink: &SharedSink, counts: &Counts) {
     // Not in confirm mode, this only takes the returned messages.
     let Ok(returned) = channel.wait_for_confirms().await else {
         return;
@@ -181,7 +184,7 @@ async fn collect(channel: &Channel, sink: &Weak<dyn ReplySink>, counts: &Counts)
         return;
     }
     counts.returned.fetch_add(returned.len() as u64, Ordering::Relaxed);
-    let Some(sink) = sink.upgrade() else { return };
+    let Some(sink) = current(sink) else { return };
     for message in returned {
         let Some(msg_id) = message.delivery.properties.message_id().as_ref() else {
             continue;
@@ -197,6 +200,10 @@ fn unroutable(message: &BasicReturnMessage) -> TransportError {
         TransportErrorKind::Unroutable,
         format!("no queue is bound for {exchange}/{key}"),
     )
+}
+
+fn current(sink: &SharedSink) -> Option<Arc<dyn ReplySink>> {
+    lock(sink).as_ref().and_then(Weak::upgrade)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
