@@ -61,7 +61,7 @@ const SERIES: [(Series, &str, RGBColor, RGBColor); 4] = [
 /// Writes a grouped bar chart (log scale) to `path` as SVG: per scenario,
 /// each measured series' p50 (dark) and p99 (light) side by side.
 pub(crate) fn write(path: &str, title: &str, groups: &[Bars]) -> Result<(), Box<dyn std::error::Error>> {
-    let root = SVGBackend::new(path, (1100, 560)).into_drawing_area();
+    let root = SVGBackend::new(path, (1200, 580)).into_drawing_area();
     root.fill(&WHITE)?;
     let values = || {
         groups
@@ -123,7 +123,7 @@ pub(crate) fn write(path: &str, title: &str, groups: &[Bars]) -> Result<(), Box<
         .configure_series_labels()
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(SeriesLabelPosition::UpperRight)
         .draw()?;
     root.present()?;
     Ok(())

@@ -829,6 +829,7 @@ async fn main() -> ExitCode {
                 label: format!(
                     "{}|{} B",
                     row.scenario
+                        .replace("memory_", "memory|")
                         .replace("_current_thread", "|(current thread)")
                         .replace("_main_thread", "|(main thread)"),
                     row.payload_bytes
