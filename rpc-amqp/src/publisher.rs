@@ -322,24 +322,29 @@ impl Publisher {
                 return Ok(Outcome::NoExchange);
             }
             let lane = self.unconfirmed.channel(&connected).await?;
+            // From here the request may reach the broker.
+            stage.store(Stage::Confirming as u8, Ordering::Relaxed);
             let mut message = message;
             let properties = message.take_properties_now()?.with_message_id(call_id.into());
             let options = BasicPublishOptions {
                 mandatory: message.mandatory,
                 immediate: false,
             };
-            // Awaiting the write (not a confirm) keeps publishers to the
-            // pace of the socket.
-            lane.channel
-                .basic_publish(
-                    message.exchange,
-                    message.routing_key,
-                    options,
-                    &message.body,
-                    properties,
-                )
-                .await
-                .map_err(|error| connection_error(&connected, from_lapin(error, "publishing")))?;
+            // The first poll hands the frames to lapin's I/O loop; the
+            // caller goes on to wait for the reply without being woken once
+            // they are written (a failed write loses the connection, which
+            // fails every waiting call). Each caller waits for its reply,
+            // so what is queued stays bounded.
+            let publish = lane.channel.basic_publish(
+                message.exchange,
+                message.routing_key,
+                options,
+                &message.body,
+                properties,
+            );
+            if let Some(Err(error)) = publish.now_or_never() {
+                return Err(connection_error(&connected, from_lapin(error, "publishing")));
+            }
             lane.sent(self.unconfirmed.counts());
             Ok(Outcome::Routed)
         };
