@@ -93,6 +93,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # it): check rpc-core without it too.
 cargo clippy -p rpc-core --all-targets --locked -- -D warnings
 
+step "documentation links"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+
 step "broker"
 ensure_rabbitmq
 # Restart and TLS tests run private RabbitMQ nodes, with certificates made by openssl.

@@ -1,7 +1,7 @@
 //! Server middleware: layers a request goes through before the dispatcher.
 //!
 //! A [`Middleware`] sees each request that a server (or a
-//! [`Local`](crate::Local) caller) has read and admitted, with its method,
+//! [`Local`](crate::caller::Local) caller) has read and admitted, with its method,
 //! namespace, version, context (deadline included) and still-encoded
 //! arguments. It may refuse it with a typed [`RemoteError`], read or enrich
 //! its context, time it, or wrap its result, then hands it on through

@@ -11,7 +11,7 @@ use std::time::Duration;
 use rpc_core::{Context, endpoint};
 
 /// Serves the test server's methods; with a journal, records every value
-/// cast to [`record`](Worker::record) in a file, one line each, written
+/// cast to its `record` method in a file, one line each, written
 /// before the request is acknowledged.
 #[derive(Debug, Clone)]
 pub struct Worker {
