@@ -5,13 +5,14 @@
 //! observe, and costs a frame each way through the broker and a wake-up of
 //! the caller. So calls go out on a channel of their own, not in confirm
 //! mode, still with the mandatory flag, and the caller goes on to wait for
-//! the reply as soon as the request is written.
+//! the reply as soon as the request is handed to lapin's I/O loop.
 //!
 //! lapin keeps the messages returned on such a channel without telling
 //! anyone, so a watcher drains them every [`TICK`] while requests go out
 //! (and for [`QUIET`] after the last), and fails each returned request's
 //! call through the client's reply sink: `NoListener`, within a tick
-//! instead of a round trip. A lost connection fails every waiting call, as
+//! instead of a round trip. (A return later than [`QUIET`], on a broker
+//! that slow, is collected with the next request.) A lost connection fails every waiting call, as
 //! before. What this path gives up: a channel error (an exchange deleted
 //! under traffic, nothing else a checked request can cause) loses the
 //! requests it interrupts, which then wait for their timeout; quorum
@@ -31,7 +32,7 @@ use crate::link::Connected;
 use crate::publisher::connection_error;
 
 /// How often returned requests are collected while requests go out.
-pub(crate) const TICK: Duration = Duration::from_millis(5);
+const TICK: Duration = Duration::from_millis(5);
 
 /// How long the watcher keeps collecting after the last request: a return
 /// comes a broker round trip after its request, later on a loaded broker.
