@@ -59,3 +59,44 @@ async fn confirm_calls_waits_for_confirms_again() {
     assert_eq!(stats.unconfirmed, 0, "{stats:?}");
     assert_eq!(stats.returned, 0, "{stats:?}");
 }
+
+/// After the connection is lost and restored, calls go out unconfirmed on
+/// a fresh channel, and a returned request is still caught there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn returns_are_still_caught_after_a_reconnection() {
+    use rpc_tests::proxy::{Proxy, through, upstream_of};
+
+    let proxy = Proxy::start(upstream_of(&broker::url())).await;
+    let topic = unique_topic("confirms_reconnect");
+    let (server, _) = start_server(broker::connect().await, &topic, "s1").await;
+    let options = format!("{}&{}", broker::TEST_OPTIONS, broker::FAST_RECONNECT);
+    let transport = broker::connect_url(&through(&broker::url(), &[proxy.port()], &options)).await;
+    let client = Client::new(transport.clone(), Target::topic(&topic)).timeout(Duration::from_secs(30));
+    let calc = CalculatorClient::new(client.clone());
+    let nobody = CalculatorClient::new(client.prepare().server("nobody"));
+    let ctx = Context::new();
+    assert_eq!(calc.add(&ctx, 1, 1).await.unwrap(), 2);
+    assert!(matches!(nobody.add(&ctx, 1, 1).await, Err(Error::NoListener { .. })));
+
+    proxy.cut().await;
+    proxy.restore();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while transport.driver_stats().reconnections == 0 || !transport.driver().is_connected() {
+        assert!(Instant::now() < deadline, "no reconnection within 10 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(calc.add(&ctx, 2, 2).await.unwrap(), 4);
+    let started = Instant::now();
+    let result = nobody.add(&ctx, 1, 1).await;
+    assert!(matches!(result, Err(Error::NoListener { .. })), "{result:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "a returned request failed its call after {:?}",
+        started.elapsed()
+    );
+    let stats = transport.driver_stats();
+    assert!(stats.reconnections >= 1, "{stats:?}");
+    assert_eq!((stats.unconfirmed, stats.returned), (4, 2), "{stats:?}");
+    server.stop();
+    server.wait().await;
+}
