@@ -258,10 +258,37 @@ impl Publisher {
         let give_up = self.give_up_at(&message);
         let stage = AtomicU8::new(Stage::Connecting as u8);
         let publish = self.publish_on_lane(message, retry, give_up, &stage);
+        self.within(give_up, &stage, publish).await
+    }
+
+    /// Runs `publish` until `give_up`; past it, the error says how far it got.
+    async fn within(
+        &self,
+        give_up: Instant,
+        stage: &AtomicU8,
+        publish: impl Future<Output = Result<Outcome, TransportError>>,
+    ) -> Result<Outcome, TransportError> {
         match tokio::time::timeout_at(give_up, publish).await {
             Ok(outcome) => outcome,
-            Err(_) => Err(timed_out(&stage, self.link.blocked())),
+            Err(_) => Err(timed_out(stage, self.link.blocked())),
         }
+    }
+
+    /// The connection to publish `message` on, once connected (as `retry`
+    /// allows) and not blocked, and its exchange known to exist; `None`
+    /// when the exchange does not exist.
+    async fn ready_for(
+        &self,
+        message: &Message,
+        retry: Retry,
+        stage: &AtomicU8,
+    ) -> Result<Option<Arc<Connected>>, TransportError> {
+        let connected = self.connected(retry, stage).await?;
+        let exchange = message.exchange.as_str();
+        if !exchange.is_empty() && !self.exchange_exists(&connected, exchange).await? {
+            return Ok(None);
+        }
+        Ok(Some(connected))
     }
 
     async fn publish_on_lane(
@@ -271,11 +298,9 @@ impl Publisher {
         give_up: Instant,
         stage: &AtomicU8,
     ) -> Result<Outcome, TransportError> {
-        let connected = self.connected(retry, stage).await?;
-        let exchange = message.exchange.as_str();
-        if !exchange.is_empty() && !self.exchange_exists(&connected, exchange).await? {
+        let Some(connected) = self.ready_for(&message, retry, stage).await? else {
             return Ok(Outcome::NoExchange);
-        }
+        };
         let mut message = message;
         let properties = message.take_properties_now()?;
         let (done, outcome) = oneshot::channel();
@@ -316,11 +341,9 @@ impl Publisher {
         let give_up = self.give_up_at(&message);
         let stage = AtomicU8::new(Stage::Connecting as u8);
         let publish = async {
-            let connected = self.connected(retry, &stage).await?;
-            let exchange = message.exchange.as_str();
-            if !exchange.is_empty() && !self.exchange_exists(&connected, exchange).await? {
+            let Some(connected) = self.ready_for(&message, retry, &stage).await? else {
                 return Ok(Outcome::NoExchange);
-            }
+            };
             let lane = self.unconfirmed.channel(&connected).await?;
             // From here the request may reach the broker.
             stage.store(Stage::Confirming as u8, Ordering::Relaxed);
@@ -348,10 +371,7 @@ impl Publisher {
             lane.sent(self.unconfirmed.counts());
             Ok(Outcome::Routed)
         };
-        match tokio::time::timeout_at(give_up, publish).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(timed_out(&stage, self.link.blocked())),
-        }
+        self.within(give_up, &stage, publish).await
     }
 
     /// The connection, once connected (as `retry` allows) and not blocked.
@@ -385,10 +405,7 @@ impl Publisher {
             stage.store(Stage::Confirming as u8, Ordering::Relaxed);
             self.isolated.publish_one(&connected, &publish).await
         };
-        match tokio::time::timeout_at(give_up, publish).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(timed_out(&stage, self.link.blocked())),
-        }
+        self.within(give_up, &stage, publish).await
     }
 
     fn known(&self, connected: &Connected) -> MutexGuard<'_, Known> {

@@ -12,8 +12,8 @@
 //! (and for [`QUIET`] after the last), and fails each returned request's
 //! call through the client's reply sink: `NoListener`, within a tick
 //! instead of a round trip. (A return later than [`QUIET`], on a broker
-//! that slow, is collected with the next request.) A lost connection fails every waiting call, as
-//! before. What this path gives up: a channel error (an exchange deleted
+//! that slow, is collected with the next request.) A lost connection fails
+//! every waiting call, as before. What this path gives up: a channel error (an exchange deleted
 //! under traffic, nothing else a checked request can cause) loses the
 //! requests it interrupts, which then wait for their timeout; quorum
 //! queues, which may refuse a message between leaders, keep confirms.
@@ -109,17 +109,17 @@ impl Unconfirmed {
         if let Some(watched) = lock(&self.current).as_ref().filter(|watched| watched.usable(connected)) {
             return Ok(watched.clone());
         }
-        let channel = connected
-            .connection
-            .create_channel()
-            .await
-            .map_err(|error| connection_error(connected, crate::error::from_lapin(error, "opening a channel")))?;
         if !self.can_report() {
             return Err(TransportError::new(
                 TransportErrorKind::Other,
                 "no reply queue to report returned requests to",
             ));
         }
+        let channel = connected
+            .connection
+            .create_channel()
+            .await
+            .map_err(|error| connection_error(connected, crate::error::from_lapin(error, "opening a channel")))?;
         let watched = Watched {
             generation: connected.generation,
             channel,
@@ -136,10 +136,10 @@ impl Unconfirmed {
     }
 }
 
-/// Collects returned requests while requests go out; ends with its channel.
 /// Where returned requests are reported: the current reply sink, if any.
 type SharedSink = Arc<Mutex<Option<Weak<dyn ReplySink>>>>;
 
+/// Collects returned requests while requests go out; ends with its channel.
 async fn watch(watched: Watched, connection: lapin::ConnectionStatus, sink: SharedSink, counts: Arc<Counts>) {
     let Watched { channel, activity, .. } = watched;
     let quiet_ticks = QUIET.as_millis() / TICK.as_millis();

@@ -95,17 +95,6 @@ impl Table {
         let _ = pending.done.send(Ok(reply));
     }
 
-    /// Fails the call `msg_id` at once, if it still waits.
-    fn fail(&self, msg_id: &str, error: TransportError) {
-        let pending = ids::key_of(msg_id).and_then(|key| self.calls().remove(&key));
-        match pending {
-            Some(pending) => {
-                let _ = pending.done.send(Err(error));
-            }
-            None => tracing::debug!(msg_id, %error, "a call that no longer waits was not delivered"),
-        }
-    }
-
     fn fail_all(&self, kind: TransportErrorKind, message: &str) {
         let failed: Vec<Pending> = self.calls().drain().map(|(_, pending)| pending).collect();
         if !failed.is_empty() {
@@ -152,7 +141,13 @@ impl ReplySink for Table {
     }
 
     fn undeliverable(&self, msg_id: &str, error: TransportError) {
-        self.fail(msg_id, error);
+        let pending = ids::key_of(msg_id).and_then(|key| self.calls().remove(&key));
+        match pending {
+            Some(pending) => {
+                let _ = pending.done.send(Err(error));
+            }
+            None => tracing::debug!(msg_id, %error, "a call that no longer waits was not delivered"),
+        }
     }
 }
 

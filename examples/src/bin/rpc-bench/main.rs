@@ -216,6 +216,19 @@ impl Row {
         Value::Object(object)
     }
 
+    /// The note on the side under `prefix` (see [`compared`]), if measured.
+    fn comparison(&self, prefix: &str, name: &str) -> Option<String> {
+        let extra = |key: &str| self.extra.get(&format!("{prefix}_{key}")).cloned();
+        let p50 = extra("p50_us")?;
+        let extra = |key: &str| extra(key).unwrap_or_default();
+        Some(format!(
+            "{name}: {} ops/s, p50 {p50} µs; ours {}x its rate, {}x its p50",
+            extra("ops_per_s"),
+            extra("ratio"),
+            extra("latency_ratio")
+        ))
+    }
+
     /// The (p50, p99) the row holds for `prefix` (`floor`, `peer`), if measured.
     fn figures(&self, prefix: &str) -> Option<(f64, f64)> {
         let get = |quantile: &str| self.extra.get(&format!("{prefix}_{quantile}_us"))?.as_f64();
@@ -291,14 +304,27 @@ async fn call_seq(url: &str, size: usize, total: usize) -> Result<Row, BoxError>
 
 /// The floor's figures (no confirms, no acks), and ours against them.
 fn floor_extra(ours: &Measured, floor: &Measured) -> Map<String, Value> {
+    compared(
+        "floor",
+        ours,
+        floor.ops_per_s,
+        floor.quantile_us(0.5),
+        floor.quantile_us(0.99),
+    )
+}
+
+/// Another side's rate, p50 and p99 under `prefix`, and ours against them:
+/// `<prefix>_ratio` (our rate over its) and `<prefix>_latency_ratio` (our
+/// p50 over its).
+fn compared(prefix: &str, ours: &Measured, ops_per_s: f64, p50_us: f64, p99_us: f64) -> Map<String, Value> {
     Map::from_iter([
-        ("floor_ops_per_s".to_owned(), json!(round(floor.ops_per_s))),
-        ("floor_p50_us".to_owned(), json!(round(floor.quantile_us(0.5)))),
-        ("floor_p99_us".to_owned(), json!(round(floor.quantile_us(0.99)))),
-        ("floor_ratio".to_owned(), json!(round(ours.ops_per_s / floor.ops_per_s))),
+        (format!("{prefix}_ops_per_s"), json!(round(ops_per_s))),
+        (format!("{prefix}_p50_us"), json!(round(p50_us))),
+        (format!("{prefix}_p99_us"), json!(round(p99_us))),
+        (format!("{prefix}_ratio"), json!(round(ours.ops_per_s / ops_per_s))),
         (
-            "floor_latency_ratio".to_owned(),
-            json!(round(ours.quantile_us(0.5) / floor.quantile_us(0.5))),
+            format!("{prefix}_latency_ratio"),
+            json!(round(ours.quantile_us(0.5) / p50_us)),
         ),
     ])
 }
@@ -671,24 +697,8 @@ fn print_table(rows: &[Row]) {
                     .get("peak_rss_kib")
                     .map(|kib| format!("server peak RSS {kib} KiB")),
             )
-            .chain(row.extra.get("peer_p50_us").map(|p50| {
-                let extra = |key: &str| row.extra.get(key).cloned().unwrap_or_default();
-                format!(
-                    "oslo.messaging (Python client and server): {} ops/s, p50 {p50} µs; ours {}x its rate, {}x its p50",
-                    extra("peer_ops_per_s"),
-                    extra("peer_ratio"),
-                    extra("peer_latency_ratio")
-                )
-            }))
-            .chain(row.extra.get("floor_p50_us").map(|p50| {
-                let extra = |key: &str| row.extra.get(key).cloned().unwrap_or_default();
-                format!(
-                    "floor (no confirms, no acks): {} ops/s, p50 {p50} µs; ours {}x its rate, {}x its p50",
-                    extra("floor_ops_per_s"),
-                    extra("floor_ratio"),
-                    extra("floor_latency_ratio")
-                )
-            }))
+            .chain(row.comparison("peer", "oslo.messaging (Python client and server)"))
+            .chain(row.comparison("floor", "floor (no confirms, no acks)"))
             .collect();
         if !notes.is_empty() {
             println!("{:<22} {}", "", notes.join(", "));

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 
 use lapin::options::QueueDeleteOptions;
 use lapin::{Connection, ConnectionProperties};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::stats::Measured;
-use crate::{BoxError, round, short_id};
+use crate::{BoxError, compared, short_id};
 
 /// The script, beside this crate's sources.
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/oslo_bench.py");
@@ -103,16 +103,7 @@ impl Peer {
 
 /// The peer's figures, and ours against them.
 pub(crate) fn peer_extra(ours: &Measured, peer: &PeerFigures) -> Map<String, Value> {
-    Map::from_iter([
-        ("peer_ops_per_s".to_owned(), json!(round(peer.ops_per_s))),
-        ("peer_p50_us".to_owned(), json!(round(peer.p50_us))),
-        ("peer_p99_us".to_owned(), json!(round(peer.p99_us))),
-        ("peer_ratio".to_owned(), json!(round(ours.ops_per_s / peer.ops_per_s))),
-        (
-            "peer_latency_ratio".to_owned(),
-            json!(round(ours.quantile_us(0.5) / peer.p50_us)),
-        ),
-    ])
+    compared("peer", ours, peer.ops_per_s, peer.p50_us, peer.p99_us)
 }
 
 /// oslo's form of an `amqp://` URL: `rabbit://`, the vhost `/` as an empty
