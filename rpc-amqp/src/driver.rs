@@ -464,6 +464,8 @@ impl Driver for AmqpDriver {
         let counts = self.publisher.unconfirmed.counts();
         stats.unconfirmed = counts.published.load(Ordering::Relaxed);
         stats.returned = counts.returned.load(Ordering::Relaxed);
+        stats.acknowledged = self.consumers.acks.acknowledged.load(Ordering::Relaxed);
+        stats.ack_frames = self.consumers.acks.frames.load(Ordering::Relaxed);
         stats
     }
 }

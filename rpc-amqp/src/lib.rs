@@ -144,6 +144,7 @@
 //! on RabbitMQ 3.10, RabbitMQ 4.0 with 4.3's defaults, and a three-node
 //! cluster.
 
+mod acks;
 mod backoff;
 mod config;
 mod driver;

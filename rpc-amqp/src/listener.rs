@@ -26,17 +26,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use futures_util::{FutureExt, StreamExt};
-use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions, QueueDeleteOptions,
-};
+use futures_util::StreamExt;
+use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, QueueDeleteOptions};
 use lapin::types::ShortString;
 use lapin::{Channel, Consumer};
-use rpc_core::transport::{Acker, Delivery, Listener, QueueState, ReplySink, Retry, async_trait};
+use rpc_core::transport::{Delivery, Listener, QueueState, ReplySink, Retry, async_trait};
 use rpc_core::{TransportError, TransportErrorKind};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::acks::{AckStats, Acks};
 use crate::backoff::Backoff;
 use crate::config::AmqpConfig;
 use crate::error::from_lapin;
@@ -78,6 +77,8 @@ pub(crate) struct QueueConsumer {
 pub(crate) struct ConsumerStats {
     /// Consumers the broker cancelled.
     pub(crate) cancels: AtomicU64,
+    /// The acknowledgements sent.
+    pub(crate) acks: Arc<AckStats>,
 }
 
 /// What a queue's task needs.
@@ -245,6 +246,8 @@ struct Session {
     connected: Arc<Connected>,
     channel: Channel,
     consumer: Consumer,
+    /// The deliveries' acknowledgements; `None` without acknowledgements.
+    acks: Option<Arc<Acks>>,
     /// Cloned into every unsettled delivery's acker: once all are gone,
     /// `settled` yields `None` and the channel can close.
     unsettled: mpsc::Sender<()>,
@@ -301,7 +304,7 @@ async fn keep_consuming(
                 continue;
             }
         };
-        let session = match open(&connected, &queue).await {
+        let session = match open(&connected, &queue, &context.stats).await {
             Ok(session) => session,
             Err(error) => {
                 if let Some(first) = first.take() {
@@ -326,7 +329,7 @@ async fn keep_consuming(
             tracing::info!(queue = %name, "consuming the queue again");
         }
         backoff.reset();
-        let (ended, session) = forward(&context, session, &queue, &sink, &mut stop).await;
+        let (ended, session) = forward(&context, session, &sink, &mut stop).await;
         state.set_consuming(false);
         match ended {
             Ended::Stopped => {
@@ -368,7 +371,11 @@ async fn lost(sink: &Sink, error: TransportError) {
 }
 
 /// Declares the queue (and its exchanges and bindings) and consumes it.
-async fn open(connected: &Arc<Connected>, queue: &QueueConsumer) -> Result<Session, TransportError> {
+async fn open(
+    connected: &Arc<Connected>,
+    queue: &QueueConsumer,
+    stats: &ConsumerStats,
+) -> Result<Session, TransportError> {
     let spec = &queue.spec;
     let channel = topology::declare(connected, spec).await?;
     if let Some(prefetch) = queue.prefetch {
@@ -391,10 +398,14 @@ async fn open(connected: &Arc<Connected>, queue: &QueueConsumer) -> Result<Sessi
         .await
         .map_err(|error| from_lapin(error, format!("consuming `{}`", spec.name)))?;
     let (unsettled, settled) = mpsc::channel(1);
+    let acks = queue
+        .prefetch
+        .map(|_| Acks::new(channel.clone(), Arc::clone(&stats.acks)));
     Ok(Session {
         connected: Arc::clone(connected),
         channel,
         consumer,
+        acks,
         unsettled,
         settled,
     })
@@ -404,7 +415,6 @@ async fn open(connected: &Arc<Connected>, queue: &QueueConsumer) -> Result<Sessi
 async fn forward(
     context: &Context,
     mut session: Session,
-    queue: &QueueConsumer,
     sink: &Sink,
     stop: &mut watch::Receiver<bool>,
 ) -> (Ended, Session) {
@@ -423,7 +433,7 @@ async fn forward(
         };
         match next {
             Some(Ok(delivery)) => {
-                let delivery = convert(delivery, &session, queue.prefetch.is_some());
+                let delivery = convert(delivery, &session);
                 match sink {
                     Sink::Server(sender) => {
                         // Back-pressure: wait for room, or for the end.
@@ -468,6 +478,7 @@ async fn finish(session: Session, queue: &QueueConsumer) {
     let Session {
         channel,
         consumer,
+        acks,
         unsettled,
         mut settled,
         ..
@@ -484,12 +495,16 @@ async fn finish(session: Session, queue: &QueueConsumer) {
     }
     drop((consumer, unsettled));
     let _ = settled.recv().await;
+    // The last acknowledgements, queued before the close.
+    if let Some(acks) = acks {
+        acks.flush();
+    }
     if let Err(error) = channel.close(200, "closing".into()).await {
         tracing::debug!(queue = %queue.spec.name, %error, "closing the consumer's channel");
     }
 }
 
-fn convert(delivery: lapin::message::Delivery, session: &Session, acknowledged: bool) -> Delivery {
+fn convert(delivery: lapin::message::Delivery, session: &Session) -> Delivery {
     let content_type = delivery.properties.content_type().clone();
     let converted = Delivery::new(
         Bytes::from(delivery.data),
@@ -497,71 +512,11 @@ fn convert(delivery: lapin::message::Delivery, session: &Session, acknowledged: 
     )
     .with_redelivered(delivery.redelivered)
     .with_headers(crate::headers::from_table(delivery.properties.headers().as_ref()));
-    if acknowledged {
-        converted.with_acker(Box::new(AmqpAcker {
-            acker: delivery.acker,
-            channel: session.channel.clone(),
-            unsettled: session.unsettled.clone(),
-        }))
-    } else {
-        converted
-    }
-}
-
-/// Settles one delivery; keeps its channel open until then, so that a
-/// server can stop consuming and still acknowledge what it is running.
-struct AmqpAcker {
-    acker: lapin::Acker,
-    channel: Channel,
-    unsettled: mpsc::Sender<()>,
-}
-
-impl fmt::Debug for AmqpAcker {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AmqpAcker").finish_non_exhaustive()
-    }
-}
-
-fn settled(result: lapin::Result<bool>, doing: &str) -> Result<(), TransportError> {
-    match result {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(TransportError::new(
-            TransportErrorKind::ConnectionLost,
-            format!("{doing}: the delivery's channel is gone"),
-        )),
-        Err(error) => Err(from_lapin(error, doing)),
-    }
-}
-
-#[async_trait]
-impl Acker for AmqpAcker {
-    /// Hands the acknowledgement to lapin's I/O loop without waiting for it
-    /// to be written: a delivery already acknowledged, or whose channel is
-    /// gone, still fails at once; the write itself is lapin's from here on,
-    /// as in oslo.messaging, whose ack also only reaches the socket's
-    /// buffer. Until it is written, the channel stays open (a stopping
-    /// server's last acknowledgements are not cut off by the channel's close).
-    async fn ack(&self) -> Result<(), TransportError> {
-        let (acker, channel, unsettled) = (self.acker.clone(), self.channel.clone(), self.unsettled.clone());
-        let mut ack = Box::pin(async move {
-            let result = acker.ack(BasicAckOptions::default()).await;
-            drop((channel, unsettled));
-            result
-        });
-        match (&mut ack).now_or_never() {
-            Some(result) => settled(result, "acknowledging"),
-            None => {
-                tokio::spawn(async move {
-                    if let Err(error) = settled(ack.await, "acknowledging") {
-                        tracing::warn!(%error, "an acknowledgement failed; the broker will deliver the request again");
-                    }
-                });
-                Ok(())
-            }
+    match &session.acks {
+        Some(acks) => {
+            acks.delivered(delivery.delivery_tag);
+            converted.with_acker(acks.acker(delivery.delivery_tag, session.unsettled.clone()))
         }
-    }
-
-    async fn reject(&self, requeue: bool) -> Result<(), TransportError> {
-        settled(self.acker.reject(BasicRejectOptions { requeue }).await, "rejecting")
+        None => converted,
     }
 }

@@ -75,6 +75,11 @@ impl Raw {
             .unwrap();
     }
 
+    /// How many messages wait in `queue` (which must exist).
+    pub async fn message_count(&self, queue: &str) -> u32 {
+        message_count(&self.channel, queue).await
+    }
+
     /// The next message on the test's reply queue, within `within`.
     pub async fn next_reply(&mut self, within: Duration) -> lapin::message::Delivery {
         tokio::time::timeout(within, self.replies.next())
@@ -83,4 +88,17 @@ impl Raw {
             .expect("the reply consumer runs")
             .expect("a delivery")
     }
+}
+
+/// How many messages wait in `queue` (which must exist), asked on `channel`.
+pub async fn message_count(channel: &Channel, queue: &str) -> u32 {
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..QueueDeclareOptions::default()
+    };
+    channel
+        .queue_declare(queue.into(), passive, FieldTable::default())
+        .await
+        .unwrap_or_else(|error| panic!("the queue `{queue}` exists: {error}"))
+        .message_count()
 }

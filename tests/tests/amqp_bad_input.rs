@@ -186,19 +186,7 @@ async fn unreadable_messages_are_rejected_once_logged_and_answered_when_possible
     // no reply for the unanswerable ones.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(server.stats().rejected, cases.len() as u64);
-    let queue = raw
-        .channel
-        .queue_declare(
-            topic.as_str().into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(queue.message_count(), 0);
+    assert_eq!(raw.message_count(&topic).await, 0);
     assert!(
         tokio::time::timeout(Duration::from_millis(100), raw.replies.next())
             .await

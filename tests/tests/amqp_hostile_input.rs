@@ -5,14 +5,12 @@
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use lapin::options::QueueDeclareOptions;
-use lapin::types::FieldTable;
 use rpc_core::transport::Bytes;
 use rpc_core::{Client, Codec, Context, Server, Target};
 use rpc_tests::api::{Calculator, CalculatorClient};
 use rpc_tests::broker;
 use rpc_tests::conformance::unique_topic;
-use rpc_tests::raw::Raw;
+use rpc_tests::raw::{Raw, message_count};
 
 /// Hostile but well-formed requests, published raw in both codecs, to
 /// servers of every executor and delivery mode: each is answered or dropped
@@ -81,18 +79,7 @@ async fn hostile_headers_on_every_executor_and_delivery_mode() {
             hostile::check(&cases, &replies).await;
             assert_eq!(server.stats().unfinished, 0, "{executor:?} {mode:?}");
             // Nothing requeued.
-            let queue = channel
-                .queue_declare(
-                    topic.as_str().into(),
-                    QueueDeclareOptions {
-                        passive: true,
-                        ..QueueDeclareOptions::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await
-                .unwrap();
-            assert_eq!(queue.message_count(), 0, "{executor:?} {mode:?}");
+            assert_eq!(message_count(&channel, &topic).await, 0, "{executor:?} {mode:?}");
             let calc = CalculatorClient::new(Client::new(transport, Target::topic(&topic)));
             assert_eq!(
                 calc.add(&Context::new(), 1, 2).await.unwrap(),

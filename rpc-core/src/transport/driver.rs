@@ -471,6 +471,11 @@ pub struct DriverStats {
     pub unconfirmed: u64,
     /// Of those, the ones the broker returned (no queue bound for them).
     pub returned: u64,
+    /// Deliveries acknowledged, since the driver was made.
+    pub acknowledged: u64,
+    /// The acknowledgement frames that carried them: fewer when one frame
+    /// settles several deliveries at once.
+    pub ack_frames: u64,
 }
 
 fn notifications_unsupported() -> TransportError {

@@ -1,0 +1,306 @@
+//! Settling a consumer's deliveries: acknowledgements coalesced into as few
+//! `basic.ack` frames as the deliveries still unsettled allow.
+//!
+//! An acknowledgement is recorded, and a flush is scheduled behind the
+//! tasks ready to run; by the time it runs, the deliveries acknowledged
+//! meanwhile go out together. The flush sends one `basic.ack` with
+//! `multiple` for the longest run of acknowledged deliveries from the
+//! oldest one still unsettled, and a single `basic.ack` for each
+//! acknowledged delivery past a delivery not settled yet (one still being
+//! handled, or dropped unsettled, or about to be rejected): a `multiple`
+//! acknowledgement never covers a delivery that is not acknowledged, and no
+//! acknowledgement waits for another delivery's handling. Under load, one
+//! frame settles many deliveries: less work for the broker, for lapin's I/O
+//! loop and for the socket. A rejection goes out at once, alone.
+//!
+//! Acknowledgements are queued in lapin's frame queue, in order, before the
+//! channel's close (see [`Acks::flush`]): a stopping server's last ones are
+//! not cut off.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use futures_util::FutureExt;
+use lapin::Channel;
+use lapin::options::{BasicAckOptions, BasicRejectOptions};
+use rpc_core::transport::{Acker, async_trait};
+use rpc_core::{TransportError, TransportErrorKind};
+use tokio::sync::mpsc;
+
+use crate::error::from_lapin;
+
+/// Counters of the acknowledgements a driver's consumers sent.
+#[derive(Debug, Default)]
+pub(crate) struct AckStats {
+    /// Deliveries acknowledged.
+    pub(crate) acknowledged: AtomicU64,
+    /// `basic.ack` frames that carried them.
+    pub(crate) frames: AtomicU64,
+}
+
+/// The acknowledgements of one consumer's channel.
+pub(crate) struct Acks {
+    channel: Channel,
+    state: Mutex<Pending>,
+    stats: Arc<AckStats>,
+}
+
+impl fmt::Debug for Acks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Acks").finish_non_exhaustive()
+    }
+}
+
+/// Deliveries by state, by delivery tag.
+#[derive(Debug, Default)]
+struct Pending {
+    /// Delivered and not settled with the broker: neither acknowledged by a
+    /// frame sent, nor rejected.
+    outstanding: BTreeSet<u64>,
+    /// Acknowledged, the frame not sent yet.
+    acknowledged: Vec<u64>,
+    /// Whether a flush is scheduled.
+    scheduled: bool,
+}
+
+/// The frames that settle the deliveries acknowledged so far.
+#[derive(Debug, PartialEq, Eq)]
+struct Frames {
+    /// `basic.ack` with `multiple` up to this tag.
+    up_to: Option<u64>,
+    /// Single `basic.ack`s.
+    singles: Vec<u64>,
+}
+
+impl Pending {
+    /// Takes the acknowledged deliveries, as the frames that settle them.
+    fn take(&mut self) -> Frames {
+        self.acknowledged.sort_unstable();
+        let mut acknowledged = self.acknowledged.drain(..).peekable();
+        let mut up_to = None;
+        // The run from the oldest delivery still outstanding.
+        while let (Some(&oldest), Some(&next)) = (self.outstanding.first(), acknowledged.peek()) {
+            if oldest != next {
+                break;
+            }
+            self.outstanding.pop_first();
+            acknowledged.next();
+            up_to = Some(oldest);
+        }
+        let singles: Vec<u64> = acknowledged.collect();
+        for tag in &singles {
+            self.outstanding.remove(tag);
+        }
+        Frames { up_to, singles }
+    }
+}
+
+impl Acks {
+    pub(crate) fn new(channel: Channel, stats: Arc<AckStats>) -> Arc<Acks> {
+        Arc::new(Acks {
+            channel,
+            state: Mutex::default(),
+            stats,
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, Pending> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records a delivery the consumer received: outstanding until settled.
+    pub(crate) fn delivered(&self, tag: u64) {
+        self.state().outstanding.insert(tag);
+    }
+
+    /// The acknowledger of the delivery `tag`; `unsettled` is held until it
+    /// is settled.
+    pub(crate) fn acker(self: &Arc<Self>, tag: u64, unsettled: mpsc::Sender<()>) -> Box<dyn Acker> {
+        Box::new(AmqpAcker {
+            tag,
+            acks: Arc::clone(self),
+            _unsettled: unsettled,
+        })
+    }
+
+    /// Records the acknowledgement of `tag`, and schedules a flush unless
+    /// one is scheduled already.
+    fn acknowledge(self: &Arc<Self>, tag: u64) -> Result<(), TransportError> {
+        if !self.channel.status().connected() {
+            return Err(gone("acknowledging"));
+        }
+        let mut state = self.state();
+        state.acknowledged.push(tag);
+        if !state.scheduled {
+            state.scheduled = true;
+            drop(state);
+            let acks = Arc::clone(self);
+            tokio::spawn(async move {
+                // Behind the tasks ready to run: their acknowledgements go too.
+                tokio::task::yield_now().await;
+                acks.flush();
+            });
+        }
+        Ok(())
+    }
+
+    /// Queues the frames for the deliveries acknowledged so far, in lapin's
+    /// frame queue, under the lock: frames queued by one flush precede those
+    /// of the next, and a close queued after a flush follows its frames.
+    pub(crate) fn flush(&self) {
+        let mut state = self.state();
+        state.scheduled = false;
+        let frames = state.take();
+        let count = frames.singles.len() + usize::from(frames.up_to.is_some());
+        let up_to = frames.up_to.map(|tag| (tag, true));
+        for (tag, multiple) in up_to.into_iter().chain(frames.singles.iter().map(|&tag| (tag, false))) {
+            // The first poll queues the frame; its write is lapin's from here on.
+            let ack = self.channel.basic_ack(tag, BasicAckOptions { multiple });
+            if let Some(Err(error)) = ack.now_or_never() {
+                tracing::debug!(%error, "an acknowledgement was not sent; the broker will deliver it again");
+            }
+        }
+        drop(state);
+        self.stats.frames.fetch_add(count as u64, Ordering::Relaxed);
+    }
+
+    /// Rejects `tag` at once, then stops counting it as outstanding.
+    async fn reject(&self, tag: u64, requeue: bool) -> Result<(), TransportError> {
+        let rejected = self.channel.basic_reject(tag, BasicRejectOptions { requeue }).await;
+        self.state().outstanding.remove(&tag);
+        rejected.map_err(|error| settle_error(error, "rejecting"))
+    }
+}
+
+fn gone(doing: &str) -> TransportError {
+    TransportError::new(
+        TransportErrorKind::ConnectionLost,
+        format!("{doing}: the delivery's channel is gone"),
+    )
+}
+
+/// A settlement's error: a delivery whose channel is gone (closed, or lost
+/// with its connection) cannot be settled any more, and the broker delivers
+/// it again.
+fn settle_error(error: lapin::Error, doing: &str) -> TransportError {
+    if matches!(error.kind(), lapin::ErrorKind::InvalidChannelState(..)) {
+        gone(doing).with_source(error)
+    } else {
+        from_lapin(error, doing)
+    }
+}
+
+/// Settles one delivery; keeps its channel open until then, so that a
+/// server can stop consuming and still acknowledge what it is running.
+/// [`Delivery`](rpc_core::transport::Delivery) takes its acker to settle, so
+/// each delivery is settled once.
+struct AmqpAcker {
+    tag: u64,
+    acks: Arc<Acks>,
+    /// Held, not read: the session closes the channel once every clone is gone.
+    _unsettled: mpsc::Sender<()>,
+}
+
+impl fmt::Debug for AmqpAcker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AmqpAcker")
+            .field("tag", &self.tag)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl Acker for AmqpAcker {
+    /// Records the acknowledgement for the next flush, without waiting for
+    /// it to be sent, as oslo.messaging's ack only reaches the socket's
+    /// buffer; a delivery whose channel is gone fails at once.
+    async fn ack(&self) -> Result<(), TransportError> {
+        self.acks.acknowledge(self.tag)?;
+        self.acks.stats.acknowledged.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn reject(&self, requeue: bool) -> Result<(), TransportError> {
+        self.acks.reject(self.tag, requeue).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(outstanding: &[u64], acknowledged: &[u64]) -> Pending {
+        Pending {
+            outstanding: outstanding.iter().copied().collect(),
+            acknowledged: acknowledged.to_vec(),
+            scheduled: true,
+        }
+    }
+
+    #[test]
+    fn a_run_from_the_oldest_goes_in_one_frame() {
+        let mut state = pending(&[1, 2, 3, 4, 5], &[3, 1, 2]);
+        assert_eq!(
+            state.take(),
+            Frames {
+                up_to: Some(3),
+                singles: vec![]
+            }
+        );
+        assert_eq!(state.outstanding, BTreeSet::from([4, 5]));
+        assert!(state.acknowledged.is_empty());
+    }
+
+    #[test]
+    fn an_unsettled_delivery_is_never_covered() {
+        // 2 is being handled (or will be rejected): 3 and 5 go alone.
+        let mut state = pending(&[1, 2, 3, 4, 5], &[1, 3, 5]);
+        assert_eq!(
+            state.take(),
+            Frames {
+                up_to: Some(1),
+                singles: vec![3, 5]
+            }
+        );
+        assert_eq!(state.outstanding, BTreeSet::from([2, 4]));
+        // Once 2 and 4 are acknowledged, one frame covers both (3 and 5
+        // are settled already).
+        state.acknowledged = vec![4, 2];
+        assert_eq!(
+            state.take(),
+            Frames {
+                up_to: Some(4),
+                singles: vec![]
+            }
+        );
+        assert!(state.outstanding.is_empty());
+    }
+
+    #[test]
+    fn nothing_acknowledged_sends_nothing() {
+        let mut state = pending(&[7, 8], &[]);
+        assert_eq!(
+            state.take(),
+            Frames {
+                up_to: None,
+                singles: vec![]
+            }
+        );
+        assert_eq!(state.outstanding, BTreeSet::from([7, 8]));
+    }
+
+    #[test]
+    fn a_rejected_delivery_no_longer_blocks_the_run() {
+        let mut state = pending(&[1, 2, 3], &[1, 3]);
+        state.outstanding.remove(&2); // rejected, its frame sent
+        assert_eq!(
+            state.take(),
+            Frames {
+                up_to: Some(3),
+                singles: vec![]
+            }
+        );
+    }
+}
