@@ -74,8 +74,39 @@ pub struct AmqpDriver {
     consumers: Arc<ConsumerStats>,
     /// Reply queues found gone, and until when to believe it.
     gone: Mutex<HashMap<String, Instant>>,
-    /// Notification queues declared, by connection: (generation, exchange, routing key).
-    declared: Mutex<HashSet<(u64, String, String)>>,
+    /// Notification queues declared on the current connection.
+    declared: Mutex<Declared>,
+}
+
+/// The notification queues declared on one connection: routing keys by
+/// exchange, looked up without allocating.
+#[derive(Debug, Default)]
+struct Declared {
+    generation: u64,
+    keys: HashMap<String, HashSet<String>>,
+}
+
+impl Declared {
+    /// Forgets the queues of an older connection.
+    fn on(&mut self, generation: u64) -> &mut Declared {
+        if self.generation != generation {
+            *self = Declared {
+                generation,
+                keys: HashMap::new(),
+            };
+        }
+        self
+    }
+
+    fn contains(&self, exchange: &str, key: &str) -> bool {
+        self.keys.get(exchange).is_some_and(|keys| keys.contains(key))
+    }
+
+    fn forget(&mut self, exchange: &str, key: &str) {
+        if let Some(keys) = self.keys.get_mut(exchange) {
+            keys.remove(key);
+        }
+    }
 }
 
 impl AmqpDriver {
@@ -195,25 +226,37 @@ impl AmqpDriver {
         Ok(Box::new(listener))
     }
 
-    fn declared(&self) -> std::sync::MutexGuard<'_, HashSet<(u64, String, String)>> {
+    fn declared(&self) -> std::sync::MutexGuard<'_, Declared> {
         self.declared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Declares the queue a notification on `route` waits in, once per
     /// connection (oslo's notifier does the same).
-    async fn declare_notification_queue(&self, route: &NotificationRoute, retry: Retry) -> Result<(), TransportError> {
+    /// `key` is the route's routing key.
+    async fn declare_notification_queue(
+        &self,
+        route: &NotificationRoute,
+        key: &str,
+        retry: Retry,
+    ) -> Result<(), TransportError> {
         let connected = self.publisher.link().connected(retry).await?;
-        let key = route.routing_key();
-        let id = (connected.generation, route.exchange.clone(), key.clone());
-        if self.declared().contains(&id) {
+        let exchange = route.exchange.as_str();
+        if self.declared().on(connected.generation).contains(exchange, key) {
             return Ok(());
         }
-        let spec = topology::notification_queue(&self.config, key.clone(), vec![(route.exchange.clone(), key)]);
+        let spec = topology::notification_queue(
+            &self.config,
+            key.to_owned(),
+            vec![(exchange.to_owned(), key.to_owned())],
+        );
         let channel = topology::declare(&connected, &spec).await?;
         let _ = channel.close(200, "declared".into()).await;
-        let mut declared = self.declared();
-        declared.retain(|(generation, _, _)| *generation == connected.generation);
-        declared.insert(id);
+        self.declared()
+            .on(connected.generation)
+            .keys
+            .entry(exchange.to_owned())
+            .or_default()
+            .insert(key.to_owned());
         Ok(())
     }
 
@@ -365,27 +408,22 @@ impl Driver for AmqpDriver {
     }
 
     async fn notify(&self, route: &NotificationRoute, message: OutgoingMessage) -> Result<(), TransportError> {
-        let key = topology::short(&route.routing_key())?;
-        let exchange = topology::short(&route.exchange)?;
-        let properties = self.properties(&message);
+        let key = route.routing_key();
+        let (routing_key, exchange) = (topology::short(&key)?, topology::short(&route.exchange)?);
         // A queue deleted since it was declared: declared again, once.
         for _ in 0..2 {
-            self.declare_notification_queue(route, message.retry).await?;
+            self.declare_notification_queue(route, &key, message.retry).await?;
             let outgoing = Message {
                 exchange: exchange.clone(),
-                routing_key: key.clone(),
+                routing_key: routing_key.clone(),
                 mandatory: true,
                 body: message.body.clone(),
-                properties: properties.clone(),
+                properties: self.properties(&message),
                 deadline: message.deadline,
             };
             match self.publisher.publish(outgoing, message.retry).await? {
                 Outcome::Routed => return Ok(()),
-                Outcome::Returned | Outcome::NoExchange => {
-                    self.declared().retain(|(_, declared_exchange, declared_key)| {
-                        (declared_exchange.as_str(), declared_key.as_str()) != (route.exchange.as_str(), key.as_str())
-                    });
-                }
+                Outcome::Returned | Outcome::NoExchange => self.declared().forget(&route.exchange, &key),
             }
         }
         Err(TransportError::new(

@@ -15,11 +15,42 @@ pub(crate) fn format(since_epoch: Duration) -> String {
     let (year, month, day) = civil_from_days(seconds / 86_400);
     let of_day = seconds % 86_400;
     let (hour, minute, second) = (of_day / 3600, of_day % 3600 / 60, of_day % 60);
-    let mut text = format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}");
+    // Written digit by digit: `format!` cost more than the rest of a
+    // notification's envelope.
+    let mut text = String::with_capacity(26);
+    push_digits(&mut text, year, 4);
+    text.push('-');
+    push_digits(&mut text, month, 2);
+    text.push('-');
+    push_digits(&mut text, day, 2);
+    text.push(' ');
+    push_digits(&mut text, hour, 2);
+    text.push(':');
+    push_digits(&mut text, minute, 2);
+    text.push(':');
+    push_digits(&mut text, second, 2);
     if micros != 0 {
-        text.push_str(&format!(".{micros:06}"));
+        text.push('.');
+        push_digits(&mut text, u64::from(micros), 6);
     }
     text
+}
+
+/// Appends `value` in decimal, zero-padded to `width` digits (more digits
+/// when it has more, as `{:0width$}` does).
+fn push_digits(text: &mut String, value: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let (mut rest, mut start) = (value, digits.len());
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    start = start.min(digits.len() - width);
+    text.extend(digits[start..].iter().map(|&digit| char::from(digit)));
 }
 
 /// The proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's
@@ -55,6 +86,8 @@ mod tests {
             (1_796_290_867, 5, "2026-12-03 09:41:07.000005"),
             (4_107_542_399, 999_999, "2100-02-28 23:59:59.999999"),
             (4_107_542_400, 0, "2100-03-01 00:00:00"),
+            (253_402_300_799, 1, "9999-12-31 23:59:59.000001"),
+            (253_402_300_800, 0, "10000-01-01 00:00:00"),
         ] {
             let since_epoch = Duration::from_secs(seconds) + Duration::from_micros(micros);
             assert_eq!(format(since_epoch), expected, "{seconds}s {micros}us");

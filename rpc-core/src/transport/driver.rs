@@ -90,7 +90,11 @@ impl NotificationRoute {
     /// The routing key, and the name of the queue a notifier declares:
     /// `<topic>.<priority>`.
     pub fn routing_key(&self) -> String {
-        format!("{}.{}", self.topic, self.priority)
+        let mut key = String::with_capacity(self.topic.len() + 1 + self.priority.len());
+        key.push_str(&self.topic);
+        key.push('.');
+        key.push_str(&self.priority);
+        key
     }
 }
 

@@ -381,36 +381,42 @@ async fn casts(url: &str, total: usize) -> Result<Row, BoxError> {
     let half = total / 2;
     let raw_round = || until_consumed(&raw.consumed, &raw.progress, half, |_| raw.cast(&body));
     let ours_round = || until_consumed(&pair.bench.handled, &pair.bench.progress, half, |_| pair.cast(&body));
-    // For profiling one side alone.
-    if let Some(side) = std::env::var_os("RPC_BENCH_ONE_SIDE") {
-        let measured = if side == "ours" {
-            ours_round().await?
-        } else {
-            raw_round().await?
-        };
-        return Ok(Row {
-            scenario: "cast",
-            payload_bytes: 16,
-            ours: measured,
-            baseline: None,
-            extra: Map::new(),
-        });
-    }
-    // Alternate halves (baseline, ours, ours, baseline) against drift.
-    let base_a = raw_round().await?;
-    let ours_a = ours_round().await?;
-    let ours_b = ours_round().await?;
-    let base_b = raw_round().await?;
-    let (ours, baseline) = (merge(ours_a, ours_b), merge(base_a, base_b));
+    let (ours, baseline) = alternated(raw_round, ours_round).await?;
     raw.close().await?;
     pair.stop().await;
     Ok(Row {
         scenario: "cast",
         payload_bytes: 16,
         ours,
-        baseline: Some(baseline),
+        baseline,
         extra: Map::from_iter([("in_flight".to_owned(), json!(IN_FLIGHT))]),
     })
+}
+
+/// Runs the baseline's and our rounds alternately (baseline, ours, ours,
+/// baseline: against drift) and merges each side's two; with
+/// `RPC_BENCH_ONE_SIDE=ours` or `raw`, one side alone (for profiling it),
+/// returned as ours, without a baseline.
+async fn alternated<R, O, RF, OF>(raw_round: R, ours_round: O) -> Result<(Measured, Option<Measured>), BoxError>
+where
+    R: Fn() -> RF,
+    O: Fn() -> OF,
+    RF: Future<Output = Result<Measured, BoxError>>,
+    OF: Future<Output = Result<Measured, BoxError>>,
+{
+    if let Some(side) = std::env::var_os("RPC_BENCH_ONE_SIDE") {
+        let measured = if side == "ours" {
+            ours_round().await?
+        } else {
+            raw_round().await?
+        };
+        return Ok((measured, None));
+    }
+    let base_a = raw_round().await?;
+    let ours_a = ours_round().await?;
+    let ours_b = ours_round().await?;
+    let base_b = raw_round().await?;
+    Ok((merge(ours_a, ours_b), Some(merge(base_a, base_b))))
 }
 
 /// Notifications in `codec`, 64 in flight, until the listener handled them
@@ -442,11 +448,7 @@ async fn notifications(url: &str, total: usize, codec: rpc_core::Codec) -> Resul
     let half = total / 2;
     let raw_round = || until_consumed(&raw.consumed, &raw.progress, half, |_| raw.cast(&body));
     let ours_round = || until_consumed(&pair.handled, &pair.progress, half, |_| pair.notify(data));
-    let base_a = raw_round().await?;
-    let ours_a = ours_round().await?;
-    let ours_b = ours_round().await?;
-    let base_b = raw_round().await?;
-    let (ours, baseline) = (merge(ours_a, ours_b), merge(base_a, base_b));
+    let (ours, baseline) = alternated(raw_round, ours_round).await?;
     raw.close().await?;
     pair.stop().await;
     Ok(Row {
@@ -456,7 +458,7 @@ async fn notifications(url: &str, total: usize, codec: rpc_core::Codec) -> Resul
         },
         payload_bytes: body.len(),
         ours,
-        baseline: Some(baseline),
+        baseline,
         extra: Map::from_iter([("in_flight".to_owned(), json!(IN_FLIGHT))]),
     })
 }
