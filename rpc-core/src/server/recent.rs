@@ -4,6 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, RandomState};
 
+use crate::ids::RandomKeys;
 use crate::transport::Delivery;
 
 /// The message ids a server took recently (oslo's `_MsgIdCache`, kept as
@@ -13,7 +14,8 @@ pub(super) struct RecentIds {
     hasher: RandomState,
     capacity: usize,
     order: VecDeque<u64>,
-    seen: HashMap<u64, Seen>,
+    /// By hash: keyed already, so not hashed again.
+    seen: HashMap<u64, Seen, RandomKeys>,
 }
 
 enum Seen {
@@ -39,7 +41,7 @@ impl RecentIds {
             hasher: RandomState::new(),
             capacity,
             order: VecDeque::with_capacity(capacity + 1),
-            seen: HashMap::with_capacity(capacity + 1),
+            seen: HashMap::with_capacity_and_hasher(capacity + 1, RandomKeys::default()),
         }
     }
 
