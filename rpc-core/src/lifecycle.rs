@@ -4,7 +4,8 @@
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use futures_util::FutureExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, watch};
 
 use crate::transport::{Delivery, Listener};
 use crate::{Error, TransportError};
@@ -98,20 +99,38 @@ impl fmt::Debug for Lifecycle {
 
 /// What a run loop takes next: a free slot, then what the listener gives
 /// (`None` inside: the queues are closed for good). `None` once stopped.
+///
+/// Under load a slot is free and a delivery waiting: both are taken without
+/// registering to hear the stop signal, which costs a lock each time; the
+/// signal is read before, and waited for only while nothing is ready.
 pub(crate) async fn next_delivery(
     stop: &mut watch::Receiver<bool>,
     permits: &Arc<Semaphore>,
     listener: &mut dyn Listener,
 ) -> Option<(OwnedSemaphorePermit, Option<Result<Delivery, TransportError>>)> {
+    if *stop.borrow() {
+        return None;
+    }
     // Take a slot first, so that no delivery is pulled that cannot run.
-    let permit = tokio::select! {
-        biased;
-        _ = stop.wait_for(|stop| *stop) => return None,
-        permit = Arc::clone(permits).acquire_owned() => permit.ok()?,
+    let permit = match Arc::clone(permits).try_acquire_owned() {
+        Ok(permit) => permit,
+        Err(TryAcquireError::Closed) => return None,
+        Err(TryAcquireError::NoPermits) => tokio::select! {
+            biased;
+            _ = stop.wait_for(|stop| *stop) => return None,
+            permit = Arc::clone(permits).acquire_owned() => permit.ok()?,
+        },
     };
+    if *stop.borrow() {
+        return None;
+    }
+    let mut next = listener.next();
+    if let Some(next) = (&mut next).now_or_never() {
+        return Some((permit, next));
+    }
     tokio::select! {
         biased;
         _ = stop.wait_for(|stop| *stop) => None,
-        next = listener.next() => Some((permit, next)),
+        next = next => Some((permit, next)),
     }
 }
