@@ -3,7 +3,11 @@
 //!
 //! An acknowledgement is recorded, and a flush is scheduled behind the
 //! tasks ready to run; by the time it runs, the deliveries acknowledged
-//! meanwhile go out together. The flush sends one `basic.ack` with
+//! meanwhile go out together. Each acknowledgement returns once the flush
+//! that carries it has queued its frame, as a lone acknowledgement did: an
+//! at-most-once server's method still starts only after its request's
+//! acknowledgement is on its way (queued in lapin's frame queue, in order),
+//! however long the method then keeps its thread. The flush sends one `basic.ack` with
 //! `multiple` for the longest run of acknowledged deliveries from the
 //! oldest one still unsettled, and a single `basic.ack` for each
 //! acknowledged delivery past a delivery not settled yet (one still being
@@ -27,7 +31,7 @@ use lapin::Channel;
 use lapin::options::{BasicAckOptions, BasicRejectOptions};
 use rpc_core::transport::{Acker, async_trait};
 use rpc_core::{TransportError, TransportErrorKind};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::error::from_lapin;
 
@@ -45,6 +49,8 @@ pub(crate) struct Acks {
     channel: Channel,
     state: Mutex<Pending>,
     stats: Arc<AckStats>,
+    /// The number of the last flush whose frames are queued.
+    flushed: watch::Sender<u64>,
 }
 
 impl fmt::Debug for Acks {
@@ -63,6 +69,9 @@ struct Pending {
     acknowledged: Vec<u64>,
     /// Whether a flush is scheduled.
     scheduled: bool,
+    /// The number of the next flush: the one that will carry what is
+    /// acknowledged now.
+    next_flush: u64,
 }
 
 /// The frames that settle the deliveries acknowledged so far.
@@ -101,8 +110,12 @@ impl Acks {
     pub(crate) fn new(channel: Channel, stats: Arc<AckStats>) -> Arc<Acks> {
         Arc::new(Acks {
             channel,
-            state: Mutex::default(),
+            state: Mutex::new(Pending {
+                next_flush: 1,
+                ..Pending::default()
+            }),
             stats,
+            flushed: watch::Sender::new(0),
         })
     }
 
@@ -125,14 +138,25 @@ impl Acks {
         })
     }
 
-    /// Records the acknowledgement of `tag`, and schedules a flush unless
-    /// one is scheduled already.
-    fn acknowledge(self: &Arc<Self>, tag: u64) -> Result<(), TransportError> {
+    /// Records the acknowledgement of `tag`, schedules a flush unless one
+    /// is scheduled already, and waits until that flush queued its frames.
+    async fn acknowledge(self: &Arc<Self>, tag: u64) -> Result<(), TransportError> {
         if !self.channel.status().connected() {
             return Err(gone("acknowledging"));
         }
+        let mut flushed = self.flushed.subscribe();
+        let flush = self.record(tag);
+        // The sender lives as long as `self`: this cannot fail.
+        let _ = flushed.wait_for(|done| *done >= flush).await;
+        Ok(())
+    }
+
+    /// Records `tag` as acknowledged; returns the number of the flush that
+    /// will carry it, scheduled if it was not.
+    fn record(self: &Arc<Self>, tag: u64) -> u64 {
         let mut state = self.state();
         state.acknowledged.push(tag);
+        let flush = state.next_flush;
         if !state.scheduled {
             state.scheduled = true;
             drop(state);
@@ -143,7 +167,7 @@ impl Acks {
                 acks.flush();
             });
         }
-        Ok(())
+        flush
     }
 
     /// Queues the frames for the deliveries acknowledged so far, in lapin's
@@ -152,6 +176,8 @@ impl Acks {
     pub(crate) fn flush(&self) {
         let mut state = self.state();
         state.scheduled = false;
+        let number = state.next_flush;
+        state.next_flush += 1;
         let frames = state.take();
         let count = frames.singles.len() + usize::from(frames.up_to.is_some());
         let up_to = frames.up_to.map(|tag| (tag, true));
@@ -162,6 +188,8 @@ impl Acks {
                 tracing::debug!(%error, "an acknowledgement was not sent; the broker will deliver it again");
             }
         }
+        // Under the lock: numbers are announced in order.
+        self.flushed.send_replace(number);
         drop(state);
         self.stats.frames.fetch_add(count as u64, Ordering::Relaxed);
     }
@@ -213,11 +241,12 @@ impl fmt::Debug for AmqpAcker {
 
 #[async_trait]
 impl Acker for AmqpAcker {
-    /// Records the acknowledgement for the next flush, without waiting for
-    /// it to be sent, as oslo.messaging's ack only reaches the socket's
-    /// buffer; a delivery whose channel is gone fails at once.
+    /// Returns once the acknowledgement is queued for lapin's I/O loop, in
+    /// the next flush, without waiting for it to be written, as
+    /// oslo.messaging's ack only reaches the socket's buffer; a delivery
+    /// whose channel is gone fails at once.
     async fn ack(&self) -> Result<(), TransportError> {
-        self.acks.acknowledge(self.tag)?;
+        self.acks.acknowledge(self.tag).await?;
         self.acks.stats.acknowledged.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -236,6 +265,7 @@ mod tests {
             outstanding: outstanding.iter().copied().collect(),
             acknowledged: acknowledged.to_vec(),
             scheduled: true,
+            next_flush: 1,
         }
     }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use rpc_core::notify::{NotificationListener, NotificationResult, Notifier, Priority, handler};
-use rpc_core::{Client, Context, Target, json};
+use rpc_core::{Client, Context, Server, Target, Transport, endpoint, json};
 use rpc_tests::api::CalculatorClient;
 use rpc_tests::broker;
 use rpc_tests::conformance::{start_server, unique_topic};
@@ -131,4 +131,39 @@ async fn a_delivery_requeued_after_later_ones_were_acknowledged_comes_again() {
     listener.wait().await;
     let stats = listener.stats();
     assert_eq!((stats.handled as usize, stats.requeued), (LATER + 1, 1), "{stats:?}");
+}
+
+/// Reports, from inside its method, the acknowledgement frames its
+/// transport has queued so far.
+#[derive(Clone, Debug)]
+struct Probe {
+    transport: Transport,
+}
+
+#[endpoint]
+impl Probe {
+    /// The acknowledgement frames queued when the method started.
+    async fn ack_frames_at_start(&self, _ctx: &Context) -> u64 {
+        self.transport.driver_stats().ack_frames
+    }
+}
+
+/// At-most-once: a method starts only once its request's acknowledgement is
+/// queued, even when coalesced (a method that keeps its thread must not hold
+/// its own acknowledgement back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_at_most_once_method_starts_after_its_acknowledgement_is_queued() {
+    let topic = unique_topic("acks_first");
+    let transport = broker::connect().await;
+    let server = Server::builder(transport.clone(), Target::server(&topic, "s1"))
+        .endpoint(Probe {
+            transport: transport.clone(),
+        })
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let probe = ProbeClient::new(Client::new(broker::connect().await, Target::topic(&topic)));
+    assert_eq!(probe.ack_frames_at_start(&Context::new()).await.unwrap(), 1);
+    server.stop();
+    server.wait().await;
 }
