@@ -3,12 +3,13 @@
 //! to the server's own queue, names the call's message id.
 
 use std::collections::HashMap;
+use std::hash::RandomState;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
 use crate::Cancellation;
-use crate::ids::{self, RandomKeys};
+use crate::ids;
 use crate::message::Request;
 
 /// The reserved method of a cancel message. Its name starts with `_`, so no
@@ -25,12 +26,15 @@ pub(crate) struct CancelArgs {
 /// The running calls' cancellation tokens.
 #[derive(Debug, Default)]
 pub(super) struct Running {
-    /// By the value of their message id (no string kept per call).
-    calls: Mutex<HashMap<u128, Cancellation, RandomKeys>>,
+    /// By the value of their message id (no string kept per call). Callers
+    /// choose their message ids: the hash is keyed (SipHash with a random
+    /// key), so that ids crafted to share a hash cannot pile up in one
+    /// bucket under the lock every request takes.
+    calls: Mutex<HashMap<u128, Cancellation, RandomState>>,
 }
 
 impl Running {
-    fn calls(&self) -> MutexGuard<'_, HashMap<u128, Cancellation, RandomKeys>> {
+    fn calls(&self) -> MutexGuard<'_, HashMap<u128, Cancellation, RandomState>> {
         self.calls.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
@@ -72,4 +76,23 @@ impl Drop for Entry {
 /// Whether `request` is a cancel message.
 pub(super) fn is_cancel(request: &Request) -> bool {
     request.method() == CANCEL_METHOD && request.namespace().is_none() && request.reply.is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::BuildHasher;
+
+    use super::*;
+
+    #[test]
+    fn ids_a_caller_crafts_to_collide_do_not_share_a_hash() {
+        // The same low 64 bits (all an unkeyed hasher of random ids reads).
+        let (a, b) = (
+            0x0000_0001_0000_0000_dead_beef_dead_beef_u128,
+            0x0000_0002_0000_0000_dead_beef_dead_beef_u128,
+        );
+        let running = Running::default();
+        let hasher = running.calls().hasher().clone();
+        assert_ne!(hasher.hash_one(a), hasher.hash_one(b));
+    }
 }
