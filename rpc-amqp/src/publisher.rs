@@ -196,6 +196,8 @@ struct Publish {
 /// A publish handed to the lane.
 struct Job {
     connected: Arc<Connected>,
+    /// Says when `connected` is lost: a wait on a lost connection ends then.
+    link: Arc<Link>,
     publish: Publish,
     deadline: Instant,
     done: oneshot::Sender<Result<Outcome, TransportError>>,
@@ -306,6 +308,7 @@ impl Publisher {
         let (done, outcome) = oneshot::channel();
         let job = Job {
             connected: Arc::clone(&connected),
+            link: Arc::clone(&self.link),
             publish: Publish {
                 exchange: message.exchange,
                 routing_key: message.routing_key,
@@ -647,7 +650,7 @@ async fn run_lane(mut jobs: mpsc::UnboundedReceiver<Job>) {
                     .as_ref()
                     .is_some_and(|(current, open)| *current == generation && open.status().connected());
                 if !usable {
-                    match open_channel(&job.connected).await {
+                    match until_lost(&job, open_channel(&job.connected)).await {
                         Ok(open) => channel = Some((generation, open)),
                         Err(error) => {
                             let _ = job.done.send(Err(error));
@@ -732,7 +735,7 @@ async fn replay_alone(jobs: Vec<Job>) {
             let _ = channel.close(200, "done".into()).await;
             result
         };
-        let result = match tokio::time::timeout_at(job.deadline, publish).await {
+        let result = match tokio::time::timeout_at(job.deadline, until_lost(&job, publish)).await {
             Ok(result) => result,
             Err(_) => Err(TransportError::new(
                 TransportErrorKind::Unconfirmed,
@@ -740,6 +743,21 @@ async fn replay_alone(jobs: Vec<Job>) {
             )),
         };
         let _ = job.done.send(result);
+    }
+}
+
+/// Runs `work` on the job's connection until it ends, or until that
+/// connection is lost: a channel opened or a frame queued on a connection
+/// whose I/O loop has already stopped would wait for nothing until the
+/// job's deadline (a cast cut off by a lost connection then failed after
+/// its whole `publish_timeout` as unconfirmed, instead of at once as lost).
+async fn until_lost<T>(job: &Job, work: impl Future<Output = Result<T, TransportError>>) -> Result<T, TransportError> {
+    tokio::select! {
+        result = work => result,
+        () = job.link.lost(job.connected.generation) => Err(TransportError::new(
+            TransportErrorKind::ConnectionLost,
+            "the connection was lost while publishing: the message may have reached the broker",
+        )),
     }
 }
 
