@@ -10,6 +10,19 @@ use rpc_tests::api::CalculatorClient;
 use rpc_tests::broker;
 use rpc_tests::conformance::{start_server, unique_topic};
 
+/// A call to a server nobody listens on: the broker returns the request,
+/// and the call fails at once, not at its 30 s timeout.
+async fn fails_at_once_with_no_listener(nobody: &CalculatorClient, ctx: &Context) {
+    let started = Instant::now();
+    let result = nobody.add(ctx, 1, 1).await;
+    assert!(matches!(result, Err(Error::NoListener { .. })), "{result:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "a returned request failed its call after {:?}",
+        started.elapsed()
+    );
+}
+
 /// Ten calls answered, one returned, one cast: what the driver counts.
 async fn exercise(server_transport: Transport, client_transport: Transport) {
     let topic = unique_topic("confirms");
@@ -20,17 +33,8 @@ async fn exercise(server_transport: Transport, client_transport: Transport) {
     for i in 0..10 {
         assert_eq!(calc.add(&ctx, i, 1).await.unwrap(), i + 1);
     }
-    // Nobody listens on this server's queue: the broker returns the
-    // request, and the call fails at once, not at its 30 s timeout.
     let nobody = CalculatorClient::new(client.prepare().server("nobody"));
-    let started = Instant::now();
-    let result = nobody.add(&ctx, 1, 1).await;
-    assert!(matches!(result, Err(Error::NoListener { .. })), "{result:?}");
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "a returned request failed its call after {:?}",
-        started.elapsed()
-    );
+    fails_at_once_with_no_listener(&nobody, &ctx).await;
     calc.cast().add(&ctx, 1, 1).await.unwrap();
     assert_eq!(client.transport().pending_calls(), 0);
     server.stop();
@@ -86,14 +90,7 @@ async fn returns_are_still_caught_after_a_reconnection() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(calc.add(&ctx, 2, 2).await.unwrap(), 4);
-    let started = Instant::now();
-    let result = nobody.add(&ctx, 1, 1).await;
-    assert!(matches!(result, Err(Error::NoListener { .. })), "{result:?}");
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "a returned request failed its call after {:?}",
-        started.elapsed()
-    );
+    fails_at_once_with_no_listener(&nobody, &ctx).await;
     let stats = transport.driver_stats();
     assert!(stats.reconnections >= 1, "{stats:?}");
     assert_eq!((stats.unconfirmed, stats.returned), (4, 2), "{stats:?}");
