@@ -1,5 +1,6 @@
 //! Codecs: how requests, replies and notifications are written on the wire.
 
+mod envelope;
 mod msgpack;
 mod oslo;
 

@@ -27,12 +27,12 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use super::envelope;
 use crate::header::{self, RawHeader};
 use crate::message::{Payload, Reply, ReplyAddress, ReplyOut, Request, RequestHeader, UndecodableRequest};
 use crate::notify::message::{self, Notification, NotificationHeader, RawNotification};
-use crate::{Codec, CodecError, Context, ErrorCode, RemoteError, Version};
+use crate::{Codec, CodecError, Context, ErrorCode, RemoteError};
 
-const ENVELOPE_VERSION: Version = Version::new(2, 0);
 const CONTEXT_PREFIX: &str = "_context_";
 
 pub(super) fn encode_value<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
@@ -51,7 +51,7 @@ pub(super) fn is_object(bytes: &[u8]) -> bool {
 
 /// Replaces Python's bare `NaN`, `Infinity` and `-Infinity` tokens (outside
 /// strings) with `null`.
-fn sanitize_non_finite(text: &str) -> Cow<'_, str> {
+pub(super) fn sanitize_non_finite(text: &str) -> Cow<'_, str> {
     if !text.contains("NaN") && !text.contains("Infinity") {
         return Cow::Borrowed(text);
     }
@@ -90,51 +90,6 @@ fn sanitize_non_finite(text: &str) -> Cow<'_, str> {
     }
     out.push_str(&text[copied..]);
     Cow::Owned(out)
-}
-
-/// The outer body: the envelope's two keys, when present.
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(rename = "oslo.version", default)]
-    version: Option<Cow<'a, str>>,
-    #[serde(rename = "oslo.message", default, borrow)]
-    message: Option<Cow<'a, str>>,
-}
-
-/// The inner message's text: unwrapped from the envelope, or the body itself.
-fn open_envelope(body: &[u8]) -> Result<Cow<'_, str>, CodecError> {
-    let text = std::str::from_utf8(body).map_err(|_| CodecError::new("the body is not UTF-8"))?;
-    let outer = sanitize_non_finite(text);
-    let envelope: Envelope<'_> = serde_json::from_str(&outer)
-        .map_err(|error| CodecError::new(format_args!("the body is not a JSON object: {error}")))?;
-    match (envelope.version, envelope.message) {
-        (Some(version), Some(message)) => {
-            let supported = Version::parse(&version).is_ok_and(|version| ENVELOPE_VERSION.supports(&version));
-            if !supported {
-                return Err(CodecError::new(format_args!(
-                    "unsupported envelope version `{version}` (this peer reads {ENVELOPE_VERSION})"
-                )));
-            }
-            Ok(Cow::Owned(sanitize_non_finite(&message).into_owned()))
-        }
-        // oslo's 1.0 format: the body is the message.
-        _ => Ok(Cow::Owned(outer.into_owned())),
-    }
-}
-
-fn seal_envelope(inner: &[u8]) -> Result<Vec<u8>, CodecError> {
-    #[derive(Serialize)]
-    struct Sealed<'a> {
-        #[serde(rename = "oslo.version")]
-        version: &'a str,
-        #[serde(rename = "oslo.message")]
-        message: &'a str,
-    }
-    let message = std::str::from_utf8(inner).map_err(CodecError::new)?;
-    encode_value(&Sealed {
-        version: "2.0",
-        message,
-    })
 }
 
 fn raw(bytes: &[u8]) -> Result<&RawValue, CodecError> {
@@ -182,24 +137,57 @@ pub(super) fn encode_request<A: Serialize + ?Sized>(
             "arguments must serialize as a map of argument name to value",
         ));
     }
-    let inner = encode_value(&RequestOut {
+    envelope::seal(&RequestOut {
         header,
         args: raw(&args)?,
-    })?;
-    seal_envelope(&inner)
+    })
+}
+
+/// A string of the inner message, borrowed from it unless it holds escapes
+/// (keys and header fields: no allocation each).
+struct Text<'a>(Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Text<'a>, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, text: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(text)))
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(text.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, text: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(text)))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
+    }
 }
 
 /// A request's inner message.
 #[derive(Default)]
 struct RequestIn<'a> {
-    method: Option<String>,
+    method: Option<Text<'a>>,
     args: Option<&'a RawValue>,
-    namespace: Option<String>,
-    version: Option<String>,
-    msg_id: Option<String>,
-    reply_to: Option<String>,
+    namespace: Option<Text<'a>>,
+    version: Option<Text<'a>>,
+    msg_id: Option<Text<'a>>,
+    reply_to: Option<Text<'a>>,
     timeout: Option<f64>,
-    unique_id: Option<String>,
+    unique_id: Option<Text<'a>>,
     context: Map<String, Value>,
 }
 
@@ -213,7 +201,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for RequestIn<'a> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RequestIn<'de>, A::Error> {
                 let mut request = RequestIn::default();
-                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                while let Some(key) = map.next_key::<Text<'de>>()? {
                     match &*key {
                         "method" => request.method = Some(map.next_value()?),
                         "args" => request.args = Some(map.next_value()?),
@@ -251,7 +239,7 @@ struct ReplyAddressIn {
 }
 
 pub(super) fn reply_address(body: &[u8]) -> Option<ReplyAddress> {
-    let inner = open_envelope(body).ok()?;
+    let inner = envelope::open(body).ok()?;
     let address: ReplyAddressIn = serde_json::from_str(&inner).ok()?;
     header::reply_address(address.msg_id.as_deref(), address.reply_to.as_deref())
 }
@@ -261,7 +249,7 @@ pub(super) fn decode_request(body: &Bytes) -> Result<Request, UndecodableRequest
         reason,
         reply: reply_address(body),
     };
-    let inner = open_envelope(body).map_err(fail)?;
+    let inner = envelope::open(body).map_err(fail)?;
     let request: RequestIn<'_> = serde_json::from_str(&inner).map_err(|error| {
         fail(CodecError::new(format_args!(
             "the message is not a request object: {error}"
@@ -394,13 +382,12 @@ pub(super) fn encode_reply(reply: &ReplyOut<'_>) -> Result<Vec<u8>, CodecError> 
     let result = reply.result.map(|payload| raw(payload.as_bytes())).transpose()?;
     let failure = reply.failure.map(failure_text).transpose()?;
     let unique_id = crate::ids::Id::next();
-    let inner = encode_value(&ReplyInner {
+    envelope::seal(&ReplyInner {
         reply,
         result,
         failure,
         unique_id: unique_id.as_str(),
-    })?;
-    seal_envelope(&inner)
+    })
 }
 
 #[derive(Deserialize)]
@@ -417,7 +404,7 @@ struct ReplyIn<'a> {
 }
 
 pub(super) fn decode_reply(body: &Bytes) -> Result<Reply, CodecError> {
-    let inner = open_envelope(body)?;
+    let inner = envelope::open(body)?;
     let reply: ReplyIn<'_> = serde_json::from_str(&inner)
         .map_err(|error| CodecError::new(format_args!("the message is not a reply object: {error}")))?;
     let failure = match reply.failure {
@@ -472,21 +459,25 @@ impl<P: Serialize + ?Sized> Serialize for NotificationOut<'_, P> {
 pub(super) fn encode_notification<P: Serialize + ?Sized>(
     header: &NotificationHeader<'_>,
     payload: &P,
-    envelope: bool,
+    in_envelope: bool,
 ) -> Result<Vec<u8>, CodecError> {
-    let inner = encode_value(&NotificationOut { header, payload })?;
-    if envelope { seal_envelope(&inner) } else { Ok(inner) }
+    let notification = NotificationOut { header, payload };
+    if in_envelope {
+        envelope::seal(&notification)
+    } else {
+        encode_value(&notification)
+    }
 }
 
 /// A notification's inner message.
 #[derive(Default)]
 struct NotificationIn<'a> {
-    message_id: Option<String>,
-    publisher_id: Option<String>,
-    event_type: Option<String>,
-    priority: Option<String>,
+    message_id: Option<Text<'a>>,
+    publisher_id: Option<Text<'a>>,
+    event_type: Option<Text<'a>>,
+    priority: Option<Text<'a>>,
     payload: Option<&'a RawValue>,
-    timestamp: Option<String>,
+    timestamp: Option<Text<'a>>,
     context: Map<String, Value>,
 }
 
@@ -500,7 +491,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for NotificationIn<'a> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NotificationIn<'de>, A::Error> {
                 let mut notification = NotificationIn::default();
-                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                while let Some(key) = map.next_key::<Text<'de>>()? {
                     match &*key {
                         "message_id" => notification.message_id = map.next_value()?,
                         "publisher_id" => notification.publisher_id = map.next_value()?,
@@ -528,7 +519,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for NotificationIn<'a> {
 
 /// A notification in either of oslo's formats (with or without the envelope).
 pub(super) fn decode_notification(body: &Bytes) -> Result<Notification, CodecError> {
-    let inner = open_envelope(body)?;
+    let inner = envelope::open(body)?;
     let notification: NotificationIn<'_> = serde_json::from_str(&inner)
         .map_err(|error| CodecError::new(format_args!("the message is not a notification object: {error}")))?;
     let raw = RawNotification {
@@ -552,6 +543,7 @@ pub(super) fn decode_notification(body: &Bytes) -> Result<Notification, CodecErr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Version;
 
     fn python_call() -> Bytes {
         // What oslo.messaging 18.3.1 sends for client.call({"user": "alice", ...}, "add", a=1, b=2)
