@@ -18,6 +18,7 @@ use std::borrow::Cow;
 use std::io;
 
 use serde::{Deserialize, Serialize};
+use serde_json::ser::{CharEscape, CompactFormatter, Formatter};
 use serde_json::value::RawValue;
 
 use super::oslo::sanitize_non_finite;
@@ -36,34 +37,47 @@ const END: &str = r#""}"#;
 pub(super) fn seal<T: Serialize + ?Sized>(inner: &T) -> Result<Vec<u8>, CodecError> {
     let mut body = Vec::with_capacity(512);
     body.extend_from_slice(SERDE_START.as_bytes());
-    serde_json::to_writer(Escaping(&mut body), inner).map_err(CodecError::new)?;
+    inner
+        .serialize(&mut serde_json::Serializer::with_formatter(&mut body, Escaped))
+        .map_err(CodecError::new)?;
     body.extend_from_slice(END.as_bytes());
     Ok(body)
 }
 
-/// Writes what it is given as the contents of a JSON string.
-struct Escaping<'a>(&'a mut Vec<u8>);
+/// serde_json's compact output, written as the contents of a JSON string.
+///
+/// Only quotes, backslashes and control characters need escaping there, and
+/// serde_json writes every one of them through the methods below: a string's
+/// delimiters, its escape sequences, and raw fragments (pre-encoded JSON).
+/// Every other piece (punctuation, numbers, the plain runs of strings) goes
+/// through unscanned.
+struct Escaped;
 
-impl io::Write for Escaping<'_> {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        escape_into(self.0, bytes);
-        Ok(bytes.len())
+impl Formatter for Escaped {
+    fn begin_string<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        writer.write_all(br#"\""#)
     }
 
-    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        escape_into(self.0, bytes);
-        Ok(())
+    fn end_string<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        writer.write_all(br#"\""#)
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+    fn write_char_escape<W: ?Sized + io::Write>(&mut self, writer: &mut W, char_escape: CharEscape) -> io::Result<()> {
+        // The escape as serde_json writes it (`\n`, `\u0001`...), escaped.
+        let mut escape = [0; 6];
+        let mut free = &mut escape[..];
+        CompactFormatter.write_char_escape(&mut free, char_escape)?;
+        let written = 6 - free.len();
+        write_escaped(writer, &escape[..written])
+    }
+
+    fn write_raw_fragment<W: ?Sized + io::Write>(&mut self, writer: &mut W, fragment: &str) -> io::Result<()> {
+        write_escaped(writer, fragment.as_bytes())
     }
 }
 
 /// How serde_json escapes each byte in a string: `0` for not at all, `u` for
-/// `\u00XX`, any other for a backslash and that byte. Bytes of multi-byte
-/// characters (0x80 and up) are never escaped, so text cut anywhere escapes
-/// the same.
+/// `\u00XX`, any other for a backslash and that byte.
 static ESCAPE: [u8; 256] = {
     let mut table = [0; 256];
     let mut byte = 0;
@@ -81,25 +95,30 @@ static ESCAPE: [u8; 256] = {
     table
 };
 
-fn escape_into(out: &mut Vec<u8>, bytes: &[u8]) {
+/// Writes `bytes` as the contents of a JSON string.
+fn write_escaped<W: ?Sized + io::Write>(writer: &mut W, bytes: &[u8]) -> io::Result<()> {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    // Byte by byte: JSON's quotes come every few bytes, too often for
-    // copying the runs between them to pay.
-    out.reserve(bytes.len() + 8);
-    for &byte in bytes {
-        match ESCAPE[usize::from(byte)] {
-            0 => out.push(byte),
-            b'u' => out.extend_from_slice(&[
+    let mut start = 0;
+    for (at, &byte) in bytes.iter().enumerate() {
+        let escape = ESCAPE[usize::from(byte)];
+        if escape == 0 {
+            continue;
+        }
+        writer.write_all(&bytes[start..at])?;
+        match escape {
+            b'u' => writer.write_all(&[
                 b'\\',
                 b'u',
                 b'0',
                 b'0',
                 HEX[usize::from(byte >> 4)],
                 HEX[usize::from(byte & 0xf)],
-            ]),
-            escape => out.extend_from_slice(&[b'\\', escape]),
+            ])?,
+            escape => writer.write_all(&[b'\\', escape])?,
         }
+        start = at + 1;
     }
+    writer.write_all(&bytes[start..])
 }
 
 /// The outer body: the envelope's two keys, when present. The message stays
@@ -259,7 +278,7 @@ mod tests {
 
     /// What serde_json writes for the envelope, the way the codec sealed it
     /// before.
-    fn sealed_by_serde(inner: &serde_json::Value) -> Vec<u8> {
+    fn sealed_by_serde<T: Serialize + ?Sized>(inner: &T) -> Vec<u8> {
         #[derive(Serialize)]
         struct Sealed<'a> {
             #[serde(rename = "oslo.version")]
@@ -300,6 +319,23 @@ mod tests {
         }
     }
 
+    /// Pre-encoded JSON (a request's arguments) reaches the writer as one
+    /// raw fragment, escaped whole.
+    #[test]
+    fn seals_raw_fragments_as_serde_json_does() {
+        #[derive(Serialize)]
+        struct WithRaw<'a> {
+            args: &'a RawValue,
+            count: u8,
+        }
+        let args: &RawValue = serde_json::from_str(r#"{"quote": "a\"b", "list": [1, "\n\u0001"], "n": null}"#).unwrap();
+        let value = WithRaw { args, count: 1 };
+        assert_eq!(
+            String::from_utf8(seal(&value).unwrap()).unwrap(),
+            String::from_utf8(sealed_by_serde(&value)).unwrap()
+        );
+    }
+
     /// The escaper alone, on text serde_json's output never holds (raw
     /// control characters): every ASCII character, and wider ones.
     #[test]
@@ -309,7 +345,7 @@ mod tests {
             .chain(['\u{e9}', '\u{2028}', '\u{1f980}'])
             .collect();
         let mut escaped = Vec::new();
-        escape_into(&mut escaped, text.as_bytes());
+        write_escaped(&mut escaped, text.as_bytes()).unwrap();
         let quoted = serde_json::to_string(&text).unwrap();
         assert_eq!(String::from_utf8(escaped).unwrap(), quoted[1..quoted.len() - 1]);
     }
