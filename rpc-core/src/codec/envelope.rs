@@ -2,9 +2,12 @@
 //! JSON, as a string>"}`, sealed and opened with as few passes over the
 //! message as its bytes allow.
 //!
-//! - Sealing escapes the inner message as serde_json writes it, straight
-//!   into the envelope (writing it whole first, then escaping it, measured
-//!   slower: a second buffer, grown as it fills).
+//! - Sealing writes the inner message already escaped, straight into the
+//!   envelope: a serde_json formatter escapes the few pieces that need it
+//!   (string delimiters, escape sequences, raw fragments) and lets the rest
+//!   through unscanned. (Writing the message whole, then escaping it, costs
+//!   a second buffer and a pass over every byte; escaping each piece as the
+//!   writer receives it costs a scan and a call per piece.)
 //! - Opening reads the envelope as oslo and this crate write it without a
 //!   JSON parser, and unescapes its string once into the text the inner
 //!   message is parsed from (the parser unescapes into its scratch buffer,
