@@ -131,16 +131,14 @@ pub(super) fn encode_request<A: Serialize + ?Sized>(
     header: &RequestHeader<'_>,
     args: &A,
 ) -> Result<Vec<u8>, CodecError> {
-    let args = encode_value(args)?;
-    if !is_object(&args) {
+    // serde_json's own output: valid JSON, not parsed again to prove it.
+    let args = serde_json::value::to_raw_value(args).map_err(CodecError::new)?;
+    if !is_object(args.get().as_bytes()) {
         return Err(CodecError::new(
             "arguments must serialize as a map of argument name to value",
         ));
     }
-    envelope::seal(&RequestOut {
-        header,
-        args: raw(&args)?,
-    })
+    envelope::seal(&RequestOut { header, args: &args })
 }
 
 /// A string of the inner message, borrowed from it unless it holds escapes
