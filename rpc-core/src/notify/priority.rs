@@ -68,11 +68,12 @@ impl Priority {
     /// The priority named `name`, in any case (`"info"`, `"INFO"`);
     /// `warning` is read as [`Priority::Warn`], as Python's logging names it.
     pub fn from_name(name: &str) -> Option<Priority> {
-        let lower = name.to_ascii_lowercase();
-        if lower == "warning" {
+        if name.eq_ignore_ascii_case("warning") {
             return Some(Priority::Warn);
         }
-        Priority::ALL.into_iter().find(|priority| priority.as_str() == lower)
+        Priority::ALL
+            .into_iter()
+            .find(|priority| priority.as_str().eq_ignore_ascii_case(name))
     }
 }
 
