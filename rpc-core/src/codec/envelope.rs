@@ -322,6 +322,18 @@ mod tests {
         }
     }
 
+    /// Keys that are not strings are written quoted, through the same
+    /// methods as strings.
+    #[test]
+    fn seals_other_keys_and_characters_as_serde_json_does() {
+        let value: std::collections::BTreeMap<i32, (char, char, Option<f64>)> =
+            [(-1, ('"', '\\', Some(f64::NAN))), (7, ('\n', 'é', None))].into();
+        assert_eq!(
+            String::from_utf8(seal(&value).unwrap()).unwrap(),
+            String::from_utf8(sealed_by_serde(&value)).unwrap()
+        );
+    }
+
     /// Pre-encoded JSON (a request's arguments) reaches the writer as one
     /// raw fragment, escaped whole.
     #[test]
