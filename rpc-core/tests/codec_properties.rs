@@ -127,6 +127,29 @@ proptest! {
         }
     }
 
+    /// Bodies that start and end as oslo's envelope does, whatever lies
+    /// between (escapes cut short, lone surrogates, bare quotes, bytes
+    /// that are not UTF-8), reach the envelope's shortcut past the parser.
+    #[test]
+    fn arbitrary_envelope_contents_never_panic_a_decoder(
+        python in any::<bool>(),
+        contents in prop_oneof![
+            r#"(\\|\\u[0-9a-fA-F]{0,4}|\\[dD][89a-fA-F][0-9a-f]{0,2}|"|\PC|[\x00-\x1f])*"#.prop_map(String::into_bytes),
+            vec(any::<u8>(), 0..256),
+        ],
+    ) {
+        let start: &[u8] = if python {
+            br#"{"oslo.version": "2.0", "oslo.message": ""#
+        } else {
+            br#"{"oslo.version":"2.0","oslo.message":""#
+        };
+        let bytes = Bytes::from([start, &contents, br#""}"#].concat());
+        let _ = wire::decode_request(Codec::OsloJson, &bytes);
+        let _ = wire::reply_address(Codec::OsloJson, &bytes);
+        let _ = wire::decode_reply(Codec::OsloJson, &bytes);
+        let _ = wire::decode_reply_failure(Codec::OsloJson, &bytes);
+    }
+
     #[test]
     fn requests_round_trip(sent in sent()) {
         let request = wire::decode_request(sent.codec, &sent.body).expect("decode what was encoded");
