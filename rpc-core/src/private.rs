@@ -221,6 +221,11 @@ pub mod wire {
     pub fn decode_reply_failure(codec: Codec, body: &Bytes) -> Result<(String, Option<RemoteError>), CodecError> {
         codec.decode_reply(body).map(|reply| (reply.msg_id, reply.failure))
     }
+
+    /// Reads a notification as a listener does (the fuzz targets' way in).
+    pub fn decode_notification(codec: Codec, body: &Bytes) -> Result<crate::notify::Notification, CodecError> {
+        codec.decode_notification(body)
+    }
 }
 
 pub use crate::notify::{

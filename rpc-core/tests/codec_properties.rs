@@ -124,6 +124,7 @@ proptest! {
             let _ = wire::reply_address(codec, &bytes);
             let _ = wire::decode_reply(codec, &bytes);
             let _ = wire::decode_reply_failure(codec, &bytes);
+            let _ = wire::decode_notification(codec, &bytes);
         }
     }
 
@@ -148,6 +149,9 @@ proptest! {
         let _ = wire::reply_address(Codec::OsloJson, &bytes);
         let _ = wire::decode_reply(Codec::OsloJson, &bytes);
         let _ = wire::decode_reply_failure(Codec::OsloJson, &bytes);
+        if let Ok(notification) = wire::decode_notification(Codec::OsloJson, &bytes) {
+            let _ = notification.payload::<Value>();
+        }
     }
 
     #[test]
