@@ -7,15 +7,16 @@
 //! that carries it has queued its frame, as a lone acknowledgement did: an
 //! at-most-once server's method still starts only after its request's
 //! acknowledgement is on its way (queued in lapin's frame queue, in order),
-//! however long the method then keeps its thread. The flush sends one `basic.ack` with
-//! `multiple` for the longest run of acknowledged deliveries from the
-//! oldest one still unsettled, and a single `basic.ack` for each
-//! acknowledged delivery past a delivery not settled yet (one still being
-//! handled, or dropped unsettled, or about to be rejected): a `multiple`
-//! acknowledgement never covers a delivery that is not acknowledged, and no
-//! acknowledgement waits for another delivery's handling. Under load, one
-//! frame settles many deliveries: less work for the broker, for lapin's I/O
-//! loop and for the socket. A rejection goes out at once, alone.
+//! however long the method then keeps its thread. The flush sends one
+//! `basic.ack` with `multiple` for the longest run of acknowledged
+//! deliveries from the oldest one still unsettled, and a single
+//! `basic.ack` for each acknowledged delivery past a delivery not settled
+//! yet (one still being handled, or dropped unsettled, or about to be
+//! rejected): a `multiple` acknowledgement never covers a delivery that is
+//! not acknowledged, and no acknowledgement waits for another delivery's
+//! handling. Under load, one frame settles many deliveries: less work for
+//! the broker, for lapin's I/O loop and for the socket. A rejection goes out
+//! at once, alone.
 //!
 //! Acknowledgements are queued in lapin's frame queue, in order, before the
 //! channel's close (see [`Acks::flush`]): a stopping server's last ones are

@@ -297,6 +297,15 @@ mod tests {
         .unwrap()
     }
 
+    /// `seal` writes exactly the bytes serde_json writes for the envelope.
+    #[track_caller]
+    fn assert_sealed_as_serde<T: Serialize + ?Sized>(inner: &T) {
+        assert_eq!(
+            String::from_utf8(seal(inner).unwrap()).unwrap(),
+            String::from_utf8(sealed_by_serde(inner)).unwrap()
+        );
+    }
+
     /// Every character class serde_json escapes, and some it does not.
     fn awkward_values() -> Vec<serde_json::Value> {
         let every_control: String = (0u8..0x20).map(char::from).collect();
@@ -314,11 +323,7 @@ mod tests {
     #[test]
     fn seals_as_serde_json_does() {
         for value in awkward_values() {
-            assert_eq!(
-                String::from_utf8(seal(&value).unwrap()).unwrap(),
-                String::from_utf8(sealed_by_serde(&value)).unwrap(),
-                "{value}"
-            );
+            assert_sealed_as_serde(&value);
         }
     }
 
@@ -328,10 +333,7 @@ mod tests {
     fn seals_other_keys_and_characters_as_serde_json_does() {
         let value: std::collections::BTreeMap<i32, (char, char, Option<f64>)> =
             [(-1, ('"', '\\', Some(f64::NAN))), (7, ('\n', 'é', None))].into();
-        assert_eq!(
-            String::from_utf8(seal(&value).unwrap()).unwrap(),
-            String::from_utf8(sealed_by_serde(&value)).unwrap()
-        );
+        assert_sealed_as_serde(&value);
     }
 
     /// Pre-encoded JSON (a request's arguments) reaches the writer as one
@@ -345,10 +347,7 @@ mod tests {
         }
         let args: &RawValue = serde_json::from_str(r#"{"quote": "a\"b", "list": [1, "\n\u0001"], "n": null}"#).unwrap();
         let value = WithRaw { args, count: 1 };
-        assert_eq!(
-            String::from_utf8(seal(&value).unwrap()).unwrap(),
-            String::from_utf8(sealed_by_serde(&value)).unwrap()
-        );
+        assert_sealed_as_serde(&value);
     }
 
     /// The escaper alone, on text serde_json's output never holds (raw
