@@ -633,6 +633,9 @@ async fn run_lane(mut jobs: mpsc::UnboundedReceiver<Job>) {
     let mut in_flight = FuturesUnordered::new();
     let mut returned: HashSet<u64> = HashSet::new();
     let mut next_id: u64 = 0;
+    // Kept across batches: a batch of 64 confirms would otherwise grow a
+    // new vector of large entries, reallocating and copying them, each time.
+    let mut batch: Vec<Done> = Vec::new();
     loop {
         tokio::select! {
             job = jobs.recv() => {
@@ -678,7 +681,7 @@ async fn run_lane(mut jobs: mpsc::UnboundedReceiver<Job>) {
             }
             Some(first) = in_flight.next(), if !in_flight.is_empty() => {
                 // Everything confirmed by now: its returns come first.
-                let mut batch = vec![first];
+                batch.push(first);
                 while let Some(Some(more)) = in_flight.next().now_or_never() {
                     batch.push(more);
                 }
@@ -690,7 +693,7 @@ async fn run_lane(mut jobs: mpsc::UnboundedReceiver<Job>) {
                     }
                 }
                 let mut replay = Vec::new();
-                for Done { id, job, result } in batch {
+                for Done { id, job, result } in batch.drain(..) {
                     match result {
                         // The broker did not take it: nothing was routed, so
                         // it is safe to publish again, on a fresh channel (a
