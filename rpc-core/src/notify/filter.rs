@@ -168,6 +168,7 @@ impl fmt::Debug for NotificationFilter {
 mod tests {
     use super::*;
     use crate::notify::Priority;
+    use crate::notify::message::Names;
     use crate::{Codec, Context};
 
     fn notification(publisher_id: &str, event_type: &str, payload: Value) -> Notification {
@@ -176,10 +177,7 @@ mod tests {
         context.insert("roles", vec!["admin"]).unwrap();
         Notification {
             priority: Priority::Info,
-            publisher_id: publisher_id.to_owned(),
-            event_type: event_type.to_owned(),
-            message_id: "2b1a".to_owned(),
-            timestamp: "2026-12-03 09:41:07.123456".to_owned(),
+            names: Names::new(publisher_id, event_type, "2b1a", "2026-12-03 09:41:07.123456"),
             context,
             payload: Codec::OsloJson.encode(&payload).unwrap(),
         }

@@ -1,6 +1,8 @@
 //! Notifications as the runtime sees them, between the codec and the
 //! listener: oslo.messaging's message fields, checked at decode.
 
+use std::sync::Arc;
+
 use serde::de::DeserializeOwned;
 
 use super::Priority;
@@ -15,15 +17,68 @@ use crate::{CodecError, Context, Payload};
 /// `metadata` of oslo's handlers), the sender's [`Context`] (secrets
 /// removed by the sender), and a payload still in its wire encoding, decoded
 /// by [`payload`](Notification::payload) into the type the handler wants.
-#[derive(Clone, Debug)]
+///
+/// Cloning it is cheap: its names share one allocation, its payload is
+/// shared bytes.
+#[derive(Clone)]
 pub struct Notification {
     pub(crate) priority: Priority,
-    pub(crate) publisher_id: String,
-    pub(crate) event_type: String,
-    pub(crate) message_id: String,
-    pub(crate) timestamp: String,
+    pub(crate) names: Names,
     pub(crate) context: Context,
     pub(crate) payload: Payload,
+}
+
+/// A notification's four names (`publisher_id`, `event_type`, `message_id`,
+/// `timestamp`) in one shared text: one allocation when decoded, none when
+/// cloned (a listener hands each handler its own copy).
+#[derive(Clone)]
+pub(crate) struct Names {
+    text: Arc<str>,
+    /// Where each name ends in `text`; names are at most
+    /// [`MAX_NAME_LEN`](header::MAX_NAME_LEN) bytes, so four fit in a `u16`.
+    ends: [u16; 4],
+}
+
+impl Names {
+    const PUBLISHER_ID: usize = 0;
+    const EVENT_TYPE: usize = 1;
+    const MESSAGE_ID: usize = 2;
+    const TIMESTAMP: usize = 3;
+
+    /// The names, each at most `MAX_NAME_LEN` bytes (checked by the caller).
+    pub(crate) fn new(publisher_id: &str, event_type: &str, message_id: &str, timestamp: &str) -> Names {
+        let names = [publisher_id, event_type, message_id, timestamp];
+        let mut text = String::with_capacity(names.iter().map(|name| name.len()).sum());
+        let mut ends = [0; 4];
+        for (end, name) in ends.iter_mut().zip(names) {
+            debug_assert!(name.len() <= header::MAX_NAME_LEN);
+            text.push_str(name);
+            *end = u16::try_from(text.len()).expect("four names of at most 255 bytes");
+        }
+        Names {
+            text: text.into(),
+            ends,
+        }
+    }
+
+    fn get(&self, index: usize) -> &str {
+        let start = index.checked_sub(1).map_or(0, |previous| self.ends[previous]);
+        &self.text[usize::from(start)..usize::from(self.ends[index])]
+    }
+}
+
+impl std::fmt::Debug for Notification {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notification")
+            .field("priority", &self.priority)
+            .field("publisher_id", &self.publisher_id())
+            .field("event_type", &self.event_type())
+            .field("message_id", &self.message_id())
+            .field("timestamp", &self.timestamp())
+            .field("context", &self.context)
+            .field("payload", &self.payload)
+            .finish()
+    }
 }
 
 impl Notification {
@@ -34,22 +89,22 @@ impl Notification {
 
     /// Who sent it (`compute.host-1`); empty when the sender named nobody.
     pub fn publisher_id(&self) -> &str {
-        &self.publisher_id
+        self.names.get(Names::PUBLISHER_ID)
     }
 
     /// What happened (`compute.instance.create.end`).
     pub fn event_type(&self) -> &str {
-        &self.event_type
+        self.names.get(Names::EVENT_TYPE)
     }
 
     /// Its id (a UUID, from oslo's `message_id`).
     pub fn message_id(&self) -> &str {
-        &self.message_id
+        self.names.get(Names::MESSAGE_ID)
     }
 
     /// When it was sent, in UTC, as Python writes it: `2026-12-03 09:41:07.123456`.
     pub fn timestamp(&self) -> &str {
-        &self.timestamp
+        self.names.get(Names::TIMESTAMP)
     }
 
     /// The sender's context, without its secrets.
@@ -92,8 +147,8 @@ pub(crate) struct RawNotification<'a> {
 }
 
 /// A field a notification may leave out (as empty), bounded in length.
-fn bounded(what: &str, value: Option<&str>) -> Result<String, CodecError> {
-    header::bounded(what, value.unwrap_or_default()).map(str::to_owned)
+fn bounded<'a>(what: &str, value: Option<&'a str>) -> Result<&'a str, CodecError> {
+    header::bounded(what, value.unwrap_or_default())
 }
 
 /// Checks every field of `raw` and the context's size.
@@ -108,13 +163,83 @@ pub(crate) fn check(raw: RawNotification<'_>, context: Context, payload: Payload
         return Err(CodecError::new("the notification has no `event_type`"));
     }
     header::check_context(&context)?;
+    let names = Names::new(
+        bounded("publisher_id", raw.publisher_id)?,
+        event_type,
+        bounded("message_id", raw.message_id)?,
+        bounded("timestamp", raw.timestamp)?,
+    );
     Ok(Notification {
         priority,
-        publisher_id: bounded("publisher_id", raw.publisher_id)?,
-        event_type,
-        message_id: bounded("message_id", raw.message_id)?,
-        timestamp: bounded("timestamp", raw.timestamp)?,
+        names,
         context,
         payload,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Codec;
+
+    fn notification(raw: RawNotification<'_>) -> Result<Notification, CodecError> {
+        check(raw, Context::new(), Codec::OsloJson.encode(&()).unwrap())
+    }
+
+    #[test]
+    fn each_name_reads_back_as_decoded() {
+        let longest = "x".repeat(header::MAX_NAME_LEN);
+        let cases = [
+            (
+                "compute.host-1",
+                "compute.instance.create.end",
+                "2b1a",
+                "2026-12-03 09:41:07.123456",
+            ),
+            ("", "e", "", ""),
+            (longest.as_str(), longest.as_str(), longest.as_str(), longest.as_str()),
+            ("é", "ü.ß", "∑", "2026"),
+        ];
+        for (publisher_id, event_type, message_id, timestamp) in cases {
+            let decoded = notification(RawNotification {
+                priority: Some("INFO"),
+                publisher_id: Some(publisher_id),
+                event_type: Some(event_type),
+                message_id: Some(message_id),
+                timestamp: Some(timestamp),
+            })
+            .unwrap();
+            let copy = decoded.clone();
+            for notification in [&decoded, &copy] {
+                assert_eq!(notification.publisher_id(), publisher_id);
+                assert_eq!(notification.event_type(), event_type);
+                assert_eq!(notification.message_id(), message_id);
+                assert_eq!(notification.timestamp(), timestamp);
+            }
+        }
+    }
+
+    #[test]
+    fn missing_names_are_empty_and_long_ones_refused() {
+        let decoded = notification(RawNotification {
+            priority: Some("warn"),
+            event_type: Some("volume.delete"),
+            ..RawNotification::default()
+        })
+        .unwrap();
+        assert_eq!(decoded.priority(), Priority::Warn);
+        assert_eq!(
+            (decoded.publisher_id(), decoded.message_id(), decoded.timestamp()),
+            ("", "", "")
+        );
+        let too_long = "x".repeat(header::MAX_NAME_LEN + 1);
+        let error = notification(RawNotification {
+            priority: Some("INFO"),
+            event_type: Some("e"),
+            timestamp: Some(&too_long),
+            ..RawNotification::default()
+        })
+        .unwrap_err();
+        assert!(error.to_string().contains("`timestamp` is 256 bytes long"), "{error}");
+    }
 }
