@@ -408,14 +408,16 @@ impl Driver for AmqpDriver {
     }
 
     async fn notify(&self, route: &NotificationRoute, message: OutgoingMessage) -> Result<(), TransportError> {
-        let key = route.routing_key();
-        let (routing_key, exchange) = (topology::short(&key)?, topology::short(&route.exchange)?);
-        // A queue deleted since it was declared: declared again, once.
+        // A queue deleted since it was declared: declared again, once. (The
+        // names are made for each attempt: copies kept for a second one
+        // would cost more than remaking them in the rare case it happens.)
         for _ in 0..2 {
-            self.declare_notification_queue(route, &key, message.retry).await?;
+            let routing_key = topology::short_owned(route.routing_key())?;
+            self.declare_notification_queue(route, routing_key.as_str(), message.retry)
+                .await?;
             let outgoing = Message {
-                exchange: exchange.clone(),
-                routing_key: routing_key.clone(),
+                exchange: topology::short(&route.exchange)?,
+                routing_key,
                 mandatory: true,
                 body: message.body.clone(),
                 properties: self.properties(&message),
@@ -423,7 +425,9 @@ impl Driver for AmqpDriver {
             };
             match self.publisher.publish(outgoing, message.retry).await? {
                 Outcome::Routed => return Ok(()),
-                Outcome::Returned | Outcome::NoExchange => self.declared().forget(&route.exchange, &key),
+                Outcome::Returned | Outcome::NoExchange => {
+                    self.declared().forget(&route.exchange, &route.routing_key());
+                }
             }
         }
         Err(TransportError::new(

@@ -188,12 +188,22 @@ pub(crate) fn reply_queue(config: &AmqpConfig) -> QueueSpec {
 
 /// A name as an AMQP short string (at most 255 bytes).
 pub(crate) fn short(name: &str) -> Result<ShortString, TransportError> {
-    ShortString::try_new(name).map_err(|_| {
-        TransportError::new(
-            TransportErrorKind::Other,
-            format!("`{name}` is longer than AMQP's 255-byte limit for names"),
-        )
-    })
+    ShortString::try_new(name).map_err(|_| too_long(name))
+}
+
+/// The same for a name already owned (no copy).
+pub(crate) fn short_owned(name: String) -> Result<ShortString, TransportError> {
+    if name.len() > usize::from(u8::MAX) {
+        return Err(too_long(&name));
+    }
+    Ok(ShortString::from(name))
+}
+
+fn too_long(name: &str) -> TransportError {
+    TransportError::new(
+        TransportErrorKind::Other,
+        format!("`{name}` is longer than AMQP's 255-byte limit for names"),
+    )
 }
 
 pub(crate) async fn declare_exchange(

@@ -99,6 +99,9 @@ pub struct Notifier {
     publisher_id: Arc<str>,
     topics: Arc<[String]>,
     exchange: Option<Arc<str>>,
+    /// Where each notification goes, made once: for each topic in turn, a
+    /// route per priority (in [`Priority::ALL`]'s order).
+    routes: Arc<[NotificationRoute]>,
     driver: NotifyDriver,
     codec: Codec,
     retry: Retry,
@@ -130,10 +133,33 @@ impl Notifier {
             publisher_id: publisher_id.into().into(),
             topics: Arc::from([DEFAULT_TOPIC.to_owned()]),
             exchange: None,
+            routes: Arc::from([]),
             driver: NotifyDriver::default(),
             codec: Codec::OsloJson,
             retry: Retry::default(),
         }
+        .with_routes()
+    }
+
+    /// The routes of its topics in its exchange (the transport's control
+    /// exchange unless set).
+    fn with_routes(mut self) -> Notifier {
+        let exchange = self.exchange.as_deref().unwrap_or(self.transport.control_exchange());
+        self.routes = self
+            .topics
+            .iter()
+            .flat_map(|topic| {
+                Priority::ALL
+                    .into_iter()
+                    .map(move |priority| NotificationRoute::new(exchange, topic.as_str(), priority.as_str()))
+            })
+            .collect();
+        self
+    }
+
+    /// The route of `priority` notifications on the topic at `topic`.
+    fn route(&self, topic: usize, priority: Priority) -> &NotificationRoute {
+        &self.routes[topic * Priority::ALL.len() + priority as usize]
     }
 
     /// A copy to adjust for some notifications (oslo's `prepare()`): the
@@ -151,13 +177,13 @@ impl Notifier {
     /// Sends on each of `topics` (default `notifications`).
     pub fn topics<I: IntoIterator<Item = S>, S: Into<String>>(mut self, topics: I) -> Notifier {
         self.topics = topics.into_iter().map(Into::into).collect::<Vec<_>>().into();
-        self
+        self.with_routes()
     }
 
     /// Sends on `exchange` instead of the transport's control exchange.
     pub fn exchange(mut self, exchange: impl Into<String>) -> Notifier {
         self.exchange = Some(exchange.into().into());
-        self
+        self.with_routes()
     }
 
     /// Sends with `driver` (default [`NotifyDriver::MessagingV2`]).
@@ -228,13 +254,12 @@ impl Notifier {
                 what: "the notification",
                 source,
             })?;
-        let exchange = self.exchange.as_deref().unwrap_or(self.transport.control_exchange());
         let headers = crate::client::lifecycle_headers(ctx, None);
         let mut failed = Vec::new();
-        for topic in self.topics.iter() {
-            let route = NotificationRoute::new(exchange, topic.as_str(), priority.as_str());
+        for topic in 0..self.topics.len() {
+            let route = self.route(topic, priority);
             let message = OutgoingMessage::new(body.clone(), codec, None, self.retry).with_headers(headers.clone());
-            if let Err(error) = self.transport.driver().notify(&route, message).await {
+            if let Err(error) = self.transport.driver().notify(route, message).await {
                 tracing::warn!(%route, event_type, %error, "could not send a notification");
                 failed.push(error);
             }
@@ -299,4 +324,39 @@ fn log<P: Serialize + ?Sized>(header: &NotificationHeader<'_>, payload: &P) -> R
         Priority::Audit | Priority::Info | Priority::Sample => tracing::info!(%logger, notification = %message),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::memory::Broker;
+
+    fn expected(exchange: &str, topic: &str, priority: Priority) -> NotificationRoute {
+        NotificationRoute::new(exchange, topic, priority.as_str())
+    }
+
+    #[test]
+    fn each_topic_and_priority_has_its_route() {
+        let transport = Broker::new().transport();
+        let control = transport.control_exchange().to_owned();
+        let notifier = Notifier::new(transport, "compute.host-1");
+        for priority in Priority::ALL {
+            assert_eq!(
+                *notifier.route(0, priority),
+                expected(&control, DEFAULT_TOPIC, priority)
+            );
+        }
+        // Topics and the exchange set later remake the routes, in either order.
+        let notifier = notifier.topics(["monitor", "billing"]).exchange("nova");
+        let other_order = Notifier::new(Broker::new().transport(), "compute.host-1")
+            .exchange("nova")
+            .topics(["monitor", "billing"]);
+        for (index, topic) in ["monitor", "billing"].into_iter().enumerate() {
+            for priority in Priority::ALL {
+                assert_eq!(*notifier.route(index, priority), expected("nova", topic, priority));
+                assert_eq!(*other_order.route(index, priority), expected("nova", topic, priority));
+            }
+        }
+        assert_eq!(notifier.routes.len(), 2 * Priority::ALL.len());
+    }
 }
