@@ -264,16 +264,18 @@ impl Publisher {
     }
 
     /// Runs `publish` until `give_up`; past it, the error says how far it got.
-    async fn within(
-        &self,
+    ///
+    /// A combinator, not an `async fn`: an `async fn` would hold `publish`
+    /// twice (its argument, and inside the timeout), and a publish's future
+    /// is large: every publish would copy it once more.
+    fn within<'a>(
+        &'a self,
         give_up: Instant,
-        stage: &AtomicU8,
-        publish: impl Future<Output = Result<Outcome, TransportError>>,
-    ) -> Result<Outcome, TransportError> {
-        match tokio::time::timeout_at(give_up, publish).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(timed_out(stage, self.link.blocked())),
-        }
+        stage: &'a AtomicU8,
+        publish: impl Future<Output = Result<Outcome, TransportError>> + 'a,
+    ) -> impl Future<Output = Result<Outcome, TransportError>> + 'a {
+        tokio::time::timeout_at(give_up, publish)
+            .map(move |outcome| outcome.unwrap_or_else(|_| Err(timed_out(stage, self.link.blocked()))))
     }
 
     /// The connection to publish `message` on, once connected (as `retry`
