@@ -15,25 +15,32 @@ pub(crate) fn format(since_epoch: Duration) -> String {
     let (year, month, day) = civil_from_days(seconds / 86_400);
     let of_day = seconds % 86_400;
     let (hour, minute, second) = (of_day / 3600, of_day % 3600 / 60, of_day % 60);
-    // Written digit by digit: `format!` cost more than the rest of a
-    // notification's envelope.
+    // Written by hand: `format!` cost more than the rest of a
+    // notification's envelope, and a call per field cost a thousand
+    // instructions. The year may have more than four digits; every other
+    // field has its width.
     let mut text = String::with_capacity(26);
     push_digits(&mut text, year, 4);
-    text.push('-');
-    push_digits(&mut text, month, 2);
-    text.push('-');
-    push_digits(&mut text, day, 2);
-    text.push(' ');
-    push_digits(&mut text, hour, 2);
-    text.push(':');
-    push_digits(&mut text, minute, 2);
-    text.push(':');
-    push_digits(&mut text, second, 2);
-    if micros != 0 {
-        text.push('.');
-        push_digits(&mut text, u64::from(micros), 6);
-    }
+    let mut rest = *b"-00-00 00:00:00.000000";
+    put_digits(&mut rest[1..3], month);
+    put_digits(&mut rest[4..6], day);
+    put_digits(&mut rest[7..9], hour);
+    put_digits(&mut rest[10..12], minute);
+    put_digits(&mut rest[13..15], second);
+    put_digits(&mut rest[16..22], u64::from(micros));
+    // No fraction when it is zero, as Python writes it.
+    let end = if micros == 0 { 15 } else { rest.len() };
+    text.push_str(std::str::from_utf8(&rest[..end]).expect("ASCII digits and separators"));
     text
+}
+
+/// Writes `value` in decimal across all of `digits`, zero-padded; `value`
+/// has at most that many digits.
+fn put_digits(digits: &mut [u8], mut value: u64) {
+    for digit in digits.iter_mut().rev() {
+        *digit = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
 }
 
 /// Appends `value` in decimal, zero-padded to `width` digits (more digits
