@@ -229,15 +229,20 @@ impl Notifier {
         check_name("publisher_id", &self.publisher_id)?;
         let context = ctx.redacted();
         // A version 4 UUID as oslo makes, from the thread's generator (no
-        // system call per notification, as `Uuid::new_v4` would make).
-        let message_id = uuid::Builder::from_random_bytes(rand::random()).into_uuid().to_string();
+        // system call per notification, as `Uuid::new_v4` would make),
+        // written on the stack (no `fmt`, no allocation).
+        let mut buffer = uuid::Uuid::encode_buffer();
+        let message_id = uuid::Builder::from_random_bytes(rand::random())
+            .into_uuid()
+            .hyphenated()
+            .encode_lower(&mut buffer);
         let timestamp = timestamp::now();
         let unique_id = Id::next();
         let header = NotificationHeader {
             priority,
             publisher_id: &self.publisher_id,
             event_type,
-            message_id: &message_id,
+            message_id,
             timestamp: &timestamp,
             unique_id: unique_id.as_str(),
             context: &context,

@@ -125,12 +125,11 @@ pub async fn notifications_arrive_with_every_field<C: Fn() -> F, F: Future<Outpu
         assert_eq!(notification.event_type(), format!("compute.instance.{priority}"));
         assert_eq!(notification.publisher_id(), "compute.host-1");
         assert_eq!(notification.payload::<InstancePayload>().unwrap(), payload);
-        assert_eq!(
-            notification.message_id().len(),
-            36,
-            "a UUID: {}",
-            notification.message_id()
-        );
+        // A version 4 UUID, hyphenated and in lower case, as oslo writes it.
+        let message_id = notification.message_id();
+        let uuid = uuid::Uuid::parse_str(message_id).unwrap_or_else(|error| panic!("{message_id}: {error}"));
+        assert_eq!(uuid.get_version_num(), 4, "{message_id}");
+        assert_eq!(message_id, uuid.hyphenated().to_string(), "oslo's form");
         let timestamp = notification.timestamp();
         assert!(
             timestamp.len() >= 19 && timestamp.as_bytes()[10] == b' ' && timestamp.starts_with("20"),
