@@ -203,9 +203,13 @@ impl Link {
     /// Resolves once the connection of `generation` is gone.
     pub(crate) async fn lost(&self, generation: u64) {
         let mut state = self.state.subscribe();
-        let _ = state
-            .wait_for(|state| !matches!(state, State::Up(connected) if connected.generation == generation))
-            .await;
+        let _ = state.wait_for(|state| gone(state, generation)).await;
+    }
+
+    /// Whether the connection of `generation` is gone now: what
+    /// [`lost`](Link::lost) waits for, read without waiting.
+    pub(crate) fn is_lost(&self, generation: u64) -> bool {
+        gone(&self.state.borrow(), generation)
     }
 
     /// Whether the connection is up right now.
@@ -232,6 +236,11 @@ impl Drop for Link {
 
 fn closed() -> TransportError {
     TransportError::new(TransportErrorKind::Closed, "the transport is closed")
+}
+
+/// Whether `state` is past the connection of `generation`.
+fn gone(state: &State, generation: u64) -> bool {
+    !matches!(state, State::Up(connected) if connected.generation == generation)
 }
 
 /// What the supervisor task updates.
