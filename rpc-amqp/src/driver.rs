@@ -280,29 +280,38 @@ impl AmqpDriver {
 
 #[async_trait]
 impl Driver for AmqpDriver {
-    async fn send(&self, address: Address<'_>, message: OutgoingMessage) -> Result<(), TransportError> {
-        let (exchange, routing_key) = topology::route(&address)?;
-        let properties = self.properties(&message);
-        let unconfirmed = message
-            .call_id
-            .as_deref()
-            .filter(|_| self.unconfirmed(&address, &message));
+    async fn send(&self, address: Address<'_>, mut message: OutgoingMessage) -> Result<(), TransportError> {
+        // The first attempt takes the names and properties; an attempt after
+        // it (at-least-once, after a lost connection: rare) makes them again.
+        // Only a message that may be published again keeps its body.
+        let mut first = Some((topology::route(&address)?, self.properties(&message)));
+        let unconfirmed = self.unconfirmed(&address, &message);
+        let unconfirmed = message.call_id.take().filter(|_| unconfirmed);
         let mut republished = 0;
         let mut backoff = Backoff::new(Duration::from_millis(50), self.config.retry_interval);
         let outcome = loop {
+            let ((exchange, routing_key), properties) = match first.take() {
+                Some(parts) => parts,
+                None => (topology::route(&address)?, self.properties(&message)),
+            };
+            let body = if message.delivery == DeliveryMode::AtLeastOnce {
+                message.body.clone()
+            } else {
+                std::mem::take(&mut message.body)
+            };
             let outgoing = Message {
-                exchange: exchange.clone(),
-                routing_key: routing_key.clone(),
+                exchange,
+                routing_key,
                 // Fanout to no server is fine; anything else unroutable fails fast.
                 mandatory: !address.fanout,
-                body: message.body.clone(),
-                properties: properties.clone(),
+                body,
+                properties,
                 deadline: message.deadline,
             };
             // A fanout exchange is auto-delete: it may vanish under a publish.
             let published = if address.fanout {
                 self.publisher.publish_isolated(outgoing, message.retry).await
-            } else if let Some(call_id) = unconfirmed {
+            } else if let Some(call_id) = unconfirmed.as_deref() {
                 self.publisher
                     .publish_unconfirmed(outgoing, call_id, message.retry)
                     .await

@@ -89,10 +89,10 @@ pub(crate) fn fanout_exchange(config: &AmqpConfig, topic: &str) -> ExchangeSpec 
 /// Where a request to `address` is published: (exchange, routing key).
 pub(crate) fn route(address: &Address<'_>) -> Result<(ShortString, ShortString), TransportError> {
     if address.fanout {
-        return Ok((short(&format!("{}_fanout", address.topic))?, ShortString::from("")));
+        return Ok((short_owned(format!("{}_fanout", address.topic))?, ShortString::from("")));
     }
     let key = match address.server {
-        Some(server) => short(&format!("{}.{server}", address.topic))?,
+        Some(server) => short_owned(format!("{}.{server}", address.topic))?,
         None => short(address.topic)?,
     };
     Ok((short(address.exchange)?, key))
