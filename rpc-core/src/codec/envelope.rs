@@ -209,9 +209,13 @@ fn unescape_contents(contents: &str) -> Result<String, CodecError> {
         }
         text.push_str(&contents[copied..at]);
         let (decoded, used) = match bytes.get(at + 1) {
-            Some(b'"') => ('"', 2),
-            Some(b'\\') => ('\\', 2),
-            Some(b'/') => ('/', 2),
+            // The escaped character stands for itself: it is copied with
+            // the run after it (most escapes in an envelope are quotes).
+            Some(b'"' | b'\\' | b'/') => {
+                copied = at + 1;
+                at += 2;
+                continue;
+            }
             Some(b'b') => ('\u{8}', 2),
             Some(b'f') => ('\u{c}', 2),
             Some(b'n') => ('\n', 2),
