@@ -521,10 +521,9 @@ async fn finish(session: Session, queue: &QueueConsumer) {
 }
 
 fn convert(delivery: lapin::message::Delivery, session: &Session) -> Delivery {
-    let content_type = delivery.properties.content_type().clone();
     let converted = Delivery::new(
         Bytes::from(delivery.data),
-        content_type.as_ref().map(ShortString::as_str),
+        delivery.properties.content_type().as_ref().map(ShortString::as_str),
     )
     .with_redelivered(delivery.redelivered)
     .with_headers(crate::headers::from_table(delivery.properties.headers().as_ref()));
