@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use rpc_core::{Client, Context, ErrorCode, PING_METHOD, Target, json};
 use rpc_examples::seed::{ServerControlClient, TestEndpointClient};
+use rpc_tests::prometheus::sample;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The example's process, killed when dropped.
@@ -58,19 +59,6 @@ impl Drop for OpsServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// The value of the one series of `name` whose labels include every one of
-/// `labels` (`key="value"`), or `None`.
-fn sample(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
-    let found: Vec<f64> = metrics
-        .lines()
-        .filter(|line| line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} ")))
-        .filter(|line| labels.iter().all(|label| line.contains(label)))
-        .map(|line| line.rsplit(' ').next().unwrap().parse().unwrap())
-        .collect();
-    assert!(found.len() <= 1, "{name} {labels:?} matches several series:\n{metrics}");
-    found.first().copied()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

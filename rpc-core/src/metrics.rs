@@ -23,6 +23,16 @@
 //! | `rpc_client_in_flight` | gauge | | calls waiting for their reply |
 //! | `rpc_client_late_replies_total` | counter | | replies that came after their call gave up |
 //! | `rpc_transport_reconnections_total` | counter | `transport` | connections re-established |
+//! | `rpc_notifier_notifications_total` | counter | `topic`, `priority` | notifications sent (attempted), on each of a notifier's topics |
+//! | `rpc_notifier_errors_total` | counter | `topic`, `priority`, `code` | of those, the failed ones: `transport`, `encode`, `invalid_notification` |
+//! | `rpc_listener_notifications_total` | counter | `topic`, `priority`, `result` | what a notification listener did with each notification: `handled` (acknowledged), `requeued`, `rejected` (unreadable, or a payload that does not decode; `priority` is `(unknown)` when the message could not be read at all) |
+//! | `rpc_listener_failures_total` | counter | `topic`, `priority` | handlers that failed or panicked (each also a requeue when the listener allows it) |
+//! | `rpc_listener_handle_duration_seconds` | histogram | `topic`, `priority` | from a notification read to settled (a batch: once per batch and priority) |
+//! | `rpc_listener_in_flight` | gauge | `topic` | notifications being handled |
+//!
+//! A listener's `topic` label is its targets' topics, joined with commas
+//! (`notifications,monitor`); its series are registered when it is built,
+//! for the priorities its endpoints handle.
 //!
 //! A server labels a request with its method and namespace only when one
 //! of its endpoints has them: names a peer made up are labelled
@@ -34,9 +44,13 @@
 
 #[cfg(feature = "metrics")]
 mod cache;
+#[cfg(feature = "metrics")]
+mod notify;
 
 #[cfg(feature = "metrics")]
 use cache::{Cache, Series};
+
+use crate::notify::Priority;
 
 /// The label value of a method or namespace the server does not serve.
 pub const UNKNOWN: &str = "(unknown)";
@@ -65,6 +79,18 @@ pub const CLIENT_IN_FLIGHT: &str = "rpc_client_in_flight";
 pub const CLIENT_LATE_REPLIES: &str = "rpc_client_late_replies_total";
 /// Connections a transport re-established.
 pub const RECONNECTIONS: &str = "rpc_transport_reconnections_total";
+/// Notifications a notifier sent, on each of its topics.
+pub const NOTIFIER_NOTIFICATIONS: &str = "rpc_notifier_notifications_total";
+/// Notifications a notifier failed to send.
+pub const NOTIFIER_ERRORS: &str = "rpc_notifier_errors_total";
+/// Notifications a listener settled, by result.
+pub const LISTENER_NOTIFICATIONS: &str = "rpc_listener_notifications_total";
+/// Notification handlers that failed or panicked.
+pub const LISTENER_FAILURES: &str = "rpc_listener_failures_total";
+/// How long a listener took over a notification.
+pub const LISTENER_DURATION: &str = "rpc_listener_handle_duration_seconds";
+/// Notifications a listener is handling.
+pub const LISTENER_IN_FLIGHT: &str = "rpc_listener_in_flight";
 
 /// Why a server did not run a message, or stopped its handler.
 #[derive(Clone, Copy, Debug)]
@@ -269,4 +295,116 @@ pub fn reconnected(transport: &'static str) {
     #[cfg(feature = "metrics")]
     ::metrics::counter!(RECONNECTIONS, "transport" => transport).increment(1);
     let _ = transport;
+}
+
+/// What a notification listener did with a notification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Settled {
+    Handled,
+    Requeued,
+    Rejected,
+}
+
+impl Settled {
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    const ALL: [Settled; 3] = [Settled::Handled, Settled::Requeued, Settled::Rejected];
+
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    fn as_str(self) -> &'static str {
+        match self {
+            Settled::Handled => "handled",
+            Settled::Requeued => "requeued",
+            Settled::Rejected => "rejected",
+        }
+    }
+}
+
+/// A notification listener's series, registered when it is built.
+pub(crate) struct ListenerMetrics {
+    #[cfg(feature = "metrics")]
+    series: notify::ListenerSeries,
+}
+
+impl ListenerMetrics {
+    /// The series of a listener on `topic` (its topics, joined) whose
+    /// endpoints handle `priorities`.
+    pub(crate) fn new(topic: &str, priorities: &[Priority]) -> ListenerMetrics {
+        let _ = (topic, priorities);
+        ListenerMetrics {
+            #[cfg(feature = "metrics")]
+            series: notify::ListenerSeries::new(topic, priorities),
+        }
+    }
+
+    /// `count` more notifications in flight, or fewer.
+    #[inline]
+    pub(crate) fn in_flight(&self, up: bool, count: usize) {
+        #[cfg(feature = "metrics")]
+        if up {
+            self.series.in_flight.increment(count as f64);
+        } else {
+            self.series.in_flight.decrement(count as f64);
+        }
+        let _ = (up, count);
+    }
+
+    /// `count` notifications of `priority` (`None`: not read) were settled.
+    #[inline]
+    pub(crate) fn settled(&self, priority: Option<Priority>, settled: Settled, count: usize) {
+        #[cfg(feature = "metrics")]
+        self.series.settled(priority, settled, count as u64);
+        let _ = (priority, settled, count);
+    }
+
+    /// A handler of a `priority` notification failed or panicked.
+    #[inline]
+    pub(crate) fn failed(&self, priority: Priority) {
+        #[cfg(feature = "metrics")]
+        self.series.failed(priority);
+        let _ = priority;
+    }
+
+    /// A notification (or a batch) of `priority` was handled and settled.
+    #[inline]
+    pub(crate) fn handled(&self, priority: Priority, timer: Timer) {
+        #[cfg(feature = "metrics")]
+        self.series.handled_in(priority, timer.started.elapsed());
+        let _ = (priority, timer);
+    }
+}
+
+impl std::fmt::Debug for ListenerMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListenerMetrics").finish_non_exhaustive()
+    }
+}
+
+/// A notifier's series, one per route (topic and priority), each
+/// registered at its first notification. Clones share them.
+#[derive(Clone, Default)]
+pub(crate) struct NotifierMetrics {
+    #[cfg(feature = "metrics")]
+    routes: std::sync::Arc<[std::sync::OnceLock<notify::NotifierSeries>]>,
+}
+
+impl NotifierMetrics {
+    /// Room for `routes` series.
+    pub(crate) fn new(routes: usize) -> NotifierMetrics {
+        let _ = routes;
+        NotifierMetrics {
+            #[cfg(feature = "metrics")]
+            routes: (0..routes).map(|_| std::sync::OnceLock::new()).collect(),
+        }
+    }
+
+    /// A notification of `priority` was sent on the route at `route`
+    /// (`topic`), or failed with `error` (a code's name).
+    #[inline]
+    pub(crate) fn sent(&self, route: usize, topic: &str, priority: Priority, error: Option<&'static str>) {
+        #[cfg(feature = "metrics")]
+        if let Some(slot) = self.routes.get(route) {
+            notify::NotifierSeries::record(slot, topic, priority, error);
+        }
+        let _ = (route, topic, priority, error);
+    }
 }

@@ -11,6 +11,7 @@ pub mod hostile;
 pub mod interop;
 pub mod logs;
 pub mod private_broker;
+pub mod prometheus;
 pub mod proxy;
 pub mod raw;
 pub mod upgrade;
@@ -63,6 +64,7 @@ macro_rules! with_conformance_scenarios {
             typed_notifier_from_a_trait,
             notifier_drivers,
             notification_listener_settings_are_checked,
+            health_follows_the_notification_listener,
             handler_stops_at_the_callers_deadline,
             servers_may_let_handlers_finish,
             expired_requests_never_start,

@@ -8,6 +8,7 @@
 
 use std::time::{Duration, Instant};
 
+use rpc_core::notify::{NotificationListener, Notifier, Priority, handler};
 use rpc_core::{Client, Context, Error, Target, json};
 use rpc_tests::api::CalculatorClient;
 use rpc_tests::broker::{self, TEST_OPTIONS};
@@ -593,16 +594,17 @@ async fn health_is_not_ready_while_the_connection_is_down() {
     assert!(server.health().is_ready(), "{:?}", server.health());
 
     proxy.cut().await;
-    let down = wait_for_health(&server, |health| !health.is_ready()).await;
+    let down = wait_for_health(|| server.health(), |health| !health.is_ready()).await;
     assert!(down.is_live(), "a server reconnecting is still live: {down:?}");
-    let down = wait_for_health(&server, |health| {
-        !health.connected && health.queues.iter().all(|queue| !queue.consuming)
-    })
+    let down = wait_for_health(
+        || server.health(),
+        |health| !health.connected && health.queues.iter().all(|queue| !queue.consuming),
+    )
     .await;
     assert!(!down.is_ready(), "{down:?}");
 
     proxy.restore();
-    let up = wait_for_health(&server, |health| health.is_ready()).await;
+    let up = wait_for_health(|| server.health(), |health| health.is_ready()).await;
     assert!(up.connected && up.queues.iter().all(|queue| queue.consuming), "{up:?}");
     // And it serves again.
     let calc = CalculatorClient::new(Client::new(broker::connect().await, Target::topic(&topic)));
@@ -611,11 +613,56 @@ async fn health_is_not_ready_while_the_connection_is_down() {
     server.wait().await;
 }
 
-/// Polls a server's health until `condition` holds (10 s at most).
-async fn wait_for_health(server: &rpc_core::Server, condition: impl Fn(&rpc_core::Health) -> bool) -> rpc_core::Health {
+/// A notification listener on a cut connection: live but not ready, not
+/// consuming, until the connection is back; then it consumes again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_listener_is_not_ready_while_the_connection_is_down() {
+    let proxy = Proxy::start(upstream_of(&broker::url())).await;
+    let topic = unique_topic("notify_health_cut");
+    let (seen, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let listener = NotificationListener::builder(proxied(&[proxy.port()]).await, [Target::topic(&topic)])
+        .endpoint(handler([Priority::Info], move |notification| {
+            let seen = seen.clone();
+            async move {
+                let _ = seen.send(notification.event_type().to_owned());
+            }
+        }))
+        .build()
+        .unwrap();
+    listener.start().await.unwrap();
+    assert!(listener.health().is_ready(), "{:?}", listener.health());
+
+    proxy.cut().await;
+    let down = wait_for_health(
+        || listener.health(),
+        |health| !health.connected && health.queues.iter().all(|queue| !queue.consuming),
+    )
+    .await;
+    assert!(down.is_live() && !down.is_ready(), "{down:?}");
+
+    proxy.restore();
+    let up = wait_for_health(|| listener.health(), |health| health.is_ready()).await;
+    assert!(up.connected && up.queues.iter().all(|queue| queue.consuming), "{up:?}");
+    // And it takes notifications again.
+    Notifier::new(broker::connect().await, "compute.host-1")
+        .topics([&topic])
+        .info(&Context::new(), "after.restore", &json!({}))
+        .await
+        .unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(10), received.recv()).await;
+    assert_eq!(event.ok().flatten().as_deref(), Some("after.restore"));
+    listener.stop();
+    listener.wait().await;
+}
+
+/// Polls a server's or a listener's health until `condition` holds (10 s at most).
+async fn wait_for_health(
+    health: impl Fn() -> rpc_core::Health,
+    condition: impl Fn(&rpc_core::Health) -> bool,
+) -> rpc_core::Health {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let health = server.health();
+        let health = health();
         if condition(&health) {
             return health;
         }

@@ -12,14 +12,12 @@ use super::{CLIENT_DURATION, CLIENT_ERRORS, CLIENT_REQUESTS, SERVER_DURATION, SE
 /// The series of one topic, namespace and method.
 pub(super) struct Series {
     labels: [(&'static str, String); 3],
-    errors_name: &'static str,
     calls: Counter,
     casts: Counter,
     duration: Histogram,
     /// Whether casts are timed too (a server's are; a client's return at once).
     time_casts: bool,
-    /// Error counters by code, registered at the first error of each.
-    errors: Mutex<Vec<(&'static str, Counter)>>,
+    errors: Errors,
 }
 
 impl Series {
@@ -38,10 +36,9 @@ impl Series {
             calls: with_kind("call"),
             casts: with_kind("cast"),
             duration: histogram!(duration, &labels),
+            errors: Errors::new(errors_name, labels.to_vec()),
             labels,
-            errors_name,
             time_casts,
-            errors: Mutex::new(Vec::new()),
         }
     }
 
@@ -72,22 +69,43 @@ impl Series {
             self.duration.record(elapsed.as_secs_f64());
         }
         if let Some(code) = error {
-            let mut errors = self.errors.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let position = errors.iter().position(|(known, _)| *known == code);
-            let index = position.unwrap_or_else(|| {
-                let [topic, namespace, method] = self.labels.clone();
-                errors.push((
-                    code,
-                    counter!(self.errors_name, &[topic, namespace, method, ("code", code.to_owned())]),
-                ));
-                errors.len() - 1
-            });
-            errors[index].1.increment(1);
+            self.errors.increment(code);
         }
     }
 
     fn is(&self, topic: &str, namespace: Option<&str>, method: &str) -> bool {
         self.labels[0].1 == topic && self.labels[1].1 == namespace.unwrap_or("") && self.labels[2].1 == method
+    }
+}
+
+/// A series' error counters by code, each registered at its first error.
+pub(super) struct Errors {
+    name: &'static str,
+    /// The series' labels, to which each counter adds its `code`.
+    labels: Vec<(&'static str, String)>,
+    by_code: Mutex<Vec<(&'static str, Counter)>>,
+}
+
+impl Errors {
+    pub(super) fn new(name: &'static str, labels: Vec<(&'static str, String)>) -> Errors {
+        Errors {
+            name,
+            labels,
+            by_code: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Counts one error of `code`.
+    pub(super) fn increment(&self, code: &'static str) {
+        let mut errors = self.by_code.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let position = errors.iter().position(|(known, _)| *known == code);
+        let index = position.unwrap_or_else(|| {
+            let mut labels = self.labels.clone();
+            labels.push(("code", code.to_owned()));
+            errors.push((code, counter!(self.name, &labels)));
+            errors.len() - 1
+        });
+        errors[index].1.increment(1);
     }
 }
 

@@ -14,9 +14,11 @@ use tracing::Instrument;
 
 use super::{Notification, NotificationEndpoint, NotificationFilter, NotificationResult, Priority};
 use crate::lifecycle::{Lifecycle, Started, next_delivery};
+use crate::metrics::{ListenerMetrics, Settled, Timer};
+use crate::server::Watch;
 use crate::server::delivery::panic_message;
 use crate::transport::{Delivery, ListenOptions, Listener, NotificationRoute};
-use crate::{DEFAULT_MAX_MESSAGE_SIZE, Error, Executor, ServerHandle, Target, TraceContext, Transport};
+use crate::{DEFAULT_MAX_MESSAGE_SIZE, Error, Executor, Health, ServerHandle, Target, TraceContext, Transport};
 
 /// Receives notifications and hands them to its endpoints, as
 /// oslo.messaging's notification listener.
@@ -75,6 +77,9 @@ struct Shared {
     max_message_size: usize,
     control: Arc<Lifecycle>,
     counters: Counters,
+    /// Its queues while it listens, and its last delivery.
+    watch: Watch,
+    metrics: ListenerMetrics,
 }
 
 struct Registered {
@@ -177,6 +182,7 @@ impl NotificationListener {
             .await
         {
             Ok(listener) => {
+                shared.watch.serve(Some(listener.queues()));
                 tracing::info!(targets = ?shared.targets, priorities = ?shared.priorities, pool = ?shared.pool, "notification listener started");
                 tokio::spawn(run(Arc::clone(shared), listener, started));
                 Ok(())
@@ -210,6 +216,34 @@ impl NotificationListener {
     /// priorities.
     pub fn routes(&self) -> Vec<NotificationRoute> {
         self.shared.routes()
+    }
+
+    /// The listener's health, for readiness and liveness probes: whether it
+    /// runs, whether its transport is connected and consumes each of its
+    /// queues, and when the last notification arrived (see [`Health`]).
+    /// Cheap: reads a few atomics.
+    ///
+    /// ```
+    /// # use rpc_core::notify::{NotificationListener, Priority, handler};
+    /// # use rpc_core::Target;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), rpc_core::Error> {
+    /// # let transport = rpc_core::transport::memory::Broker::new().transport();
+    /// let listener = NotificationListener::builder(transport, [Target::topic("notifications")])
+    ///     .endpoint(handler([Priority::Info], |_| async {}))
+    ///     .build()?;
+    /// assert!(!listener.health().is_live());
+    /// listener.start().await?;
+    /// assert!(listener.health().is_ready());
+    /// # Ok(()) }
+    /// ```
+    pub fn health(&self) -> Health {
+        let shared = &self.shared;
+        shared.watch.health(
+            shared.control.is_running(),
+            shared.transport.driver().is_connected(),
+            shared.counters.in_flight.load(Ordering::Relaxed),
+        )
     }
 
     /// What the listener did with the notifications it received so far.
@@ -371,6 +405,13 @@ impl NotificationListenerBuilder {
                 )));
             }
         }
+        let mut topics: Vec<&str> = Vec::new();
+        for target in &self.targets {
+            if !topics.contains(&target.topic_name()) {
+                topics.push(target.topic_name());
+            }
+        }
+        let metrics = ListenerMetrics::new(&topics.join(","), &priorities);
         Ok(NotificationListener {
             shared: Arc::new(Shared {
                 transport: self.transport,
@@ -384,6 +425,8 @@ impl NotificationListenerBuilder {
                 max_message_size: self.max_message_size,
                 control: Arc::default(),
                 counters: Counters::default(),
+                watch: Watch::default(),
+                metrics,
             }),
         })
     }
@@ -405,7 +448,10 @@ async fn run(shared: Arc<Shared>, mut listener: Box<dyn Listener>, started: Star
     let permits = Arc::new(Semaphore::new(shared.limit));
     while let Some((permit, first)) = next_delivery(&mut stop, &permits, &mut *listener).await {
         let first = match first {
-            Some(Ok(delivery)) => delivery,
+            Some(Ok(delivery)) => {
+                shared.watch.delivered();
+                delivery
+            }
             Some(Err(error)) => {
                 tracing::warn!(%error, "listening for notifications failed; waiting for the transport to recover");
                 continue;
@@ -431,7 +477,10 @@ async fn run(shared: Arc<Shared>, mut listener: Box<dyn Listener>, started: Star
                 _ = stop.wait_for(|stop| *stop) => break,
                 () = tokio::time::sleep_until(deadline) => break,
                 next = listener.next() => match next {
-                    Some(Ok(delivery)) => deliveries.push(delivery),
+                    Some(Ok(delivery)) => {
+                        shared.watch.delivered();
+                        deliveries.push(delivery);
+                    }
                     Some(Err(error)) => {
                         tracing::warn!(%error, "listening for notifications failed; waiting for the transport to recover");
                     }
@@ -445,6 +494,7 @@ async fn run(shared: Arc<Shared>, mut listener: Box<dyn Listener>, started: Star
             tokio::spawn(handle_batch(Arc::clone(&shared), deliveries, permit));
         }
     }
+    shared.watch.serve(None);
     if let Err(error) = listener.close().await {
         tracing::warn!(%error, "closing the notification queues");
     }
@@ -463,6 +513,7 @@ struct InFlight {
 impl InFlight {
     fn new(shared: &Arc<Shared>, count: usize) -> InFlight {
         shared.counters.add(&shared.counters.in_flight, count);
+        shared.metrics.in_flight(true, count);
         InFlight {
             shared: Arc::clone(shared),
             count,
@@ -476,6 +527,7 @@ impl Drop for InFlight {
             .counters
             .in_flight
             .fetch_sub(self.count as u64, Ordering::Relaxed);
+        self.shared.metrics.in_flight(false, self.count);
     }
 }
 
@@ -509,6 +561,7 @@ async fn read(shared: &Shared, delivery: &mut Delivery) -> Option<Notification> 
         Err(reason) => {
             tracing::warn!(%reason, bytes = delivery.body().len(), "rejecting an unreadable notification");
             shared.counters.add(&shared.counters.rejected, 1);
+            shared.metrics.settled(None, Settled::Rejected, 1);
             if let Err(error) = delivery.reject(false).await {
                 tracing::warn!(%error, "rejecting a notification");
             }
@@ -528,7 +581,12 @@ enum Verdict {
 
 /// Runs `handler` (an endpoint's future) and turns a failure or a panic
 /// into a requeue, logged.
-async fn outcome(shared: &Shared, endpoint: &str, handler: super::NotificationFuture<'_>) -> Verdict {
+async fn outcome(
+    shared: &Shared,
+    priority: Priority,
+    endpoint: &str,
+    handler: super::NotificationFuture<'_>,
+) -> Verdict {
     match AssertUnwindSafe(handler).catch_unwind().await {
         Ok(Ok(result)) => Verdict::Result(result),
         Ok(Err(error)) if error.is_undecodable() => {
@@ -537,40 +595,40 @@ async fn outcome(shared: &Shared, endpoint: &str, handler: super::NotificationFu
         }
         Ok(Err(error)) => {
             shared.counters.add(&shared.counters.failed, 1);
+            shared.metrics.failed(priority);
             tracing::error!(endpoint, %error, "a notification handler failed");
             Verdict::Result(NotificationResult::Requeue)
         }
         Err(panic) => {
             shared.counters.add(&shared.counters.failed, 1);
+            shared.metrics.failed(priority);
             tracing::error!(endpoint, panic = %panic_message(&*panic), "a notification handler panicked; the listener keeps listening");
             Verdict::Result(NotificationResult::Requeue)
         }
     }
 }
 
-/// Acknowledges, or requeues when asked and allowed, or rejects.
-async fn settle(shared: &Shared, delivery: &mut Delivery, verdict: Verdict, count: usize) {
+/// Acknowledges, or requeues when asked and allowed, or rejects, a
+/// `priority` notification.
+async fn settle(shared: &Shared, delivery: &mut Delivery, priority: Priority, verdict: Verdict) {
     let counters = &shared.counters;
+    let (counter, settled) = match verdict {
+        Verdict::Reject => (Settled::Rejected, &counters.rejected),
+        Verdict::Result(NotificationResult::Requeue) if shared.allow_requeue => (Settled::Requeued, &counters.requeued),
+        Verdict::Result(_) => (Settled::Handled, &counters.handled),
+    };
+    counters.add(settled, 1);
+    shared.metrics.settled(Some(priority), counter, 1);
     let settled = match verdict {
-        Verdict::Reject => {
-            counters.add(&counters.rejected, count);
-            delivery.reject(false).await
-        }
-        Verdict::Result(NotificationResult::Requeue) if shared.allow_requeue => {
-            counters.add(&counters.requeued, count);
-            delivery.reject(true).await
-        }
+        Verdict::Reject => delivery.reject(false).await,
+        Verdict::Result(NotificationResult::Requeue) if shared.allow_requeue => delivery.reject(true).await,
         Verdict::Result(NotificationResult::Requeue) => {
             tracing::warn!(
                 "a handler asked for a requeue, but the listener does not allow it (`allow_requeue`); acknowledging"
             );
-            counters.add(&counters.handled, count);
             delivery.ack().await
         }
-        Verdict::Result(NotificationResult::Handled) => {
-            counters.add(&counters.handled, count);
-            delivery.ack().await
-        }
+        Verdict::Result(NotificationResult::Handled) => delivery.ack().await,
     };
     if let Err(error) = settled {
         tracing::warn!(%error, "settling a notification");
@@ -579,6 +637,7 @@ async fn settle(shared: &Shared, delivery: &mut Delivery, verdict: Verdict, coun
 
 async fn handle_one(shared: Arc<Shared>, mut delivery: Delivery, _slot: OwnedSemaphorePermit) {
     let _in_flight = InFlight::new(&shared, 1);
+    let timer = Timer::start();
     let Some(notification) = read(&shared, &mut delivery).await else {
         return;
     };
@@ -600,12 +659,13 @@ async fn handle_one(shared: Arc<Shared>, mut delivery: Delivery, _slot: OwnedSem
             let Some(handler) = registered.endpoint.dispatch(&notification) else {
                 continue;
             };
-            verdict = outcome(&shared, endpoint, handler).await;
+            verdict = outcome(&shared, notification.priority(), endpoint, handler).await;
             if verdict != Verdict::Result(NotificationResult::Handled) {
                 break;
             }
         }
-        settle(&shared, &mut delivery, verdict, 1).await;
+        settle(&shared, &mut delivery, notification.priority(), verdict).await;
+        shared.metrics.handled(notification.priority(), timer);
     }
     .instrument(span)
     .await;
@@ -613,6 +673,7 @@ async fn handle_one(shared: Arc<Shared>, mut delivery: Delivery, _slot: OwnedSem
 
 async fn handle_batch(shared: Arc<Shared>, deliveries: Vec<Delivery>, _slot: OwnedSemaphorePermit) {
     let _in_flight = InFlight::new(&shared, deliveries.len());
+    let timer = Timer::start();
     let mut read_ones = Vec::with_capacity(deliveries.len());
     for mut delivery in deliveries {
         if let Some(notification) = read(&shared, &mut delivery).await {
@@ -642,13 +703,14 @@ async fn handle_batch(shared: Arc<Shared>, deliveries: Vec<Delivery>, _slot: Own
             let Some(handler) = registered.endpoint.dispatch_batch(&taken) else {
                 continue;
             };
-            verdict = outcome(&shared, registered.endpoint.name(), handler).await;
+            verdict = outcome(&shared, priority, registered.endpoint.name(), handler).await;
             if verdict != Verdict::Result(NotificationResult::Handled) {
                 break;
             }
         }
         for delivery in &mut deliveries {
-            settle(&shared, delivery, verdict, 1).await;
+            settle(&shared, delivery, priority, verdict).await;
         }
+        shared.metrics.handled(priority, timer);
     }
 }

@@ -3,12 +3,14 @@
 use std::fmt;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use serde::Serialize;
 
 use super::message::NotificationHeader;
 use super::{Priority, timestamp};
 use crate::header;
 use crate::ids::Id;
+use crate::metrics::NotifierMetrics;
 use crate::transport::{NotificationRoute, OutgoingMessage};
 use crate::{Codec, Context, Error, Retry, Transport};
 
@@ -102,6 +104,8 @@ pub struct Notifier {
     /// Where each notification goes, made once: for each topic in turn, a
     /// route per priority (in [`Priority::ALL`]'s order).
     routes: Arc<[NotificationRoute]>,
+    /// Its series, by route.
+    metrics: NotifierMetrics,
     driver: NotifyDriver,
     codec: Codec,
     retry: Retry,
@@ -134,6 +138,7 @@ impl Notifier {
             topics: Arc::from([DEFAULT_TOPIC.to_owned()]),
             exchange: None,
             routes: Arc::from([]),
+            metrics: NotifierMetrics::default(),
             driver: NotifyDriver::default(),
             codec: Codec::OsloJson,
             retry: Retry::default(),
@@ -154,12 +159,18 @@ impl Notifier {
                     .map(move |priority| NotificationRoute::new(exchange, topic.as_str(), priority.as_str()))
             })
             .collect();
+        self.metrics = NotifierMetrics::new(self.routes.len());
         self
+    }
+
+    /// Where the route of `priority` notifications on the topic at `topic` is.
+    fn route_index(topic: usize, priority: Priority) -> usize {
+        topic * Priority::ALL.len() + priority as usize
     }
 
     /// The route of `priority` notifications on the topic at `topic`.
     fn route(&self, topic: usize, priority: Priority) -> &NotificationRoute {
-        &self.routes[topic * Priority::ALL.len() + priority as usize]
+        &self.routes[Notifier::route_index(topic, priority)]
     }
 
     /// A copy to adjust for some notifications (oslo's `prepare()`): the
@@ -222,6 +233,53 @@ impl Notifier {
         event_type: &str,
         payload: &P,
     ) -> Result<(), Error> {
+        let (codec, body) = match self.body(ctx, priority, event_type, payload) {
+            Ok(Some(encoded)) => encoded,
+            Ok(None) => return Ok(()),
+            Err(error) => {
+                if self.sends() {
+                    for (topic, name) in self.topics.iter().enumerate() {
+                        let route = Notifier::route_index(topic, priority);
+                        self.metrics.sent(route, name, priority, Some(error.kind_name()));
+                    }
+                }
+                return Err(error);
+            }
+        };
+        let headers = crate::client::lifecycle_headers(ctx, None);
+        let mut failed = Vec::new();
+        for (topic, name) in self.topics.iter().enumerate() {
+            let route = self.route(topic, priority);
+            let message = OutgoingMessage::new(body.clone(), codec, None, self.retry).with_headers(headers.clone());
+            let sent = self.transport.driver().notify(route, message).await;
+            let index = Notifier::route_index(topic, priority);
+            self.metrics
+                .sent(index, name, priority, sent.as_ref().err().map(|_| "transport"));
+            if let Err(error) = sent {
+                tracing::warn!(%route, event_type, %error, "could not send a notification");
+                failed.push(error);
+            }
+        }
+        match failed.into_iter().next() {
+            None => Ok(()),
+            Some(error) => Err(Error::Transport(error)),
+        }
+    }
+
+    /// Whether its driver sends over the transport.
+    fn sends(&self) -> bool {
+        matches!(self.driver, NotifyDriver::MessagingV2 | NotifyDriver::Messaging)
+    }
+
+    /// The notification checked and encoded as its driver sends it, or
+    /// `None` when the driver does not send (`noop`, or `log`, which logged it).
+    fn body<P: Serialize + ?Sized>(
+        &self,
+        ctx: &Context,
+        priority: Priority,
+        event_type: &str,
+        payload: &P,
+    ) -> Result<Option<(Codec, Bytes)>, Error> {
         check_name("event_type", event_type)?;
         if event_type.is_empty() {
             return Err(Error::InvalidNotification("the event type is empty".to_owned()));
@@ -248,8 +306,8 @@ impl Notifier {
             context: &context,
         };
         let (codec, envelope) = match self.driver {
-            NotifyDriver::Noop => return Ok(()),
-            NotifyDriver::Log => return log(&header, payload),
+            NotifyDriver::Noop => return Ok(None),
+            NotifyDriver::Log => return log(&header, payload).map(|()| None),
             NotifyDriver::MessagingV2 => (self.codec, true),
             NotifyDriver::Messaging => (Codec::OsloJson, false),
         };
@@ -259,20 +317,7 @@ impl Notifier {
                 what: "the notification",
                 source,
             })?;
-        let headers = crate::client::lifecycle_headers(ctx, None);
-        let mut failed = Vec::new();
-        for topic in 0..self.topics.len() {
-            let route = self.route(topic, priority);
-            let message = OutgoingMessage::new(body.clone(), codec, None, self.retry).with_headers(headers.clone());
-            if let Err(error) = self.transport.driver().notify(route, message).await {
-                tracing::warn!(%route, event_type, %error, "could not send a notification");
-                failed.push(error);
-            }
-        }
-        match failed.into_iter().next() {
-            None => Ok(()),
-            Some(error) => Err(Error::Transport(error)),
-        }
+        Ok(Some((codec, body)))
     }
 
     priority_methods! {

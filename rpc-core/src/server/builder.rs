@@ -1,11 +1,10 @@
 //! Building a server: its endpoints and settings, checked once.
 
 use std::fmt;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use super::recent::RecentIds;
-use super::{Counters, Executor, RECENT_IDS, Server, ServerHandle, Shared};
+use super::{Counters, Executor, RECENT_IDS, Server, ServerHandle, Shared, Watch};
 use crate::endpoint::Dispatcher;
 use crate::middleware::{Middleware, Stack};
 use crate::transport::DeliveryMode;
@@ -128,8 +127,7 @@ impl ServerBuilder {
                 recent: Mutex::new(RecentIds::new(RECENT_IDS.max(2 * limit))),
                 running: Arc::default(),
                 counters: Counters::default(),
-                serving: Mutex::new(None),
-                last_delivery: AtomicU64::new(0),
+                watch: Watch::default(),
                 metrics,
             }),
         })

@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use builder::ServerBuilder;
+pub(crate) use health::Watch;
 pub use health::{Health, QueueHealth};
 pub use ping::PING_METHOD;
 use recent::RecentIds;
@@ -36,7 +37,7 @@ use crate::endpoint::Dispatcher;
 use crate::lifecycle::Lifecycle;
 use crate::metrics::{Dropped, ServerMetrics};
 use crate::middleware::Stack;
-use crate::transport::{Address, DeliveryMode, ListenOptions, QueueState};
+use crate::transport::{Address, DeliveryMode, ListenOptions};
 use crate::{Error, Target, Transport};
 
 /// How many requests a server runs at once by default (oslo's `executor_thread_pool_size`).
@@ -144,20 +145,14 @@ struct Shared {
     recent: Mutex<RecentIds>,
     running: Arc<running::Running>,
     counters: Counters,
-    /// The listener's queues while the run loop serves them.
-    serving: Mutex<Option<Vec<QueueState>>>,
-    /// When the last message arrived, in Unix milliseconds (0: never).
-    last_delivery: AtomicU64,
+    /// Its queues while it serves, and its last delivery.
+    watch: Watch,
     metrics: ServerMetrics,
 }
 
 impl Shared {
     fn recent(&self) -> MutexGuard<'_, RecentIds> {
         self.recent.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn serving(&self) -> MutexGuard<'_, Option<Vec<QueueState>>> {
-        self.serving.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn count(&self, counter: impl Fn(&Counters) -> &AtomicU64) {
@@ -315,23 +310,11 @@ impl Server {
     /// ```
     pub fn health(&self) -> Health {
         let shared = &self.shared;
-        let serving = shared.serving();
-        let queues = serving
-            .iter()
-            .flatten()
-            .map(|queue| QueueHealth {
-                name: queue.name().to_owned(),
-                consuming: queue.is_consuming(),
-            })
-            .collect();
-        let last = shared.last_delivery.load(Ordering::Relaxed);
-        Health {
-            running: serving.is_some() && shared.control.is_running(),
-            connected: shared.transport.driver().is_connected(),
-            queues,
-            last_delivery: (last > 0).then(|| std::time::UNIX_EPOCH + std::time::Duration::from_millis(last)),
-            in_flight: shared.counters.in_flight.load(Ordering::Relaxed),
-        }
+        shared.watch.health(
+            shared.control.is_running(),
+            shared.transport.driver().is_connected(),
+            shared.counters.in_flight.load(Ordering::Relaxed),
+        )
     }
 
     /// Declares the server's queues and starts serving.
@@ -352,7 +335,7 @@ impl Server {
         };
         match shared.transport.driver().listen(address, &options).await {
             Ok(listener) => {
-                *shared.serving() = Some(listener.queues());
+                shared.watch.serve(Some(listener.queues()));
                 tracing::info!(target = %shared.target, endpoints = ?shared.dispatcher, "server started");
                 tokio::spawn(run::run(Arc::clone(shared), listener, started));
                 Ok(())

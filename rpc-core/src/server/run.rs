@@ -2,8 +2,6 @@
 //! up, hands each to the per-delivery path, and drains on stop.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::SystemTime;
 
 use tokio::sync::Semaphore;
 
@@ -19,11 +17,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut listener: Box<dyn Listener>, st
     let permits = Arc::new(Semaphore::new(shared.limit));
     while let Some((permit, next)) = next_delivery(&mut stop, &permits, &mut *listener).await {
         if matches!(next, Some(Ok(_))) {
-            let now = SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap_or_default();
-            let millis = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
-            shared.last_delivery.store(millis, Ordering::Relaxed);
+            shared.watch.delivered();
         }
         match next {
             // One at a time: run it here, sparing a task and a thread hop.
@@ -40,7 +34,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut listener: Box<dyn Listener>, st
             }
         }
     }
-    *shared.serving() = None;
+    shared.watch.serve(None);
     if let Err(error) = listener.close().await {
         tracing::warn!(target = %shared.target, %error, "closing the server's queues");
     }

@@ -363,14 +363,20 @@ impl Driver for MemoryDriver {
     ) -> Result<Box<dyn Listener>, TransportError> {
         let mut queues = lock(&self.broker.state.queues);
         let mut consumed: Vec<Arc<Queue>> = Vec::new();
+        let mut names = Vec::new();
         for route in routes {
             let key = route.routing_key();
-            let queue = queues.notification_queue(&route.exchange, pool.unwrap_or(&key), &key);
+            let name = pool.unwrap_or(&key);
+            let queue = queues.notification_queue(&route.exchange, name, &key);
             if !consumed.iter().any(|known| Arc::ptr_eq(known, &queue)) {
                 consumed.push(queue);
+                names.push(name.to_owned());
             }
         }
-        Ok(Box::new(NotificationListener { queues: consumed }))
+        Ok(Box::new(NotificationListener {
+            queues: consumed,
+            names,
+        }))
     }
 
     async fn listen_replies(&self, sink: Arc<dyn ReplySink>) -> Result<ReplyQueue, TransportError> {
@@ -402,6 +408,13 @@ fn delivery(message: Message) -> Delivery {
         ContentType::Raw(content_type) => Delivery::new(message.body, content_type.as_deref()),
     };
     delivery.with_headers(message.headers)
+}
+
+/// The state of an in-process queue: consumed for as long as its listener lives.
+fn consumed(name: impl Into<String>) -> QueueState {
+    let state = QueueState::new(name);
+    state.set_consuming(true);
+    state
 }
 
 /// A server's consumer on its three queues. Dropping it deletes its fanout queue.
@@ -439,14 +452,9 @@ impl Listener for ServerListener {
     }
 
     fn queues(&self) -> Vec<QueueState> {
-        // In-process queues are consumed for as long as the listener lives.
         ["", " (server)", " (fanout)"]
             .into_iter()
-            .map(|which| {
-                let state = QueueState::new(format!("{}{which}", self.topic));
-                state.set_consuming(true);
-                state
-            })
+            .map(|which| consumed(format!("{}{which}", self.topic)))
             .collect()
     }
 }
@@ -467,6 +475,8 @@ impl Drop for ServerListener {
 /// A consumer of notification queues; its deliveries can be requeued.
 struct NotificationListener {
     queues: Vec<Arc<Queue>>,
+    /// Their names, for health.
+    names: Vec<String>,
 }
 
 impl fmt::Debug for NotificationListener {
@@ -492,6 +502,10 @@ impl Listener for NotificationListener {
 
     async fn close(self: Box<Self>) -> Result<(), TransportError> {
         Ok(())
+    }
+
+    fn queues(&self) -> Vec<QueueState> {
+        self.names.iter().map(|name| consumed(name.as_str())).collect()
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use rpc_core::notify::{
     Notification, NotificationFilter, NotificationListener, NotificationResult, Notifier, NotifyDriver, Priority,
@@ -553,6 +553,48 @@ pub async fn notifier_drivers<C: Fn() -> F, F: Future<Output = Transport>>(conne
     let long = notifier.info(&ctx, &"e".repeat(256), &json!({})).await;
     assert!(matches!(long, Err(Error::InvalidNotification(_))), "{long:?}");
     shutdown(listener).await;
+}
+
+/// A notification listener's health, as a server's: not live before start;
+/// ready once consuming a queue per priority; the last delivery moves with
+/// notifications; not live once stopped.
+pub async fn health_follows_the_notification_listener<C: Fn() -> F, F: Future<Output = Transport>>(connect: C) {
+    let topic = unique_topic("notify_health");
+    let seen = Seen::default();
+    let recorder = seen.clone();
+    let listener = NotificationListener::builder(connect().await, [Target::topic(&topic)])
+        .endpoint(handler([Priority::Info, Priority::Error], move |notification| {
+            let recorder = recorder.clone();
+            async move { recorder.push(notification) }
+        }))
+        .build()
+        .unwrap();
+    let health = listener.health();
+    assert!(!health.is_live() && !health.is_ready(), "{health:?}");
+    assert!(health.queues.is_empty(), "{health:?}");
+
+    listener.start().await.unwrap();
+    let health = listener.health();
+    assert!(health.is_live() && health.is_ready(), "{health:?}");
+    let mut names: Vec<&str> = health.queues.iter().map(|queue| queue.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, [format!("{topic}.error"), format!("{topic}.info")], "{health:?}");
+    assert!(health.queues.iter().all(|queue| queue.consuming), "{health:?}");
+    assert_eq!((health.last_delivery, health.in_flight), (None, 0), "{health:?}");
+
+    let before = SystemTime::now() - Duration::from_millis(1);
+    notifier(connect().await, &topic)
+        .error(&Context::new(), "compute.instance.delete.error", &json!({}))
+        .await
+        .unwrap();
+    seen.wait_for(1, Duration::from_secs(10)).await;
+    let last = listener.health().last_delivery.expect("a delivery was taken");
+    assert!(last >= before, "{last:?} before {before:?}");
+
+    listener.stop();
+    listener.wait().await;
+    let health = listener.health();
+    assert!(!health.is_live() && !health.is_ready(), "{health:?}");
 }
 
 /// A listener needs a target with a topic and an endpoint with a priority.

@@ -1,0 +1,121 @@
+//! The series of notifiers and notification listeners.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
+
+use super::cache::Errors;
+use super::{
+    LISTENER_DURATION, LISTENER_FAILURES, LISTENER_IN_FLIGHT, LISTENER_NOTIFICATIONS, NOTIFIER_ERRORS,
+    NOTIFIER_NOTIFICATIONS, Settled, UNKNOWN,
+};
+use crate::notify::Priority;
+
+/// A listener's series for one priority its endpoints handle.
+pub(super) struct PrioritySeries {
+    /// By [`Settled`]: handled, requeued, rejected.
+    settled: [Counter; 3],
+    failed: Counter,
+    duration: Histogram,
+}
+
+impl PrioritySeries {
+    fn new(topic: &str, priority: &'static str) -> PrioritySeries {
+        let labels = [("topic", topic.to_owned()), ("priority", priority.to_owned())];
+        PrioritySeries {
+            settled: Settled::ALL.map(|settled| {
+                let [topic, priority] = labels.clone();
+                counter!(
+                    LISTENER_NOTIFICATIONS,
+                    &[topic, priority, ("result", settled.as_str().to_owned())]
+                )
+            }),
+            failed: counter!(LISTENER_FAILURES, &labels),
+            duration: histogram!(LISTENER_DURATION, &labels),
+        }
+    }
+}
+
+/// A listener's series, registered when it is built.
+pub(super) struct ListenerSeries {
+    pub(super) in_flight: Gauge,
+    /// Messages rejected before their priority was known.
+    unreadable: Counter,
+    /// By priority (in [`Priority::ALL`]'s order); `None` for the
+    /// priorities no endpoint of the listener handles.
+    priorities: [Option<PrioritySeries>; 7],
+}
+
+impl ListenerSeries {
+    pub(super) fn new(topic: &str, priorities: &[Priority]) -> ListenerSeries {
+        ListenerSeries {
+            in_flight: gauge!(LISTENER_IN_FLIGHT, "topic" => topic.to_owned()),
+            unreadable: counter!(
+                LISTENER_NOTIFICATIONS,
+                "topic" => topic.to_owned(),
+                "priority" => UNKNOWN,
+                "result" => Settled::Rejected.as_str()
+            ),
+            priorities: Priority::ALL.map(|priority| {
+                priorities
+                    .contains(&priority)
+                    .then(|| PrioritySeries::new(topic, priority.as_str()))
+            }),
+        }
+    }
+
+    fn of(&self, priority: Option<Priority>) -> Option<&PrioritySeries> {
+        self.priorities[priority? as usize].as_ref()
+    }
+
+    pub(super) fn settled(&self, priority: Option<Priority>, settled: Settled, count: u64) {
+        match self.of(priority) {
+            Some(series) => series.settled[settled as usize].increment(count),
+            None if matches!(settled, Settled::Rejected) => self.unreadable.increment(count),
+            None => {}
+        }
+    }
+
+    pub(super) fn failed(&self, priority: Priority) {
+        if let Some(series) = self.of(Some(priority)) {
+            series.failed.increment(1);
+        }
+    }
+
+    pub(super) fn handled_in(&self, priority: Priority, elapsed: Duration) {
+        if let Some(series) = self.of(Some(priority)) {
+            series.duration.record(elapsed.as_secs_f64());
+        }
+    }
+}
+
+/// A notifier's series for one topic and priority, registered at its first
+/// notification.
+pub(super) struct NotifierSeries {
+    sent: Counter,
+    errors: Errors,
+}
+
+impl NotifierSeries {
+    fn new(topic: &str, priority: Priority) -> NotifierSeries {
+        let labels = vec![("topic", topic.to_owned()), ("priority", priority.as_str().to_owned())];
+        NotifierSeries {
+            sent: counter!(NOTIFIER_NOTIFICATIONS, &labels),
+            errors: Errors::new(NOTIFIER_ERRORS, labels),
+        }
+    }
+
+    pub(super) fn record(
+        slot: &OnceLock<NotifierSeries>,
+        topic: &str,
+        priority: Priority,
+        error: Option<&'static str>,
+    ) {
+        let series = slot.get_or_init(|| NotifierSeries::new(topic, priority));
+        series.sent.increment(1);
+        if let Some(code) = error {
+            series.errors.increment(code);
+        }
+    }
+}
