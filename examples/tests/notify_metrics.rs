@@ -4,19 +4,23 @@
 //! by code), read back as Prometheus renders them.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use rpc_core::notify::{NotificationListener, NotificationResult, Notifier, Priority, handler};
+use metrics_exporter_prometheus::PrometheusHandle;
+use rpc_core::notify::{NotificationListener, NotificationResult, Notifier, NotifyDriver, Priority, handler};
 use rpc_core::transport::memory::Broker;
 use rpc_core::transport::{Driver, NotificationRoute, OutgoingMessage};
 use rpc_core::{Codec, Context, Error, Retry, Target, json};
 use rpc_tests::prometheus::sample;
 
+/// The process's recorder, shared by the tests (each uses its own topics).
+static METRICS: LazyLock<PrometheusHandle> = LazyLock::new(|| rpc_examples::probe::install_prometheus().unwrap());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notifiers_and_listeners_record_their_series() {
-    let metrics = rpc_examples::probe::install_prometheus().unwrap();
+    let metrics = &*METRICS;
     let broker = Broker::new();
     // How often each event type was tried.
     let tries: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
@@ -130,4 +134,76 @@ async fn notifiers_and_listeners_record_their_series() {
     assert_eq!(errors("transport"), None, "{text}");
     listener.stop();
     listener.wait().await;
+}
+
+/// A batch listener in a pool gets the priorities of the pool's other
+/// listeners too: they are counted under their own priority, each batch's
+/// notifications timed once per priority; drivers that send nothing
+/// record nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pools_batches_and_drivers_that_send_nothing() {
+    let metrics = &*METRICS;
+    let broker = Broker::new();
+    let in_pool = |priority| {
+        NotificationListener::builder(broker.transport(), [Target::topic("metrics_pool")])
+            .endpoint(handler([priority], |_| async {}))
+            .pool("metrics")
+    };
+    // The warn listener binds the pool's queue to warn notifications, then
+    // leaves: the info listener gets them.
+    let other = in_pool(Priority::Warn).build().unwrap();
+    other.start().await.unwrap();
+    other.stop();
+    other.wait().await;
+    let batched = in_pool(Priority::Info)
+        .batch(10, Duration::from_millis(50))
+        .build()
+        .unwrap();
+    batched.start().await.unwrap();
+
+    let ctx = Context::new();
+    let notifier = Notifier::new(broker.transport(), "compute.host-1").topics(["metrics_pool"]);
+    for _ in 0..3 {
+        notifier
+            .info(&ctx, "compute.instance.update", &json!({}))
+            .await
+            .unwrap();
+        notifier.warn(&ctx, "compute.instance.slow", &json!({})).await.unwrap();
+    }
+    let silent = Notifier::new(broker.transport(), "compute.host-1").topics(["metrics_silent"]);
+    for driver in [NotifyDriver::Noop, NotifyDriver::Log] {
+        let silent = silent.prepare().driver(driver);
+        silent.info(&ctx, "compute.instance.update", &json!({})).await.unwrap();
+        let refused = silent.info(&ctx, "", &json!({})).await;
+        assert!(matches!(refused, Err(Error::InvalidNotification(_))), "{refused:?}");
+    }
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while batched.stats().handled < 6 || batched.stats().in_flight > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("not handled: {:?}", batched.stats()));
+
+    let text = metrics.render();
+    let pool = r#"topic="metrics_pool""#;
+    for priority in [r#"priority="info""#, r#"priority="warn""#] {
+        assert_eq!(
+            sample(
+                &text,
+                "rpc_listener_notifications_total",
+                &[pool, priority, r#"result="handled""#]
+            ),
+            Some(3.0),
+            "{text}"
+        );
+        let timed = sample(&text, "rpc_listener_handle_duration_seconds_count", &[pool, priority]);
+        assert!(
+            timed.is_some_and(|batches| (1.0..=3.0).contains(&batches)),
+            "{priority}: {timed:?}\n{text}"
+        );
+    }
+    assert!(!text.contains("metrics_silent"), "{text}");
+    batched.stop();
+    batched.wait().await;
 }

@@ -1,6 +1,6 @@
 //! Metrics, through the [`metrics`](https://docs.rs/metrics) facade
-//! (feature `metrics`): the series below, recorded by servers, clients and
-//! transports, exported by whatever recorder the program installs
+//! (feature `metrics`): the series below, recorded by servers, clients,
+//! notifiers, notification listeners and transports, exported by whatever recorder the program installs
 //! (Prometheus, StatsD, OpenTelemetry...). Without the feature, or without
 //! a recorder, recording costs nothing (no feature) or next to nothing.
 //!
@@ -23,16 +23,18 @@
 //! | `rpc_client_in_flight` | gauge | | calls waiting for their reply |
 //! | `rpc_client_late_replies_total` | counter | | replies that came after their call gave up |
 //! | `rpc_transport_reconnections_total` | counter | `transport` | connections re-established |
-//! | `rpc_notifier_notifications_total` | counter | `topic`, `priority` | notifications sent (attempted), on each of a notifier's topics |
-//! | `rpc_notifier_errors_total` | counter | `topic`, `priority`, `code` | of those, the failed ones: `transport`, `encode`, `invalid_notification` |
+//! | `rpc_notifier_notifications_total` | counter | `topic`, `priority` | notifications sent (attempted), on each of a notifier's topics (`noop` and `log` send nothing) |
+//! | `rpc_notifier_errors_total` | counter | `topic`, `priority`, `code` | of those, the failed ones: `transport`, `encode`, `invalid_notification` (a notification refused before sending counts on each topic) |
 //! | `rpc_listener_notifications_total` | counter | `topic`, `priority`, `result` | what a notification listener did with each notification: `handled` (acknowledged), `requeued`, `rejected` (unreadable, or a payload that does not decode; `priority` is `(unknown)` when the message could not be read at all) |
-//! | `rpc_listener_failures_total` | counter | `topic`, `priority` | handlers that failed or panicked (each also a requeue when the listener allows it) |
-//! | `rpc_listener_handle_duration_seconds` | histogram | `topic`, `priority` | from a notification read to settled (a batch: once per batch and priority) |
+//! | `rpc_listener_failures_total` | counter | `topic`, `priority` | handlers that failed or panicked (each also a requeue of the notification, or of the batch's notifications of that priority, when the listener allows it) |
+//! | `rpc_listener_handle_duration_seconds` | histogram | `topic`, `priority` | from a notification taken (before it is decoded) to settled; a batch: each priority's notifications, from their handling to settled |
 //! | `rpc_listener_in_flight` | gauge | `topic` | notifications being handled |
 //!
 //! A listener's `topic` label is its targets' topics, joined with commas
-//! (`notifications,monitor`); its series are registered when it is built,
-//! for the priorities its endpoints handle.
+//! (`notifications,monitor`); its series are registered when it is built
+//! for the priorities its endpoints handle, and at their first notification
+//! for others (a pool's queue carries the priorities of every listener in
+//! the pool).
 //!
 //! A server labels a request with its method and namespace only when one
 //! of its endpoints has them: names a peer made up are labelled
@@ -319,7 +321,8 @@ impl Settled {
     }
 }
 
-/// A notification listener's series, registered when it is built.
+/// A notification listener's series: those of the priorities its endpoints
+/// handle registered when it is built, the others at first use.
 pub(crate) struct ListenerMetrics {
     #[cfg(feature = "metrics")]
     series: notify::ListenerSeries,

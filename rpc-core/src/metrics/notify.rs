@@ -12,7 +12,7 @@ use super::{
 };
 use crate::notify::Priority;
 
-/// A listener's series for one priority its endpoints handle.
+/// A listener's series for one priority.
 pub(super) struct PrioritySeries {
     /// By [`Settled`]: handled, requeued, rejected.
     settled: [Counter; 3],
@@ -37,19 +37,23 @@ impl PrioritySeries {
     }
 }
 
-/// A listener's series, registered when it is built.
+/// A listener's series: those of the priorities its endpoints handle
+/// registered when it is built, the others at their first notification (a
+/// pool's queue is bound with the priorities of every listener in the
+/// pool, so a listener may get some its endpoints do not handle).
 pub(super) struct ListenerSeries {
+    topic: String,
     pub(super) in_flight: Gauge,
     /// Messages rejected before their priority was known.
     unreadable: Counter,
-    /// By priority (in [`Priority::ALL`]'s order); `None` for the
-    /// priorities no endpoint of the listener handles.
-    priorities: [Option<PrioritySeries>; 7],
+    /// By priority, in [`Priority::ALL`]'s order.
+    priorities: [OnceLock<PrioritySeries>; 7],
 }
 
 impl ListenerSeries {
-    pub(super) fn new(topic: &str, priorities: &[Priority]) -> ListenerSeries {
+    pub(super) fn new(topic: &str, handled: &[Priority]) -> ListenerSeries {
         ListenerSeries {
+            topic: topic.to_owned(),
             in_flight: gauge!(LISTENER_IN_FLIGHT, "topic" => topic.to_owned()),
             unreadable: counter!(
                 LISTENER_NOTIFICATIONS,
@@ -58,35 +62,32 @@ impl ListenerSeries {
                 "result" => Settled::Rejected.as_str()
             ),
             priorities: Priority::ALL.map(|priority| {
-                priorities
-                    .contains(&priority)
-                    .then(|| PrioritySeries::new(topic, priority.as_str()))
+                let series = OnceLock::new();
+                if handled.contains(&priority) {
+                    let _ = series.set(PrioritySeries::new(topic, priority.as_str()));
+                }
+                series
             }),
         }
     }
 
-    fn of(&self, priority: Option<Priority>) -> Option<&PrioritySeries> {
-        self.priorities[priority? as usize].as_ref()
+    fn of(&self, priority: Priority) -> &PrioritySeries {
+        self.priorities[priority as usize].get_or_init(|| PrioritySeries::new(&self.topic, priority.as_str()))
     }
 
     pub(super) fn settled(&self, priority: Option<Priority>, settled: Settled, count: u64) {
-        match self.of(priority) {
-            Some(series) => series.settled[settled as usize].increment(count),
-            None if matches!(settled, Settled::Rejected) => self.unreadable.increment(count),
-            None => {}
+        match priority {
+            Some(priority) => self.of(priority).settled[settled as usize].increment(count),
+            None => self.unreadable.increment(count),
         }
     }
 
     pub(super) fn failed(&self, priority: Priority) {
-        if let Some(series) = self.of(Some(priority)) {
-            series.failed.increment(1);
-        }
+        self.of(priority).failed.increment(1);
     }
 
     pub(super) fn handled_in(&self, priority: Priority, elapsed: Duration) {
-        if let Some(series) = self.of(Some(priority)) {
-            series.duration.record(elapsed.as_secs_f64());
-        }
+        self.of(priority).duration.record(elapsed.as_secs_f64());
     }
 }
 

@@ -221,7 +221,7 @@ impl NotificationListener {
     /// The listener's health, for readiness and liveness probes: whether it
     /// runs, whether its transport is connected and consumes each of its
     /// queues, and when the last notification arrived (see [`Health`]).
-    /// Cheap: reads a few atomics.
+    /// Cheap: reads a few atomics and copies the queues' names.
     ///
     /// ```
     /// # use rpc_core::notify::{NotificationListener, Priority, handler};
@@ -523,11 +523,13 @@ impl InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
+        // The gauge first: once `stats()` says nothing is in flight, the
+        // gauge says so too.
+        self.shared.metrics.in_flight(false, self.count);
         self.shared
             .counters
             .in_flight
             .fetch_sub(self.count as u64, Ordering::Relaxed);
-        self.shared.metrics.in_flight(false, self.count);
     }
 }
 
@@ -673,7 +675,6 @@ async fn handle_one(shared: Arc<Shared>, mut delivery: Delivery, _slot: OwnedSem
 
 async fn handle_batch(shared: Arc<Shared>, deliveries: Vec<Delivery>, _slot: OwnedSemaphorePermit) {
     let _in_flight = InFlight::new(&shared, deliveries.len());
-    let timer = Timer::start();
     let mut read_ones = Vec::with_capacity(deliveries.len());
     for mut delivery in deliveries {
         if let Some(notification) = read(&shared, &mut delivery).await {
@@ -690,6 +691,7 @@ async fn handle_batch(shared: Arc<Shared>, deliveries: Vec<Delivery>, _slot: Own
         if deliveries.is_empty() {
             continue;
         }
+        let timer = Timer::start();
         let mut verdict = Verdict::Result(NotificationResult::Handled);
         for registered in &shared.endpoints {
             let taken: Vec<Notification> = notifications

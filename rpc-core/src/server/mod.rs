@@ -293,7 +293,8 @@ impl Server {
 
     /// The server's health, for readiness and liveness probes: whether it
     /// runs, whether its transport is connected and consumes each of its
-    /// queues, and when the last message arrived. Cheap: reads a few atomics.
+    /// queues, and when the last message arrived. Cheap: reads a few atomics
+    /// and copies the queues' names.
     ///
     /// ```
     /// # use rpc_core::{Context, Server, Target, endpoint, transport::memory::Broker};

@@ -366,7 +366,8 @@ pub trait Listener: Send + fmt::Debug {
     async fn close(self: Box<Self>) -> Result<(), TransportError>;
 
     /// The queues the listener consumes, each saying whether it is being
-    /// consumed right now (for [`Server::health`](crate::Server::health));
+    /// consumed right now (for [`Server::health`](crate::Server::health) and
+    /// [`NotificationListener::health`](crate::notify::NotificationListener::health));
     /// none by default.
     fn queues(&self) -> Vec<QueueState> {
         Vec::new()
@@ -375,7 +376,7 @@ pub trait Listener: Send + fmt::Debug {
 
 /// Whether one of a listener's queues is being consumed: the listener sets
 /// it as its consumer starts and stops (a lost connection, a consumer the
-/// broker cancelled), a server's health reads it. Cheap to clone.
+/// broker cancelled), a server's or listener's health reads it. Cheap to clone.
 #[derive(Clone)]
 pub struct QueueState {
     inner: Arc<(String, AtomicBool)>,
