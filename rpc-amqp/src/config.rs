@@ -258,14 +258,14 @@ impl AmqpConfig {
     /// waits for the broker: its confirm, or the end of a resource alarm
     /// that blocks publishers (default 30 s).
     pub fn publish_timeout(mut self, timeout: Duration) -> AmqpConfig {
-        self.publish_timeout = timeout;
+        self.publish_timeout = bounded(timeout);
         self
     }
 
     /// How long the first connection keeps trying the hosts, with the
     /// reconnection backoff, before `connect` fails (default 30 s).
     pub fn startup_timeout(mut self, timeout: Duration) -> AmqpConfig {
-        self.startup_timeout = timeout;
+        self.startup_timeout = bounded(timeout);
         self
     }
 
@@ -283,7 +283,8 @@ impl AmqpConfig {
         self
     }
 
-    /// Makes unused topic and server queues expire (`x-expires`), which
+    /// Makes unused topic, server and notification queues expire
+    /// (`x-expires`), with the messages waiting in them, which
     /// oslo.messaging never does: for short-lived environments such as test
     /// brokers. Peers declaring the same queues must use the same setting.
     pub fn shared_queue_ttl(mut self, ttl: Option<Duration>) -> AmqpConfig {
@@ -294,13 +295,13 @@ impl AmqpConfig {
     /// The first reconnection delay (default 1 s); it doubles up to
     /// [`max_retry_interval`](AmqpConfig::max_retry_interval), with jitter.
     pub fn retry_interval(mut self, interval: Duration) -> AmqpConfig {
-        self.retry_interval = interval;
+        self.retry_interval = bounded(interval);
         self
     }
 
     /// The longest reconnection delay (default 30 s).
     pub fn max_retry_interval(mut self, interval: Duration) -> AmqpConfig {
-        self.max_retry_interval = interval;
+        self.max_retry_interval = bounded(interval);
         self
     }
 
@@ -320,7 +321,7 @@ impl AmqpConfig {
     /// How long a server keeps retrying a reply whose queue is missing
     /// (default 60 s, oslo's); then the queue is remembered as gone for as long.
     pub fn reply_retry_timeout(mut self, timeout: Duration) -> AmqpConfig {
-        self.reply_retry_timeout = timeout;
+        self.reply_retry_timeout = bounded(timeout);
         self
     }
 
@@ -397,7 +398,17 @@ fn parse_seconds(key: &str, value: &str) -> Result<Duration, String> {
         .parse::<f64>()
         .ok()
         .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
+        .map(bounded)
         .ok_or_else(|| format!("`{key}` must be a number of seconds, not `{value}`"))
+}
+
+/// The longest wait the transport keeps: about thirty years, so that
+/// `Duration::MAX`, the usual "no timeout", is "never" and not an overflow
+/// when it is added to the time now.
+const LONGEST_WAIT: Duration = Duration::from_secs(86_400 * 365 * 30);
+
+fn bounded(duration: Duration) -> Duration {
+    duration.min(LONGEST_WAIT)
 }
 
 fn parse_number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, String> {
@@ -527,6 +538,32 @@ mod tests {
         assert_eq!(config.hosts, [Host::new("broker", 5671, "us@er", "p:ss/w")]);
         assert_eq!(config.vhost, "my/vhost");
         assert!(config.tls.is_some());
+    }
+
+    #[test]
+    fn waits_past_thirty_years_are_never() {
+        let config =
+            AmqpConfig::from_url("amqp://h/?publish_timeout=1e19&startup_timeout=1e19&retry_interval=1e19").unwrap();
+        assert_eq!(
+            (config.publish_timeout, config.startup_timeout, config.retry_interval),
+            (LONGEST_WAIT, LONGEST_WAIT, LONGEST_WAIT)
+        );
+        let config = AmqpConfig::new(vec![Host::new("h", 5672, "u", "p")])
+            .publish_timeout(Duration::MAX)
+            .startup_timeout(Duration::MAX)
+            .retry_interval(Duration::MAX)
+            .max_retry_interval(Duration::MAX)
+            .reply_retry_timeout(Duration::MAX);
+        // Each is added to the time now somewhere: none may overflow.
+        for wait in [
+            config.publish_timeout,
+            config.startup_timeout,
+            config.retry_interval,
+            config.max_retry_interval,
+            config.reply_retry_timeout,
+        ] {
+            assert!(tokio::time::Instant::now().checked_add(wait).is_some(), "{wait:?}");
+        }
     }
 
     #[test]

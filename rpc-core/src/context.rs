@@ -196,10 +196,7 @@ impl Context {
 
     /// Sets the deadline `timeout` from now (see [`with_deadline`](Context::with_deadline)).
     pub fn with_timeout(self, timeout: Duration) -> Context {
-        let deadline = SystemTime::now()
-            .checked_add(timeout.min(crate::deadline::FAR_FUTURE))
-            .unwrap_or(SystemTime::UNIX_EPOCH + crate::deadline::FAR_FUTURE);
-        self.with_deadline(deadline)
+        self.with_deadline(crate::deadline::system_after(timeout))
     }
 
     /// The trace the request belongs to: on a server, the span of the

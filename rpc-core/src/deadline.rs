@@ -15,6 +15,14 @@ pub(crate) fn after(duration: Duration) -> Instant {
     Instant::now() + duration.min(FAR_FUTURE)
 }
 
+/// The wall-clock time `duration` from now, or [`FAR_FUTURE`] from now when
+/// that is sooner.
+pub(crate) fn system_after(duration: Duration) -> SystemTime {
+    SystemTime::now()
+        .checked_add(duration.min(FAR_FUTURE))
+        .unwrap_or(SystemTime::UNIX_EPOCH + FAR_FUTURE)
+}
+
 /// The instant of a wall-clock deadline: when it comes on this process's
 /// monotonic clock (now when it has passed).
 pub(crate) fn instant_of(deadline: SystemTime) -> Instant {

@@ -121,6 +121,14 @@ async fn per_method_timeouts_replace_the_clients() {
     // Longer than the client's 100 ms: allowed for `slow`.
     let inventory = InventoryClient::new(layered);
     assert_eq!(inventory.slow(&ctx, 300).await.unwrap(), 300);
+    // `Duration::MAX` is no timeout at all, on the layer as on the client.
+    let unbounded = InventoryClient::new(
+        client
+            .clone()
+            .timeout(Duration::MAX)
+            .layer(TimeoutLayer::new().method("count", Duration::MAX)),
+    );
+    assert_eq!(unbounded.count(&ctx, "four".into()).await.unwrap(), 4);
     // Without the layer, the client's timeout applies.
     let plain = InventoryClient::new(client);
     match plain.slow(&ctx, 300).await {
@@ -204,6 +212,10 @@ async fn local_runs_endpoints_with_their_layers_and_no_transport() {
     assert_eq!(panicked.remote().map(RemoteError::code), Some(ErrorCode::Internal));
     let short = Context::new().with_timeout(Duration::from_millis(50));
     assert!(client.slow(&short, 5_000).await.unwrap_err().is_timeout());
+
+    // A timeout of `Duration::MAX` (the usual "no timeout") is "never", not an overflow.
+    let unbounded = InventoryClient::new(local.clone().layer(TimeoutLayer::new().method("count", Duration::MAX)));
+    assert_eq!(unbounded.count(&ctx, "four".into()).await.unwrap(), 4);
 
     // Namespace and version selection too: an untyped request for 2.0 is refused.
     let newer = Local::builder().endpoint(Inventory::default()).build();

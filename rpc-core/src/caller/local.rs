@@ -89,8 +89,8 @@ impl Local {
         })?;
         let timeout = invocation.timeout();
         let deadline = match (ctx.deadline(), timeout) {
-            (Some(deadline), Some(timeout)) => Some(deadline.min(SystemTime::now() + timeout)),
-            (deadline, timeout) => deadline.or_else(|| timeout.map(|timeout| SystemTime::now() + timeout)),
+            (Some(deadline), Some(timeout)) => Some(deadline.min(crate::deadline::system_after(timeout))),
+            (deadline, timeout) => deadline.or_else(|| timeout.map(crate::deadline::system_after)),
         };
         let mut context = ctx.clone();
         let trace = ctx.trace().map_or_else(TraceContext::new_root, TraceContext::child);
