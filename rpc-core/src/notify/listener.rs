@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::{Notification, NotificationEndpoint, NotificationFilter, NotificationResult, Priority};
@@ -470,7 +469,8 @@ async fn run(shared: Arc<Shared>, mut listener: Box<dyn Listener>, started: Star
             continue;
         };
         let mut deliveries = vec![first];
-        let deadline = Instant::now() + batch.timeout;
+        // `Duration::MAX`, the usual "no timeout", is about thirty years.
+        let deadline = crate::deadline::after(batch.timeout);
         while deliveries.len() < batch.size {
             tokio::select! {
                 biased;
@@ -581,6 +581,18 @@ enum Verdict {
     Reject,
 }
 
+/// An endpoint's dispatch, which may run user code before its future (a
+/// [`handler`](super::handler) closure does): a panic there comes out of the
+/// future instead, where [`outcome`] catches it like any handler's.
+fn guarded<'a>(
+    dispatch: impl FnOnce() -> Option<super::NotificationFuture<'a>>,
+) -> Option<super::NotificationFuture<'a>> {
+    match std::panic::catch_unwind(AssertUnwindSafe(dispatch)) {
+        Ok(handler) => handler,
+        Err(panic) => Some(Box::pin(async move { std::panic::resume_unwind(panic) })),
+    }
+}
+
 /// Runs `handler` (an endpoint's future) and turns a failure or a panic
 /// into a requeue, logged.
 async fn outcome(
@@ -658,7 +670,7 @@ async fn handle_one(shared: Arc<Shared>, mut delivery: Delivery, _slot: OwnedSem
             .filter(|registered| registered.takes(&notification))
         {
             let endpoint = registered.endpoint.name();
-            let Some(handler) = registered.endpoint.dispatch(&notification) else {
+            let Some(handler) = guarded(|| registered.endpoint.dispatch(&notification)) else {
                 continue;
             };
             verdict = outcome(&shared, notification.priority(), endpoint, handler).await;
@@ -702,7 +714,7 @@ async fn handle_batch(shared: Arc<Shared>, deliveries: Vec<Delivery>, _slot: Own
             if taken.is_empty() {
                 continue;
             }
-            let Some(handler) = registered.endpoint.dispatch_batch(&taken) else {
+            let Some(handler) = guarded(|| registered.endpoint.dispatch_batch(&taken)) else {
                 continue;
             };
             verdict = outcome(&shared, priority, registered.endpoint.name(), handler).await;

@@ -376,6 +376,7 @@ impl Driver for MemoryDriver {
         Ok(Box::new(NotificationListener {
             queues: consumed,
             names,
+            turn: 0,
         }))
     }
 
@@ -477,6 +478,10 @@ struct NotificationListener {
     queues: Vec<Arc<Queue>>,
     /// Their names, for health.
     names: Vec<String>,
+    /// The queue polled first at the next delivery: each in turn, so that
+    /// one queue never full (a notification requeued again and again)
+    /// cannot starve the others.
+    turn: usize,
 }
 
 impl fmt::Debug for NotificationListener {
@@ -490,8 +495,12 @@ impl fmt::Debug for NotificationListener {
 #[async_trait]
 impl Listener for NotificationListener {
     async fn next(&mut self) -> Option<Result<Delivery, TransportError>> {
-        let pops = self.queues.iter().map(|queue| Box::pin(queue.pop()));
-        let (message, index, _) = futures_util::future::select_all(pops).await;
+        let count = self.queues.len();
+        let first = self.turn % count;
+        self.turn = self.turn.wrapping_add(1);
+        let pops = (0..count).map(|at| Box::pin(self.queues[(first + at) % count].pop()));
+        let (message, at, _) = futures_util::future::select_all(pops).await;
+        let index = (first + at) % count;
         let message = message?;
         let acker = Requeue {
             queue: Arc::clone(&self.queues[index]),
@@ -509,7 +518,9 @@ impl Listener for NotificationListener {
     }
 }
 
-/// Settles a notification: a requeue puts it back at the end of its queue.
+/// Settles a notification: a requeue puts it back at the end of its queue,
+/// and so does dropping it unsettled (as a broker does with the deliveries
+/// of a closed channel).
 struct Requeue {
     queue: Arc<Queue>,
     message: Mutex<Option<Message>>,
@@ -524,6 +535,7 @@ impl fmt::Debug for Requeue {
 #[async_trait]
 impl Acker for Requeue {
     async fn ack(&self) -> Result<(), TransportError> {
+        lock(&self.message).take();
         Ok(())
     }
 
@@ -532,6 +544,19 @@ impl Acker for Requeue {
             self.queue.push(message);
         }
         Ok(())
+    }
+}
+
+impl Drop for Requeue {
+    fn drop(&mut self) {
+        let unsettled = self
+            .message
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(message) = unsettled {
+            self.queue.push(message);
+        }
     }
 }
 
@@ -579,6 +604,34 @@ mod tests {
         let mut listener = driver.listen(address, &options()).await.unwrap();
         let delivery = listener.next().await.unwrap().unwrap();
         assert_eq!(delivery.body().as_ref(), b"kept");
+    }
+
+    #[tokio::test]
+    async fn a_notification_dropped_unsettled_goes_back_to_its_queue() {
+        let driver = Broker::new().driver();
+        let route = NotificationRoute::new("openstack", "n", "info");
+        let mut listener = driver
+            .listen_notifications(std::slice::from_ref(&route), None, &options())
+            .await
+            .unwrap();
+        for body in [&b"dropped"[..], b"acked"] {
+            driver.notify(&route, message(body, None)).await.unwrap();
+        }
+        let dropped = listener.next().await.unwrap().unwrap();
+        assert_eq!(dropped.body().as_ref(), b"dropped");
+        drop(dropped);
+        let mut acked = listener.next().await.unwrap().unwrap();
+        assert_eq!(acked.body().as_ref(), b"acked");
+        acked.ack().await.unwrap();
+        drop(acked);
+        let again = tokio::time::timeout(Duration::from_secs(5), listener.next())
+            .await
+            .expect("the dropped notification is back")
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.body().as_ref(), b"dropped");
+        let nothing = tokio::time::timeout(Duration::from_millis(50), listener.next()).await;
+        assert!(nothing.is_err(), "an acknowledged notification came back");
     }
 
     #[tokio::test(start_paused = true)]

@@ -461,6 +461,139 @@ pub async fn batch_listener_gets_batches<C: Fn() -> F, F: Future<Output = Transp
     assert_eq!(listener.stats().handled, 25);
 }
 
+/// A batch listener whose batches have no timeout (`Duration::MAX`, the
+/// usual "no timeout"): batches wait until full, and `stop` hands over the
+/// partial one it holds.
+pub async fn batch_listener_without_a_timeout<C: Fn() -> F, F: Future<Output = Transport>>(connect: C) {
+    let topic = unique_topic("notify_batch_forever");
+    let batches = Arc::new(Mutex::new(Vec::<usize>::new()));
+    let recorder = Arc::clone(&batches);
+    let endpoint = handler([Priority::Info], |_| async {});
+    let listener = NotificationListener::builder(connect().await, [Target::topic(&topic)])
+        .endpoint(BatchSizes(recorder, endpoint))
+        .batch(3, Duration::MAX)
+        .build()
+        .unwrap();
+    listener.start().await.unwrap();
+    let notifier = notifier(connect().await, &topic);
+    let ctx = Context::new();
+    for i in 0..4 {
+        notifier.info(&ctx, &format!("e{i}"), &json!({})).await.unwrap();
+    }
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while batches.lock().unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("a full batch");
+    assert_eq!(*batches.lock().unwrap(), [3]);
+    assert!(listener.health().is_live(), "{:?}", listener.health());
+    listener.stop();
+    tokio::time::timeout(Duration::from_secs(10), listener.wait())
+        .await
+        .expect("the listener stops");
+    assert_eq!(*batches.lock().unwrap(), [3, 1]);
+    assert_eq!(listener.stats().handled, 4);
+}
+
+/// Records the size of each batch, then hands it to the inner endpoint.
+struct BatchSizes<E>(Arc<Mutex<Vec<usize>>>, E);
+
+impl<E: rpc_core::notify::NotificationEndpoint> rpc_core::notify::NotificationEndpoint for BatchSizes<E> {
+    fn priorities(&self) -> &[Priority] {
+        self.1.priorities()
+    }
+    fn dispatch<'a>(&'a self, notification: &'a Notification) -> Option<rpc_core::notify::NotificationFuture<'a>> {
+        self.1.dispatch(notification)
+    }
+    fn dispatch_batch<'a>(&'a self, batch: &'a [Notification]) -> Option<rpc_core::notify::NotificationFuture<'a>> {
+        self.0.lock().unwrap().push(batch.len());
+        self.1.dispatch_batch(batch)
+    }
+}
+
+/// A handler that panics before returning its future (in the closure a
+/// `handler` takes, say, decoding the payload) fails like one that panics
+/// inside it: counted, requeued when allowed, and the listener keeps
+/// listening.
+pub async fn a_handler_panicking_before_its_future_is_caught<C: Fn() -> F, F: Future<Output = Transport>>(connect: C) {
+    let topic = unique_topic("notify_early_panic");
+    let seen = Seen::default();
+    let recorder = seen.clone();
+    let attempts = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let listener = NotificationListener::builder(connect().await, [Target::topic(&topic)])
+        .endpoint(handler([Priority::Info], move |notification| {
+            if notification.event_type() == "early" && attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                panic!("a bug before the handler's future");
+            }
+            let recorder = recorder.clone();
+            async move { recorder.push(notification) }
+        }))
+        .allow_requeue(true)
+        .build()
+        .unwrap();
+    listener.start().await.unwrap();
+    let notifier = notifier(connect().await, &topic);
+    let ctx = Context::new();
+    notifier.info(&ctx, "early", &json!({})).await.unwrap();
+    notifier.info(&ctx, "later", &json!({})).await.unwrap();
+    seen.wait_for(2, Duration::from_secs(10)).await;
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while listener.stats().in_flight > 0 || listener.stats().handled < 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("settled");
+    let stats = listener.stats();
+    assert_eq!((stats.failed, stats.requeued, stats.handled), (1, 1, 2), "{stats:?}");
+    assert_eq!(seen.event_types(), ["early", "later"]);
+    assert!(listener.health().is_live(), "{:?}", listener.health());
+    shutdown(listener).await;
+}
+
+/// A notification requeued again and again on one queue does not keep a
+/// one-at-a-time listener from the others' notifications.
+pub async fn a_notification_requeued_forever_does_not_starve_the_others<C: Fn() -> F, F: Future<Output = Transport>>(
+    connect: C,
+) {
+    let topic = unique_topic("notify_starve");
+    let seen = Seen::default();
+    let recorder = seen.clone();
+    let listener = NotificationListener::builder(connect().await, [Target::topic(&topic)])
+        .endpoint(handler([Priority::Audit, Priority::Info], move |notification| {
+            let recorder = recorder.clone();
+            async move {
+                if notification.priority() == Priority::Audit {
+                    return NotificationResult::Requeue;
+                }
+                recorder.push(notification);
+                NotificationResult::Handled
+            }
+        }))
+        .executor(Executor::Sequential)
+        .allow_requeue(true)
+        .build()
+        .unwrap();
+    let notifier = notifier(connect().await, &topic);
+    let ctx = Context::new();
+    notifier.audit(&ctx, "always.again", &json!({})).await.unwrap();
+    listener.start().await.unwrap();
+    // Requeued at least once before the other notification exists.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while listener.stats().requeued == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the audit notification is requeued");
+    notifier.info(&ctx, "meanwhile", &json!({})).await.unwrap();
+    seen.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(seen.event_types(), ["meanwhile"]);
+    shutdown(listener).await;
+}
+
 /// The events of a compute service, as a trait: a typed notifier and a listener.
 #[notifications]
 pub trait ComputeEvents {
