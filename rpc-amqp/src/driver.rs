@@ -230,6 +230,36 @@ impl AmqpDriver {
         self.declared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Publishes a notification once, its queue declared first. A queue
+    /// deleted since it was declared is declared again, once. (The
+    /// names are made for each attempt: copies kept for a second one
+    /// would cost more than remaking them in the rare case it happens.)
+    async fn notify_once(&self, route: &NotificationRoute, message: &OutgoingMessage) -> Result<(), TransportError> {
+        for _ in 0..2 {
+            let routing_key = topology::short_owned(route.routing_key())?;
+            self.declare_notification_queue(route, routing_key.as_str(), message.retry)
+                .await?;
+            let outgoing = Message {
+                exchange: topology::short(&route.exchange)?,
+                routing_key,
+                mandatory: true,
+                body: message.body.clone(),
+                properties: self.properties(message),
+                deadline: message.deadline,
+            };
+            match self.publisher.publish(outgoing, message.retry).await? {
+                Outcome::Routed => return Ok(()),
+                Outcome::Returned | Outcome::NoExchange => {
+                    self.declared().forget(&route.exchange, &route.routing_key());
+                }
+            }
+        }
+        Err(TransportError::new(
+            TransportErrorKind::Unroutable,
+            format!("no queue is bound for the notification route {route}"),
+        ))
+    }
+
     /// Declares the queue a notification on `route` waits in, once per
     /// connection (oslo's notifier does the same).
     /// `key` is the route's routing key.
@@ -417,32 +447,22 @@ impl Driver for AmqpDriver {
     }
 
     async fn notify(&self, route: &NotificationRoute, message: OutgoingMessage) -> Result<(), TransportError> {
-        // A queue deleted since it was declared: declared again, once. (The
-        // names are made for each attempt: copies kept for a second one
-        // would cost more than remaking them in the rare case it happens.)
-        for _ in 0..2 {
-            let routing_key = topology::short_owned(route.routing_key())?;
-            self.declare_notification_queue(route, routing_key.as_str(), message.retry)
-                .await?;
-            let outgoing = Message {
-                exchange: topology::short(&route.exchange)?,
-                routing_key,
-                mandatory: true,
-                body: message.body.clone(),
-                properties: self.properties(&message),
-                deadline: message.deadline,
-            };
-            match self.publisher.publish(outgoing, message.retry).await? {
-                Outcome::Routed => return Ok(()),
-                Outcome::Returned | Outcome::NoExchange => {
-                    self.declared().forget(&route.exchange, &route.routing_key());
+        // Notifications are at-least-once: one interrupted by a lost
+        // connection (the broker may not have it) goes out again once
+        // reconnected, as its `Retry` allows; a listener may see it twice,
+        // as with oslo, whose listeners drop the copy by its `_unique_id`.
+        let mut republished = 0;
+        let mut backoff = Backoff::new(Duration::from_millis(50), self.config.retry_interval);
+        loop {
+            match self.notify_once(route, &message).await {
+                Err(error) if may_republish(&message, &error, republished) => {
+                    republished += 1;
+                    tracing::info!(%route, %error, attempt = republished, "publishing a notification again after a lost connection");
+                    tokio::time::sleep(backoff.next_delay()).await;
                 }
+                sent => return sent,
             }
         }
-        Err(TransportError::new(
-            TransportErrorKind::Unroutable,
-            format!("no queue is bound for the notification route {route}"),
-        ))
     }
 
     async fn listen_notifications(

@@ -40,7 +40,7 @@
 //! | `transient_quorum` (`rabbit_transient_quorum_queue`) | reply and fanout queues as quorum queues that expire unused, instead of exclusive ones | false |
 //! | `cancel_on_failover` (`enable_cancel_on_failover`) | ask the broker to cancel consumers when a queue's leader moves (`x-cancel-on-ha-failover`); they are consumed again | false |
 //! | `transient_queues_ttl` (`rabbit_transient_queues_ttl`) | seconds an unused `transient_quorum` reply or fanout queue lives; 0: forever | 1800 |
-//! | `shared_queues_ttl` | seconds an unused topic or server queue lives (not oslo's behaviour: for test brokers); 0: forever | 0 |
+//! | `shared_queues_ttl` | seconds an unused topic, server or notification queue lives, with what waits in it (not oslo's behaviour: for test brokers); 0: forever | 0 |
 //! | `reply_retry_timeout` (`kombu_missing_consumer_retry_timeout`) | seconds a server retries a reply whose queue is missing (its caller reconnecting) | 60 |
 //! | `max_message_size` | largest body sent, bytes; larger ones fail before reaching the broker | 16 MiB |
 //! | `publish_timeout` | seconds a publish without a deadline (a reply, a cast) may wait for a connection, an alarm's end and the confirm | 30 |

@@ -4,7 +4,7 @@
 //! through again, without touching the shared broker.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -25,6 +25,8 @@ struct Shared {
     refusing: AtomicBool,
     /// While true, no byte is forwarded either way.
     stalled: watch::Sender<bool>,
+    /// Bytes from clients read while stalled, held back from the broker.
+    held: AtomicUsize,
     connections: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -36,6 +38,7 @@ impl Proxy {
         let shared = Arc::new(Shared {
             refusing: AtomicBool::new(false),
             stalled: watch::channel(false).0,
+            held: AtomicUsize::new(0),
             connections: Mutex::default(),
         });
         let accept = tokio::spawn(accept(listener, upstream, Arc::clone(&shared))).abort_handle();
@@ -83,6 +86,13 @@ impl Proxy {
         self.shared.stalled.send_replace(true);
     }
 
+    /// How many bytes from clients the proxy read while stalled and holds
+    /// back from the broker: once a client wrote, what it wrote is known
+    /// not to have reached the broker.
+    pub fn held(&self) -> usize {
+        self.shared.held.load(Ordering::SeqCst)
+    }
+
     /// How many connections are being forwarded now.
     pub fn connections(&self) -> usize {
         let mut connections = self.shared.connections.lock().unwrap();
@@ -105,6 +115,7 @@ async fn accept(listener: TcpListener, upstream: SocketAddr, shared: Arc<Shared>
             continue;
         }
         let stalled = shared.stalled.subscribe();
+        let counter = Arc::clone(&shared);
         let forward = tokio::spawn(async move {
             if let Ok(outbound) = TcpStream::connect(upstream).await {
                 let _ = inbound.set_nodelay(true);
@@ -112,8 +123,8 @@ async fn accept(listener: TcpListener, upstream: SocketAddr, shared: Arc<Shared>
                 let (from_client, to_client) = inbound.into_split();
                 let (from_broker, to_broker) = outbound.into_split();
                 tokio::select! {
-                    () = pipe(from_client, to_broker, stalled.clone()) => {}
-                    () = pipe(from_broker, to_client, stalled) => {}
+                    () = pipe(from_client, to_broker, stalled.clone(), Some(&counter.held)) => {}
+                    () = pipe(from_broker, to_client, stalled, None) => {}
                 }
             }
         });
@@ -121,8 +132,14 @@ async fn accept(listener: TcpListener, upstream: SocketAddr, shared: Arc<Shared>
     }
 }
 
-/// Copies `from` to `to` until either closes, holding bytes while stalled.
-async fn pipe(mut from: impl AsyncRead + Unpin, mut to: impl AsyncWrite + Unpin, mut stalled: watch::Receiver<bool>) {
+/// Copies `from` to `to` until either closes, holding bytes while stalled
+/// (counted in `held`, when given).
+async fn pipe(
+    mut from: impl AsyncRead + Unpin,
+    mut to: impl AsyncWrite + Unpin,
+    mut stalled: watch::Receiver<bool>,
+    held: Option<&AtomicUsize>,
+) {
     let mut buffer = vec![0; 64 * 1024];
     loop {
         if stalled.wait_for(|stalled| !*stalled).await.is_err() {
@@ -132,6 +149,9 @@ async fn pipe(mut from: impl AsyncRead + Unpin, mut to: impl AsyncWrite + Unpin,
             Ok(0) | Err(_) => return,
             Ok(read) => read,
         };
+        if let Some(held) = held.filter(|_| *stalled.borrow()) {
+            held.fetch_add(read, Ordering::SeqCst);
+        }
         if stalled.wait_for(|stalled| !*stalled).await.is_err() {
             return;
         }

@@ -619,17 +619,7 @@ async fn health_is_not_ready_while_the_connection_is_down() {
 async fn a_notification_listener_is_not_ready_while_the_connection_is_down() {
     let proxy = Proxy::start(upstream_of(&broker::url())).await;
     let topic = unique_topic("notify_health_cut");
-    let (seen, mut received) = tokio::sync::mpsc::unbounded_channel();
-    let listener = NotificationListener::builder(proxied(&[proxy.port()]).await, [Target::topic(&topic)])
-        .endpoint(handler([Priority::Info], move |notification| {
-            let seen = seen.clone();
-            async move {
-                let _ = seen.send(notification.event_type().to_owned());
-            }
-        }))
-        .build()
-        .unwrap();
-    listener.start().await.unwrap();
+    let (listener, mut received) = info_listener(proxied(&[proxy.port()]).await, &topic).await;
     assert!(listener.health().is_ready(), "{:?}", listener.health());
 
     proxy.cut().await;
@@ -654,6 +644,61 @@ async fn a_notification_listener_is_not_ready_while_the_connection_is_down() {
     assert_eq!(event.ok().flatten().as_deref(), Some("after.restore"));
     listener.stop();
     listener.wait().await;
+}
+
+/// A notification whose publish is cut off with its connection before the
+/// broker has it goes out again once reconnected: the notifier's `retry`
+/// covers the send, as oslo's does, not only the wait for a connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_cut_off_before_the_broker_has_it_is_published_again() {
+    let proxy = Proxy::start(upstream_of(&broker::url())).await;
+    let topic = unique_topic("notify_republish");
+    let (listener, mut received) = info_listener(broker::connect().await, &topic).await;
+    let notifier = Notifier::new(proxied(&[proxy.port()]).await, "compute.host-1").topics([&topic]);
+    notifier.info(&Context::new(), "before", &json!({})).await.unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(10), received.recv()).await;
+    assert_eq!(event.ok().flatten().as_deref(), Some("before"));
+
+    proxy.stall();
+    let held = proxy.held();
+    let sending = tokio::spawn(async move { notifier.info(&Context::new(), "cut.off", &json!({})).await });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while proxy.held() == held {
+        assert!(Instant::now() < deadline, "the notifier never wrote its publish");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The publish is written, held by the proxy: the broker never sees it.
+    proxy.cut().await;
+    proxy.restore();
+    let sent = tokio::time::timeout(Duration::from_secs(20), sending)
+        .await
+        .expect("the notification is sent once reconnected")
+        .unwrap();
+    assert!(sent.is_ok(), "{sent:?}");
+    let event = tokio::time::timeout(Duration::from_secs(10), received.recv()).await;
+    assert_eq!(event.ok().flatten().as_deref(), Some("cut.off"));
+    listener.stop();
+    listener.wait().await;
+}
+
+/// A started listener of `topic`'s `info` notifications, and the event
+/// types it receives.
+async fn info_listener(
+    transport: rpc_core::Transport,
+    topic: &str,
+) -> (NotificationListener, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let (seen, received) = tokio::sync::mpsc::unbounded_channel();
+    let listener = NotificationListener::builder(transport, [Target::topic(topic)])
+        .endpoint(handler([Priority::Info], move |notification| {
+            let seen = seen.clone();
+            async move {
+                let _ = seen.send(notification.event_type().to_owned());
+            }
+        }))
+        .build()
+        .unwrap();
+    listener.start().await.unwrap();
+    (listener, received)
 }
 
 /// Polls a server's or a listener's health until `condition` holds (10 s at most).

@@ -64,3 +64,44 @@ async fn a_notification_taken_by_a_dying_listener_is_delivered_again() {
     survivor.wait().await;
     assert_eq!(survivor.stats().handled, 1);
 }
+
+/// What a notifier on two topics puts on the wire: one copy per topic, the
+/// same `message_id`, a `_unique_id` of each copy's own (oslo's listeners
+/// drop a second message with a `_unique_id` they acknowledged), and
+/// persistent, as oslo's are: they wait in durable queues.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_topic_gets_its_own_copy_persistent() {
+    let topics = [unique_topic("notify_copy_a"), unique_topic("notify_copy_b")];
+    Notifier::new(broker::connect_oslo().await, "test")
+        .topics(topics.iter().map(String::as_str))
+        .info(&Context::new(), "two.copies", &json!({"n": 1}))
+        .await
+        .unwrap();
+    let raw = rpc_tests::raw::Raw::connect().await;
+    let mut messages = Vec::new();
+    for topic in &topics {
+        let queue = format!("{topic}.info");
+        let got = raw
+            .channel
+            .basic_get(queue.as_str().into(), lapin::options::BasicGetOptions { no_ack: true })
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("a notification waits in {queue}"));
+        assert_eq!(
+            got.delivery.properties.delivery_mode(),
+            &Some(2),
+            "persistent in {queue}"
+        );
+        let envelope: serde_json::Value = serde_json::from_slice(&got.delivery.data).unwrap();
+        let message: serde_json::Value =
+            serde_json::from_str(envelope["oslo.message"].as_str().expect("the 2.0 envelope")).unwrap();
+        messages.push(message);
+        raw.channel
+            .queue_delete(queue.as_str().into(), lapin::options::QueueDeleteOptions::default())
+            .await
+            .unwrap();
+    }
+    assert_eq!(messages[0]["message_id"], messages[1]["message_id"], "{messages:?}");
+    assert_ne!(messages[0]["_unique_id"], messages[1]["_unique_id"], "{messages:?}");
+    assert_eq!(messages[0]["payload"], json!({"n": 1}));
+}

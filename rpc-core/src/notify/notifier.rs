@@ -11,7 +11,7 @@ use super::{Priority, timestamp};
 use crate::header;
 use crate::ids::Id;
 use crate::metrics::NotifierMetrics;
-use crate::transport::{NotificationRoute, OutgoingMessage};
+use crate::transport::{DeliveryMode, NotificationRoute, OutgoingMessage};
 use crate::{Codec, Context, Error, Retry, Transport};
 
 /// The topic notifications go to by default (oslo's `[oslo_messaging_notifications] topics`).
@@ -209,8 +209,10 @@ impl Notifier {
         self
     }
 
-    /// How hard to try while the broker is unreachable (default: until it
-    /// answers, as oslo; the transport bounds the wait).
+    /// How hard to try while the broker is unreachable, and how often to
+    /// publish again a notification whose connection was lost before the
+    /// broker confirmed it (default: until it answers, as oslo; the
+    /// transport bounds each wait).
     pub fn retry(mut self, retry: Retry) -> Notifier {
         self.retry = retry;
         self
@@ -233,7 +235,7 @@ impl Notifier {
         event_type: &str,
         payload: &P,
     ) -> Result<(), Error> {
-        let (codec, body) = match self.body(ctx, priority, event_type, payload) {
+        let (codec, bodies) = match self.bodies(ctx, priority, event_type, payload) {
             Ok(Some(encoded)) => encoded,
             Ok(None) => return Ok(()),
             Err(error) => {
@@ -248,9 +250,14 @@ impl Notifier {
         };
         let headers = crate::client::lifecycle_headers(ctx, None);
         let mut failed = Vec::new();
-        for (topic, name) in self.topics.iter().enumerate() {
+        for ((topic, name), body) in self.topics.iter().enumerate().zip(bodies) {
             let route = self.route(topic, priority);
-            let message = OutgoingMessage::new(body.clone(), codec, None, self.retry).with_headers(headers.clone());
+            // Persistent, and published again after a lost connection (as
+            // `retry` allows), as oslo's notifications are: they wait in a
+            // durable queue for their consumer.
+            let message = OutgoingMessage::new(body, codec, None, self.retry)
+                .with_headers(headers.clone())
+                .with_delivery(DeliveryMode::AtLeastOnce);
             let sent = self.transport.driver().notify(route, message).await;
             let index = Notifier::route_index(topic, priority);
             self.metrics
@@ -271,15 +278,19 @@ impl Notifier {
         matches!(self.driver, NotifyDriver::MessagingV2 | NotifyDriver::Messaging)
     }
 
-    /// The notification checked and encoded as its driver sends it, or
-    /// `None` when the driver does not send (`noop`, or `log`, which logged it).
-    fn body<P: Serialize + ?Sized>(
+    /// The notification checked and encoded as its driver sends it, once
+    /// per topic, or `None` when the driver does not send (`noop`, or `log`,
+    /// which logged it). Each topic's copy has a `_unique_id` of its own, as
+    /// oslo gives each send: oslo's listeners take a second message with a
+    /// `_unique_id` they acknowledged for a duplicate, and drop it (a
+    /// listener on two of the topics would lose one copy).
+    fn bodies<P: Serialize + ?Sized>(
         &self,
         ctx: &Context,
         priority: Priority,
         event_type: &str,
         payload: &P,
-    ) -> Result<Option<(Codec, Bytes)>, Error> {
+    ) -> Result<Option<(Codec, Vec<Bytes>)>, Error> {
         check_name("event_type", event_type)?;
         if event_type.is_empty() {
             return Err(Error::InvalidNotification("the event type is empty".to_owned()));
@@ -311,13 +322,24 @@ impl Notifier {
             NotifyDriver::MessagingV2 => (self.codec, true),
             NotifyDriver::Messaging => (Codec::OsloJson, false),
         };
-        let body = codec
-            .encode_notification(&header, payload, envelope)
-            .map_err(|source| Error::Encode {
-                what: "the notification",
-                source,
-            })?;
-        Ok(Some((codec, body)))
+        let encode = |header: &NotificationHeader<'_>| {
+            codec
+                .encode_notification(header, payload, envelope)
+                .map_err(|source| Error::Encode {
+                    what: "the notification",
+                    source,
+                })
+        };
+        let mut bodies = Vec::with_capacity(self.topics.len());
+        bodies.push(encode(&header)?);
+        for _ in 1..self.topics.len() {
+            let unique_id = Id::next();
+            bodies.push(encode(&NotificationHeader {
+                unique_id: unique_id.as_str(),
+                ..header
+            })?);
+        }
+        Ok(Some((codec, bodies)))
     }
 
     priority_methods! {

@@ -436,7 +436,8 @@ async fn notifications(url: &str, total: usize, codec: rpc_core::Codec) -> Resul
         "_unique_id": uuid::Uuid::new_v4().simple().to_string(),
     });
     let body = serde_json::to_vec(&json!({"oslo.version": "2.0", "oslo.message": inner.to_string()}))?;
-    let raw = RawCasts::start(url, &name).await?;
+    // Persistent, in a durable queue, as oslo's notifications and ours go.
+    let raw = RawCasts::persistent(url, &name).await?;
     let bench = bench_url(url);
     let pair = NotifyPair::start(
         rpc_amqp::connect(&bench).await?,

@@ -52,11 +52,18 @@ pub(crate) struct RawRpc {
 }
 
 async fn declare(channel: &Channel, queue: &str, exchange: Option<&str>) -> Result<(), RawError> {
+    declare_with(channel, queue, exchange, QueueDeclareOptions::default()).await
+}
+
+async fn declare_with(
+    channel: &Channel,
+    queue: &str,
+    exchange: Option<&str>,
+    options: QueueDeclareOptions,
+) -> Result<(), RawError> {
     let mut arguments = FieldTable::default();
     arguments.insert("x-expires".into(), AMQPValue::LongInt(60_000));
-    channel
-        .queue_declare(queue.into(), QueueDeclareOptions::default(), arguments)
-        .await?;
+    channel.queue_declare(queue.into(), options, arguments).await?;
     if let Some(exchange) = exchange {
         channel
             .queue_bind(
@@ -231,12 +238,25 @@ pub(crate) struct RawCasts {
     publish: Channel,
     exchange: ShortString,
     queue: ShortString,
+    /// The delivery mode published with: 2 (persistent) for notifications.
+    delivery_mode: u8,
     pub(crate) consumed: Arc<AtomicU64>,
     pub(crate) progress: Arc<Notify>,
 }
 
 impl RawCasts {
+    /// Casts as ours go: transient messages. (Our topic queues are durable,
+    /// which costs nothing for transient messages.)
     pub(crate) async fn start(url: &str, name: &str) -> Result<RawCasts, RawError> {
+        RawCasts::start_with(url, name, false).await
+    }
+
+    /// Notifications as oslo's and ours go: persistent messages in a durable queue.
+    pub(crate) async fn persistent(url: &str, name: &str) -> Result<RawCasts, RawError> {
+        RawCasts::start_with(url, name, true).await
+    }
+
+    async fn start_with(url: &str, name: &str, persistent: bool) -> Result<RawCasts, RawError> {
         let client = Connection::connect(url, ConnectionProperties::default()).await?;
         let server = Connection::connect(url, ConnectionProperties::default()).await?;
         let exchange = format!("rpc_bench_raw_{name}");
@@ -250,7 +270,11 @@ impl RawCasts {
                 FieldTable::default(),
             )
             .await?;
-        declare(&consume, &queue, Some(&exchange)).await?;
+        let options = QueueDeclareOptions {
+            durable: persistent,
+            ..QueueDeclareOptions::default()
+        };
+        declare_with(&consume, &queue, Some(&exchange), options).await?;
         consume.basic_qos(PREFETCH, BasicQosOptions::default()).await?;
         let mut deliveries = consume
             .basic_consume(
@@ -281,6 +305,7 @@ impl RawCasts {
             publish,
             exchange: exchange.into(),
             queue: queue.into(),
+            delivery_mode: if persistent { 2 } else { 1 },
             consumed,
             progress,
         })
@@ -289,7 +314,7 @@ impl RawCasts {
     pub(crate) async fn cast(&self, payload: &[u8]) -> Result<(), RawError> {
         let properties = BasicProperties::default()
             .with_content_type("application/octet-stream".into())
-            .with_delivery_mode(1);
+            .with_delivery_mode(self.delivery_mode);
         let options = BasicPublishOptions {
             mandatory: true,
             immediate: false,
