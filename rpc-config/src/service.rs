@@ -76,23 +76,30 @@ impl Config {
         Client::new(transport, target).timeout(self.call_timeout())
     }
 
-    /// A notifier as `[oslo_messaging_notifications]` says: its first
-    /// driver this framework knows (`noop` when none is set, as oslo
-    /// sends nothing then), its topics and retry.
+    /// A notifier as `[oslo_messaging_notifications]` says: every driver
+    /// listed that this framework knows, in turn (none: nothing is sent, as
+    /// oslo does then; an unknown one, such as `routing`, is skipped with a
+    /// warning), its topics and retry.
     pub fn notifier(&self, transport: Transport, publisher_id: impl Into<String>) -> Notifier {
         let notifications = &self.options().notifications;
-        let driver = notifications
+        let drivers: Vec<NotifyDriver> = notifications
             .driver
             .iter()
-            .find_map(|name| NotifyDriver::from_name(name))
-            .unwrap_or(NotifyDriver::Noop);
+            .filter_map(|name| {
+                let driver = NotifyDriver::from_name(name);
+                if driver.is_none() {
+                    tracing::warn!(driver = %name, "skipping a notification driver this framework does not have");
+                }
+                driver
+            })
+            .collect();
         let retry = match notifications.retry {
             retry if retry < 0 => Retry::Forever,
             0 => Retry::Never,
             retry => Retry::Limited(u32::try_from(retry).unwrap_or(u32::MAX)),
         };
         Notifier::new(transport, publisher_id)
-            .driver(driver)
+            .drivers(drivers)
             .topics(notifications.topics.clone())
             .retry(retry)
     }
@@ -136,7 +143,7 @@ mod tests {
         let config = config(
             "[DEFAULT]\ntransport_url = memory://from_config\nrpc_response_timeout = 7\n\
              executor_thread_pool_size = 3\nrpc_ping_enabled = true\n\
-             [oslo_messaging_notifications]\ndriver = messaging\ntopics = a, b\nretry = 2\n",
+             [oslo_messaging_notifications]\ndriver = log\ndriver = routing\ndriver = messaging\ntopics = a, b\nretry = 2\n",
         );
         assert_eq!(config.call_timeout(), Duration::from_secs(7));
         assert_eq!(config.executor(), Executor::Concurrent(3));
@@ -146,7 +153,7 @@ mod tests {
         let notifier = config.notifier(transport, "svc");
         let debug = format!("{notifier:?}");
         assert!(
-            debug.contains("Messaging") && debug.contains("\"a\"") && debug.contains("Limited(2)"),
+            debug.contains("[Log, Messaging]") && debug.contains("\"a\"") && debug.contains("Limited(2)"),
             "{debug}"
         );
     }

@@ -27,6 +27,7 @@
 mod endpoint;
 mod filter;
 mod listener;
+mod log_driver;
 pub(crate) mod message;
 mod notifier;
 mod priority;

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use super::message::NotificationHeader;
-use super::{Priority, timestamp};
+use super::{Priority, log_driver, timestamp};
 use crate::header;
 use crate::ids::Id;
 use crate::metrics::NotifierMetrics;
@@ -28,7 +28,8 @@ pub enum NotifyDriver {
     /// `messaging`: over the transport, oslo's 1.0 format (no envelope), for
     /// old consumers. Always JSON.
     Messaging,
-    /// `log`: written to the log (`tracing`) at the priority's level, not sent.
+    /// `log`: written to the log (`tracing`) at the priority's level, not
+    /// sent; as oslo's, without the context and with secrets masked.
     Log,
     /// `noop`: dropped.
     Noop,
@@ -106,7 +107,8 @@ pub struct Notifier {
     routes: Arc<[NotificationRoute]>,
     /// Its series, by route.
     metrics: NotifierMetrics,
-    driver: NotifyDriver,
+    /// Each notification goes through each in turn.
+    drivers: Arc<[NotifyDriver]>,
     codec: Codec,
     retry: Retry,
 }
@@ -139,7 +141,7 @@ impl Notifier {
             exchange: None,
             routes: Arc::from([]),
             metrics: NotifierMetrics::default(),
-            driver: NotifyDriver::default(),
+            drivers: Arc::from([NotifyDriver::default()]),
             codec: Codec::OsloJson,
             retry: Retry::default(),
         }
@@ -198,8 +200,15 @@ impl Notifier {
     }
 
     /// Sends with `driver` (default [`NotifyDriver::MessagingV2`]).
-    pub fn driver(mut self, driver: NotifyDriver) -> Notifier {
-        self.driver = driver;
+    pub fn driver(self, driver: NotifyDriver) -> Notifier {
+        self.drivers([driver])
+    }
+
+    /// Sends with each of `drivers` in turn, as oslo's multi-valued
+    /// `driver` option does: `[MessagingV2, Log]` publishes each
+    /// notification and logs it. None at all is [`NotifyDriver::Noop`].
+    pub fn drivers(mut self, drivers: impl IntoIterator<Item = NotifyDriver>) -> Notifier {
+        self.drivers = drivers.into_iter().collect();
         self
     }
 
@@ -223,11 +232,12 @@ impl Notifier {
         &self.transport
     }
 
-    /// Sends a notification of `priority`.
+    /// Sends a notification of `priority`, through each of its drivers.
     ///
     /// Fails when the event type is empty or a name is over 255 bytes, when
     /// the payload cannot be encoded, or when the transport fails on a topic
-    /// (the other topics are still tried).
+    /// (the other topics, and the other drivers, are still tried): with the
+    /// first error.
     pub async fn notify<P: Serialize + ?Sized>(
         &self,
         ctx: &Context,
@@ -235,21 +245,104 @@ impl Notifier {
         event_type: &str,
         payload: &P,
     ) -> Result<(), Error> {
-        let (codec, bodies) = match self.bodies(ctx, priority, event_type, payload) {
-            Ok(Some(encoded)) => encoded,
-            Ok(None) => return Ok(()),
-            Err(error) => {
-                if self.sends() {
-                    for (topic, name) in self.topics.iter().enumerate() {
-                        let route = Notifier::route_index(topic, priority);
-                        self.metrics.sent(route, name, priority, Some(error.kind_name()));
-                    }
-                }
-                return Err(error);
+        if let Err(error) = self.check(event_type) {
+            if self.sends() {
+                self.refused(priority, &error);
             }
+            return Err(error);
+        }
+        let context = ctx.redacted();
+        // A version 4 UUID as oslo makes, from the thread's generator (no
+        // system call per notification, as `Uuid::new_v4` would make),
+        // written on the stack (no `fmt`, no allocation).
+        let mut buffer = uuid::Uuid::encode_buffer();
+        let message_id = uuid::Builder::from_random_bytes(rand::random())
+            .into_uuid()
+            .hyphenated()
+            .encode_lower(&mut buffer);
+        let timestamp = timestamp::now();
+        // One message for every driver, as oslo's: the same id and time.
+        let header = NotificationHeader {
+            priority,
+            publisher_id: &self.publisher_id,
+            event_type,
+            message_id,
+            timestamp: &timestamp,
+            unique_id: "",
+            context: &context,
         };
+        let mut failed = None;
+        for &driver in self.drivers.iter() {
+            let done = match driver {
+                NotifyDriver::Noop => Ok(()),
+                NotifyDriver::Log => log_driver::log(&header, payload),
+                NotifyDriver::MessagingV2 => self.send(ctx, &header, payload, self.codec, true).await,
+                NotifyDriver::Messaging => self.send(ctx, &header, payload, Codec::OsloJson, false).await,
+            };
+            if let Err(error) = done {
+                failed.get_or_insert(error);
+            }
+        }
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// Whether one of its drivers sends over the transport.
+    fn sends(&self) -> bool {
+        self.drivers
+            .iter()
+            .any(|driver| matches!(driver, NotifyDriver::MessagingV2 | NotifyDriver::Messaging))
+    }
+
+    fn check(&self, event_type: &str) -> Result<(), Error> {
+        check_name("event_type", event_type)?;
+        if event_type.is_empty() {
+            return Err(Error::InvalidNotification("the event type is empty".to_owned()));
+        }
+        check_name("publisher_id", &self.publisher_id)
+    }
+
+    /// Counts a notification refused before it was sent, on each topic.
+    fn refused(&self, priority: Priority, error: &Error) {
+        for (topic, name) in self.topics.iter().enumerate() {
+            let route = Notifier::route_index(topic, priority);
+            self.metrics.sent(route, name, priority, Some(error.kind_name()));
+        }
+    }
+
+    /// Encodes the notification as a messaging driver sends it and
+    /// publishes it on each topic. Each copy has a `_unique_id` of its own,
+    /// as oslo gives each send: oslo's listeners take a second message with
+    /// a `_unique_id` they acknowledged for a duplicate, and drop it (a
+    /// listener on two of the topics would lose one copy).
+    async fn send<P: Serialize + ?Sized>(
+        &self,
+        ctx: &Context,
+        header: &NotificationHeader<'_>,
+        payload: &P,
+        codec: Codec,
+        envelope: bool,
+    ) -> Result<(), Error> {
+        let priority = header.priority;
+        let bodies: Result<Vec<Bytes>, Error> = self
+            .topics
+            .iter()
+            .map(|_| {
+                let unique_id = Id::next();
+                let header = NotificationHeader {
+                    unique_id: unique_id.as_str(),
+                    ..*header
+                };
+                codec
+                    .encode_notification(&header, payload, envelope)
+                    .map_err(|source| Error::Encode {
+                        what: "the notification",
+                        source,
+                    })
+            })
+            .collect();
+        let bodies = bodies.inspect_err(|error| self.refused(priority, error))?;
         let headers = crate::client::lifecycle_headers(ctx, None);
-        let mut failed = Vec::new();
+        let mut failed = None;
         for ((topic, name), body) in self.topics.iter().enumerate().zip(bodies) {
             let route = self.route(topic, priority);
             // Persistent, and published again after a lost connection (as
@@ -263,83 +356,11 @@ impl Notifier {
             self.metrics
                 .sent(index, name, priority, sent.as_ref().err().map(|_| "transport"));
             if let Err(error) = sent {
-                tracing::warn!(%route, event_type, %error, "could not send a notification");
-                failed.push(error);
+                tracing::warn!(%route, event_type = header.event_type, %error, "could not send a notification");
+                failed.get_or_insert(error);
             }
         }
-        match failed.into_iter().next() {
-            None => Ok(()),
-            Some(error) => Err(Error::Transport(error)),
-        }
-    }
-
-    /// Whether its driver sends over the transport.
-    fn sends(&self) -> bool {
-        matches!(self.driver, NotifyDriver::MessagingV2 | NotifyDriver::Messaging)
-    }
-
-    /// The notification checked and encoded as its driver sends it, once
-    /// per topic, or `None` when the driver does not send (`noop`, or `log`,
-    /// which logged it). Each topic's copy has a `_unique_id` of its own, as
-    /// oslo gives each send: oslo's listeners take a second message with a
-    /// `_unique_id` they acknowledged for a duplicate, and drop it (a
-    /// listener on two of the topics would lose one copy).
-    fn bodies<P: Serialize + ?Sized>(
-        &self,
-        ctx: &Context,
-        priority: Priority,
-        event_type: &str,
-        payload: &P,
-    ) -> Result<Option<(Codec, Vec<Bytes>)>, Error> {
-        check_name("event_type", event_type)?;
-        if event_type.is_empty() {
-            return Err(Error::InvalidNotification("the event type is empty".to_owned()));
-        }
-        check_name("publisher_id", &self.publisher_id)?;
-        let context = ctx.redacted();
-        // A version 4 UUID as oslo makes, from the thread's generator (no
-        // system call per notification, as `Uuid::new_v4` would make),
-        // written on the stack (no `fmt`, no allocation).
-        let mut buffer = uuid::Uuid::encode_buffer();
-        let message_id = uuid::Builder::from_random_bytes(rand::random())
-            .into_uuid()
-            .hyphenated()
-            .encode_lower(&mut buffer);
-        let timestamp = timestamp::now();
-        let unique_id = Id::next();
-        let header = NotificationHeader {
-            priority,
-            publisher_id: &self.publisher_id,
-            event_type,
-            message_id,
-            timestamp: &timestamp,
-            unique_id: unique_id.as_str(),
-            context: &context,
-        };
-        let (codec, envelope) = match self.driver {
-            NotifyDriver::Noop => return Ok(None),
-            NotifyDriver::Log => return log(&header, payload).map(|()| None),
-            NotifyDriver::MessagingV2 => (self.codec, true),
-            NotifyDriver::Messaging => (Codec::OsloJson, false),
-        };
-        let encode = |header: &NotificationHeader<'_>| {
-            codec
-                .encode_notification(header, payload, envelope)
-                .map_err(|source| Error::Encode {
-                    what: "the notification",
-                    source,
-                })
-        };
-        let mut bodies = Vec::with_capacity(self.topics.len());
-        bodies.push(encode(&header)?);
-        for _ in 1..self.topics.len() {
-            let unique_id = Id::next();
-            bodies.push(encode(&NotificationHeader {
-                unique_id: unique_id.as_str(),
-                ..header
-            })?);
-        }
-        Ok(Some((codec, bodies)))
+        failed.map_or(Ok(()), |error| Err(Error::Transport(error)))
     }
 
     priority_methods! {
@@ -366,7 +387,7 @@ impl fmt::Debug for Notifier {
             .field("publisher_id", &self.publisher_id)
             .field("topics", &self.topics)
             .field("exchange", &self.exchange)
-            .field("driver", &self.driver)
+            .field("drivers", &self.drivers)
             .field("codec", &self.codec)
             .field("retry", &self.retry)
             .finish_non_exhaustive()
@@ -377,25 +398,6 @@ fn check_name(what: &str, value: &str) -> Result<(), Error> {
     header::bounded(what, value)
         .map(drop)
         .map_err(|error| Error::InvalidNotification(error.to_string()))
-}
-
-/// oslo's `log` driver: the notification as JSON, at the priority's level.
-fn log<P: Serialize + ?Sized>(header: &NotificationHeader<'_>, payload: &P) -> Result<(), Error> {
-    let body = Codec::OsloJson
-        .encode_notification(header, payload, false)
-        .map_err(|source| Error::Encode {
-            what: "the notification",
-            source,
-        })?;
-    let message = String::from_utf8_lossy(&body);
-    let logger = format!("oslo.messaging.notification.{}", header.event_type);
-    match header.priority {
-        Priority::Debug => tracing::debug!(%logger, notification = %message),
-        Priority::Warn => tracing::warn!(%logger, notification = %message),
-        Priority::Error | Priority::Critical => tracing::error!(%logger, notification = %message),
-        Priority::Audit | Priority::Info | Priority::Sample => tracing::info!(%logger, notification = %message),
-    }
-    Ok(())
 }
 
 #[cfg(test)]
