@@ -1,9 +1,9 @@
 """A Python oslo.messaging NotificationListener, for the Rust notifier's
 interop tests.
 
-usage: notify_listen.py TOPIC COUNT OUT
+usage: notify_listen.py TOPICS COUNT OUT
 
-Listens on TOPIC for every priority; prints `ready` once listening; writes
+Listens on TOPICS (comma-separated) for every priority; prints `ready` once listening; writes
 one JSON line per notification to OUT (`priority`, `publisher_id`,
 `event_type`, `payload`, `metadata`, `ctxt`) and exits after COUNT.
 """
@@ -15,7 +15,7 @@ import oslo_messaging as messaging
 
 import oslo_env
 
-topic, count, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+topics, count, out = sys.argv[1].split(","), int(sys.argv[2]), sys.argv[3]
 received = []
 done = threading.Event()
 lock = threading.Lock()
@@ -43,7 +43,8 @@ for priority in ["audit", "debug", "info", "warn", "error", "critical", "sample"
 
 transport = oslo_env.notification_transport()
 listener = messaging.get_notification_listener(
-    transport, [messaging.Target(topic=topic)], [Endpoint()], executor="threading")
+    transport, [messaging.Target(topic=topic) for topic in topics], [Endpoint()],
+    executor="threading")
 listener.start()
 print("ready", flush=True)
 done.wait(60)

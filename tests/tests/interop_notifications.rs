@@ -282,12 +282,13 @@ struct Received {
 async fn rust_notifier_to_python_listener() {
     let exchange = unique_topic("notify_rs_ex");
     let topic = unique_topic("notify_rs");
+    let second = unique_topic("notify_rs_second");
     let dir = TempDir::new("notify-interop");
     let out = dir.path().join("received.jsonl");
-    let count = PRIORITIES.len() + 2;
+    let count = PRIORITIES.len() + 4;
     let mut program = command("notify_listen.py");
     program
-        .arg(&topic)
+        .arg(format!("{topic},{second}"))
         .arg(count.to_string())
         .arg(&out)
         .env("OSLO_EXCHANGE", &exchange);
@@ -311,6 +312,14 @@ async fn rust_notifier_to_python_listener() {
     let v1 = notifier.prepare().driver(NotifyDriver::Messaging);
     v1.info(&ctx, "rust.v1.info", &json!({"v": 1})).await.unwrap();
     v1.error(&ctx, "rust.v1.error", &json!({"v": 1})).await.unwrap();
+    // One notification on both topics the listener listens to: oslo's
+    // listener takes both copies (each has its own `_unique_id`).
+    notifier
+        .prepare()
+        .topics([topic.as_str(), second.as_str()])
+        .warn(&ctx, "rust.both.topics", &json!({}))
+        .await
+        .unwrap();
 
     let status = python.wait_exit(Duration::from_secs(60)).await;
     assert!(
@@ -350,6 +359,12 @@ async fn rust_notifier_to_python_listener() {
         assert_eq!(notification.priority, priority);
         assert_eq!(notification.payload, json!({"v": 1}));
     }
-    let queues: Vec<String> = PRIORITIES.iter().map(|p| format!("{topic}.{p}")).collect();
+    let both: Vec<&Received> = received.iter().filter(|r| r.event_type == "rust.both.topics").collect();
+    assert_eq!(both.len(), 2, "{text}");
+    assert_eq!(both[0].metadata["message_id"], both[1].metadata["message_id"]);
+    let queues: Vec<String> = [&topic, &second]
+        .into_iter()
+        .flat_map(|topic| PRIORITIES.iter().map(move |p| format!("{topic}.{p}")))
+        .collect();
     clean_up(&exchange, &queues).await;
 }
