@@ -268,6 +268,7 @@ impl Notifier {
             event_type,
             message_id,
             timestamp: &timestamp,
+            // Each copy a messaging driver sends gets its own (`send`).
             unique_id: "",
             context: &context,
         };
