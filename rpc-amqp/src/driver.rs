@@ -1,6 +1,7 @@
 //! The AMQP driver: rpc-core's transport seam over RabbitMQ.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,17 +22,44 @@ use crate::listener::{AmqpListener, ConsumerStats, QueueConsumer, ReplyConsumer}
 use crate::publisher::{Message, Outcome, Publisher};
 use crate::topology;
 
-/// Whether an at-least-once publish that failed with `error` goes out again:
-/// only after a lost connection (the broker may not have it), as often as
-/// the message's [`Retry`] allows.
-fn may_republish(message: &OutgoingMessage, error: &TransportError, republished: u32) -> bool {
-    message.delivery == DeliveryMode::AtLeastOnce
-        && error.kind() == TransportErrorKind::ConnectionLost
-        && match message.retry {
-            Retry::Never => false,
-            Retry::Limited(retries) => republished < retries,
-            Retry::Forever => true,
+/// The publishes of one at-least-once message after the first: a message
+/// whose publish failed with a lost connection (the broker may not have it)
+/// goes out again, as often as its [`Retry`] allows, after a backoff.
+struct Republish {
+    republished: u32,
+    backoff: Backoff,
+}
+
+impl Republish {
+    fn new(config: &AmqpConfig) -> Republish {
+        Republish {
+            republished: 0,
+            backoff: Backoff::new(Duration::from_millis(50), config.retry_interval),
         }
+    }
+
+    /// Whether `message`, whose publish to `to` failed with `error`, goes
+    /// out again; if so, once the backoff has passed.
+    async fn after(
+        &mut self,
+        message: &OutgoingMessage,
+        error: &TransportError,
+        to: &(dyn fmt::Display + Sync),
+    ) -> bool {
+        let again = message.delivery == DeliveryMode::AtLeastOnce
+            && error.kind() == TransportErrorKind::ConnectionLost
+            && match message.retry {
+                Retry::Never => false,
+                Retry::Limited(retries) => self.republished < retries,
+                Retry::Forever => true,
+            };
+        if again {
+            self.republished += 1;
+            tracing::info!(%to, %error, attempt = self.republished, "publishing again after a lost connection");
+            tokio::time::sleep(self.backoff.next_delay()).await;
+        }
+        again
+    }
 }
 
 /// Whether a reply that failed with `error` goes out again (within the
@@ -317,8 +345,7 @@ impl Driver for AmqpDriver {
         let mut first = Some((topology::route(&address)?, self.properties(&message)));
         let unconfirmed = self.unconfirmed(&address, &message);
         let unconfirmed = message.call_id.take().filter(|_| unconfirmed);
-        let mut republished = 0;
-        let mut backoff = Backoff::new(Duration::from_millis(50), self.config.retry_interval);
+        let mut republish = Republish::new(&self.config);
         let outcome = loop {
             let ((exchange, routing_key), properties) = match first.take() {
                 Some(parts) => parts,
@@ -351,12 +378,11 @@ impl Driver for AmqpDriver {
             match published {
                 Ok(outcome) => break outcome,
                 // At-least-once: the broker may not have it; publish it again.
-                Err(error) if may_republish(&message, &error, republished) => {
-                    republished += 1;
-                    tracing::info!(%address, %error, attempt = republished, "publishing again after a lost connection");
-                    tokio::time::sleep(backoff.next_delay()).await;
+                Err(error) => {
+                    if !republish.after(&message, &error, &address).await {
+                        return Err(error);
+                    }
                 }
-                Err(error) => return Err(error),
             }
         };
         match outcome {
@@ -451,16 +477,13 @@ impl Driver for AmqpDriver {
         // connection (the broker may not have it) goes out again once
         // reconnected, as its `Retry` allows; a listener may see it twice,
         // as with oslo, whose listeners drop the copy by its `_unique_id`.
-        let mut republished = 0;
-        let mut backoff = Backoff::new(Duration::from_millis(50), self.config.retry_interval);
+        let mut republish = Republish::new(&self.config);
         loop {
-            match self.notify_once(route, &message).await {
-                Err(error) if may_republish(&message, &error, republished) => {
-                    republished += 1;
-                    tracing::info!(%route, %error, attempt = republished, "publishing a notification again after a lost connection");
-                    tokio::time::sleep(backoff.next_delay()).await;
-                }
-                sent => return sent,
+            let Err(error) = self.notify_once(route, &message).await else {
+                return Ok(());
+            };
+            if !republish.after(&message, &error, route).await {
+                return Err(error);
             }
         }
     }

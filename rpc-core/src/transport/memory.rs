@@ -496,8 +496,8 @@ impl fmt::Debug for NotificationListener {
 impl Listener for NotificationListener {
     async fn next(&mut self) -> Option<Result<Delivery, TransportError>> {
         let count = self.queues.len();
-        let first = self.turn % count;
-        self.turn = self.turn.wrapping_add(1);
+        let first = self.turn;
+        self.turn = (first + 1) % count;
         let pops = (0..count).map(|at| Box::pin(self.queues[(first + at) % count].pop()));
         let (message, at, _) = futures_util::future::select_all(pops).await;
         let index = (first + at) % count;
