@@ -104,15 +104,90 @@ macro_rules! conformance_tests {
 
 /// Runs every conformance scenario, one after the other, inside one test:
 /// for a transport whose broker the test starts once (a RabbitMQ 4 node).
+/// A failing scenario does not stop the run; the failures are told again at
+/// its end (see [`SuiteRun`]).
 #[macro_export]
 macro_rules! run_conformance {
     ($connect:expr) => {
         $crate::with_conformance_scenarios!($crate::run_conformance; @run $connect)
     };
     (@run $connect:expr; $($name:ident),* $(,)?) => {{
+        let mut run = $crate::SuiteRun::default();
         $(
-            eprintln!("conformance::{}", stringify!($name));
-            $crate::conformance::$name($connect).await;
+            run.scenario(
+                concat!("conformance::", stringify!($name)),
+                $crate::conformance::$name($connect),
+            )
+            .await;
         )*
+        run.finish();
     }};
+}
+
+/// Many scenarios run inside one test. Each one's panic is caught and the
+/// run goes on; [`SuiteRun::finish`] then fails the test with every failed
+/// scenario and its message, as the last lines of the test's output, where
+/// a log cut to its head and tail still shows them (the intended panics of
+/// some scenarios print backtraces that would bury a failure in the middle).
+#[derive(Debug, Default)]
+pub struct SuiteRun {
+    failures: Vec<String>,
+}
+
+impl SuiteRun {
+    /// Runs one scenario, catching its panic.
+    pub async fn scenario(&mut self, name: &str, scenario: impl std::future::Future<Output = ()>) {
+        use futures_util::FutureExt;
+        eprintln!("{name}");
+        record_panic_locations();
+        LAST_PANIC.with_borrow_mut(|last| *last = None);
+        let started = std::time::Instant::now();
+        if let Err(panic) = std::panic::AssertUnwindSafe(scenario).catch_unwind().await {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|message| (*message).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_owned());
+            let at = LAST_PANIC.with_borrow_mut(Option::take).unwrap_or_default();
+            let elapsed = started.elapsed();
+            self.failures
+                .push(format!("{name} failed after {elapsed:.1?}, at {at}: {message}"));
+        }
+    }
+
+    /// Fails the test if a scenario failed, naming each one; without a
+    /// panic hook's backtrace, so that the names are the output's last lines.
+    pub fn finish(self) {
+        if self.failures.is_empty() {
+            return;
+        }
+        let report = format!(
+            "{} scenarios failed:\n{}",
+            self.failures.len(),
+            self.failures.join("\n")
+        );
+        eprintln!("{report}");
+        std::panic::resume_unwind(Box::new(report));
+    }
+}
+
+thread_local! {
+    /// Where this thread last panicked: the scenarios run on the test's
+    /// thread, so its last panic is the one a scenario's failure unwound from.
+    static LAST_PANIC: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Installs, once, a panic hook that notes each panic's location for
+/// [`SuiteRun`], then does what the hook before it did.
+fn record_panic_locations() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if let Some(location) = info.location() {
+                LAST_PANIC.with_borrow_mut(|last| *last = Some(location.to_string()));
+            }
+            previous(info);
+        }));
+    });
 }
