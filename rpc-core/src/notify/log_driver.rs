@@ -5,50 +5,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::Priority;
+use super::mask::mask_secrets;
 use super::message::NotificationHeader;
 use crate::{CodecError, Error};
-
-/// The keys oslo.utils masks (`strutils._SANITIZE_KEYS`), and `credential`,
-/// which a context's redaction hides too: a key containing any of them, in
-/// any case, has its value written as `***`.
-const SECRET_KEYS: [&str; 36] = [
-    "adminpass",
-    "admin_pass",
-    "password",
-    "admin_password",
-    "auth_token",
-    "new_pass",
-    "auth_password",
-    "secret_uuid",
-    "secret",
-    "sys_pswd",
-    "token",
-    "configdrive",
-    "chappassword",
-    "encrypted_key",
-    "private_key",
-    "fernetkey",
-    "sslkey",
-    "passphrase",
-    "cephclusterfsid",
-    "octaviaheartbeatkey",
-    "rabbitcookie",
-    "cephmanilaclientkey",
-    "pacemakerremoteauthkey",
-    "designaterndckey",
-    "cephadminkey",
-    "heatauthencryptionkey",
-    "cephclientkey",
-    "keystonecredential",
-    "barbicansimplecryptokek",
-    "cephrgwkey",
-    "swifthashsuffix",
-    "migrationsshkey",
-    "cephmdskey",
-    "cephmonkey",
-    "chapsecret",
-    "credential",
-];
 
 /// Writes the notification to the log, under the logger name oslo uses
 /// (`oslo.messaging.notification.<event type>`, as a field).
@@ -82,32 +41,8 @@ fn line<P: Serialize + ?Sized>(header: &NotificationHeader<'_>, payload: &P) -> 
     message.insert("payload".to_owned(), payload);
     message.insert("timestamp".to_owned(), header.timestamp.into());
     let mut message = Value::Object(message);
-    mask(&mut message);
+    mask_secrets(&mut message);
     Ok(message.to_string())
-}
-
-/// Replaces with `***` the value of every key that looks secret, in objects
-/// at any depth, arrays included; an object under such a key is masked
-/// inside instead, as oslo does.
-fn mask(value: &mut Value) {
-    match value {
-        Value::Object(entries) => {
-            for (key, value) in entries.iter_mut() {
-                if !value.is_object() && is_secret(key) {
-                    *value = Value::String("***".to_owned());
-                } else {
-                    mask(value);
-                }
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(mask),
-        _ => {}
-    }
-}
-
-fn is_secret(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    SECRET_KEYS.iter().any(|secret| key.contains(secret))
 }
 
 #[cfg(test)]
@@ -131,6 +66,7 @@ mod tests {
         };
         let payload = json!({
             "instance_id": "i-1",
+            "command": "mount --password hunter2 /mnt",
             "Admin_Password": "hunter2",
             "auth": {"token": "t0k3n", "user": "admin", "password": {"old": "a", "note": "kept"}},
             "volumes": [{"encrypted_key": "k", "size": 10}],
@@ -148,6 +84,7 @@ mod tests {
                 "timestamp": "2026-12-04 10:00:00.000001",
                 "payload": {
                     "instance_id": "i-1",
+                    "command": "mount --password *** /mnt",
                     "Admin_Password": "***",
                     "auth": {"token": "***", "user": "admin", "password": {"old": "a", "note": "kept"}},
                     "volumes": [{"encrypted_key": "***", "size": 10}],

@@ -28,6 +28,7 @@ mod endpoint;
 mod filter;
 mod listener;
 mod log_driver;
+mod mask;
 pub(crate) mod message;
 mod notifier;
 mod priority;
