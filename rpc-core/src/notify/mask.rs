@@ -4,7 +4,8 @@
 //! (`password=...`, `--password ...`, `<password>...</password>`, a quoted
 //! `'password': '...'`).
 
-use std::sync::LazyLock;
+use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use regex::Regex;
 use serde_json::Value;
@@ -77,30 +78,26 @@ const AFTER: &str = r#"(KEY[0-9]*\s*[=]\s*)[^\s^'"]+"#;
 const WILDCARD: &str = r#"(['"][^"']*KEY[0-9]*['"]\s*:\s*u?['"].*['"])[^"']*(['"])"#;
 
 /// One key's patterns, compiled as oslo compiles them (`re.DOTALL |
-/// re.IGNORECASE`), each with its replacement.
-struct KeyPatterns {
-    key: &'static str,
-    patterns: Vec<(Regex, String)>,
+/// re.IGNORECASE`), each with its replacement; compiled the first time a
+/// string holds the key, so that a log without secrets compiles none.
+fn patterns(index: usize) -> &'static [(Regex, String)] {
+    static PATTERNS: [OnceLock<Vec<(Regex, String)>>; SECRET_KEYS.len()] =
+        [const { OnceLock::new() }; SECRET_KEYS.len()];
+    PATTERNS[index].get_or_init(|| {
+        let key = regex::escape(SECRET_KEYS[index]);
+        let compile = |pattern: &str| {
+            Regex::new(&format!("(?si){}", pattern.replace("KEY", &key)))
+                .expect("oslo.utils' patterns are regular expressions")
+        };
+        let mut patterns: Vec<(Regex, String)> = AROUND
+            .iter()
+            .map(|pattern| (compile(pattern), format!("${{1}}{MASK}${{2}}")))
+            .collect();
+        patterns.push((compile(AFTER), format!("${{1}}{MASK}")));
+        patterns.push((compile(WILDCARD), "${1}".to_owned()));
+        patterns
+    })
 }
-
-static PATTERNS: LazyLock<Vec<KeyPatterns>> = LazyLock::new(|| {
-    let compile = |pattern: &str, key: &str| {
-        Regex::new(&format!("(?si){}", pattern.replace("KEY", &regex::escape(key))))
-            .expect("oslo.utils' patterns are regular expressions")
-    };
-    SECRET_KEYS
-        .iter()
-        .map(|&key| {
-            let mut patterns: Vec<(Regex, String)> = AROUND
-                .iter()
-                .map(|pattern| (compile(pattern, key), format!("${{1}}{MASK}${{2}}")))
-                .collect();
-            patterns.push((compile(AFTER, key), format!("${{1}}{MASK}")));
-            patterns.push((compile(WILDCARD, key), "${1}".to_owned()));
-            KeyPatterns { key, patterns }
-        })
-        .collect()
-});
 
 /// Masks `value` as `mask_dict_password` masks a message: in objects at any
 /// depth, arrays included, the value of a key that looks secret becomes
@@ -140,13 +137,13 @@ fn mask_password(text: &str) -> Option<String> {
         return None;
     }
     let mut masked = text.to_owned();
-    for key_patterns in PATTERNS.iter() {
+    for (index, key) in SECRET_KEYS.iter().enumerate() {
         // oslo tests each key against the string as the previous keys left it.
-        if !masked.to_lowercase().contains(key_patterns.key) {
+        if !masked.to_lowercase().contains(key) {
             continue;
         }
-        for (pattern, replacement) in &key_patterns.patterns {
-            if let std::borrow::Cow::Owned(replaced) = pattern.replace_all(&masked, replacement.as_str()) {
+        for (pattern, replacement) in patterns(index) {
+            if let Cow::Owned(replaced) = pattern.replace_all(&masked, replacement.as_str()) {
                 masked = replaced;
             }
         }
