@@ -255,6 +255,14 @@ impl Acker for AmqpAcker {
     async fn reject(&self, requeue: bool) -> Result<(), TransportError> {
         self.acks.reject(self.tag, requeue).await
     }
+
+    /// The channel is closed, by the broker or with its connection (not
+    /// closing: a stopping server's channel stays open until its deliveries
+    /// are settled).
+    fn is_gone(&self) -> bool {
+        let status = self.acks.channel.status();
+        !(status.connected() || status.closing() || status.initializing())
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use rpc_tests::api::CalculatorClient;
 use rpc_tests::broker::{self, TEST_OPTIONS};
 use rpc_tests::conformance::{start_server, unique_topic};
 use rpc_tests::proxy::{Proxy, through, upstream_of};
+use rpc_tests::raw::Raw;
 
 use rpc_tests::broker::FAST_RECONNECT as FAST;
 
@@ -677,6 +678,59 @@ async fn a_notification_cut_off_before_the_broker_has_it_is_published_again() {
     assert!(sent.is_ok(), "{sent:?}");
     let event = tokio::time::timeout(Duration::from_secs(10), received.recv()).await;
     assert_eq!(event.ok().flatten().as_deref(), Some("cut.off"));
+    listener.stop();
+    listener.wait().await;
+}
+
+/// Notifications a batch gathered from a connection that is then lost are
+/// not handled from it: the broker delivers them again, and each is handled
+/// once, from the new connection. (Handled from the lost one as well, each
+/// would be handled twice, its acknowledgement failing the first time.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_gathered_on_a_lost_connection_are_handled_once() {
+    let proxy = Proxy::start(upstream_of(&broker::url())).await;
+    let topic = unique_topic("notify_gone");
+    let (seen, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let listener = NotificationListener::builder(proxied(&[proxy.port()]).await, [Target::topic(&topic)])
+        .endpoint(handler([Priority::Info], move |notification| {
+            let seen = seen.clone();
+            async move {
+                let _ = seen.send(notification.event_type().to_owned());
+            }
+        }))
+        .batch(10, Duration::from_secs(1))
+        .build()
+        .unwrap();
+    listener.start().await.unwrap();
+    let notifier = Notifier::new(broker::connect().await, "compute.host-1").topics([&topic]);
+    let ctx = Context::new();
+    for event in ["one", "two", "three"] {
+        notifier.info(&ctx, event, &json!({})).await.unwrap();
+    }
+    // All three are with the listener, gathering its batch: none waits in the queue.
+    let raw = Raw::connect().await;
+    let queue = format!("{topic}.info");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while raw.message_count(&queue).await > 0 {
+        assert!(Instant::now() < deadline, "the listener never took its notifications");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    proxy.cut().await;
+    proxy.restore();
+    wait_for_health(|| listener.health(), |health| health.is_ready()).await;
+    notifier.info(&ctx, "marker", &json!({})).await.unwrap();
+    let mut events = Vec::new();
+    while events.last().map(String::as_str) != Some("marker") {
+        let event = tokio::time::timeout(Duration::from_secs(20), received.recv())
+            .await
+            .unwrap_or_else(|_| panic!("the marker never came; seen {events:?}"));
+        events.push(event.unwrap());
+    }
+    for event in ["one", "two", "three"] {
+        let times = events.iter().filter(|seen| *seen == event).count();
+        assert_eq!(times, 1, "`{event}` handled {times} times: {events:?}");
+    }
     listener.stop();
     listener.wait().await;
 }

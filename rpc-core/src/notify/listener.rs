@@ -649,7 +649,21 @@ async fn settle(shared: &Shared, delivery: &mut Delivery, priority: Priority, ve
     }
 }
 
+/// Deliveries whose channel closed before they were handled: the broker
+/// has them back and delivers them again, so they are not handled here (they
+/// would be handled twice, and could not be acknowledged).
+fn left_to_the_broker(count: usize) {
+    tracing::info!(
+        count,
+        "notifications received on a connection since lost are left to the broker, which delivers them again"
+    );
+}
+
 async fn handle_one(shared: Arc<Shared>, mut delivery: Delivery, _slot: OwnedSemaphorePermit) {
+    if delivery.is_gone() {
+        left_to_the_broker(1);
+        return;
+    }
     let _in_flight = InFlight::new(&shared, 1);
     let timer = Timer::start();
     let Some(notification) = read(&shared, &mut delivery).await else {
@@ -686,6 +700,15 @@ async fn handle_one(shared: Arc<Shared>, mut delivery: Delivery, _slot: OwnedSem
 }
 
 async fn handle_batch(shared: Arc<Shared>, deliveries: Vec<Delivery>, _slot: OwnedSemaphorePermit) {
+    // A batch gathers for up to its timeout: its first deliveries may have
+    // lost their connection meanwhile.
+    let (gone, deliveries): (Vec<Delivery>, Vec<Delivery>) = deliveries.into_iter().partition(Delivery::is_gone);
+    if !gone.is_empty() {
+        left_to_the_broker(gone.len());
+    }
+    if deliveries.is_empty() {
+        return;
+    }
     let _in_flight = InFlight::new(&shared, deliveries.len());
     let mut read_ones = Vec::with_capacity(deliveries.len());
     for mut delivery in deliveries {

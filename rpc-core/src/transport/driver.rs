@@ -235,6 +235,13 @@ pub trait Acker: Send + Sync + fmt::Debug {
     async fn ack(&self) -> Result<(), TransportError>;
     /// Rejects the delivery; with `requeue` the broker delivers it again.
     async fn reject(&self, requeue: bool) -> Result<(), TransportError>;
+    /// Whether the delivery can no longer be settled: the channel that
+    /// brought it is closed (with its connection, say), so the broker has
+    /// taken it back and delivers it again. Handling it now would handle it
+    /// twice. By default, never.
+    fn is_gone(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -331,6 +338,13 @@ impl Delivery {
     /// already, or from a transport without acknowledgements.
     pub fn is_settled(&self) -> bool {
         self.acker.is_none()
+    }
+
+    /// Whether the delivery can no longer be settled, and the broker
+    /// delivers it again (see [`Acker::is_gone`]); never for a delivery
+    /// settled already or from a transport without acknowledgements.
+    pub fn is_gone(&self) -> bool {
+        self.acker.as_ref().is_some_and(|acker| acker.is_gone())
     }
 
     /// Acknowledges the delivery (a no-op for transports without acknowledgements).
