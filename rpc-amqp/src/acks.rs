@@ -256,12 +256,12 @@ impl Acker for AmqpAcker {
         self.acks.reject(self.tag, requeue).await
     }
 
-    /// The channel is closed, by the broker or with its connection (not
-    /// closing: a stopping server's channel stays open until its deliveries
-    /// are settled).
+    /// The channel is closing or closed, by the broker or with its
+    /// connection: an acknowledgement is refused then too ([`Acks`]). (A
+    /// stopping server or listener closes a channel only once every
+    /// delivery on it is settled.)
     fn is_gone(&self) -> bool {
-        let status = self.acks.channel.status();
-        !(status.connected() || status.closing() || status.initializing())
+        !self.acks.channel.status().connected()
     }
 }
 

@@ -148,7 +148,10 @@ impl SuiteRun {
                 .map(|message| (*message).to_owned())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a panic without a message".to_owned());
-            let at = LAST_PANIC.with_borrow_mut(Option::take).unwrap_or_default();
+            // `resume_unwind` (re-raising a task's panic, say) skips the hook.
+            let at = LAST_PANIC
+                .with_borrow_mut(Option::take)
+                .unwrap_or_else(|| "a place the panic hook did not see".to_owned());
             let elapsed = started.elapsed();
             self.failures
                 .push(format!("{name} failed after {elapsed:.1?}, at {at}: {message}"));

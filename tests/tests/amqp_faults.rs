@@ -698,7 +698,10 @@ async fn notifications_gathered_on_a_lost_connection_are_handled_once() {
                 let _ = seen.send(notification.event_type().to_owned());
             }
         }))
-        .batch(10, Duration::from_secs(1))
+        // Seven: the three taken before the cut, their three copies
+        // delivered again, and the marker. The batch is handed over full,
+        // never at its timeout: not before the cut, however slow the host.
+        .batch(7, Duration::from_secs(60))
         .build()
         .unwrap();
     listener.start().await.unwrap();
@@ -717,6 +720,7 @@ async fn notifications_gathered_on_a_lost_connection_are_handled_once() {
     }
 
     proxy.cut().await;
+    assert!(received.try_recv().is_err(), "the batch was handed over before the cut");
     proxy.restore();
     wait_for_health(|| listener.health(), |health| health.is_ready()).await;
     notifier.info(&ctx, "marker", &json!({})).await.unwrap();

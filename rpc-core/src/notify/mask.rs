@@ -86,8 +86,13 @@ fn patterns(index: usize) -> &'static [(Regex, String)] {
     PATTERNS[index].get_or_init(|| {
         let key = regex::escape(SECRET_KEYS[index]);
         let compile = |pattern: &str| {
-            Regex::new(&format!("(?si){}", pattern.replace("KEY", &key)))
-                .expect("oslo.utils' patterns are regular expressions")
+            // Python's `\s` is `str.isspace()`, which also takes the four
+            // separators U+001C..U+001F; the `regex` crate's does not.
+            let pattern = pattern
+                .replace(r"\s", r"[\s\x1C-\x1F]")
+                .replace(r"\S", r"[^\s\x1C-\x1F]")
+                .replace("KEY", &key);
+            Regex::new(&format!("(?si){pattern}")).expect("oslo.utils' patterns are regular expressions")
         };
         let mut patterns: Vec<(Regex, String)> = AROUND
             .iter()
@@ -191,6 +196,8 @@ mod tests {
             ),
             ("PASSWORD1='a' password2=b", "PASSWORD1='***' password2=***"),
             ("no secrets here", "no secrets here"),
+            ("--password\x1fhunter2 x", "--password\x1f*** x"),
+            ("password=a\x1cb", "password=***\x1cb"),
         ];
         for (text, expected) in cases {
             let masked = mask_password(text).unwrap_or_else(|| text.to_owned());
