@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use rpc_core::notify::{NotificationListener, Notifier, Priority, handler};
+use rpc_core::notify::{NotificationListener, NotificationListenerBuilder, Notifier, Priority, handler};
 use rpc_core::{Client, Context, Error, Target, json};
 use rpc_tests::api::CalculatorClient;
 use rpc_tests::broker::{self, TEST_OPTIONS};
@@ -690,21 +690,13 @@ async fn a_notification_cut_off_before_the_broker_has_it_is_published_again() {
 async fn notifications_gathered_on_a_lost_connection_are_handled_once() {
     let proxy = Proxy::start(upstream_of(&broker::url())).await;
     let topic = unique_topic("notify_gone");
-    let (seen, mut received) = tokio::sync::mpsc::unbounded_channel();
-    let listener = NotificationListener::builder(proxied(&[proxy.port()]).await, [Target::topic(&topic)])
-        .endpoint(handler([Priority::Info], move |notification| {
-            let seen = seen.clone();
-            async move {
-                let _ = seen.send(notification.event_type().to_owned());
-            }
-        }))
-        // Seven: the three taken before the cut, their three copies
-        // delivered again, and the marker. The batch is handed over full,
-        // never at its timeout: not before the cut, however slow the host.
-        .batch(7, Duration::from_secs(60))
-        .build()
-        .unwrap();
-    listener.start().await.unwrap();
+    // Seven: the three taken before the cut, their three copies delivered
+    // again, and the marker. The batch is handed over full, never at its
+    // timeout: not before the cut, however slow the host.
+    let (listener, mut received) = info_listener_with(proxied(&[proxy.port()]).await, &topic, |builder| {
+        builder.batch(7, Duration::from_secs(60))
+    })
+    .await;
     let notifier = Notifier::new(broker::connect().await, "compute.host-1").topics([&topic]);
     let ctx = Context::new();
     for event in ["one", "two", "three"] {
@@ -745,16 +737,26 @@ async fn info_listener(
     transport: rpc_core::Transport,
     topic: &str,
 ) -> (NotificationListener, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    info_listener_with(transport, topic, |builder| builder).await
+}
+
+/// [`info_listener`], its builder set up by `configure` too.
+async fn info_listener_with(
+    transport: rpc_core::Transport,
+    topic: &str,
+    configure: impl FnOnce(NotificationListenerBuilder) -> NotificationListenerBuilder,
+) -> (NotificationListener, tokio::sync::mpsc::UnboundedReceiver<String>) {
     let (seen, received) = tokio::sync::mpsc::unbounded_channel();
-    let listener = NotificationListener::builder(transport, [Target::topic(topic)])
-        .endpoint(handler([Priority::Info], move |notification| {
+    let builder = NotificationListener::builder(transport, [Target::topic(topic)]).endpoint(handler(
+        [Priority::Info],
+        move |notification| {
             let seen = seen.clone();
             async move {
                 let _ = seen.send(notification.event_type().to_owned());
             }
-        }))
-        .build()
-        .unwrap();
+        },
+    ));
+    let listener = configure(builder).build().unwrap();
     listener.start().await.unwrap();
     (listener, received)
 }

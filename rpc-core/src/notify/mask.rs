@@ -137,20 +137,26 @@ fn is_secret(key: &str) -> bool {
 /// `strutils.mask_password`: the secrets in a string replaced by `***`, or
 /// `None` when it holds no secret key and is left as it is.
 fn mask_password(text: &str) -> Option<String> {
-    let lower = text.to_lowercase();
+    let mut lower = text.to_lowercase();
     if !SECRET_KEYS.iter().any(|key| lower.contains(key)) {
         return None;
     }
     let mut masked = text.to_owned();
     for (index, key) in SECRET_KEYS.iter().enumerate() {
-        // oslo tests each key against the string as the previous keys left it.
-        if !masked.to_lowercase().contains(key) {
+        // oslo tests each key against the string as the previous keys left
+        // it: `lower` follows `masked`.
+        if !lower.contains(key) {
             continue;
         }
+        let mut changed = false;
         for (pattern, replacement) in patterns(index) {
             if let Cow::Owned(replaced) = pattern.replace_all(&masked, replacement.as_str()) {
                 masked = replaced;
+                changed = true;
             }
+        }
+        if changed {
+            lower = masked.to_lowercase();
         }
     }
     Some(masked)
