@@ -19,7 +19,7 @@ use crate::backoff::Backoff;
 use crate::config::AmqpConfig;
 use crate::link::Link;
 use crate::listener::{AmqpListener, ConsumerStats, QueueConsumer, ReplyConsumer};
-use crate::publisher::{Message, Outcome, Publisher};
+use crate::publisher::{Message, Outcome, Publisher, UnconfirmedKind};
 use crate::topology;
 
 /// The publishes of one at-least-once message after the first: a message
@@ -198,6 +198,16 @@ impl AmqpDriver {
             && self.publisher.unconfirmed.can_report()
     }
 
+    /// Whether `message` is a cast whose client opted out of confirms
+    /// (`Client::confirm_casts(false)`): it goes out on the unconfirmed
+    /// channel, and returns once written. At-least-once casts keep their
+    /// confirms (a cast lost before its confirm is published again), and
+    /// fanout casts (their exchange may vanish under them, which would close
+    /// the channel other unconfirmed publishes share).
+    fn cast_unconfirmed(&self, address: &Address<'_>, message: &OutgoingMessage) -> bool {
+        !message.confirm && message.call_id.is_none() && message.delivery == DeliveryMode::AtMostOnce && !address.fanout
+    }
+
     /// Servers' consuming connection, opened on first use.
     async fn consuming(&self) -> Result<Arc<Link>, TransportError> {
         let link = self
@@ -343,6 +353,7 @@ impl Driver for AmqpDriver {
         // it (at-least-once, after a lost connection: rare) makes them again.
         // Only a message that may be published again keeps its body.
         let mut first = Some((topology::route(&address)?, self.properties(&message)));
+        let cast_unconfirmed = self.cast_unconfirmed(&address, &message);
         let unconfirmed = self.unconfirmed(&address, &message);
         let unconfirmed = message.call_id.take().filter(|_| unconfirmed);
         let mut republish = Republish::new(&self.config);
@@ -369,8 +380,11 @@ impl Driver for AmqpDriver {
             let published = if address.fanout {
                 self.publisher.publish_isolated(outgoing, message.retry).await
             } else if let Some(call_id) = unconfirmed.as_deref() {
+                let kind = UnconfirmedKind::Request { call_id };
+                self.publisher.publish_unconfirmed(outgoing, kind, message.retry).await
+            } else if cast_unconfirmed {
                 self.publisher
-                    .publish_unconfirmed(outgoing, call_id, message.retry)
+                    .publish_unconfirmed(outgoing, UnconfirmedKind::Cast, message.retry)
                     .await
             } else {
                 self.publisher.publish(outgoing, message.retry).await

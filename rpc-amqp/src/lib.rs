@@ -85,6 +85,10 @@
 //!   proves it routed, and a returned request fails its call within a few
 //!   milliseconds, collected from the channel's returns (the `unconfirmed`
 //!   and `returned` counts of [`DriverStats`](rpc_core::transport::DriverStats)).
+//!   A client may let its casts go the same way
+//!   ([`Client::confirm_casts(false)`](rpc_core::Client::confirm_casts)):
+//!   they return once written, and a returned one is only counted and
+//!   logged.
 //!   A call's request expires with the call's timeout, and is not sent at
 //!   all once its caller gave up. Clients declare nothing, so nothing
 //!   lingers on the broker when nobody listens.

@@ -183,6 +183,15 @@ struct Known {
     names: HashSet<String>,
 }
 
+/// What an unconfirmed publish is, which decides how long it waits.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum UnconfirmedKind<'a> {
+    /// The request of the call with this message id.
+    Request { call_id: &'a str },
+    /// A cast whose client opted out of confirms.
+    Cast,
+}
+
 /// What to publish, as the lane keeps it (to replay it after a channel error).
 #[derive(Clone)]
 struct Publish {
@@ -331,15 +340,26 @@ impl Publisher {
         outcome.map_err(|error| connection_error(&connected, error))
     }
 
-    /// Publishes the request of the call `call_id` without waiting for a
-    /// confirm (see the `unconfirmed` module): `Routed` means written to the
-    /// broker, and a return fails the call later, through the reply sink.
-    /// Checks the exchange first, waits for a connection as `retry` allows
-    /// and for a block to lift, as [`publish`](Publisher::publish) does.
+    /// Publishes `message` without waiting for a confirm (see the
+    /// `unconfirmed` module), on the channel of unconfirmed publishes:
+    /// `Routed` means handed to the connection. Checks the exchange first,
+    /// waits for a connection as `retry` allows and for a block to lift, as
+    /// [`publish`](Publisher::publish) does.
+    ///
+    /// - The request of the call `call_id` (`Unconfirmed::Request`) goes out
+    ///   with that message id, and the caller goes on to wait for its reply
+    ///   without being woken once the frames are written (a failed write
+    ///   loses the connection, which fails every waiting call); a return
+    ///   fails the call later, through the reply sink. Each caller waits for
+    ///   its reply, so what is queued stays bounded.
+    /// - A cast (`Unconfirmed::Cast`) returns once its frames are written to
+    ///   the socket: nothing waits for it after, so the socket is what bounds
+    ///   how much a fast caster keeps queued. A return is only counted and
+    ///   logged.
     pub(crate) async fn publish_unconfirmed(
         &self,
         message: Message,
-        call_id: &str,
+        kind: UnconfirmedKind<'_>,
         retry: Retry,
     ) -> Result<Outcome, TransportError> {
         self.check_size(&message)?;
@@ -350,19 +370,17 @@ impl Publisher {
                 return Ok(Outcome::NoExchange);
             };
             let lane = self.unconfirmed.channel(&connected).await?;
-            // From here the request may reach the broker.
+            // From here the message may reach the broker.
             stage.store(Stage::Confirming as u8, Ordering::Relaxed);
             let mut message = message;
-            let properties = message.take_properties_now()?.with_message_id(call_id.into());
+            let mut properties = message.take_properties_now()?;
+            if let UnconfirmedKind::Request { call_id } = kind {
+                properties = properties.with_message_id(call_id.into());
+            }
             let options = BasicPublishOptions {
                 mandatory: message.mandatory,
                 immediate: false,
             };
-            // The first poll hands the frames to lapin's I/O loop; the
-            // caller goes on to wait for the reply without being woken once
-            // they are written (a failed write loses the connection, which
-            // fails every waiting call). Each caller waits for its reply,
-            // so what is queued stays bounded.
             let publish = lane.channel.basic_publish(
                 message.exchange,
                 message.routing_key,
@@ -370,7 +388,12 @@ impl Publisher {
                 &message.body,
                 properties,
             );
-            if let Some(Err(error)) = publish.now_or_never() {
+            let written = match kind {
+                // The first poll hands the frames to lapin's I/O loop.
+                UnconfirmedKind::Request { .. } => publish.now_or_never().map_or(Ok(()), |written| written.map(drop)),
+                UnconfirmedKind::Cast => publish.await.map(drop),
+            };
+            if let Err(error) = written {
                 return Err(connection_error(&connected, from_lapin(error, "publishing")));
             }
             lane.sent(self.unconfirmed.counts());

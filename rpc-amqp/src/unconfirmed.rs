@@ -1,4 +1,5 @@
-//! Publishing without publisher confirms: the requests of calls.
+//! Publishing without publisher confirms: the requests of calls, and the
+//! casts of clients that opted out of confirms.
 //!
 //! A call's reply proves its request was routed, and a returned request
 //! proves it was not; the broker's confirm adds nothing the caller can
@@ -8,15 +9,21 @@
 //! the reply as soon as the request is handed to lapin's I/O loop.
 //!
 //! lapin keeps the messages returned on such a channel without telling
-//! anyone, so a watcher drains them every [`TICK`] while requests go out
+//! anyone, so a watcher drains them every [`TICK`] while messages go out
 //! (and for [`QUIET`] after the last), and fails each returned request's
 //! call through the client's reply sink: `NoListener`, within a tick
 //! instead of a round trip. (A return later than [`QUIET`], on a broker
-//! that slow, is collected with the next request.) A lost connection fails
+//! that slow, is collected with the next message.) A lost connection fails
 //! every waiting call, as before. What this path gives up: a channel error (an exchange deleted
 //! under traffic, nothing else a checked request can cause) loses the
 //! requests it interrupts, which then wait for their timeout; quorum
 //! queues, which may refuse a message between leaders, keep confirms.
+//!
+//! A cast on this channel (`Client::confirm_casts(false)`) has no reply to
+//! prove anything: its caller chose not to know. A returned cast is counted
+//! and logged (a warning per collection, naming where the casts went), and
+//! the watcher keeps draining returns for as long as the transport lives,
+//! whether or not a client listens for replies.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -109,12 +116,6 @@ impl Unconfirmed {
         if let Some(watched) = lock(&self.current).as_ref().filter(|watched| watched.usable(connected)) {
             return Ok(watched.clone());
         }
-        if !self.can_report() {
-            return Err(TransportError::new(
-                TransportErrorKind::Other,
-                "no reply queue to report returned requests to",
-            ));
-        }
         let channel = connected
             .connection
             .create_channel()
@@ -129,7 +130,7 @@ impl Unconfirmed {
             watched.clone(),
             connected.connection.status().clone(),
             Arc::clone(&self.sink),
-            Arc::clone(&self.counts),
+            Arc::downgrade(&self.counts),
         ));
         *lock(&self.current) = Some(watched.clone());
         Ok(watched)
@@ -139,8 +140,9 @@ impl Unconfirmed {
 /// Where returned requests are reported: the current reply sink, if any.
 type SharedSink = Arc<Mutex<Option<Weak<dyn ReplySink>>>>;
 
-/// Collects returned requests while requests go out; ends with its channel.
-async fn watch(watched: Watched, connection: lapin::ConnectionStatus, sink: SharedSink, counts: Arc<Counts>) {
+/// Collects returned messages while messages go out; ends with its channel,
+/// or once the transport is gone (`counts` no longer upgrades).
+async fn watch(watched: Watched, connection: lapin::ConnectionStatus, sink: SharedSink, counts: Weak<Counts>) {
     let Watched { channel, activity, .. } = watched;
     let quiet_ticks = QUIET.as_millis() / TICK.as_millis();
     loop {
@@ -149,7 +151,7 @@ async fn watch(watched: Watched, connection: lapin::ConnectionStatus, sink: Shar
             .await
             .is_err()
         {
-            if !channel.status().connected() || current(&sink).is_none() {
+            if !channel.status().connected() || counts.strong_count() == 0 {
                 return;
             }
             continue;
@@ -165,6 +167,7 @@ async fn watch(watched: Watched, connection: lapin::ConnectionStatus, sink: Shar
                 }
                 return;
             }
+            let Some(counts) = counts.upgrade() else { return };
             collect(&channel, &sink, &counts).await;
             if activity.busy.swap(false, Ordering::AcqRel) {
                 quiet = 0;
@@ -185,12 +188,29 @@ async fn collect(channel: &Channel, sink: &SharedSink, counts: &Counts) {
         return;
     }
     counts.returned.fetch_add(returned.len() as u64, Ordering::Relaxed);
-    let Some(sink) = current(sink) else { return };
-    for message in returned {
+    let sink = current(sink);
+    let mut casts = 0;
+    for message in &returned {
+        // Requests carry their call's id; casts carry none.
         let Some(msg_id) = message.delivery.properties.message_id().as_ref() else {
+            casts += 1;
             continue;
         };
-        sink.undeliverable(msg_id.as_str(), unroutable(&message));
+        if let Some(sink) = &sink {
+            sink.undeliverable(msg_id.as_str(), unroutable(message));
+        }
+    }
+    if casts > 0 {
+        let last = returned
+            .iter()
+            .rev()
+            .find(|message| message.delivery.properties.message_id().is_none());
+        let to = last.map(|message| unroutable(message).to_string()).unwrap_or_default();
+        tracing::warn!(
+            casts,
+            last = %to,
+            "casts sent without confirms were returned by the broker, and are lost"
+        );
     }
 }
 

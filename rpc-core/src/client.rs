@@ -61,6 +61,7 @@ struct Options {
     version_cap: Option<Version>,
     retry: Retry,
     delivery: DeliveryMode,
+    confirm_casts: bool,
     codec: Option<Codec>,
 }
 
@@ -89,6 +90,7 @@ impl Client {
                 version_cap: None,
                 retry: Retry::default(),
                 delivery: DeliveryMode::default(),
+                confirm_casts: true,
                 codec: None,
             },
         }
@@ -182,6 +184,24 @@ impl Client {
     /// error, and its caller decides.
     pub fn delivery_mode(mut self, mode: DeliveryMode) -> Client {
         self.options.delivery = mode;
+        self
+    }
+
+    /// Whether a cast waits for the broker to take it (default `true`).
+    ///
+    /// By default a cast returns once the broker confirmed it: a cast no
+    /// server listens for fails with [`Error::NoListener`], and one
+    /// interrupted by a lost connection with a connection error. With
+    /// `false`, a cast returns as soon as it is written to the connection,
+    /// as oslo.messaging's casts do (it uses no publisher confirms): faster,
+    /// but such failures are then only logged and counted by the transport
+    /// ([`DriverStats::returned`](crate::transport::DriverStats::returned)),
+    /// and the caller never sees them. At-least-once casts
+    /// ([`delivery_mode`](Client::delivery_mode)) and fanout casts keep their
+    /// confirms; calls are not affected (their reply is their proof). On
+    /// `memory://` nothing changes: delivery is decided at once.
+    pub fn confirm_casts(mut self, confirm: bool) -> Client {
+        self.options.confirm_casts = confirm;
         self
     }
 
@@ -455,7 +475,11 @@ impl Client {
             .with_headers(lifecycle_headers(ctx, deadline));
         match &call {
             Some(call) => message = message.for_call(call.msg_id),
-            None => message = message.with_delivery(self.options.delivery),
+            None => {
+                message = message
+                    .with_delivery(self.options.delivery)
+                    .with_confirm(self.options.confirm_casts);
+            }
         }
         self.transport
             .driver()
@@ -649,6 +673,7 @@ impl fmt::Debug for Client {
             .field("version_cap", &self.options.version_cap)
             .field("retry", &self.options.retry)
             .field("delivery", &self.options.delivery)
+            .field("confirm_casts", &self.options.confirm_casts)
             .finish_non_exhaustive()
     }
 }

@@ -1,14 +1,17 @@
 //! What each message kind waits for on RabbitMQ: a call's request goes out
 //! without a publisher confirm (its reply proves it routed), and a request
 //! the broker returns still fails its call at once; casts keep their
-//! confirms; `confirm_calls=true` puts calls back on confirms.
+//! confirms unless their client opts out (`confirm_casts(false)`);
+//! `confirm_calls=true` puts calls back on confirms.
 
 use std::time::{Duration, Instant};
 
-use rpc_core::{Client, Context, Error, Target, Transport};
+use rpc_core::{Client, Context, DeliveryMode, Error, Target, Transport};
 use rpc_tests::api::CalculatorClient;
 use rpc_tests::broker;
 use rpc_tests::conformance::{start_server, unique_topic};
+use rpc_tests::logs::Logs;
+use rpc_tests::proxy::{Proxy, through, upstream_of};
 
 /// A call to a server nobody listens on: the broker returns the request,
 /// and the call fails at once, not at its 30 s timeout.
@@ -68,8 +71,6 @@ async fn confirm_calls_waits_for_confirms_again() {
 /// a fresh channel, and a returned request is still caught there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn returns_are_still_caught_after_a_reconnection() {
-    use rpc_tests::proxy::{Proxy, through, upstream_of};
-
     let proxy = Proxy::start(upstream_of(&broker::url())).await;
     let topic = unique_topic("confirms_reconnect");
     let (server, _) = start_server(broker::connect().await, &topic, "s1").await;
@@ -94,6 +95,99 @@ async fn returns_are_still_caught_after_a_reconnection() {
     let stats = transport.driver_stats();
     assert!(stats.reconnections >= 1, "{stats:?}");
     assert_eq!((stats.unconfirmed, stats.returned), (4, 2), "{stats:?}");
+    server.stop();
+    server.wait().await;
+}
+
+/// A cast from a client that opted out of confirms returns once it is
+/// written: while the broker hears nothing (a stalled proxy), the broker
+/// cannot have confirmed it, yet it returns; it arrives once the broker
+/// hears again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cast_without_confirms_returns_once_written() {
+    let proxy = Proxy::start(upstream_of(&broker::url())).await;
+    let topic = unique_topic("unconfirmed_cast");
+    let (server, calculator) = start_server(broker::connect().await, &topic, "s1").await;
+    let transport = broker::connect_url(&through(&broker::url(), &[proxy.port()], broker::TEST_OPTIONS)).await;
+    let client = Client::new(transport.clone(), Target::topic(&topic)).confirm_casts(false);
+    let calc = CalculatorClient::new(client);
+    let ctx = Context::new();
+    // The exchange is checked, and the channel open, before the silence.
+    calc.cast().record(&ctx, "before".to_owned()).await.unwrap();
+    calculator.observed.wait_for_records(1, Duration::from_secs(10)).await;
+
+    proxy.stall();
+    tokio::time::timeout(Duration::from_secs(5), calc.cast().record(&ctx, "stalled".to_owned()))
+        .await
+        .expect("the cast waited for the broker")
+        .unwrap();
+    assert_eq!(calculator.observed.records(), ["s1:before"]);
+    proxy.restore();
+    let records = calculator.observed.wait_for_records(2, Duration::from_secs(10)).await;
+    assert_eq!(records, ["s1:before", "s1:stalled"]);
+    assert_eq!(transport.driver_stats().unconfirmed, 2);
+    server.stop();
+    server.wait().await;
+}
+
+/// Waits until the driver counted `returned` returned messages.
+async fn wait_for_returned(transport: &Transport, returned: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while transport.driver_stats().returned < returned {
+        assert!(
+            Instant::now() < deadline,
+            "no return counted within 10 s: {:?}",
+            transport.driver_stats()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A cast nobody listens for: with confirms (the default) it fails with
+/// `NoListener`; without, it returns, and the return is counted and
+/// logged; at-least-once keeps its confirms whatever the client says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_returned_cast_without_confirms_is_counted_and_logged() {
+    let logs = Logs::global();
+    let topic = unique_topic("unconfirmed_cast_nobody");
+    // The exchange exists; no queue is bound for server `nobody`.
+    let (server, _) = start_server(broker::connect().await, &topic, "s1").await;
+    let transport = broker::connect().await;
+    let client = Client::new(transport.clone(), Target::topic(&topic)).server("nobody");
+    let ctx = Context::new();
+
+    let confirmed = CalculatorClient::new(client.clone());
+    let result = confirmed.cast().record(&ctx, "confirmed".to_owned()).await;
+    assert!(matches!(result, Err(Error::NoListener { .. })), "{result:?}");
+
+    let unconfirmed = CalculatorClient::new(client.prepare().confirm_casts(false));
+    unconfirmed.cast().record(&ctx, "unconfirmed".to_owned()).await.unwrap();
+    wait_for_returned(&transport, 1).await;
+    let stats = transport.driver_stats();
+    assert_eq!((stats.unconfirmed, stats.returned), (1, 1), "{stats:?}");
+    let warned = logs.lines_with(&["casts sent without confirms were returned", "casts=1", ".nobody"]);
+    assert_eq!(warned.len(), 1, "{}", logs.text());
+    // Returns are still drained once the channel's watcher has gone idle
+    // (2 s of 5 ms ticks without a message, then a look every second:
+    // about 3.5 s in a debug build), though this transport never listened
+    // for replies.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    unconfirmed
+        .cast()
+        .record(&ctx, "after a while".to_owned())
+        .await
+        .unwrap();
+    wait_for_returned(&transport, 2).await;
+
+    let at_least_once = CalculatorClient::new(
+        client
+            .prepare()
+            .confirm_casts(false)
+            .delivery_mode(DeliveryMode::AtLeastOnce),
+    );
+    let result = at_least_once.cast().record(&ctx, "at least once".to_owned()).await;
+    assert!(matches!(result, Err(Error::NoListener { .. })), "{result:?}");
+    assert_eq!(transport.driver_stats().unconfirmed, 2);
     server.stop();
     server.wait().await;
 }

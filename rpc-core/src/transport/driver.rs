@@ -171,6 +171,15 @@ pub struct OutgoingMessage {
     /// broker's confirm (the reply proves it was routed) and report a
     /// returned request through [`ReplySink::undeliverable`] with this id.
     pub call_id: Option<String>,
+    /// Whether the sender waits for the broker to take the message (default
+    /// `true`). With `false` (a cast from a client with
+    /// [`confirm_casts(false)`](crate::Client::confirm_casts)) a transport
+    /// may return once the message is written to its connection, without the
+    /// broker's word: a message the broker then returns, or one a lost
+    /// connection takes with it, is only logged and counted. A call's request
+    /// is governed by [`call_id`](OutgoingMessage::call_id) instead, and an
+    /// at-least-once message keeps its confirm whatever this says.
+    pub confirm: bool,
 }
 
 impl OutgoingMessage {
@@ -184,6 +193,7 @@ impl OutgoingMessage {
             delivery: DeliveryMode::AtMostOnce,
             headers: Headers::new(),
             call_id: None,
+            confirm: true,
         }
     }
 
@@ -215,6 +225,13 @@ impl OutgoingMessage {
     /// Sets the delivery mode (default [`DeliveryMode::AtMostOnce`]).
     pub fn with_delivery(mut self, delivery: DeliveryMode) -> OutgoingMessage {
         self.delivery = delivery;
+        self
+    }
+
+    /// Sets whether the sender waits for the broker to take the message
+    /// (default `true`; see [`OutgoingMessage::confirm`]).
+    pub fn with_confirm(mut self, confirm: bool) -> OutgoingMessage {
+        self.confirm = confirm;
         self
     }
 }
@@ -486,7 +503,8 @@ pub struct DriverStats {
     /// memory or disk alarm).
     pub blocked: bool,
     /// Messages published without waiting for the broker's confirm (calls'
-    /// requests, whose reply proves them routed), since the driver was made.
+    /// requests, whose reply proves them routed, and casts from clients that
+    /// opted out of confirms), since the driver was made.
     pub unconfirmed: u64,
     /// Of those, the ones the broker returned (no queue bound for them).
     pub returned: u64,

@@ -259,11 +259,28 @@ async fn amqp_pair(url: &str, topic: &str) -> Result<Pair, BoxError> {
 
 async fn call_seq(url: &str, size: usize, total: usize) -> Result<Row, BoxError> {
     let body = payload(size);
-    if std::env::var_os("RPC_BENCH_OURS_ONLY").is_some() {
-        // For profiling: our side alone.
-        let pair = amqp_pair(&bench_url(url), &format!("rpc_bench_seq_{}", short_id())).await?;
-        let ours = stats::run(total, 1, |_| pair.call(&body)).await?;
-        pair.stop().await;
+    if let Some(side) = one_side() {
+        // For profiling: one side alone, returned as ours.
+        let name = format!("seq_{}", short_id());
+        let ours = match side.as_str() {
+            "raw" | "floor" => {
+                let guarantees = if side == "raw" {
+                    Guarantees::Confirmed
+                } else {
+                    Guarantees::Floor
+                };
+                let raw = RawRpc::start(url, &name, guarantees).await?;
+                let measured = stats::run(total, 1, |_| raw.call(&body)).await?;
+                raw.close().await?;
+                measured
+            }
+            _ => {
+                let pair = amqp_pair(&bench_url(url), &format!("rpc_bench_{name}")).await?;
+                let measured = stats::run(total, 1, |_| pair.call(&body)).await?;
+                pair.stop().await;
+                measured
+            }
+        };
         return Ok(Row {
             scenario: "call_seq",
             payload_bytes: size,
@@ -372,25 +389,50 @@ async fn call_pipelined(url: &str, total: usize) -> Result<Row, BoxError> {
     })
 }
 
-async fn casts(url: &str, total: usize) -> Result<Row, BoxError> {
+/// Casts until consumed, beside raw lapin: confirmed (`cast`), or, with
+/// `confirms` false, ours with `confirm_casts(false)` beside raw publishes
+/// without confirms (`cast_unconfirmed`).
+async fn casts(url: &str, total: usize, confirms: bool) -> Result<Row, BoxError> {
     let body = payload(16);
     let name = format!("cast_{}", short_id());
-    let raw = RawCasts::start(url, &name).await?;
+    let raw = if confirms {
+        RawCasts::start(url, &name).await?
+    } else {
+        RawCasts::unconfirmed(url, &name).await?
+    };
     let pair = amqp_pair(&bench_url(url), &format!("rpc_bench_{name}")).await?;
     // Measured at the consumer: from the first publish until the last is consumed.
     let half = total / 2;
     let raw_round = || until_consumed(&raw.consumed, &raw.progress, half, |_| raw.cast(&body));
-    let ours_round = || until_consumed(&pair.bench.handled, &pair.bench.progress, half, |_| pair.cast(&body));
+    let ours_round = || {
+        until_consumed(&pair.bench.handled, &pair.bench.progress, half, |_| async {
+            if confirms {
+                pair.cast(&body).await
+            } else {
+                pair.cast_unconfirmed(&body).await
+            }
+        })
+    };
     let (ours, baseline) = alternated(raw_round, ours_round).await?;
     raw.close().await?;
     pair.stop().await;
     Ok(Row {
-        scenario: "cast",
+        scenario: if confirms { "cast" } else { "cast_unconfirmed" },
         payload_bytes: 16,
         ours,
         baseline,
         extra: Map::from_iter([("in_flight".to_owned(), json!(IN_FLIGHT))]),
     })
+}
+
+/// The one side to run alone, for profiling: `RPC_BENCH_ONE_SIDE` (`ours`,
+/// `raw`, or for `call_seq` also `floor`), or `ours` with
+/// `RPC_BENCH_OURS_ONLY` set.
+fn one_side() -> Option<String> {
+    match std::env::var("RPC_BENCH_ONE_SIDE") {
+        Ok(side) => Some(side),
+        Err(_) => std::env::var_os("RPC_BENCH_OURS_ONLY").map(|_| "ours".to_owned()),
+    }
 }
 
 /// Runs the baseline's and our rounds alternately (baseline, ours, ours,
@@ -404,7 +446,7 @@ where
     RF: Future<Output = Result<Measured, BoxError>>,
     OF: Future<Output = Result<Measured, BoxError>>,
 {
-    if let Some(side) = std::env::var_os("RPC_BENCH_ONE_SIDE") {
+    if let Some(side) = one_side() {
         let measured = if side == "ours" {
             ours_round().await?
         } else {
@@ -743,7 +785,9 @@ async fn run(options: &Options) -> Result<Vec<Row>, BoxError> {
     }
     if wanted("cast") {
         log("cast");
-        rows.push(casts(url, sizes.casts).await?);
+        rows.push(casts(url, sizes.casts, true).await?);
+        log("cast_unconfirmed");
+        rows.push(casts(url, sizes.casts, false).await?);
     }
     if wanted("notify") {
         log("notify (oslo JSON)");

@@ -37,6 +37,8 @@ pub(crate) struct Pair {
     pub(crate) server: Server,
     pub(crate) bench: Bench,
     pub(crate) client: BenchClient,
+    /// The same client, its casts not waiting for the broker's confirm.
+    pub(crate) unconfirmed: BenchClient,
 }
 
 impl Pair {
@@ -58,10 +60,12 @@ impl Pair {
         }
         let server = builder.build()?;
         server.start().await?;
+        let client = Client::new(client, Target::topic(topic));
         Ok(Pair {
             server,
             bench,
-            client: BenchClient::new(Client::new(client, Target::topic(topic))),
+            unconfirmed: BenchClient::new(client.prepare().confirm_casts(false)),
+            client: BenchClient::new(client),
         })
     }
 
@@ -73,6 +77,14 @@ impl Pair {
 
     pub(crate) async fn cast(&self, payload: &[u8]) -> Result<(), rpc_core::Error> {
         self.client.cast().record(&Context::new(), ByteBuf::from(payload)).await
+    }
+
+    /// A cast that returns once written (`confirm_casts(false)`).
+    pub(crate) async fn cast_unconfirmed(&self, payload: &[u8]) -> Result<(), rpc_core::Error> {
+        self.unconfirmed
+            .cast()
+            .record(&Context::new(), ByteBuf::from(payload))
+            .await
     }
 
     pub(crate) async fn stop(self) {

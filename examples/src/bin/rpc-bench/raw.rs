@@ -240,6 +240,8 @@ pub(crate) struct RawCasts {
     queue: ShortString,
     /// The delivery mode published with: 2 (persistent) for notifications.
     delivery_mode: u8,
+    /// Whether a cast waits for the broker's confirm, or only for its write.
+    confirms: bool,
     pub(crate) consumed: Arc<AtomicU64>,
     pub(crate) progress: Arc<Notify>,
 }
@@ -248,15 +250,20 @@ impl RawCasts {
     /// Casts as ours go: transient messages. (Our topic queues are durable,
     /// which costs nothing for transient messages.)
     pub(crate) async fn start(url: &str, name: &str) -> Result<RawCasts, RawError> {
-        RawCasts::start_with(url, name, false).await
+        RawCasts::start_with(url, name, false, true).await
+    }
+
+    /// The same without publisher confirms: a cast returns once written.
+    pub(crate) async fn unconfirmed(url: &str, name: &str) -> Result<RawCasts, RawError> {
+        RawCasts::start_with(url, name, false, false).await
     }
 
     /// Notifications as oslo's and ours go: persistent messages in a durable queue.
     pub(crate) async fn persistent(url: &str, name: &str) -> Result<RawCasts, RawError> {
-        RawCasts::start_with(url, name, true).await
+        RawCasts::start_with(url, name, true, true).await
     }
 
-    async fn start_with(url: &str, name: &str, persistent: bool) -> Result<RawCasts, RawError> {
+    async fn start_with(url: &str, name: &str, persistent: bool, confirms: bool) -> Result<RawCasts, RawError> {
         let client = Connection::connect(url, ConnectionProperties::default()).await?;
         let server = Connection::connect(url, ConnectionProperties::default()).await?;
         let exchange = format!("rpc_bench_raw_{name}");
@@ -298,7 +305,9 @@ impl RawCasts {
             }
         });
         let publish = client.create_channel().await?;
-        publish.confirm_select(ConfirmSelectOptions::default()).await?;
+        if confirms {
+            publish.confirm_select(ConfirmSelectOptions::default()).await?;
+        }
         Ok(RawCasts {
             client,
             server,
@@ -306,6 +315,7 @@ impl RawCasts {
             exchange: exchange.into(),
             queue: queue.into(),
             delivery_mode: if persistent { 2 } else { 1 },
+            confirms,
             consumed,
             progress,
         })
@@ -319,10 +329,13 @@ impl RawCasts {
             mandatory: true,
             immediate: false,
         };
-        self.publish
+        let confirm = self
+            .publish
             .basic_publish(self.exchange.clone(), self.queue.clone(), options, payload, properties)
-            .await?
             .await?;
+        if self.confirms {
+            confirm.await?;
+        }
         Ok(())
     }
 
