@@ -139,6 +139,8 @@ enum Stage {
     Connecting = 0,
     Blocked = 1,
     Confirming = 2,
+    /// An unconfirmed cast, waiting for its frames to be written.
+    Writing = 3,
 }
 
 /// Publishes on the transport's publishing connection.
@@ -390,13 +392,24 @@ impl Publisher {
             );
             let written = match kind {
                 // The first poll hands the frames to lapin's I/O loop.
-                UnconfirmedKind::Request { .. } => publish.now_or_never().map_or(Ok(()), |written| written.map(drop)),
-                UnconfirmedKind::Cast => publish.await.map(drop),
+                UnconfirmedKind::Request { .. } => {
+                    let written = publish.now_or_never().map_or(Ok(()), |written| written.map(drop));
+                    if written.is_ok() {
+                        lane.sent(self.unconfirmed.counts());
+                    }
+                    written
+                }
+                UnconfirmedKind::Cast => {
+                    // Counted, and the watcher woken, before the wait: a
+                    // cast whose wait is cut short may still go out.
+                    lane.sent(self.unconfirmed.counts());
+                    stage.store(Stage::Writing as u8, Ordering::Relaxed);
+                    publish.await.map(drop)
+                }
             };
             if let Err(error) = written {
                 return Err(connection_error(&connected, from_lapin(error, "publishing")));
             }
-            lane.sent(self.unconfirmed.counts());
             Ok(Outcome::Routed)
         };
         self.within(give_up, &stage, publish).await
@@ -493,6 +506,10 @@ fn timed_out(stage: &AtomicU8, blocked: Option<Arc<str>>) -> TransportError {
         stage if stage == Stage::Confirming as u8 => TransportError::new(
             TransportErrorKind::Unconfirmed,
             "the broker did not confirm the message in time: it may or may not have been routed",
+        ),
+        stage if stage == Stage::Writing as u8 => TransportError::new(
+            TransportErrorKind::Unconfirmed,
+            "the connection did not take the message in time (is the broker blocking it?): it may still be sent",
         ),
         _ => TransportError::new(
             TransportErrorKind::Unreachable,

@@ -21,7 +21,8 @@
 //!
 //! A cast on this channel (`Client::confirm_casts(false)`) has no reply to
 //! prove anything: its caller chose not to know. A returned cast is counted
-//! and logged (a warning per collection, naming where the casts went), and
+//! and logged (a warning naming where the last one went, at once, then at
+//! most every [`WARN_EVERY`] with the count since), and
 //! the watcher keeps draining returns for as long as the transport lives,
 //! whether or not a client listens for replies.
 
@@ -34,6 +35,7 @@ use lapin::message::BasicReturnMessage;
 use rpc_core::transport::ReplySink;
 use rpc_core::{TransportError, TransportErrorKind};
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use crate::link::Connected;
 use crate::publisher::connection_error;
@@ -44,6 +46,10 @@ const TICK: Duration = Duration::from_millis(5);
 /// How long the watcher keeps collecting after the last request: a return
 /// comes a broker round trip after its request, later on a loaded broker.
 const QUIET: Duration = Duration::from_secs(2);
+
+/// At most one warning about returned casts this often: a stream of casts
+/// to nowhere is one misconfiguration, not one per tick.
+const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// The unconfirmed channel of the current connection, and where returned
 /// requests are reported.
@@ -145,6 +151,7 @@ type SharedSink = Arc<Mutex<Option<Weak<dyn ReplySink>>>>;
 async fn watch(watched: Watched, connection: lapin::ConnectionStatus, sink: SharedSink, counts: Weak<Counts>) {
     let Watched { channel, activity, .. } = watched;
     let quiet_ticks = QUIET.as_millis() / TICK.as_millis();
+    let mut lost_casts = LostCasts::default();
     loop {
         // Idle: check now and then that the channel still stands.
         if tokio::time::timeout(Duration::from_secs(1), activity.wake.notified())
@@ -162,24 +169,28 @@ async fn watch(watched: Watched, connection: lapin::ConnectionStatus, sink: Shar
             if !channel.status().connected() {
                 if connection.connected() {
                     tracing::warn!(
-                        "the broker closed the channel of unconfirmed requests: calls sent just before may wait for their timeout"
+                        "the broker closed the channel of unconfirmed publishes: calls sent just before may wait for their timeout, casts sent without confirms just before are lost"
                     );
                 }
+                lost_casts.warn();
                 return;
             }
             let Some(counts) = counts.upgrade() else { return };
-            collect(&channel, &sink, &counts).await;
+            collect(&channel, &sink, &counts, &mut lost_casts).await;
             if activity.busy.swap(false, Ordering::AcqRel) {
                 quiet = 0;
             } else {
                 quiet += 1;
             }
         }
+        // Quiet: say what is left to say.
+        lost_casts.warn();
     }
 }
 
-/// Fails the call of every request returned since the last collection.
-async fn collect(channel: &Channel, sink: &SharedSink, counts: &Counts) {
+/// Fails the call of every request returned since the last collection, and
+/// notes the casts among them.
+async fn collect(channel: &Channel, sink: &SharedSink, counts: &Counts, lost_casts: &mut LostCasts) {
     // Not in confirm mode, this only takes the returned messages.
     let Ok(returned) = channel.wait_for_confirms().await else {
         return;
@@ -187,30 +198,57 @@ async fn collect(channel: &Channel, sink: &SharedSink, counts: &Counts) {
     if returned.is_empty() {
         return;
     }
-    counts.returned.fetch_add(returned.len() as u64, Ordering::Relaxed);
     let sink = current(sink);
-    let mut casts = 0;
     for message in &returned {
         // Requests carry their call's id; casts carry none.
-        let Some(msg_id) = message.delivery.properties.message_id().as_ref() else {
-            casts += 1;
-            continue;
-        };
-        if let Some(sink) = &sink {
-            sink.undeliverable(msg_id.as_str(), unroutable(message));
+        match message.delivery.properties.message_id() {
+            Some(msg_id) => {
+                if let Some(sink) = &sink {
+                    sink.undeliverable(msg_id.as_str(), unroutable(message));
+                }
+            }
+            None => lost_casts.add(message),
         }
     }
-    if casts > 0 {
-        let last = returned
-            .iter()
-            .rev()
-            .find(|message| message.delivery.properties.message_id().is_none());
-        let to = last.map(|message| unroutable(message).to_string()).unwrap_or_default();
+    if lost_casts.due() {
+        lost_casts.warn();
+    }
+    // Counted once handled and logged: whoever sees the count sees the rest.
+    counts.returned.fetch_add(returned.len() as u64, Ordering::Relaxed);
+}
+
+/// Returned casts not yet logged, and when the last warning went out.
+#[derive(Default)]
+struct LostCasts {
+    count: u64,
+    /// Where the last of them went.
+    last: Option<String>,
+    warned_at: Option<Instant>,
+}
+
+impl LostCasts {
+    fn add(&mut self, message: &BasicReturnMessage) {
+        self.count += 1;
+        self.last = Some(unroutable(message).to_string());
+    }
+
+    /// Whether to warn now: the first time, then at most every [`WARN_EVERY`].
+    fn due(&self) -> bool {
+        self.count > 0 && self.warned_at.is_none_or(|at| at.elapsed() >= WARN_EVERY)
+    }
+
+    /// Warns of the casts not yet logged, if any.
+    fn warn(&mut self) {
+        if self.count == 0 {
+            return;
+        }
         tracing::warn!(
-            casts,
-            last = %to,
+            casts = self.count,
+            last = self.last.as_deref().unwrap_or_default(),
             "casts sent without confirms were returned by the broker, and are lost"
         );
+        self.count = 0;
+        self.warned_at = Some(Instant::now());
     }
 }
 

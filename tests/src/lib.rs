@@ -17,6 +17,26 @@ pub mod raw;
 pub mod upgrade;
 pub mod worker;
 
+use std::time::{Duration, Instant};
+
+/// Waits until `condition` holds, checking every 10 ms; panics with `what`
+/// (and what `condition` last said) after `within`.
+pub async fn eventually<T: std::fmt::Debug>(
+    what: &str,
+    within: Duration,
+    mut condition: impl FnMut() -> Result<(), T>,
+) {
+    let deadline = Instant::now() + within;
+    loop {
+        let last = match condition() {
+            Ok(()) => return,
+            Err(last) => last,
+        };
+        assert!(Instant::now() < deadline, "{what} within {within:?}: {last:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Calls `$callback!($($args)* ; scenario, scenario, ...)` with every
 /// scenario of the conformance suite (`conformance.rs`), so that the list is
 /// written once.

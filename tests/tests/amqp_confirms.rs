@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use rpc_core::{Client, Context, DeliveryMode, Error, Target, Transport};
 use rpc_tests::api::CalculatorClient;
-use rpc_tests::broker;
 use rpc_tests::conformance::{start_server, unique_topic};
 use rpc_tests::logs::Logs;
 use rpc_tests::proxy::{Proxy, through, upstream_of};
+use rpc_tests::{broker, eventually};
 
 /// A call to a server nobody listens on: the broker returns the request,
 /// and the call fails at once, not at its 30 s timeout.
@@ -132,15 +132,11 @@ async fn a_cast_without_confirms_returns_once_written() {
 
 /// Waits until the driver counted `returned` returned messages.
 async fn wait_for_returned(transport: &Transport, returned: u64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while transport.driver_stats().returned < returned {
-        assert!(
-            Instant::now() < deadline,
-            "no return counted within 10 s: {:?}",
-            transport.driver_stats()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually("the returns counted", Duration::from_secs(10), || {
+        let stats = transport.driver_stats();
+        if stats.returned >= returned { Ok(()) } else { Err(stats) }
+    })
+    .await;
 }
 
 /// A cast nobody listens for: with confirms (the default) it fails with
@@ -188,6 +184,51 @@ async fn a_returned_cast_without_confirms_is_counted_and_logged() {
     let result = at_least_once.cast().record(&ctx, "at least once".to_owned()).await;
     assert!(matches!(result, Err(Error::NoListener { .. })), "{result:?}");
     assert_eq!(transport.driver_stats().unconfirmed, 2);
+    server.stop();
+    server.wait().await;
+}
+
+/// The casts counted in warnings about returned casts to `topic`.
+fn warned_casts(logs: &Logs, topic: &str) -> Vec<u64> {
+    logs.lines_with(&["casts sent without confirms were returned", topic])
+        .iter()
+        .map(|line| {
+            let count = line.split("casts=").nth(1).expect("a count");
+            let digits: String = count.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().expect("a number")
+        })
+        .collect()
+}
+
+/// A stream of returned casts is one warning at once and one with the rest
+/// once the stream stops (at most one every 10 s), not one per collection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn returned_casts_are_warned_of_in_summaries() {
+    let logs = Logs::global();
+    let topic = unique_topic("unconfirmed_cast_stream");
+    let (server, _) = start_server(broker::connect().await, &topic, "s1").await;
+    let transport = broker::connect().await;
+    let client = Client::new(transport.clone(), Target::topic(&topic))
+        .server("nobody")
+        .confirm_casts(false);
+    let nobody = CalculatorClient::new(client);
+    let ctx = Context::new();
+    // Spread over many 5 ms collections.
+    for i in 0..20 {
+        nobody.cast().record(&ctx, format!("lost {i}")).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    wait_for_returned(&transport, 20).await;
+    let first = warned_casts(logs, &topic);
+    assert_eq!(first.len(), 1, "{first:?}");
+    // The rest, once the stream has been quiet for a while.
+    eventually("a summary", Duration::from_secs(10), || {
+        let warned = warned_casts(logs, &topic);
+        if warned.len() >= 2 { Ok(()) } else { Err(warned) }
+    })
+    .await;
+    let all = warned_casts(logs, &topic);
+    assert_eq!((all.len(), all.iter().sum::<u64>()), (2, 20), "{all:?}");
     server.stop();
     server.wait().await;
 }

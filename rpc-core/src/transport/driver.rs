@@ -175,8 +175,8 @@ pub struct OutgoingMessage {
     /// `true`). With `false` (a cast from a client with
     /// [`confirm_casts(false)`](crate::Client::confirm_casts)) a transport
     /// may return once the message is written to its connection, without the
-    /// broker's word: a message the broker then returns, or one a lost
-    /// connection takes with it, is only logged and counted. A call's request
+    /// broker's word: a message the broker then returns is only logged and
+    /// counted, and one a lost connection takes with it is lost. A call's request
     /// is governed by [`call_id`](OutgoingMessage::call_id) instead, and an
     /// at-least-once message keeps its confirm whatever this says.
     pub confirm: bool,
