@@ -6,6 +6,7 @@ use regex::Regex;
 use serde_json::Value;
 
 use super::Notification;
+use super::message::Names;
 use crate::Error;
 
 /// A filter on notifications, by regular expressions, as oslo.messaging's
@@ -15,7 +16,8 @@ use crate::Error;
 /// Patterns match from the start of the value (Python's `re.match`): `compute`
 /// matches `compute.host-1`; anchor with `$` for an exact match. A pattern on
 /// a context, metadata or payload key needs the key present, with a string
-/// value.
+/// value; a pattern on the publisher id, message id or timestamp fails when
+/// the sender left it out or sent `null` (as oslo's: only strings match).
 ///
 /// ```
 /// use rpc_core::notify::NotificationFilter;
@@ -101,9 +103,14 @@ impl NotificationFilter {
 
     /// Whether `notification` passes.
     pub fn matches(&self, notification: &Notification) -> bool {
-        let text = |value: &str| Value::String(value.to_owned());
+        let names = &notification.names;
+        let text = |index| names.given(index).map(|value| Value::String(value.to_owned()));
         if let Some(pattern) = &self.publisher_id {
-            if !pattern.regex.is_match(notification.publisher_id()) {
+            // A notification that names no publisher matches no pattern.
+            if !names
+                .given(Names::PUBLISHER_ID)
+                .is_some_and(|id| pattern.regex.is_match(id))
+            {
                 return false;
             }
         }
@@ -122,8 +129,8 @@ impl NotificationFilter {
         }
         for (key, pattern) in &self.metadata {
             let value = match key.as_str() {
-                "message_id" => Some(text(notification.message_id())),
-                "timestamp" => Some(text(notification.timestamp())),
+                "message_id" => text(Names::MESSAGE_ID),
+                "timestamp" => text(Names::TIMESTAMP),
                 _ => None,
             };
             if !pattern.matches(value.as_ref()) {
@@ -168,7 +175,6 @@ impl fmt::Debug for NotificationFilter {
 mod tests {
     use super::*;
     use crate::notify::Priority;
-    use crate::notify::message::Names;
     use crate::{Codec, Context};
 
     fn notification(publisher_id: &str, event_type: &str, payload: Value) -> Notification {
@@ -181,6 +187,53 @@ mod tests {
             context,
             payload: Codec::OsloJson.encode(&payload).unwrap(),
         }
+    }
+
+    #[test]
+    fn a_name_left_out_matches_no_pattern_as_in_oslo() {
+        // oslo's filter matches strings only: a publisher_id, message_id or
+        // timestamp sent as null (or not at all) fails every pattern on it,
+        // even one that matches the empty string; an empty one is a string.
+        let mut left_out = notification("", "compute.instance.create.end", serde_json::json!({}));
+        left_out.names = Names::decoded([None, Some("compute.instance.create.end"), None, None]);
+        let empty = notification("", "compute.instance.create.end", serde_json::json!({}));
+        assert_eq!(left_out.publisher_id(), "", "it still reads as empty");
+        let filter = |build: fn(NotificationFilter) -> Result<NotificationFilter, Error>| {
+            build(NotificationFilter::new()).unwrap()
+        };
+        for pattern in [
+            filter(|f| f.publisher_id(".*")),
+            filter(|f| f.publisher_id("^$")),
+            filter(|f| f.metadata("message_id", ".*")),
+            filter(|f| f.metadata("timestamp", ".*")),
+        ] {
+            assert!(!pattern.matches(&left_out), "{pattern:?}");
+        }
+        assert!(filter(|f| f.publisher_id("^$")).matches(&empty));
+        assert!(filter(|f| f.event_type("compute")).matches(&left_out));
+        assert!(NotificationFilter::new().matches(&left_out));
+    }
+
+    #[test]
+    fn a_null_publisher_id_from_python_matches_no_pattern() {
+        // What oslo's Notifier sends when it was made without a publisher_id.
+        let inner = serde_json::json!({
+            "message_id": "2b1a",
+            "publisher_id": null,
+            "event_type": "compute.instance.create.end",
+            "priority": "INFO",
+            "payload": {},
+            "timestamp": "2026-12-03 09:41:07.123456",
+        });
+        let body = serde_json::json!({"oslo.version": "2.0", "oslo.message": inner.to_string()}).to_string();
+        let decoded = Codec::OsloJson.decode_notification(&body.into()).unwrap();
+        assert!(!NotificationFilter::new().publisher_id(".*").unwrap().matches(&decoded));
+        assert!(
+            NotificationFilter::new()
+                .metadata("message_id", "2b")
+                .unwrap()
+                .matches(&decoded)
+        );
     }
 
     #[test]

@@ -37,20 +37,35 @@ pub(crate) struct Names {
     /// Where each name ends in `text`; names are at most
     /// [`MAX_NAME_LEN`](header::MAX_NAME_LEN) bytes, so four fit in a `u16`.
     ends: [u16; 4],
+    /// The names the sender left out (or sent as null), one bit each by
+    /// index: they read as empty, and no filter pattern matches them (as
+    /// oslo's, which matches only strings).
+    absent: u8,
 }
 
 impl Names {
-    const PUBLISHER_ID: usize = 0;
-    const EVENT_TYPE: usize = 1;
-    const MESSAGE_ID: usize = 2;
-    const TIMESTAMP: usize = 3;
+    pub(crate) const PUBLISHER_ID: usize = 0;
+    pub(crate) const EVENT_TYPE: usize = 1;
+    pub(crate) const MESSAGE_ID: usize = 2;
+    pub(crate) const TIMESTAMP: usize = 3;
 
     /// The names, each at most `MAX_NAME_LEN` bytes (checked by the caller).
+    #[cfg(test)]
     pub(crate) fn new(publisher_id: &str, event_type: &str, message_id: &str, timestamp: &str) -> Names {
-        let names = [publisher_id, event_type, message_id, timestamp];
-        let mut text = String::with_capacity(names.iter().map(|name| name.len()).sum());
+        Names::decoded([Some(publisher_id), Some(event_type), Some(message_id), Some(timestamp)])
+    }
+
+    /// The names as decoded (`None`: left out), each at most `MAX_NAME_LEN`
+    /// bytes (checked by the caller), in the order of the indexes above.
+    pub(crate) fn decoded(names: [Option<&str>; 4]) -> Names {
+        let mut text = String::with_capacity(names.iter().flatten().map(|name| name.len()).sum());
         let mut ends = [0; 4];
-        for (end, name) in ends.iter_mut().zip(names) {
+        let mut absent = 0;
+        for (index, (end, name)) in ends.iter_mut().zip(names).enumerate() {
+            let name = name.unwrap_or_else(|| {
+                absent |= 1 << index;
+                ""
+            });
             debug_assert!(name.len() <= header::MAX_NAME_LEN);
             text.push_str(name);
             *end = u16::try_from(text.len()).expect("four names of at most 255 bytes");
@@ -58,12 +73,18 @@ impl Names {
         Names {
             text: text.into(),
             ends,
+            absent,
         }
     }
 
     fn get(&self, index: usize) -> &str {
         let start = index.checked_sub(1).map_or(0, |previous| self.ends[previous]);
         &self.text[usize::from(start)..usize::from(self.ends[index])]
+    }
+
+    /// The name at `index`, `None` when the sender left it out.
+    pub(crate) fn given(&self, index: usize) -> Option<&str> {
+        (self.absent & (1 << index) == 0).then(|| self.get(index))
     }
 }
 
@@ -152,7 +173,11 @@ fn bounded<'a>(what: &str, value: Option<&'a str>) -> Result<&'a str, CodecError
 }
 
 /// Checks every field of `raw` and the context's size.
-pub(crate) fn check(raw: RawNotification<'_>, context: Context, payload: Payload) -> Result<Notification, CodecError> {
+pub(crate) fn check<'a>(
+    raw: RawNotification<'a>,
+    context: Context,
+    payload: Payload,
+) -> Result<Notification, CodecError> {
     let priority = raw
         .priority
         .ok_or_else(|| CodecError::new("the notification has no `priority`"))?;
@@ -163,12 +188,13 @@ pub(crate) fn check(raw: RawNotification<'_>, context: Context, payload: Payload
         return Err(CodecError::new("the notification has no `event_type`"));
     }
     header::check_context(&context)?;
-    let names = Names::new(
-        bounded("publisher_id", raw.publisher_id)?,
-        event_type,
-        bounded("message_id", raw.message_id)?,
-        bounded("timestamp", raw.timestamp)?,
-    );
+    let given = |what: &str, value: Option<&'a str>| value.map(|value| header::bounded(what, value)).transpose();
+    let names = Names::decoded([
+        given("publisher_id", raw.publisher_id)?,
+        Some(event_type),
+        given("message_id", raw.message_id)?,
+        given("timestamp", raw.timestamp)?,
+    ]);
     Ok(Notification {
         priority,
         names,
