@@ -328,3 +328,99 @@ async fn a_stopping_at_least_once_server_settles_its_running_requests() {
     next.stop();
     next.wait().await;
 }
+
+/// Records each request it runs; `block` waits at the gate.
+#[derive(Clone)]
+struct Gated {
+    name: &'static str,
+    gate: Arc<tokio::sync::Semaphore>,
+    ran: tokio::sync::mpsc::UnboundedSender<String>,
+}
+
+#[rpc_core::endpoint]
+impl Gated {
+    /// Records `label`; for `block`, then waits for the gate.
+    async fn work(&self, _ctx: &Context, label: String) {
+        let _ = self.ran.send(format!("{}:{label}", self.name));
+        if label == "block" {
+            if let Ok(permit) = self.gate.acquire().await {
+                permit.forget();
+            }
+        }
+    }
+}
+
+/// The next request a [`Gated`] server ran (20 s at most).
+async fn next_ran(ran: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> String {
+    tokio::time::timeout(Duration::from_secs(20), ran.recv())
+        .await
+        .expect("a request ran within 20 s")
+        .expect("the servers are alive")
+}
+
+/// At-least-once: a request a server took, but had not started when its
+/// connection was lost, is the broker's again (which delivers it to another
+/// server); the server leaves it, and it runs once. (Run from the lost
+/// connection as well, it would run on both servers.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_least_once_requests_taken_on_a_lost_connection_run_once() {
+    let proxy = Proxy::start(upstream_of(&broker::url())).await;
+    let topic = unique_topic("alo_gone");
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let (ran_tx, mut ran) = tokio::sync::mpsc::unbounded_channel();
+    let server = |transport, name| {
+        let endpoint = Gated {
+            name,
+            gate: Arc::clone(&gate),
+            ran: ran_tx.clone(),
+        };
+        Server::builder(transport, Target::server(&topic, name))
+            .endpoint(endpoint)
+            .executor(rpc_core::Executor::Sequential)
+            .delivery_mode(DeliveryMode::AtLeastOnce)
+            .build()
+            .unwrap()
+    };
+    let options = format!("{TEST_OPTIONS}&{FAST_RECONNECT}");
+    let a = server(
+        broker::connect_url(&through(&broker::url(), &[proxy.port()], &options)).await,
+        "a",
+    );
+    a.start().await.unwrap();
+    let client = Client::new(broker::connect().await, Target::topic(&topic));
+    let to_a = GatedClient::new(client.prepare().server("a"));
+    let any = GatedClient::new(client);
+    let ctx = Context::new();
+
+    // `a` runs `block` (from its own queue) and takes `second` (from the
+    // topic's), which waits for `block` to finish: a sequential server.
+    to_a.cast().work(&ctx, "block".to_owned()).await.unwrap();
+    assert_eq!(next_ran(&mut ran).await, "a:block");
+    any.cast().work(&ctx, "second".to_owned()).await.unwrap();
+    let raw = rpc_tests::raw::Raw::connect().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while raw.message_count(&topic).await > 0 {
+        assert!(Instant::now() < deadline, "`a` never took `second`");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    // `a` loses its connection: the broker gives `second` to `b`.
+    let b = server(broker::connect().await, "b");
+    b.start().await.unwrap();
+    proxy.cut().await;
+    assert_eq!(next_ran(&mut ran).await, "b:second");
+    // `block` ends on `a`, which turns to the `second` it had taken.
+    gate.add_permits(10);
+    proxy.restore();
+    to_a.cast().work(&ctx, "marker".to_owned()).await.unwrap();
+    let mut seen = vec!["a:block".to_owned(), "b:second".to_owned()];
+    while seen.last().map(String::as_str) != Some("a:marker") {
+        seen.push(next_ran(&mut ran).await);
+    }
+    let second = seen.iter().filter(|label| label.ends_with(":second")).count();
+    assert_eq!(second, 1, "`second` ran {second} times: {seen:?}");
+    a.stop();
+    b.stop();
+    a.wait().await;
+    b.wait().await;
+}

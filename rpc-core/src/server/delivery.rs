@@ -58,6 +58,9 @@ pub(super) async fn handle(shared: Arc<Shared>, delivery: Delivery, _slot: Owned
 }
 
 async fn serve(shared: &Arc<Shared>, guard: &mut Guard) {
+    if shared.delivery == DeliveryMode::AtLeastOnce && guard.leave_if_gone() {
+        return;
+    }
     let Some((codec, mut request)) = read(shared, guard).await else {
         return;
     };
@@ -426,6 +429,21 @@ impl Guard {
         if let Err(error) = delivery.reject(false).await {
             tracing::warn!(%error, "cannot reject a message");
         }
+    }
+
+    /// At-least-once: leaves to the broker a delivery whose channel closed
+    /// before it started (the broker delivers it again, perhaps to another
+    /// server: run here too, it would run twice, and could not be
+    /// acknowledged). Before the duplicate window sees it, so that the copy
+    /// delivered again is not taken for a duplicate. At-most-once needs no
+    /// such care: its acknowledgement fails, and the request is dropped.
+    fn leave_if_gone(&mut self) -> bool {
+        if !self.delivery.as_ref().is_some_and(Delivery::is_gone) {
+            return false;
+        }
+        self.delivery = None;
+        tracing::info!(target = %self.shared.target, "a request received on a connection since lost is left to the broker, which delivers it again");
+        true
     }
 
     /// At-most-once: acknowledges before the method runs. A request that
