@@ -509,6 +509,13 @@ impl Driver for AmqpDriver {
         options: &ListenOptions,
     ) -> Result<Box<dyn Listener>, TransportError> {
         let limit = self.prefetch(options);
+        if let Some(batch) = options.batch.filter(|batch| *batch > usize::from(limit)) {
+            tracing::warn!(
+                prefetch = limit,
+                batch,
+                "the transport's prefetch (`prefetch`, oslo's `rabbit_qos_prefetch_count`) is below the listener's batch size: a batch never fills, and waits for its timeout every time"
+            );
+        }
         let binding = |route: &NotificationRoute| (route.exchange.clone(), route.routing_key());
         let specs = match pool {
             Some(pool) => vec![topology::notification_queue(

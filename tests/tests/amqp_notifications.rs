@@ -1,5 +1,6 @@
 //! Notifications on RabbitMQ beyond the conformance suite: what a listener
-//! that dies mid-notification leaves behind.
+//! that dies mid-notification leaves behind; a prefetch too small for a
+//! batch, warned of.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -104,4 +105,32 @@ async fn each_topic_gets_its_own_copy_persistent() {
     assert_eq!(messages[0]["message_id"], messages[1]["message_id"], "{messages:?}");
     assert_ne!(messages[0]["_unique_id"], messages[1]["_unique_id"], "{messages:?}");
     assert_eq!(messages[0]["payload"], json!({"n": 1}));
+}
+
+/// A batch listener on a transport whose prefetch is below its batch size
+/// would wait for its timeout at every batch: the transport says so when
+/// the listener starts, and not when the batch fits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prefetch_below_the_batch_size_is_warned_of() {
+    let logs = rpc_tests::logs::Logs::global();
+    let warning = "is below the listener's batch size";
+    let url = broker::url_with(&format!("{}&prefetch=4", broker::TEST_OPTIONS));
+    for (batch, warned) in [(4, 0), (10, 1)] {
+        let topic = unique_topic("notify_prefetch");
+        let listener = NotificationListener::builder(broker::connect_url(&url).await, [Target::topic(&topic)])
+            .endpoint(handler([Priority::Info], |_| async {}))
+            .batch(batch, Duration::from_secs(1))
+            .build()
+            .unwrap();
+        let before = logs.lines_with(&[warning]).len();
+        listener.start().await.unwrap();
+        let lines = logs.lines_with(&[warning]);
+        assert_eq!(lines.len() - before, warned, "batch {batch}: {lines:?}");
+        if warned > 0 {
+            let line = lines.last().unwrap();
+            assert!(line.contains("prefetch=4") && line.contains("batch=10"), "{line}");
+        }
+        listener.stop();
+        listener.wait().await;
+    }
 }

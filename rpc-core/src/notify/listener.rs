@@ -173,6 +173,7 @@ impl NotificationListener {
         };
         let options = ListenOptions {
             prefetch: u16::try_from(prefetch).unwrap_or(u16::MAX),
+            batch: shared.batch.map(|batch| batch.size),
         };
         match shared
             .transport

@@ -333,6 +333,7 @@ impl Server {
         );
         let options = ListenOptions {
             prefetch: u16::try_from(shared.limit).unwrap_or(u16::MAX),
+            batch: None,
         };
         match shared.transport.driver().listen(address, &options).await {
             Ok(listener) => {

@@ -243,6 +243,10 @@ pub struct ListenOptions {
     /// How many unacknowledged deliveries the broker may push ahead: the
     /// server's concurrency limit, so memory stays bounded.
     pub prefetch: u16,
+    /// A notification listener's batch size, when it hands its handlers
+    /// batches: a batch fills only as far as the prefetch lets deliveries
+    /// in, so a transport that caps the prefetch below it says so.
+    pub batch: Option<usize>,
 }
 
 /// Settles a delivery with the broker: acknowledge or reject it.

@@ -573,7 +573,10 @@ mod tests {
     }
 
     fn options() -> ListenOptions {
-        ListenOptions { prefetch: 1 }
+        ListenOptions {
+            prefetch: 1,
+            batch: None,
+        }
     }
 
     #[tokio::test]
