@@ -1,6 +1,8 @@
 //! One delivery, from the transport to its reply: the only path a message
 //! takes through a server, read top-down.
 //!
+//! 0. at-least-once: leave it to the broker when its channel closed before
+//!    it started (the broker delivers it again, perhaps to another server);
 //! 1. read it: content type, size, then the decoder, which checks every
 //!    header value into typed fields (`crate::header`); what cannot be read
 //!    is rejected, logged once, and answered `BadRequest` when its reply
