@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use rpc_core::{Client, Context, DeliveryMode, Error, Target, Transport};
+use rpc_core::{Client, Context, DeliveryMode, Error, Server, Target, Transport};
 use rpc_tests::api::CalculatorClient;
 use rpc_tests::conformance::{start_server, unique_topic};
 use rpc_tests::logs::Logs;
@@ -139,17 +139,24 @@ async fn wait_for_returned(transport: &Transport, returned: u64) {
     .await;
 }
 
+/// A server on a fresh topic (so its exchange exists), the transport of a
+/// client, and that client, pinned to server `nobody`: no queue is bound
+/// for what it sends.
+async fn to_nobody(prefix: &str) -> (Server, Transport, Client) {
+    let topic = unique_topic(prefix);
+    let (server, _) = start_server(broker::connect().await, &topic, "s1").await;
+    let transport = broker::connect().await;
+    let client = Client::new(transport.clone(), Target::topic(&topic)).server("nobody");
+    (server, transport, client)
+}
+
 /// A cast nobody listens for: with confirms (the default) it fails with
 /// `NoListener`; without, it returns, and the return is counted and
 /// logged; at-least-once keeps its confirms whatever the client says.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_returned_cast_without_confirms_is_counted_and_logged() {
     let logs = Logs::global();
-    let topic = unique_topic("unconfirmed_cast_nobody");
-    // The exchange exists; no queue is bound for server `nobody`.
-    let (server, _) = start_server(broker::connect().await, &topic, "s1").await;
-    let transport = broker::connect().await;
-    let client = Client::new(transport.clone(), Target::topic(&topic)).server("nobody");
+    let (server, transport, client) = to_nobody("unconfirmed_cast_nobody").await;
     let ctx = Context::new();
 
     let confirmed = CalculatorClient::new(client.clone());
@@ -205,13 +212,9 @@ fn warned_casts(logs: &Logs, topic: &str) -> Vec<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn returned_casts_are_warned_of_in_summaries() {
     let logs = Logs::global();
-    let topic = unique_topic("unconfirmed_cast_stream");
-    let (server, _) = start_server(broker::connect().await, &topic, "s1").await;
-    let transport = broker::connect().await;
-    let client = Client::new(transport.clone(), Target::topic(&topic))
-        .server("nobody")
-        .confirm_casts(false);
-    let nobody = CalculatorClient::new(client);
+    let (server, transport, client) = to_nobody("unconfirmed_cast_stream").await;
+    let topic = client.target().topic_name().to_owned();
+    let nobody = CalculatorClient::new(client.confirm_casts(false));
     let ctx = Context::new();
     // Spread over many 5 ms collections.
     for i in 0..20 {

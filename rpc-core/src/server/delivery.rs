@@ -1,8 +1,8 @@
 //! One delivery, from the transport to its reply: the only path a message
 //! takes through a server, read top-down.
 //!
-//! 0. at-least-once: leave it to the broker when its channel closed before
-//!    it started (the broker delivers it again, perhaps to another server);
+//! 0. leave it to the broker when its channel closed before it started (the
+//!    broker delivers it again, perhaps to another server);
 //! 1. read it: content type, size, then the decoder, which checks every
 //!    header value into typed fields (`crate::header`); what cannot be read
 //!    is rejected, logged once, and answered `BadRequest` when its reply
@@ -60,7 +60,7 @@ pub(super) async fn handle(shared: Arc<Shared>, delivery: Delivery, _slot: Owned
 }
 
 async fn serve(shared: &Arc<Shared>, guard: &mut Guard) {
-    if shared.delivery == DeliveryMode::AtLeastOnce && guard.leave_if_gone() {
+    if guard.leave_if_gone() {
         return;
     }
     let Some((codec, mut request)) = read(shared, guard).await else {
@@ -433,12 +433,12 @@ impl Guard {
         }
     }
 
-    /// At-least-once: leaves to the broker a delivery whose channel closed
-    /// before it started (the broker delivers it again, perhaps to another
-    /// server: run here too, it would run twice, and could not be
-    /// acknowledged). Before the duplicate window sees it, so that the copy
-    /// delivered again is not taken for a duplicate. At-most-once needs no
-    /// such care: its acknowledgement fails, and the request is dropped.
+    /// Leaves to the broker a delivery whose channel closed before it
+    /// started: the broker delivers it again, perhaps to another server.
+    /// Run here too, an at-least-once request would run twice (and could not
+    /// be acknowledged); an at-most-once one could not be acknowledged before
+    /// it runs, and would be dropped. Before the duplicate window sees it, so
+    /// that the copy delivered again is not taken for a duplicate.
     fn leave_if_gone(&mut self) -> bool {
         if !self.delivery.as_ref().is_some_and(Delivery::is_gone) {
             return false;
