@@ -12,6 +12,7 @@ use futures_util::StreamExt;
 use rpc_core::{Client, Context, DeliveryMode, Error, Server, Target};
 use rpc_tests::broker::{self, FAST_RECONNECT, TEST_OPTIONS};
 use rpc_tests::conformance::unique_topic;
+use rpc_tests::eventually;
 use rpc_tests::proxy::{Proxy, through, upstream_of};
 use rpc_tests::worker::{ServerProcess, TempDir, Worker, WorkerClient, read_journal};
 
@@ -382,10 +383,8 @@ async fn at_least_once_requests_taken_on_a_lost_connection_run_once() {
             .unwrap()
     };
     let options = format!("{TEST_OPTIONS}&{FAST_RECONNECT}");
-    let a = server(
-        broker::connect_url(&through(&broker::url(), &[proxy.port()], &options)).await,
-        "a",
-    );
+    let a_transport = broker::connect_url(&through(&broker::url(), &[proxy.port()], &options)).await;
+    let a = server(a_transport.clone(), "a");
     a.start().await.unwrap();
     let client = Client::new(broker::connect().await, Target::topic(&topic));
     let to_a = GatedClient::new(client.prepare().server("a"));
@@ -409,6 +408,16 @@ async fn at_least_once_requests_taken_on_a_lost_connection_run_once() {
     b.start().await.unwrap();
     proxy.cut().await;
     assert_eq!(next_ran(&mut ran).await, "b:second");
+    // The broker saw the loss; `a` sees it too (it may lag: its I/O thread
+    // reads the closed socket when it gets to it).
+    eventually("`a` to see its connection lost", Duration::from_secs(10), || {
+        if a_transport.driver().is_connected() {
+            Err("connected")
+        } else {
+            Ok(())
+        }
+    })
+    .await;
     // `block` ends on `a`, which turns to the `second` it had taken.
     gate.add_permits(10);
     proxy.restore();
