@@ -112,6 +112,7 @@ pub struct AmqpConfig {
     pub(crate) reply_retry_timeout: Duration,
     pub(crate) max_channels: usize,
     pub(crate) confirm_calls: bool,
+    pub(crate) confirm_replies: bool,
 }
 
 impl AmqpConfig {
@@ -144,6 +145,7 @@ impl AmqpConfig {
             reply_retry_timeout: DEFAULT_REPLY_RETRY_TIMEOUT,
             max_channels: 256,
             confirm_calls: false,
+            confirm_replies: true,
         }
     }
 
@@ -212,6 +214,19 @@ impl AmqpConfig {
     /// `NoListener` within a few milliseconds; see `docs/reliability.md`.
     pub fn confirm_calls(mut self, confirm: bool) -> AmqpConfig {
         self.confirm_calls = confirm;
+        self
+    }
+
+    /// Whether a server's replies wait for the broker's publisher confirm
+    /// (default true). With confirms, a reply lost with the server's
+    /// connection, refused by a quorum reply queue, or returned because its
+    /// queue is missing (the caller reconnecting) is published again for
+    /// `reply_retry_timeout`, as oslo.messaging does. Without (`false`), a
+    /// reply returns once written to the connection, and those replies are
+    /// lost: their callers time out; a returned one is counted and logged. It saves the server a frame from the broker and
+    /// a wake-up per reply; see `docs/reliability.md`.
+    pub fn confirm_replies(mut self, confirm: bool) -> AmqpConfig {
+        self.confirm_replies = confirm;
         self
     }
 
@@ -488,6 +503,7 @@ fn parse_url(url: &str) -> Result<AmqpConfig, String> {
             "startup_timeout" => config.startup_timeout = parse_seconds(key, value)?,
             "single_connection" => config.single_connection = parse_bool(key, value)?,
             "confirm_calls" => config.confirm_calls = parse_bool(key, value)?,
+            "confirm_replies" => config.confirm_replies = parse_bool(key, value)?,
             "transient_queues_ttl" | "rabbit_transient_queues_ttl" => {
                 config.transient_queue_ttl = Some(parse_seconds(key, value)?).filter(|ttl| !ttl.is_zero());
             }

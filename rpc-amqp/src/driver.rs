@@ -441,6 +441,16 @@ impl Driver for AmqpDriver {
         };
         // Too big is too big however often it is tried.
         self.publisher.check_size(&outgoing())?;
+        if !self.config.confirm_replies {
+            // Opted out of confirms: once written, it is the broker's; a
+            // returned one is counted and logged by the channel's watcher.
+            let kind = UnconfirmedKind::Reply;
+            return self
+                .publisher
+                .publish_unconfirmed(outgoing(), kind, message.retry)
+                .await
+                .map(drop);
+        }
         loop {
             match self.publisher.publish(outgoing(), message.retry).await {
                 Ok(Outcome::Routed) => return Ok(()),

@@ -46,6 +46,7 @@
 //! | `publish_timeout` | seconds a publish without a deadline (a reply, a cast) may wait for a connection, an alarm's end and the confirm | 30 |
 //! | `single_connection` | servers consume on the publishing connection (see *Connections*) | false |
 //! | `confirm_calls` | calls' requests wait for the broker's publisher confirm, as casts do (see *Behaviour*) | false |
+//! | `confirm_replies` | a server's replies wait for the broker's publisher confirm, and go out again when lost or returned, as oslo's do; `false`: at-most-once replies, a frame and a wake-up saved per call (see *Behaviour*) | true |
 //! | `ssl`, `ssl_ca_file`, `ssl_cert_file`, `ssl_key_file` | TLS; extra CA (PEM), client certificate and PKCS#8 key | off |
 //! | `connection_name` | the connections' names in the broker (suffixed with `:publish` and `:consume`) | `<program>:<pid>` |
 //!
@@ -88,7 +89,10 @@
 //!   A client may let its casts go the same way
 //!   ([`Client::confirm_casts(false)`](rpc_core::Client::confirm_casts)):
 //!   they return once written, and a returned one is only counted and
-//!   logged.
+//!   logged. So may a server's replies (`confirm_replies=false`, weaker
+//!   than oslo.messaging's replies): without confirms, a reply lost
+//!   with the server's connection, or returned because its caller's reply
+//!   queue is gone, is not published again; its caller times out.
 //!   A call's request expires with the call's timeout, and is not sent at
 //!   all once its caller gave up. Clients declare nothing, so nothing
 //!   lingers on the broker when nobody listens.

@@ -192,6 +192,9 @@ pub(crate) enum UnconfirmedKind<'a> {
     Request { call_id: &'a str },
     /// A cast whose client opted out of confirms.
     Cast,
+    /// A reply, from a transport configured without reply confirms
+    /// (`confirm_replies=false`).
+    Reply,
 }
 
 /// What to publish, as the lane keeps it (to replay it after a channel error).
@@ -354,10 +357,11 @@ impl Publisher {
     ///   loses the connection, which fails every waiting call); a return
     ///   fails the call later, through the reply sink. Each caller waits for
     ///   its reply, so what is queued stays bounded.
-    /// - A cast (`Unconfirmed::Cast`) returns once its frames are written to
-    ///   the socket: nothing waits for it after, so the socket is what bounds
-    ///   how much a fast caster keeps queued. A return is only counted and
-    ///   logged.
+    /// - A cast or a reply (`Unconfirmed::Cast`, `Unconfirmed::Reply`)
+    ///   returns once its frames are written to the socket: nothing waits
+    ///   for it after, so the socket is what bounds how much a fast caster
+    ///   (or a server answering many calls) keeps queued. A return is only
+    ///   counted and logged.
     pub(crate) async fn publish_unconfirmed(
         &self,
         message: Message,
@@ -399,7 +403,7 @@ impl Publisher {
                     }
                     written
                 }
-                UnconfirmedKind::Cast => {
+                UnconfirmedKind::Cast | UnconfirmedKind::Reply => {
                     // Counted, and the watcher woken, before the wait: a
                     // cast whose wait is cut short may still go out.
                     lane.sent(self.unconfirmed.counts());

@@ -1,5 +1,6 @@
-//! Publishing without publisher confirms: the requests of calls, and the
-//! casts of clients that opted out of confirms.
+//! Publishing without publisher confirms: the requests of calls, the casts
+//! of clients that opted out of confirms, and replies where the transport
+//! opted out (`confirm_replies=false`).
 //!
 //! A call's reply proves its request was routed, and a returned request
 //! proves it was not; the broker's confirm adds nothing the caller can
@@ -20,11 +21,13 @@
 //! queues, which may refuse a message between leaders, keep confirms.
 //!
 //! A cast on this channel (`Client::confirm_casts(false)`) has no reply to
-//! prove anything: its caller chose not to know. A returned cast is counted
-//! and logged (a warning naming where the last one went, at once, then at
-//! most every [`WARN_EVERY`] with the count since), and
-//! the watcher keeps draining returns for as long as the transport lives,
-//! whether or not a client listens for replies.
+//! prove anything: its caller chose not to know. Nor has a reply from a
+//! transport configured without reply confirms (`confirm_replies=false`:
+//! at-most-once replies). A returned cast or reply is counted and
+//! logged (a warning naming where the last one went, at once, then at most
+//! every [`WARN_EVERY`] with the count since), and the watcher keeps
+//! draining returns for as long as the transport lives, whether or not a
+//! client listens for replies.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -151,7 +154,7 @@ type SharedSink = Arc<Mutex<Option<Weak<dyn ReplySink>>>>;
 async fn watch(watched: Watched, connection: lapin::ConnectionStatus, sink: SharedSink, counts: Weak<Counts>) {
     let Watched { channel, activity, .. } = watched;
     let quiet_ticks = QUIET.as_millis() / TICK.as_millis();
-    let mut lost_casts = LostCasts::default();
+    let mut lost = Lost::default();
     loop {
         // Idle: check now and then that the channel still stands.
         if tokio::time::timeout(Duration::from_secs(1), activity.wake.notified())
@@ -172,11 +175,11 @@ async fn watch(watched: Watched, connection: lapin::ConnectionStatus, sink: Shar
                         "the broker closed the channel of unconfirmed publishes: calls sent just before may wait for their timeout, casts sent without confirms just before are lost"
                     );
                 }
-                lost_casts.warn();
+                lost.warn();
                 return;
             }
             let Some(counts) = counts.upgrade() else { return };
-            collect(&channel, &sink, &counts, &mut lost_casts).await;
+            collect(&channel, &sink, &counts, &mut lost).await;
             if activity.busy.swap(false, Ordering::AcqRel) {
                 quiet = 0;
             } else {
@@ -184,13 +187,13 @@ async fn watch(watched: Watched, connection: lapin::ConnectionStatus, sink: Shar
             }
         }
         // Quiet: say what is left to say.
-        lost_casts.warn();
+        lost.warn();
     }
 }
 
 /// Fails the call of every request returned since the last collection, and
-/// notes the casts among them.
-async fn collect(channel: &Channel, sink: &SharedSink, counts: &Counts, lost_casts: &mut LostCasts) {
+/// notes the casts and replies among them.
+async fn collect(channel: &Channel, sink: &SharedSink, counts: &Counts, lost: &mut Lost) {
     // Not in confirm mode, this only takes the returned messages.
     let Ok(returned) = channel.wait_for_confirms().await else {
         return;
@@ -200,33 +203,54 @@ async fn collect(channel: &Channel, sink: &SharedSink, counts: &Counts, lost_cas
     }
     let sink = current(sink);
     for message in &returned {
-        // Requests carry their call's id; casts carry none.
+        // Requests carry their call's id; casts and replies carry none,
+        // and only replies go through the default exchange.
         match message.delivery.properties.message_id() {
             Some(msg_id) => {
                 if let Some(sink) = &sink {
                     sink.undeliverable(msg_id.as_str(), unroutable(message));
                 }
             }
-            None => lost_casts.add(message),
+            None if message.delivery.exchange.as_str().is_empty() => lost.replies.add(message),
+            None => lost.casts.add(message),
         }
     }
-    if lost_casts.due() {
-        lost_casts.warn();
+    if lost.casts.due() {
+        lost.casts.warn_casts();
+    }
+    if lost.replies.due() {
+        lost.replies.warn_replies();
     }
     // Counted once handled and logged: whoever sees the count sees the rest.
     counts.returned.fetch_add(returned.len() as u64, Ordering::Relaxed);
 }
 
-/// Returned casts not yet logged, and when the last warning went out.
+/// Returned casts and replies not yet logged.
 #[derive(Default)]
-struct LostCasts {
+struct Lost {
+    casts: Returned,
+    replies: Returned,
+}
+
+impl Lost {
+    /// Warns of the casts and replies not yet logged, if any.
+    fn warn(&mut self) {
+        self.casts.warn_casts();
+        self.replies.warn_replies();
+    }
+}
+
+/// Returned messages of one kind not yet logged, and when the last warning
+/// about them went out.
+#[derive(Default)]
+struct Returned {
     count: u64,
     /// Where the last of them went.
     last: Option<String>,
     warned_at: Option<Instant>,
 }
 
-impl LostCasts {
+impl Returned {
     fn add(&mut self, message: &BasicReturnMessage) {
         self.count += 1;
         self.last = Some(unroutable(message).to_string());
@@ -238,17 +262,35 @@ impl LostCasts {
     }
 
     /// Warns of the casts not yet logged, if any.
-    fn warn(&mut self) {
-        if self.count == 0 {
-            return;
+    fn warn_casts(&mut self) {
+        if let Some((count, last)) = self.take() {
+            tracing::warn!(
+                casts = count,
+                last,
+                "casts sent without confirms were returned by the broker, and are lost"
+            );
         }
-        tracing::warn!(
-            casts = self.count,
-            last = self.last.as_deref().unwrap_or_default(),
-            "casts sent without confirms were returned by the broker, and are lost"
-        );
-        self.count = 0;
+    }
+
+    /// Warns of the replies not yet logged, if any.
+    fn warn_replies(&mut self) {
+        if let Some((count, last)) = self.take() {
+            tracing::warn!(
+                replies = count,
+                last,
+                "replies sent without confirms (confirm_replies=false) were returned by the broker, their reply queues gone: they are lost, and their callers time out"
+            );
+        }
+    }
+
+    /// The count not yet logged and where the last went, noted as logged now.
+    fn take(&mut self) -> Option<(u64, String)> {
+        if self.count == 0 {
+            return None;
+        }
+        let count = std::mem::take(&mut self.count);
         self.warned_at = Some(Instant::now());
+        Some((count, self.last.take().unwrap_or_default()))
     }
 }
 

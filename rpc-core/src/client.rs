@@ -192,9 +192,10 @@ impl Client {
     /// By default a cast returns once the broker confirmed it: a cast no
     /// server listens for fails with [`Error::NoListener`], and one
     /// interrupted by a lost connection with a connection error. With
-    /// `false`, a cast returns as soon as it is written to the connection,
-    /// as oslo.messaging's casts do (it uses no publisher confirms): faster,
-    /// but such failures are then only logged and counted by the transport
+    /// `false`, a cast returns as soon as it is written to the connection:
+    /// faster (oslo.messaging's casts wait for the confirm, and are not
+    /// mandatory: a cast nobody listens for is dropped unseen), but such
+    /// failures are then only logged and counted by the transport
     /// ([`DriverStats::returned`](crate::transport::DriverStats::returned)),
     /// and the caller never sees them. At-least-once casts
     /// ([`delivery_mode`](Client::delivery_mode)) and fanout casts keep their

@@ -1,7 +1,8 @@
 //! What each message kind waits for on RabbitMQ: a call's request goes out
 //! without a publisher confirm (its reply proves it routed), and a request
 //! the broker returns still fails its call at once; casts keep their
-//! confirms unless their client opts out (`confirm_casts(false)`);
+//! confirms unless their client opts out (`confirm_casts(false)`), and
+//! replies unless their transport does (`confirm_replies=false`);
 //! `confirm_calls=true` puts calls back on confirms.
 
 use std::time::{Duration, Instant};
@@ -232,6 +233,60 @@ async fn returned_casts_are_warned_of_in_summaries() {
     .await;
     let all = warned_casts(logs, &topic);
     assert_eq!((all.len(), all.iter().sum::<u64>()), (2, 20), "{all:?}");
+    server.stop();
+    server.wait().await;
+}
+
+/// A transport whose replies do not wait for confirms (at-most-once replies).
+async fn replying_without_confirms() -> Transport {
+    broker::connect_url(&broker::url_with(&format!(
+        "{}&confirm_replies=false",
+        broker::TEST_OPTIONS
+    )))
+    .await
+}
+
+/// With `confirm_replies=false` a server's replies go out unconfirmed, and
+/// the calls are answered as before; by default they wait for confirms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_go_out_unconfirmed_where_the_transport_opts_out() {
+    let server_transport = replying_without_confirms().await;
+    exercise(server_transport.clone(), broker::connect().await).await;
+    let stats = server_transport.driver_stats();
+    // The ten answers; nothing else this transport sent.
+    assert_eq!((stats.unconfirmed, stats.returned), (10, 0), "{stats:?}");
+
+    let server_transport = broker::connect().await;
+    exercise(server_transport.clone(), broker::connect().await).await;
+    let stats = server_transport.driver_stats();
+    assert_eq!((stats.unconfirmed, stats.returned), (0, 0), "{stats:?}");
+}
+
+/// A reply without confirms whose queue is gone (its caller's transport
+/// closed while the method ran) is returned: counted and logged as a lost
+/// reply, not published again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_returned_reply_without_confirms_is_counted_and_logged() {
+    let logs = Logs::global();
+    let topic = unique_topic("unconfirmed_reply_gone");
+    let server_transport = replying_without_confirms().await;
+    let (server, _) = start_server(server_transport.clone(), &topic, "s1").await;
+    let client_transport = broker::connect().await;
+    let client = Client::new(client_transport.clone(), Target::topic(&topic)).timeout(Duration::from_secs(30));
+    let calc = CalculatorClient::new(client);
+    let call = tokio::spawn(async move { calc.sleep(&Context::new(), 2_000).await });
+    eventually("the call running", Duration::from_secs(10), || {
+        let stats = server.stats();
+        if stats.in_flight == 1 { Ok(()) } else { Err(stats) }
+    })
+    .await;
+    client_transport.close().await.unwrap();
+    wait_for_returned(&server_transport, 1).await;
+    let stats = server_transport.driver_stats();
+    assert_eq!((stats.unconfirmed, stats.returned), (1, 1), "{stats:?}");
+    let warned = logs.lines_with(&["replies sent without confirms", "replies=1", "reply_"]);
+    assert_eq!(warned.len(), 1, "{}", logs.text());
+    assert!(call.await.unwrap().is_err());
     server.stop();
     server.wait().await;
 }

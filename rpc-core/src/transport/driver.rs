@@ -507,8 +507,9 @@ pub struct DriverStats {
     /// memory or disk alarm).
     pub blocked: bool,
     /// Messages published without waiting for the broker's confirm (calls'
-    /// requests, whose reply proves them routed, and casts from clients that
-    /// opted out of confirms), since the driver was made.
+    /// requests, whose reply proves them routed, casts from clients that
+    /// opted out of confirms, and replies where the transport did), since
+    /// the driver was made.
     pub unconfirmed: u64,
     /// Of those, the ones the broker returned (no queue bound for them).
     pub returned: u64,
