@@ -223,8 +223,9 @@ impl AmqpConfig {
     /// queue is missing (the caller reconnecting) is published again for
     /// `reply_retry_timeout`, as oslo.messaging does. Without (`false`), a
     /// reply returns once written to the connection, and those replies are
-    /// lost: their callers time out; a returned one is counted and logged. It saves the server a frame from the broker and
-    /// a wake-up per reply; see `docs/reliability.md`.
+    /// lost: their callers, if still waiting, time out; a returned one is
+    /// counted and logged. It saves the server a frame from the broker and
+    /// the wake-ups it causes, per reply; see `docs/reliability.md`.
     pub fn confirm_replies(mut self, confirm: bool) -> AmqpConfig {
         self.confirm_replies = confirm;
         self

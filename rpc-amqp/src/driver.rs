@@ -142,6 +142,11 @@ impl AmqpDriver {
     /// reconnection backoff for at most `startup_timeout`.
     pub async fn connect(config: AmqpConfig) -> Result<AmqpDriver, rpc_core::Error> {
         let config = Arc::new(config);
+        if !config.confirm_replies && config.transient_quorum {
+            tracing::warn!(
+                "confirm_replies=false with transient_quorum: a quorum reply queue refuses a message without returning it, so replies it refuses are lost without a trace"
+            );
+        }
         let publish = Link::open(Arc::clone(&config), "publish", config.startup_timeout).await?;
         Ok(AmqpDriver {
             publisher: Publisher::new(publish, &config),

@@ -172,7 +172,7 @@ async fn watch(watched: Watched, connection: lapin::ConnectionStatus, sink: Shar
             if !channel.status().connected() {
                 if connection.connected() {
                     tracing::warn!(
-                        "the broker closed the channel of unconfirmed publishes: calls sent just before may wait for their timeout, casts sent without confirms just before are lost"
+                        "the broker closed the channel of unconfirmed publishes: calls sent just before may wait for their timeout, casts and replies sent without confirms just before are lost"
                     );
                 }
                 lost.warn();
@@ -204,7 +204,9 @@ async fn collect(channel: &Channel, sink: &SharedSink, counts: &Counts, lost: &m
     let sink = current(sink);
     for message in &returned {
         // Requests carry their call's id; casts and replies carry none,
-        // and only replies go through the default exchange.
+        // and replies go through the default exchange, casts through their
+        // target's (a cast addressed to the default exchange itself, which
+        // nothing here declares, would be reported as a reply).
         match message.delivery.properties.message_id() {
             Some(msg_id) => {
                 if let Some(sink) = &sink {
@@ -278,7 +280,7 @@ impl Returned {
             tracing::warn!(
                 replies = count,
                 last,
-                "replies sent without confirms (confirm_replies=false) were returned by the broker, their reply queues gone: they are lost, and their callers time out"
+                "replies sent without confirms (confirm_replies=false) were returned by the broker, their reply queues gone: they are lost, and their callers, if still waiting, time out"
             );
         }
     }

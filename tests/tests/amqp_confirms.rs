@@ -274,7 +274,9 @@ async fn a_returned_reply_without_confirms_is_counted_and_logged() {
     let client_transport = broker::connect().await;
     let client = Client::new(client_transport.clone(), Target::topic(&topic)).timeout(Duration::from_secs(30));
     let calc = CalculatorClient::new(client);
-    let call = tokio::spawn(async move { calc.sleep(&Context::new(), 2_000).await });
+    // Long enough to close the caller's transport while it runs, on a busy
+    // machine too; the call itself fails as soon as the transport closes.
+    let call = tokio::spawn(async move { calc.sleep(&Context::new(), 5_000).await });
     eventually("the call running", Duration::from_secs(10), || {
         let stats = server.stats();
         if stats.in_flight == 1 { Ok(()) } else { Err(stats) }
