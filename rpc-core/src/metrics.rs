@@ -16,7 +16,7 @@
 //! | `rpc_server_request_duration_seconds` | histogram | `topic`, `namespace`, `method` | from the start of the layers to the outcome |
 //! | `rpc_server_in_flight` | gauge | `topic` | deliveries being handled |
 //! | `rpc_server_queued` | gauge | | requests waiting for a [`ConcurrencyLimit`](crate::middleware::ConcurrencyLimit) slot |
-//! | `rpc_server_dropped_total` | counter | `topic`, `reason` | messages not run: `unreadable`, `duplicate`, `expired`; handlers stopped: `interrupted`, `cancelled` |
+//! | `rpc_server_dropped_total` | counter | `topic`, `reason` | messages not run: `unreadable`, `duplicate`, `expired`, `left` (to the broker, their connection lost); handlers stopped: `interrupted`, `cancelled` |
 //! | `rpc_client_requests_total` | counter | `topic`, `namespace`, `method`, `kind` | calls and casts sent (attempted) |
 //! | `rpc_client_errors_total` | counter | `topic`, `namespace`, `method`, `code` | of those, the failed ones: `timeout`, `no_listener`, `transport`, ... or the server's code |
 //! | `rpc_client_call_duration_seconds` | histogram | `topic`, `namespace`, `method` | a call, from the caller's side |
@@ -100,16 +100,19 @@ pub(crate) enum Dropped {
     Unreadable,
     Duplicate,
     Expired,
+    /// Received on a connection since lost, and left to the broker.
+    Left,
     Interrupted,
     Cancelled,
 }
 
 impl Dropped {
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-    const ALL: [Dropped; 5] = [
+    const ALL: [Dropped; 6] = [
         Dropped::Unreadable,
         Dropped::Duplicate,
         Dropped::Expired,
+        Dropped::Left,
         Dropped::Interrupted,
         Dropped::Cancelled,
     ];
@@ -120,6 +123,7 @@ impl Dropped {
             Dropped::Unreadable => "unreadable",
             Dropped::Duplicate => "duplicate",
             Dropped::Expired => "expired",
+            Dropped::Left => "left",
             Dropped::Interrupted => "interrupted",
             Dropped::Cancelled => "cancelled",
         }
@@ -150,7 +154,7 @@ pub(crate) struct ServerMetrics {
     #[cfg(feature = "metrics")]
     in_flight: ::metrics::Gauge,
     #[cfg(feature = "metrics")]
-    dropped: [::metrics::Counter; 5],
+    dropped: [::metrics::Counter; 6],
     #[cfg(feature = "metrics")]
     methods: Cache,
 }

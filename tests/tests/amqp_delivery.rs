@@ -428,6 +428,8 @@ async fn at_least_once_requests_taken_on_a_lost_connection_run_once() {
     }
     let second = seen.iter().filter(|label| label.ends_with(":second")).count();
     assert_eq!(second, 1, "`second` ran {second} times: {seen:?}");
+    // Counted where an operator looks.
+    assert_eq!((a.stats().left_to_broker, b.stats().left_to_broker), (1, 0));
     a.stop();
     b.stop();
     a.wait().await;

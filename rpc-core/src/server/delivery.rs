@@ -444,6 +444,7 @@ impl Guard {
             return false;
         }
         self.delivery = None;
+        self.shared.dropped(Dropped::Left);
         tracing::info!(target = %self.shared.target, "a request received on a connection since lost is left to the broker, which delivers it again");
         true
     }

@@ -165,6 +165,7 @@ impl Shared {
             Dropped::Unreadable => &self.counters.rejected,
             Dropped::Duplicate => &self.counters.duplicates,
             Dropped::Expired => &self.counters.expired,
+            Dropped::Left => &self.counters.left_to_broker,
             Dropped::Interrupted => &self.counters.interrupted,
             Dropped::Cancelled => &self.counters.cancelled,
         };
@@ -191,6 +192,10 @@ pub struct ServerStats {
     /// Requests not started because their caller's deadline had passed
     /// when the server took them (not answered: nobody waits).
     pub expired: u64,
+    /// Requests not started because the connection they came on was lost
+    /// first: left to the broker, which delivers them again (to this
+    /// server, or another).
+    pub left_to_broker: u64,
     /// Handlers stopped because their caller's deadline passed while they ran.
     pub interrupted: u64,
     /// Handlers stopped because their caller gave up and cancelled the call
@@ -205,6 +210,7 @@ struct Counters {
     duplicates: AtomicU64,
     in_flight: AtomicU64,
     expired: AtomicU64,
+    left_to_broker: AtomicU64,
     interrupted: AtomicU64,
     cancelled: AtomicU64,
 }
@@ -286,6 +292,7 @@ impl Server {
             in_flight: counters.in_flight.load(Ordering::Relaxed),
             unfinished: self.shared.recent().running() as u64,
             expired: counters.expired.load(Ordering::Relaxed),
+            left_to_broker: counters.left_to_broker.load(Ordering::Relaxed),
             interrupted: counters.interrupted.load(Ordering::Relaxed),
             cancelled: counters.cancelled.load(Ordering::Relaxed),
         }
