@@ -23,7 +23,9 @@ const SECRET_MARKERS: [&str; 4] = ["token", "password", "secret", "credential"];
 /// [`insert`](Context::insert).
 ///
 /// `Debug` output hides the values of keys that look secret (containing
-/// `token`, `password`, `secret` or `credential`), so contexts can be logged.
+/// `token`, `password`, `secret` or `credential`), at any depth (an object
+/// inside an entry, or inside an array, is searched too), so contexts can
+/// be logged.
 ///
 /// # The request's lifecycle
 ///
@@ -243,15 +245,11 @@ impl Context {
     }
 
     /// A copy without the entries whose keys look secret (containing
-    /// `token`, `password`, `secret` or `credential`): what a notification
-    /// carries, as oslo.context's `redacted_copy` keeps only identities.
+    /// `token`, `password`, `secret` or `credential`), at any depth: what a
+    /// notification carries, as oslo.context's `redacted_copy` keeps only
+    /// identities.
     pub fn redacted(&self) -> Context {
-        let values = self
-            .values
-            .iter()
-            .filter(|(key, _)| !is_secret(key))
-            .map(|(key, value)| (key.clone(), value.clone()))
-            .collect();
+        let values = without_secrets(&self.values);
         Context {
             values,
             deadline: self.deadline,
@@ -298,23 +296,58 @@ fn is_secret(key: &str) -> bool {
     SECRET_MARKERS.iter().any(|marker| key.contains(marker))
 }
 
-impl fmt::Debug for Context {
+/// `entries` without those whose keys look secret, searched at any depth.
+fn without_secrets(entries: &Map<String, Value>) -> Map<String, Value> {
+    fn cleaned(value: &Value) -> Value {
+        match value {
+            Value::Object(entries) => Value::Object(without_secrets(entries)),
+            Value::Array(items) => Value::Array(items.iter().map(cleaned).collect()),
+            other => other.clone(),
+        }
+    }
+    entries
+        .iter()
+        .filter(|(key, _)| !is_secret(key))
+        .map(|(key, value)| (key.clone(), cleaned(value)))
+        .collect()
+}
+
+/// A map shown with the values of secret-looking keys hidden, at any depth.
+struct Shown<'a>(&'a Map<String, Value>);
+
+impl fmt::Debug for Shown<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        struct Redacted;
-        impl fmt::Debug for Redacted {
+        struct Hidden;
+        impl fmt::Debug for Hidden {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("\"***\"")
             }
         }
+        struct Entry<'a>(&'a Value);
+        impl fmt::Debug for Entry<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self.0 {
+                    Value::Object(entries) => Shown(entries).fmt(f),
+                    Value::Array(items) => f.debug_list().entries(items.iter().map(Entry)).finish(),
+                    other => other.fmt(f),
+                }
+            }
+        }
         let mut map = f.debug_map();
-        for (key, value) in &self.values {
+        for (key, value) in self.0 {
             if is_secret(key) {
-                map.entry(key, &Redacted);
+                map.entry(key, &Hidden);
             } else {
-                map.entry(key, value);
+                map.entry(key, &Entry(value));
             }
         }
         map.finish()
+    }
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Shown(&self.values).fmt(f)
     }
 }
 
@@ -359,6 +392,42 @@ mod tests {
         assert!(shown.contains("req-1"), "{shown}");
         assert!(!shown.contains("s3cr3t"), "{shown}");
         assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    /// A context with secrets nested in an object and in an array.
+    fn nested_secrets() -> Context {
+        let mut ctx = Context::new().with_request_id("req-1");
+        ctx.insert(
+            "session",
+            serde_json::json!({
+                "user": "alice",
+                "db": {"password": "hunter2", "host": "db1"},
+                "keys": [{"name": "k1", "secret": "s3cr3t"}],
+            }),
+        )
+        .unwrap();
+        ctx
+    }
+
+    #[test]
+    fn debug_hides_nested_secrets() {
+        let shown = format!("{:?}", nested_secrets());
+        for kept in ["req-1", "alice", "db1", "k1"] {
+            assert!(shown.contains(kept), "{kept}: {shown}");
+        }
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+    }
+
+    #[test]
+    fn a_redacted_copy_drops_nested_secrets() {
+        let redacted = nested_secrets().redacted();
+        let session = redacted.as_map()["session"].clone();
+        assert_eq!(
+            session,
+            serde_json::json!({"user": "alice", "db": {"host": "db1"}, "keys": [{"name": "k1"}]})
+        );
+        assert_eq!(redacted.request_id(), Some("req-1"));
     }
 
     #[test]
