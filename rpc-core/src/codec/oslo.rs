@@ -30,7 +30,7 @@ use serde_json::{Map, Value};
 use super::envelope;
 use crate::header::{self, RawHeader};
 use crate::message::{Payload, Reply, ReplyAddress, ReplyOut, Request, RequestHeader, UndecodableRequest};
-use crate::notify::message::{self, Notification, NotificationHeader, RawNotification};
+use crate::notify::message::{self, Names, Notification, NotificationHeader, RawNotification};
 use crate::{Codec, CodecError, Context, ErrorCode, RemoteError};
 
 const CONTEXT_PREFIX: &str = "_context_";
@@ -467,16 +467,32 @@ pub(super) fn encode_notification<P: Serialize + ?Sized>(
     }
 }
 
-/// A notification's inner message.
+/// A notification's inner message. The names oslo's filters read
+/// (`publisher_id`, `message_id`, `timestamp`) are taken as any JSON value,
+/// as oslo dispatches a notification whatever they are.
 #[derive(Default)]
 struct NotificationIn<'a> {
-    message_id: Option<Text<'a>>,
-    publisher_id: Option<Text<'a>>,
+    message_id: Option<&'a RawValue>,
+    publisher_id: Option<&'a RawValue>,
     event_type: Option<Text<'a>>,
     priority: Option<Text<'a>>,
     payload: Option<&'a RawValue>,
-    timestamp: Option<Text<'a>>,
+    timestamp: Option<&'a RawValue>,
     context: Map<String, Value>,
+}
+
+/// A name as sent: a string's text, or another value's JSON text (whether
+/// it was a string is the `bool`); `None` when left out or null.
+fn name(raw: Option<&RawValue>) -> Result<Option<(Text<'_>, bool)>, CodecError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let json = raw.get();
+    if json.starts_with('"') {
+        let text =
+            serde_json::from_str(json).map_err(|error| CodecError::new(format_args!("a bad string: {error}")))?;
+        Ok(Some((text, true)))
+    } else {
+        Ok(Some((Text(Cow::Borrowed(json)), false)))
+    }
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for NotificationIn<'a> {
@@ -520,12 +536,24 @@ pub(super) fn decode_notification(body: &Bytes) -> Result<Notification, CodecErr
     let inner = envelope::open(body)?;
     let notification: NotificationIn<'_> = serde_json::from_str(&inner)
         .map_err(|error| CodecError::new(format_args!("the message is not a notification object: {error}")))?;
+    let names = [
+        name(notification.publisher_id)?,
+        name(notification.message_id)?,
+        name(notification.timestamp)?,
+    ];
+    let not_strings = [Names::PUBLISHER_ID, Names::MESSAGE_ID, Names::TIMESTAMP]
+        .into_iter()
+        .zip(&names)
+        .filter(|(_, name)| name.as_ref().is_some_and(|(_, string)| !string))
+        .fold(0, |bits, (index, _)| bits | 1 << index);
+    let [publisher_id, message_id, timestamp] = names.each_ref().map(|name| name.as_ref().map(|(text, _)| &**text));
     let raw = RawNotification {
         priority: notification.priority.as_deref(),
-        publisher_id: notification.publisher_id.as_deref(),
+        publisher_id,
         event_type: notification.event_type.as_deref(),
-        message_id: notification.message_id.as_deref(),
-        timestamp: notification.timestamp.as_deref(),
+        message_id,
+        timestamp,
+        not_strings,
     };
     let payload = match notification.payload {
         Some(payload) => Bytes::copy_from_slice(payload.get().as_bytes()),

@@ -195,7 +195,7 @@ mod tests {
         // timestamp sent as null (or not at all) fails every pattern on it,
         // even one that matches the empty string; an empty one is a string.
         let mut left_out = notification("", "compute.instance.create.end", serde_json::json!({}));
-        left_out.names = Names::decoded([None, Some("compute.instance.create.end"), None, None]);
+        left_out.names = Names::decoded([None, Some("compute.instance.create.end"), None, None], 0);
         let empty = notification("", "compute.instance.create.end", serde_json::json!({}));
         assert_eq!(left_out.publisher_id(), "", "it still reads as empty");
         let filter = |build: fn(NotificationFilter) -> Result<NotificationFilter, Error>| {
@@ -231,6 +231,52 @@ mod tests {
         assert!(
             NotificationFilter::new()
                 .metadata("message_id", "2b")
+                .unwrap()
+                .matches(&decoded)
+        );
+    }
+
+    #[test]
+    fn names_that_are_not_strings_are_read_and_match_no_pattern() {
+        // oslo dispatches such a notification (its filters match strings
+        // only); before, the decoder refused it, and it was lost.
+        let inner = serde_json::json!({
+            "message_id": 7,
+            "publisher_id": 42,
+            "event_type": "compute.instance.create.end",
+            "priority": "INFO",
+            "payload": {},
+            "timestamp": {"at": 1},
+        });
+        let body = serde_json::json!({"oslo.version": "2.0", "oslo.message": inner.to_string()}).to_string();
+        let decoded = Codec::OsloJson.decode_notification(&body.into()).unwrap();
+        assert_eq!(
+            (decoded.publisher_id(), decoded.message_id(), decoded.timestamp()),
+            ("42", "7", r#"{"at":1}"#)
+        );
+        assert!(NotificationFilter::new().matches(&decoded));
+        assert!(!NotificationFilter::new().publisher_id(".*").unwrap().matches(&decoded));
+        assert!(!NotificationFilter::new().publisher_id("42").unwrap().matches(&decoded));
+        assert!(
+            !NotificationFilter::new()
+                .metadata("message_id", ".*")
+                .unwrap()
+                .matches(&decoded)
+        );
+        assert!(
+            !NotificationFilter::new()
+                .metadata("timestamp", ".*")
+                .unwrap()
+                .matches(&decoded)
+        );
+        // A string, escapes and all, still reads as its text and matches.
+        let inner = r#"{"publisher_id": "compute.\u0068ost", "event_type": "e", "priority": "INFO"}"#;
+        let body = serde_json::json!({"oslo.version": "2.0", "oslo.message": inner}).to_string();
+        let decoded = Codec::OsloJson.decode_notification(&body.into()).unwrap();
+        assert_eq!(decoded.publisher_id(), "compute.host");
+        assert!(
+            NotificationFilter::new()
+                .publisher_id("^compute")
                 .unwrap()
                 .matches(&decoded)
         );

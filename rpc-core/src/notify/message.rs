@@ -37,9 +37,10 @@ pub(crate) struct Names {
     /// Where each name ends in `text`; names are at most
     /// [`MAX_NAME_LEN`](header::MAX_NAME_LEN) bytes, so four fit in a `u16`.
     ends: [u16; 4],
-    /// The names the sender left out (or sent as null), one bit each by
-    /// index: they read as empty, and no filter pattern matches them (as
-    /// oslo's, which matches only strings).
+    /// The names the sender left out, sent as null, or sent as another
+    /// JSON value than a string, one bit each by index: no filter pattern
+    /// matches them (as oslo's, which matches only strings). Those left out
+    /// read as empty; the others as their JSON text.
     absent: u8,
 }
 
@@ -52,15 +53,20 @@ impl Names {
     /// The names, each at most `MAX_NAME_LEN` bytes (checked by the caller).
     #[cfg(test)]
     pub(crate) fn new(publisher_id: &str, event_type: &str, message_id: &str, timestamp: &str) -> Names {
-        Names::decoded([Some(publisher_id), Some(event_type), Some(message_id), Some(timestamp)])
+        Names::decoded(
+            [Some(publisher_id), Some(event_type), Some(message_id), Some(timestamp)],
+            0,
+        )
     }
 
     /// The names as decoded (`None`: left out), each at most `MAX_NAME_LEN`
-    /// bytes (checked by the caller), in the order of the indexes above.
-    pub(crate) fn decoded(names: [Option<&str>; 4]) -> Names {
+    /// bytes (checked by the caller), in the order of the indexes above;
+    /// `not_strings` has a bit set, by index, for each name that was
+    /// another JSON value than a string (given here as its JSON text).
+    pub(crate) fn decoded(names: [Option<&str>; 4], not_strings: u8) -> Names {
         let mut text = String::with_capacity(names.iter().flatten().map(|name| name.len()).sum());
         let mut ends = [0; 4];
-        let mut absent = 0;
+        let mut absent = not_strings;
         for (index, (end, name)) in ends.iter_mut().zip(names).enumerate() {
             let name = name.unwrap_or_else(|| {
                 absent |= 1 << index;
@@ -82,7 +88,8 @@ impl Names {
         &self.text[usize::from(start)..usize::from(self.ends[index])]
     }
 
-    /// The name at `index`, `None` when the sender left it out.
+    /// The name at `index`, `None` when the sender left it out or did not
+    /// send a string.
     pub(crate) fn given(&self, index: usize) -> Option<&str> {
         (self.absent & (1 << index) == 0).then(|| self.get(index))
     }
@@ -165,6 +172,9 @@ pub(crate) struct RawNotification<'a> {
     pub(crate) event_type: Option<&'a str>,
     pub(crate) message_id: Option<&'a str>,
     pub(crate) timestamp: Option<&'a str>,
+    /// The names (by [`Names`] index) sent as another JSON value than a
+    /// string, given above as their JSON text.
+    pub(crate) not_strings: u8,
 }
 
 /// A field a notification may leave out (as empty), bounded in length.
@@ -189,12 +199,15 @@ pub(crate) fn check<'a>(
     }
     header::check_context(&context)?;
     let given = |what: &str, value: Option<&'a str>| value.map(|value| header::bounded(what, value)).transpose();
-    let names = Names::decoded([
-        given("publisher_id", raw.publisher_id)?,
-        Some(event_type),
-        given("message_id", raw.message_id)?,
-        given("timestamp", raw.timestamp)?,
-    ]);
+    let names = Names::decoded(
+        [
+            given("publisher_id", raw.publisher_id)?,
+            Some(event_type),
+            given("message_id", raw.message_id)?,
+            given("timestamp", raw.timestamp)?,
+        ],
+        raw.not_strings,
+    );
     Ok(Notification {
         priority,
         names,
@@ -233,6 +246,7 @@ mod tests {
                 event_type: Some(event_type),
                 message_id: Some(message_id),
                 timestamp: Some(timestamp),
+                not_strings: 0,
             })
             .unwrap();
             let copy = decoded.clone();
