@@ -292,8 +292,12 @@ impl FromIterator<(String, Value)> for Context {
 }
 
 fn is_secret(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    SECRET_MARKERS.iter().any(|marker| key.contains(marker))
+    // Without a lowercased copy: nested keys are searched on every notification.
+    SECRET_MARKERS.iter().any(|marker| {
+        key.as_bytes()
+            .windows(marker.len())
+            .any(|window| window.eq_ignore_ascii_case(marker.as_bytes()))
+    })
 }
 
 /// `entries` without those whose keys look secret, searched at any depth.

@@ -116,7 +116,21 @@ impl Dropped {
         Dropped::Interrupted,
         Dropped::Cancelled,
     ];
+}
 
+// The metrics index their counters by discriminant, in the order of `ALL`.
+const _: () = {
+    let mut index = 0;
+    while index < Dropped::ALL.len() {
+        assert!(
+            Dropped::ALL[index] as usize == index,
+            "Dropped::ALL follows the enum's order"
+        );
+        index += 1;
+    }
+};
+
+impl Dropped {
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     fn as_str(self) -> &'static str {
         match self {

@@ -483,12 +483,12 @@ struct NotificationIn<'a> {
 
 /// A name as sent: a string's text, or another value's JSON text (whether
 /// it was a string is the `bool`); `None` when left out or null.
-fn name(raw: Option<&RawValue>) -> Result<Option<(Text<'_>, bool)>, CodecError> {
+fn name<'a>(what: &str, raw: Option<&'a RawValue>) -> Result<Option<(Text<'a>, bool)>, CodecError> {
     let Some(raw) = raw else { return Ok(None) };
     let json = raw.get();
     if json.starts_with('"') {
-        let text =
-            serde_json::from_str(json).map_err(|error| CodecError::new(format_args!("a bad string: {error}")))?;
+        let text = serde_json::from_str(json)
+            .map_err(|error| CodecError::new(format_args!("`{what}` is not a valid string: {error}")))?;
         Ok(Some((text, true)))
     } else {
         Ok(Some((Text(Cow::Borrowed(json)), false)))
@@ -537,9 +537,9 @@ pub(super) fn decode_notification(body: &Bytes) -> Result<Notification, CodecErr
     let notification: NotificationIn<'_> = serde_json::from_str(&inner)
         .map_err(|error| CodecError::new(format_args!("the message is not a notification object: {error}")))?;
     let names = [
-        name(notification.publisher_id)?,
-        name(notification.message_id)?,
-        name(notification.timestamp)?,
+        name("publisher_id", notification.publisher_id)?,
+        name("message_id", notification.message_id)?,
+        name("timestamp", notification.timestamp)?,
     ];
     let not_strings = [Names::PUBLISHER_ID, Names::MESSAGE_ID, Names::TIMESTAMP]
         .into_iter()

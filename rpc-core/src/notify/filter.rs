@@ -228,6 +228,8 @@ mod tests {
         let body = serde_json::json!({"oslo.version": "2.0", "oslo.message": inner.to_string()}).to_string();
         let decoded = Codec::OsloJson.decode_notification(&body.into()).unwrap();
         assert!(!NotificationFilter::new().publisher_id(".*").unwrap().matches(&decoded));
+        // Null reads as empty, not as the text `null`.
+        assert_eq!(decoded.publisher_id(), "");
         assert!(
             NotificationFilter::new()
                 .metadata("message_id", "2b")

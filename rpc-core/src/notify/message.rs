@@ -125,12 +125,14 @@ impl Notification {
         self.names.get(Names::EVENT_TYPE)
     }
 
-    /// Its id (a UUID, from oslo's `message_id`).
+    /// Its id (a UUID, from oslo's `message_id`; a sender's other JSON
+    /// value reads as its JSON text).
     pub fn message_id(&self) -> &str {
         self.names.get(Names::MESSAGE_ID)
     }
 
-    /// When it was sent, in UTC, as Python writes it: `2026-12-03 09:41:07.123456`.
+    /// When it was sent, in UTC, as Python writes it: `2026-12-03
+    /// 09:41:07.123456` (a sender's other JSON value reads as its JSON text).
     pub fn timestamp(&self) -> &str {
         self.names.get(Names::TIMESTAMP)
     }
