@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 use crate::backoff::Backoff;
 use crate::config::AmqpConfig;
+use crate::gone::GoneQueues;
 use crate::link::Link;
 use crate::listener::{AmqpListener, ConsumerStats, QueueConsumer, ReplyConsumer};
 use crate::publisher::{Message, Outcome, Publisher, UnconfirmedKind};
@@ -78,9 +79,6 @@ const MAX_REPLY_RETRY_TIMEOUT: Duration = Duration::from_secs(3600);
 /// How often a server retries a reply whose queue is missing.
 const REPLY_RETRY_INTERVAL: Duration = Duration::from_millis(250);
 
-/// How many reply queues found gone are remembered (oslo keeps 200).
-const GONE_REPLY_QUEUES: usize = 200;
-
 /// The AMQP transport's [`Driver`]: a publishing connection and, once a
 /// server listens, a consuming connection, each supervised and reconnected
 /// on loss.
@@ -100,8 +98,9 @@ pub struct AmqpDriver {
     /// Servers' consuming connection, opened when the first server listens.
     consume: tokio::sync::OnceCell<Arc<Link>>,
     consumers: Arc<ConsumerStats>,
-    /// Reply queues found gone, and until when to believe it.
-    gone: Mutex<HashMap<String, Instant>>,
+    /// Reply queues found gone, shared with the unconfirmed channel's
+    /// watcher, which finds unconfirmed replies returned.
+    gone: Arc<GoneQueues>,
     /// Notification queues declared on the current connection.
     declared: Mutex<Declared>,
 }
@@ -148,11 +147,12 @@ impl AmqpDriver {
             );
         }
         let publish = Link::open(Arc::clone(&config), "publish", config.startup_timeout).await?;
+        let gone = Arc::new(GoneQueues::new(config.reply_retry_timeout.min(MAX_REPLY_RETRY_TIMEOUT)));
         Ok(AmqpDriver {
-            publisher: Publisher::new(publish, &config),
+            publisher: Publisher::new(publish, &config, Arc::clone(&gone)),
             consume: tokio::sync::OnceCell::new(),
             consumers: Arc::default(),
-            gone: Mutex::default(),
+            gone,
             declared: Mutex::default(),
             config,
         })
@@ -229,23 +229,6 @@ impl AmqpDriver {
             })
             .await?;
         Ok(Arc::clone(link))
-    }
-
-    fn gone(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
-        self.gone.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Whether `reply_to` was found gone recently.
-    fn is_gone(&self, reply_to: &str) -> bool {
-        let mut gone = self.gone();
-        match gone.get(reply_to) {
-            Some(until) if *until > Instant::now() => true,
-            Some(_) => {
-                gone.remove(reply_to);
-                false
-            }
-            None => false,
-        }
     }
 
     /// A listener's prefetch per queue: what it asks, within the configured cap.
@@ -332,23 +315,6 @@ impl AmqpDriver {
             .insert(key.to_owned());
         Ok(())
     }
-
-    /// Remembers `reply_to` as gone for a retry window.
-    fn mark_gone(&self, reply_to: &str, window: Duration) {
-        let now = Instant::now();
-        let mut gone = self.gone();
-        gone.retain(|_, until| *until > now);
-        if gone.len() >= GONE_REPLY_QUEUES {
-            if let Some(oldest) = gone
-                .iter()
-                .min_by_key(|(_, until)| **until)
-                .map(|(name, _)| name.clone())
-            {
-                gone.remove(&oldest);
-            }
-        }
-        gone.insert(reply_to.to_owned(), now + window);
-    }
 }
 
 #[async_trait]
@@ -422,7 +388,7 @@ impl Driver for AmqpDriver {
                 format!("the reply queue `{reply_to}` is gone"),
             )
         };
-        if self.is_gone(reply_to) {
+        if self.gone.is_gone(reply_to) {
             return Err(gone());
         }
         // A missing reply queue may be a caller reconnecting: retry for a
@@ -463,7 +429,7 @@ impl Driver for AmqpDriver {
                     tokio::time::sleep(REPLY_RETRY_INTERVAL).await;
                 }
                 Ok(Outcome::Returned | Outcome::NoExchange) => {
-                    self.mark_gone(reply_to, window);
+                    self.gone.mark_for(reply_to, window);
                     return Err(gone());
                 }
                 Err(error) if may_reply_again(&error) && Instant::now() + REPLY_RETRY_INTERVAL < deadline => {

@@ -157,6 +157,7 @@ mod backoff;
 mod config;
 mod driver;
 mod error;
+mod gone;
 mod headers;
 mod link;
 mod listener;

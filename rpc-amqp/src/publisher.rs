@@ -51,6 +51,7 @@ use tokio::time::Instant;
 
 use crate::config::AmqpConfig;
 use crate::error::from_lapin;
+use crate::gone::GoneQueues;
 use crate::link::{Connected, Link};
 use crate::topology::short;
 use crate::unconfirmed::Unconfirmed;
@@ -218,7 +219,9 @@ struct Job {
 }
 
 impl Publisher {
-    pub(crate) fn new(link: Arc<Link>, config: &AmqpConfig) -> Publisher {
+    /// A publisher on `link`; unconfirmed replies found returned mark their
+    /// queue in `gone`.
+    pub(crate) fn new(link: Arc<Link>, config: &AmqpConfig, gone: Arc<GoneQueues>) -> Publisher {
         let isolated = Arc::new(Isolated {
             pool: Mutex::default(),
             slots: Semaphore::new(config.max_channels.max(1)),
@@ -233,7 +236,7 @@ impl Publisher {
             checking: tokio::sync::Mutex::new(()),
             max_message_size: config.max_message_size,
             publish_timeout: config.publish_timeout,
-            unconfirmed: Unconfirmed::default(),
+            unconfirmed: Unconfirmed::new(gone),
         }
     }
 

@@ -40,6 +40,7 @@ use rpc_core::{TransportError, TransportErrorKind};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::gone::GoneQueues;
 use crate::link::Connected;
 use crate::publisher::connection_error;
 
@@ -56,13 +57,14 @@ const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// The unconfirmed channel of the current connection, and where returned
 /// requests are reported.
-#[derive(Default)]
 pub(crate) struct Unconfirmed {
     current: Mutex<Option<Watched>>,
     /// One channel opened at a time.
     opening: tokio::sync::Mutex<()>,
     sink: SharedSink,
     counts: Arc<Counts>,
+    /// Where a returned reply's queue is noted as gone.
+    gone: Arc<GoneQueues>,
 }
 
 /// What the unconfirmed path counts, for [`DriverStats`](rpc_core::transport::DriverStats).
@@ -102,6 +104,18 @@ struct Activity {
 }
 
 impl Unconfirmed {
+    /// Unconfirmed publishing; a returned reply's queue is noted in `gone`,
+    /// so that the next replies to it are dropped at once.
+    pub(crate) fn new(gone: Arc<GoneQueues>) -> Unconfirmed {
+        Unconfirmed {
+            current: Mutex::default(),
+            opening: tokio::sync::Mutex::default(),
+            sink: SharedSink::default(),
+            counts: Arc::default(),
+            gone,
+        }
+    }
+
     /// Reports returned requests to `sink` from now on.
     pub(crate) fn report_to(&self, sink: &Arc<dyn ReplySink>) {
         *lock(&self.sink) = Some(Arc::downgrade(sink));
@@ -140,6 +154,7 @@ impl Unconfirmed {
             connected.connection.status().clone(),
             Arc::clone(&self.sink),
             Arc::downgrade(&self.counts),
+            Arc::clone(&self.gone),
         ));
         *lock(&self.current) = Some(watched.clone());
         Ok(watched)
@@ -151,7 +166,13 @@ type SharedSink = Arc<Mutex<Option<Weak<dyn ReplySink>>>>;
 
 /// Collects returned messages while messages go out; ends with its channel,
 /// or once the transport is gone (`counts` no longer upgrades).
-async fn watch(watched: Watched, connection: lapin::ConnectionStatus, sink: SharedSink, counts: Weak<Counts>) {
+async fn watch(
+    watched: Watched,
+    connection: lapin::ConnectionStatus,
+    sink: SharedSink,
+    counts: Weak<Counts>,
+    gone: Arc<GoneQueues>,
+) {
     let Watched { channel, activity, .. } = watched;
     let quiet_ticks = QUIET.as_millis() / TICK.as_millis();
     let mut lost = Lost::default();
@@ -179,7 +200,7 @@ async fn watch(watched: Watched, connection: lapin::ConnectionStatus, sink: Shar
                 return;
             }
             let Some(counts) = counts.upgrade() else { return };
-            collect(&channel, &sink, &counts, &mut lost).await;
+            collect(&channel, &sink, &counts, &gone, &mut lost).await;
             if activity.busy.swap(false, Ordering::AcqRel) {
                 quiet = 0;
             } else {
@@ -193,7 +214,7 @@ async fn watch(watched: Watched, connection: lapin::ConnectionStatus, sink: Shar
 
 /// Fails the call of every request returned since the last collection, and
 /// notes the casts and replies among them.
-async fn collect(channel: &Channel, sink: &SharedSink, counts: &Counts, lost: &mut Lost) {
+async fn collect(channel: &Channel, sink: &SharedSink, counts: &Counts, gone: &GoneQueues, lost: &mut Lost) {
     // Not in confirm mode, this only takes the returned messages.
     let Ok(returned) = channel.wait_for_confirms().await else {
         return;
@@ -213,7 +234,12 @@ async fn collect(channel: &Channel, sink: &SharedSink, counts: &Counts, lost: &m
                     sink.undeliverable(msg_id.as_str(), unroutable(message));
                 }
             }
-            None if message.delivery.exchange.as_str().is_empty() => lost.replies.add(message),
+            None if message.delivery.exchange.as_str().is_empty() => {
+                // As a confirmed reply found returned: the next replies to
+                // that queue are dropped at once for a while.
+                gone.mark(message.delivery.routing_key.as_str());
+                lost.replies.add(message);
+            }
             None => lost.casts.add(message),
         }
     }

@@ -264,7 +264,8 @@ async fn replies_go_out_unconfirmed_where_the_transport_opts_out() {
 
 /// A reply without confirms whose queue is gone (its caller's transport
 /// closed while the method ran) is returned: counted and logged as a lost
-/// reply, not published again.
+/// reply, not published again; and the queue is remembered as gone, so a
+/// later reply to it is dropped without being published.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_returned_reply_without_confirms_is_counted_and_logged() {
     let logs = Logs::global();
@@ -274,21 +275,33 @@ async fn a_returned_reply_without_confirms_is_counted_and_logged() {
     let client_transport = broker::connect().await;
     let client = Client::new(client_transport.clone(), Target::topic(&topic)).timeout(Duration::from_secs(30));
     let calc = CalculatorClient::new(client);
-    // Long enough to close the caller's transport while it runs, on a busy
-    // machine too; the call itself fails as soon as the transport closes.
-    let call = tokio::spawn(async move { calc.sleep(&Context::new(), 5_000).await });
-    eventually("the call running", Duration::from_secs(10), || {
+    // Long enough to close the caller's transport while both run, on a
+    // busy machine too; the second ends seconds after the first's reply
+    // came back returned. The calls fail as soon as the transport closes.
+    let calls = [3_000, 6_000].map(|millis| {
+        let calc = calc.clone();
+        tokio::spawn(async move { calc.sleep(&Context::new(), millis).await })
+    });
+    eventually("both calls running", Duration::from_secs(10), || {
         let stats = server.stats();
-        if stats.in_flight == 1 { Ok(()) } else { Err(stats) }
+        if stats.in_flight == 2 { Ok(()) } else { Err(stats) }
     })
     .await;
     client_transport.close().await.unwrap();
     wait_for_returned(&server_transport, 1).await;
-    let stats = server_transport.driver_stats();
-    assert_eq!((stats.unconfirmed, stats.returned), (1, 1), "{stats:?}");
     let warned = logs.lines_with(&["replies sent without confirms", "replies=1", "reply_"]);
     assert_eq!(warned.len(), 1, "{}", logs.text());
-    assert!(call.await.unwrap().is_err());
+    eventually("both calls answered", Duration::from_secs(10), || {
+        let stats = server.stats();
+        if stats.in_flight == 0 { Ok(()) } else { Err(stats) }
+    })
+    .await;
+    // The second reply was dropped: neither published nor returned.
+    let stats = server_transport.driver_stats();
+    assert_eq!((stats.unconfirmed, stats.returned), (1, 1), "{stats:?}");
+    for call in calls {
+        assert!(call.await.unwrap().is_err());
+    }
     server.stop();
     server.wait().await;
 }
