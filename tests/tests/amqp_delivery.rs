@@ -408,15 +408,23 @@ async fn at_least_once_requests_taken_on_a_lost_connection_run_once() {
     b.start().await.unwrap();
     proxy.cut().await;
     assert_eq!(next_ran(&mut ran).await, "b:second");
-    // The broker saw the loss; `a` sees it too (it may lag: its I/O thread
-    // reads the closed socket when it gets to it).
-    eventually("`a` to see its connection lost", Duration::from_secs(10), || {
-        if a_transport.driver().is_connected() {
-            Err("connected")
-        } else {
-            Ok(())
-        }
-    })
+    // The broker saw the loss; `a` sees it too (it may lag: each
+    // connection's I/O thread reads the closed socket when it gets to it).
+    // The connection that consumes is the one that matters, and the
+    // transport reads as disconnected as soon as either is lost: wait
+    // until `a` consumes none of its queues.
+    eventually(
+        "`a` to see its consuming connection lost",
+        Duration::from_secs(10),
+        || {
+            let queues = a.health().queues;
+            if queues.iter().any(|queue| queue.consuming) {
+                Err(queues)
+            } else {
+                Ok(())
+            }
+        },
+    )
     .await;
     // `block` ends on `a`, which turns to the `second` it had taken.
     gate.add_permits(10);
