@@ -76,6 +76,12 @@ fn may_reply_again(error: &TransportError) -> bool {
 /// The longest a reply is retried, whatever the configuration says.
 const MAX_REPLY_RETRY_TIMEOUT: Duration = Duration::from_secs(3600);
 
+/// How long a server retries a reply whose queue is missing, and then
+/// believes the queue gone.
+fn reply_window(config: &AmqpConfig) -> Duration {
+    config.reply_retry_timeout.min(MAX_REPLY_RETRY_TIMEOUT)
+}
+
 /// How often a server retries a reply whose queue is missing.
 const REPLY_RETRY_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -147,7 +153,7 @@ impl AmqpDriver {
             );
         }
         let publish = Link::open(Arc::clone(&config), "publish", config.startup_timeout).await?;
-        let gone = Arc::new(GoneQueues::new(config.reply_retry_timeout.min(MAX_REPLY_RETRY_TIMEOUT)));
+        let gone = Arc::new(GoneQueues::new(reply_window(&config)));
         Ok(AmqpDriver {
             publisher: Publisher::new(publish, &config, Arc::clone(&gone)),
             consume: tokio::sync::OnceCell::new(),
@@ -391,16 +397,6 @@ impl Driver for AmqpDriver {
         if self.gone.is_gone(reply_to) {
             return Err(gone());
         }
-        // A missing reply queue may be a caller reconnecting: retry for a
-        // while (oslo's 60 s), then remember it as gone for as long. A
-        // reply lost with the connection, or refused (a quorum reply queue
-        // between leaders), goes out again within the same window: the
-        // caller drops a copy it already has.
-        // Nobody waits for a reply after its caller's deadline.
-        let window = self.config.reply_retry_timeout.min(MAX_REPLY_RETRY_TIMEOUT);
-        let window = message.expiration().map_or(window, |left| window.min(left));
-        let deadline = Instant::now() + window;
-        let mut backoff = Backoff::new(REPLY_RETRY_INTERVAL, self.config.retry_interval);
         let routing_key = topology::short(reply_to)?;
         let outgoing = || Message {
             exchange: ShortString::from(""),
@@ -422,6 +418,16 @@ impl Driver for AmqpDriver {
                 .await
                 .map(drop);
         }
+        // A missing reply queue may be a caller reconnecting: retry for a
+        // while (oslo's 60 s), then remember it as gone for as long. A
+        // reply lost with the connection, or refused (a quorum reply queue
+        // between leaders), goes out again within the same window: the
+        // caller drops a copy it already has.
+        // Nobody waits for a reply after its caller's deadline.
+        let window = reply_window(&self.config);
+        let window = message.expiration().map_or(window, |left| window.min(left));
+        let deadline = Instant::now() + window;
+        let mut backoff = Backoff::new(REPLY_RETRY_INTERVAL, self.config.retry_interval);
         loop {
             match self.publisher.publish(outgoing(), message.retry).await {
                 Ok(Outcome::Routed) => return Ok(()),

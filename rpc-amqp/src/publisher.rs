@@ -140,7 +140,7 @@ enum Stage {
     Connecting = 0,
     Blocked = 1,
     Confirming = 2,
-    /// An unconfirmed cast, waiting for its frames to be written.
+    /// An unconfirmed cast or reply, waiting for its frames to be written.
     Writing = 3,
 }
 

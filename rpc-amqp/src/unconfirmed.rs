@@ -243,12 +243,7 @@ async fn collect(channel: &Channel, sink: &SharedSink, counts: &Counts, gone: &G
             None => lost.casts.add(message),
         }
     }
-    if lost.casts.due() {
-        lost.casts.warn_casts();
-    }
-    if lost.replies.due() {
-        lost.replies.warn_replies();
-    }
+    lost.warn_due();
     // Counted once handled and logged: whoever sees the count sees the rest.
     counts.returned.fetch_add(returned.len() as u64, Ordering::Relaxed);
 }
@@ -266,6 +261,16 @@ impl Lost {
         self.casts.warn_casts();
         self.replies.warn_replies();
     }
+
+    /// The same, for each kind whose warning is due.
+    fn warn_due(&mut self) {
+        if self.casts.due() {
+            self.casts.warn_casts();
+        }
+        if self.replies.due() {
+            self.replies.warn_replies();
+        }
+    }
 }
 
 /// Returned messages of one kind not yet logged, and when the last warning
@@ -281,7 +286,7 @@ struct Returned {
 impl Returned {
     fn add(&mut self, message: &BasicReturnMessage) {
         self.count += 1;
-        self.last = Some(unroutable(message).to_string());
+        self.last = Some(destination(message));
     }
 
     /// Whether to warn now: the first time, then at most every [`WARN_EVERY`].
@@ -289,7 +294,8 @@ impl Returned {
         self.count > 0 && self.warned_at.is_none_or(|at| at.elapsed() >= WARN_EVERY)
     }
 
-    /// Warns of the casts not yet logged, if any.
+    /// Warns of the casts not yet logged, if any. (Two functions, not one:
+    /// a `tracing` field's name cannot be chosen at run time.)
     fn warn_casts(&mut self) {
         if let Some((count, last)) = self.take() {
             tracing::warn!(
@@ -323,12 +329,14 @@ impl Returned {
 }
 
 fn unroutable(message: &BasicReturnMessage) -> TransportError {
+    TransportError::new(TransportErrorKind::Unroutable, destination(message))
+}
+
+/// Where a returned message went, as its error says it.
+fn destination(message: &BasicReturnMessage) -> String {
     let exchange = message.delivery.exchange.as_str();
     let key = message.delivery.routing_key.as_str();
-    TransportError::new(
-        TransportErrorKind::Unroutable,
-        format!("no queue is bound for {exchange}/{key}"),
-    )
+    format!("no queue is bound for {exchange}/{key}")
 }
 
 fn current(sink: &SharedSink) -> Option<Arc<dyn ReplySink>> {

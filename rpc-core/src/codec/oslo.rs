@@ -536,24 +536,24 @@ pub(super) fn decode_notification(body: &Bytes) -> Result<Notification, CodecErr
     let inner = envelope::open(body)?;
     let notification: NotificationIn<'_> = serde_json::from_str(&inner)
         .map_err(|error| CodecError::new(format_args!("the message is not a notification object: {error}")))?;
-    let names = [
-        name("publisher_id", notification.publisher_id)?,
-        name("message_id", notification.message_id)?,
-        name("timestamp", notification.timestamp)?,
-    ];
-    let not_strings = [Names::PUBLISHER_ID, Names::MESSAGE_ID, Names::TIMESTAMP]
-        .into_iter()
-        .zip(&names)
-        .filter(|(_, name)| name.as_ref().is_some_and(|(_, string)| !string))
-        .fold(0, |bits, (index, _)| bits | 1 << index);
-    let [publisher_id, message_id, timestamp] = names.each_ref().map(|name| name.as_ref().map(|(text, _)| &**text));
+    let publisher_id = name("publisher_id", notification.publisher_id)?;
+    let message_id = name("message_id", notification.message_id)?;
+    let timestamp = name("timestamp", notification.timestamp)?;
+    fn text<'a>(name: &'a Option<(Text<'_>, bool)>) -> Option<&'a str> {
+        name.as_ref().map(|(text, _)| &**text)
+    }
+    fn not_string(name: &Option<(Text<'_>, bool)>, index: usize) -> u8 {
+        u8::from(matches!(name, Some((_, false)))) << index
+    }
     let raw = RawNotification {
         priority: notification.priority.as_deref(),
-        publisher_id,
+        publisher_id: text(&publisher_id),
         event_type: notification.event_type.as_deref(),
-        message_id,
-        timestamp,
-        not_strings,
+        message_id: text(&message_id),
+        timestamp: text(&timestamp),
+        not_strings: not_string(&publisher_id, Names::PUBLISHER_ID)
+            | not_string(&message_id, Names::MESSAGE_ID)
+            | not_string(&timestamp, Names::TIMESTAMP),
     };
     let payload = match notification.payload {
         Some(payload) => Bytes::copy_from_slice(payload.get().as_bytes()),

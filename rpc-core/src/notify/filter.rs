@@ -17,7 +17,8 @@ use crate::Error;
 /// matches `compute.host-1`; anchor with `$` for an exact match. A pattern on
 /// a context, metadata or payload key needs the key present, with a string
 /// value; a pattern on the publisher id, message id or timestamp fails when
-/// the sender left it out or sent `null` (as oslo's: only strings match).
+/// the sender left it out, or sent `null` or another value than a string
+/// (as oslo's: only strings match).
 ///
 /// ```
 /// use rpc_core::notify::NotificationFilter;

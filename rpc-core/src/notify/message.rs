@@ -41,7 +41,7 @@ pub(crate) struct Names {
     /// JSON value than a string, one bit each by index: no filter pattern
     /// matches them (as oslo's, which matches only strings). Those left out
     /// read as empty; the others as their JSON text.
-    absent: u8,
+    unmatched: u8,
 }
 
 impl Names {
@@ -66,10 +66,10 @@ impl Names {
     pub(crate) fn decoded(names: [Option<&str>; 4], not_strings: u8) -> Names {
         let mut text = String::with_capacity(names.iter().flatten().map(|name| name.len()).sum());
         let mut ends = [0; 4];
-        let mut absent = not_strings;
+        let mut unmatched = not_strings;
         for (index, (end, name)) in ends.iter_mut().zip(names).enumerate() {
             let name = name.unwrap_or_else(|| {
-                absent |= 1 << index;
+                unmatched |= 1 << index;
                 ""
             });
             debug_assert!(name.len() <= header::MAX_NAME_LEN);
@@ -79,7 +79,7 @@ impl Names {
         Names {
             text: text.into(),
             ends,
-            absent,
+            unmatched,
         }
     }
 
@@ -91,7 +91,7 @@ impl Names {
     /// The name at `index`, `None` when the sender left it out or did not
     /// send a string.
     pub(crate) fn given(&self, index: usize) -> Option<&str> {
-        (self.absent & (1 << index) == 0).then(|| self.get(index))
+        (self.unmatched & (1 << index) == 0).then(|| self.get(index))
     }
 }
 
