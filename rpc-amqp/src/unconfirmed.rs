@@ -222,18 +222,17 @@ async fn collect(channel: &Channel, sink: &SharedSink, counts: &Counts, gone: &G
     if returned.is_empty() {
         return;
     }
-    let sink = current(sink);
+    // Casts and replies are noted and logged, then everything counted, and
+    // only then are the callers of returned requests told: whoever sees the
+    // count sees the logs, and whoever sees a call fail sees it counted.
+    let mut requests = Vec::new();
     for message in &returned {
         // Requests carry their call's id; casts and replies carry none,
         // and replies go through the default exchange, casts through their
         // target's (a cast addressed to the default exchange itself, which
         // nothing here declares, would be reported as a reply).
         match message.delivery.properties.message_id() {
-            Some(msg_id) => {
-                if let Some(sink) = &sink {
-                    sink.undeliverable(msg_id.as_str(), unroutable(message));
-                }
-            }
+            Some(msg_id) => requests.push((msg_id, message)),
             None if message.delivery.exchange.as_str().is_empty() => {
                 // As a confirmed reply found returned: the next replies to
                 // that queue are dropped at once for a while.
@@ -244,8 +243,12 @@ async fn collect(channel: &Channel, sink: &SharedSink, counts: &Counts, gone: &G
         }
     }
     lost.warn_due();
-    // Counted once handled and logged: whoever sees the count sees the rest.
     counts.returned.fetch_add(returned.len() as u64, Ordering::Relaxed);
+    if let Some(sink) = current(sink) {
+        for (msg_id, message) in requests {
+            sink.undeliverable(msg_id.as_str(), unroutable(message));
+        }
+    }
 }
 
 /// Returned casts and replies not yet logged.
