@@ -271,13 +271,41 @@ pub(super) fn decode_request(body: &Bytes) -> Result<Request, UndecodableRequest
     ))
 }
 
+/// Room kept after a write that grows the buffer: a frame's context
+/// follows its embedded value.
+const TAIL_ROOM: usize = 512;
+
+/// A buffer that, when a write outgrows it, grows with room for what
+/// follows: a large value (a 64 KiB argument) would otherwise fill the
+/// buffer exactly, and the context after it move the whole frame once more.
+struct Spacious<'a>(&'a mut Vec<u8>);
+
+impl std::io::Write for Spacious<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.write_all(bytes)?;
+        Ok(bytes.len())
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if self.0.capacity() - self.0.len() < bytes.len() {
+            self.0.reserve(bytes.len() + TAIL_ROOM);
+        }
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Writes `value` as a bin32 whose length is filled in once known.
 fn write_embedded<T: Serialize + ?Sized>(buffer: &mut Vec<u8>, value: &T, what: &str) -> Result<(), CodecError> {
     buffer.push(Marker::Bin32.to_u8());
     let length_at = buffer.len();
     buffer.extend_from_slice(&[0; 4]);
     value
-        .serialize(&mut rmp_serde::Serializer::new(&mut *buffer).with_struct_map())
+        .serialize(&mut rmp_serde::Serializer::new(Spacious(&mut *buffer)).with_struct_map())
         .map_err(CodecError::new)?;
     let length =
         u32::try_from(buffer.len() - length_at - 4).map_err(|_| CodecError::new(format_args!("{what} over 4 GiB")))?;
@@ -436,6 +464,30 @@ mod tests {
             unique_id: "u1",
             context,
         }
+    }
+
+    /// A large argument is written once: the frame is not moved again to
+    /// fit the context after it.
+    #[test]
+    fn a_large_argument_leaves_room_for_the_context() {
+        #[derive(Serialize)]
+        struct Large {
+            payload: serde_bytes::ByteBuf,
+        }
+        let context = Context::new().with_request_id("req-1");
+        let args = Large {
+            payload: serde_bytes::ByteBuf::from(vec![7; 64 * 1024]),
+        };
+        let frame = encode_request(&header(&context, None), &args).unwrap();
+        // Grown by doubling, the buffer would hold twice the frame.
+        assert!(
+            frame.capacity() - frame.len() <= TAIL_ROOM,
+            "capacity {} for {} bytes",
+            frame.capacity(),
+            frame.len()
+        );
+        let request = decode_request(&Bytes::from(frame)).unwrap();
+        assert_eq!(request.context(), &context);
     }
 
     #[test]
