@@ -60,6 +60,21 @@ fn every_scenario_is_reported() {
         for key in ["floor_ops_per_s", "floor_p50_us", "floor_ratio", "floor_latency_ratio"] {
             assert_eq!(row.get(key).is_some(), has_floor, "{key} in {row}");
         }
+        let has_runtime_floor = [
+            "memory_call_seq",
+            "memory_call_seq_main_thread",
+            "memory_call_seq_current_thread",
+            "memory_call_pipelined",
+        ]
+        .contains(&scenario);
+        for key in [
+            "runtime_ops_per_s",
+            "runtime_p50_us",
+            "runtime_ratio",
+            "runtime_latency_ratio",
+        ] {
+            assert_eq!(row.get(key).is_some(), has_runtime_floor, "{key} in {row}");
+        }
         assert!(row["ops_per_s"].as_f64().unwrap() > 0.0, "{row}");
         let transport = row["transport"].as_str().unwrap();
         if scenario.starts_with("memory_") {

@@ -13,10 +13,11 @@
 //! - `notify`, `notify_msgpack`: notifications (oslo's JSON, MessagePack),
 //!   64 in flight, until a listener has handled them all, beside raw
 //!   publishes of an oslo notification's bytes;
-//! - `memory_call_seq`, `memory_call_pipelined`: the in-memory transport
-//!   (no baseline; absolute figures and CPU per call), calls made from a
-//!   task; `memory_call_seq_main_thread` from the runtime's main future,
-//!   `memory_call_seq_current_thread` on a current-thread runtime;
+//! - `memory_call_seq`, `memory_call_pipelined`: the in-memory transport,
+//!   calls made from a task; `memory_call_seq_main_thread` from the
+//!   runtime's main future, `memory_call_seq_current_thread` on a
+//!   current-thread runtime; each beside the runtime's floor, a channel
+//!   round trip to a task made from the same place (`runtime_*`);
 //! - `server_rss`: peak resident memory of a server process while one
 //!   client keeps 10,000 calls in flight.
 //!
@@ -27,6 +28,7 @@ mod chart;
 mod ours;
 mod peers;
 mod raw;
+mod runtime_floor;
 mod stats;
 
 use std::io::{BufRead, Write};
@@ -43,6 +45,7 @@ use tokio::sync::Notify;
 use crate::ours::{NotifyPair, Pair, wait_for};
 use crate::peers::{Peer, PeerMode, peer_extra};
 use crate::raw::{Guarantees, RawCasts, RawRpc};
+use crate::runtime_floor::Echo;
 use crate::stats::Measured;
 
 const DEFAULT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -554,14 +557,30 @@ async fn memory(scenario: &'static str, total: usize, in_flight: usize, from: Ca
         let pair = std::sync::Arc::clone(&pair);
         async move {
             let body = payload(16);
+            let echo = Echo::start();
+            stats::run(total / 10, in_flight, |_| echo.call(&body)).await?;
             stats::run(total / 10, in_flight, |_| pair.call(&body)).await?;
-            stats::run(total, in_flight, |_| pair.call(&body)).await
+            // Alternate halves (floor, ours, ours, floor) against drift.
+            let half = total / 2;
+            let floor_a = stats::run(half, in_flight, |_| echo.call(&body)).await?;
+            let ours_a = stats::run(half, in_flight, |_| pair.call(&body)).await?;
+            let ours_b = stats::run(half, in_flight, |_| pair.call(&body)).await?;
+            let floor_b = stats::run(half, in_flight, |_| echo.call(&body)).await?;
+            Ok::<_, BoxError>((merge(ours_a, ours_b), merge(floor_a, floor_b)))
         }
     };
-    let ours = match from {
+    let (ours, floor) = match from {
         CalledFrom::Task => tokio::spawn(calls).await??,
         CalledFrom::MainThread => calls.await?,
     };
+    let mut extra = compared(
+        "runtime",
+        &ours,
+        floor.ops_per_s,
+        floor.quantile_us(0.5),
+        floor.quantile_us(0.99),
+    );
+    extra.insert("in_flight".to_owned(), json!(in_flight));
     if let Some(pair) = std::sync::Arc::into_inner(pair) {
         pair.stop().await;
     }
@@ -570,7 +589,7 @@ async fn memory(scenario: &'static str, total: usize, in_flight: usize, from: Ca
         payload_bytes: 16,
         ours,
         baseline: None,
-        extra: Map::from_iter([("in_flight".to_owned(), json!(in_flight))]),
+        extra,
     })
 }
 
@@ -744,6 +763,7 @@ fn print_table(rows: &[Row]) {
             )
             .chain(row.comparison("peer", "oslo.messaging (Python client and server)"))
             .chain(row.comparison("floor", "floor (no confirms, no acks)"))
+            .chain(row.comparison("runtime", "the runtime's floor (a channel round trip to a task)"))
             .collect();
         if !notes.is_empty() {
             println!("{:<22} {}", "", notes.join(", "));
