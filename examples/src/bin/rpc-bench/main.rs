@@ -263,31 +263,10 @@ async fn amqp_pair(url: &str, topic: &str) -> Result<Pair, BoxError> {
 async fn call_seq(url: &str, size: usize, total: usize) -> Result<Row, BoxError> {
     let body = payload(size);
     if let Some(side) = one_side() {
-        // For profiling: one side alone, returned as ours.
-        let name = format!("seq_{}", short_id());
-        let ours = match side.as_str() {
-            "raw" | "floor" => {
-                let guarantees = if side == "raw" {
-                    Guarantees::Confirmed
-                } else {
-                    Guarantees::Floor
-                };
-                let raw = RawRpc::start(url, &name, guarantees).await?;
-                let measured = stats::run(total, 1, |_| raw.call(&body)).await?;
-                raw.close().await?;
-                measured
-            }
-            _ => {
-                let pair = amqp_pair(&bench_url(url), &format!("rpc_bench_{name}")).await?;
-                let measured = stats::run(total, 1, |_| pair.call(&body)).await?;
-                pair.stop().await;
-                measured
-            }
-        };
         return Ok(Row {
             scenario: "call_seq",
             payload_bytes: size,
-            ours,
+            ours: one_side_calls(url, &side, &body, total, 1).await?,
             baseline: None,
             extra: Map::new(),
         });
@@ -360,8 +339,48 @@ fn merge(a: Measured, b: Measured) -> Measured {
     }
 }
 
+/// For profiling: `total` calls of `body`, `in_flight` at a time, on one
+/// side alone (`ours`, `raw` or `floor`), measured as ours.
+async fn one_side_calls(
+    url: &str,
+    side: &str,
+    body: &[u8],
+    total: usize,
+    in_flight: usize,
+) -> Result<Measured, BoxError> {
+    let name = format!("one_{}", short_id());
+    match side {
+        "raw" | "floor" => {
+            let guarantees = if side == "raw" {
+                Guarantees::Confirmed
+            } else {
+                Guarantees::Floor
+            };
+            let raw = RawRpc::start(url, &name, guarantees).await?;
+            let measured = stats::run(total, in_flight, |_| raw.call(body)).await?;
+            raw.close().await?;
+            Ok(measured)
+        }
+        _ => {
+            let pair = amqp_pair(&bench_url(url), &format!("rpc_bench_{name}")).await?;
+            let measured = stats::run(total, in_flight, |_| pair.call(body)).await?;
+            pair.stop().await;
+            Ok(measured)
+        }
+    }
+}
+
 async fn call_pipelined(url: &str, total: usize) -> Result<Row, BoxError> {
     let body = payload(16);
+    if let Some(side) = one_side() {
+        return Ok(Row {
+            scenario: "call_pipelined",
+            payload_bytes: 16,
+            ours: one_side_calls(url, &side, &body, total, IN_FLIGHT).await?,
+            baseline: None,
+            extra: Map::from_iter([("in_flight".to_owned(), json!(IN_FLIGHT))]),
+        });
+    }
     let name = format!("pipe_{}", short_id());
     let raw = RawRpc::start(url, &name, Guarantees::Confirmed).await?;
     let floor = RawRpc::start(url, &format!("{name}_floor"), Guarantees::Floor).await?;
@@ -429,7 +448,7 @@ async fn casts(url: &str, total: usize, confirms: bool) -> Result<Row, BoxError>
 }
 
 /// The one side to run alone, for profiling: `RPC_BENCH_ONE_SIDE` (`ours`,
-/// `raw`, or for `call_seq` also `floor`), or `ours` with
+/// `raw`, or for `call_seq` and `call_pipelined` also `floor`), or `ours` with
 /// `RPC_BENCH_OURS_ONLY` set.
 fn one_side() -> Option<String> {
     match std::env::var("RPC_BENCH_ONE_SIDE") {
