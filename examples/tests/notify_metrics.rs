@@ -93,6 +93,8 @@ async fn notifiers_and_listeners_record_their_series() {
     assert_eq!(of("info", "rejected"), Some(0.0), "{text}");
     assert_eq!(of("warn", "handled"), Some(1.0), "{text}");
     assert_eq!(of("(unknown)", "rejected"), Some(1.0), "{text}");
+    // Registered with the listener; on `memory://` no connection is lost.
+    assert_eq!(of("(unknown)", "left"), Some(0.0), "{text}");
     // Only the priorities the endpoints handle have series.
     assert_eq!(of("audit", "handled"), None, "{text}");
     assert_eq!(

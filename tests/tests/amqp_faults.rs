@@ -727,6 +727,9 @@ async fn notifications_gathered_on_a_lost_connection_are_handled_once() {
         let times = events.iter().filter(|seen| *seen == event).count();
         assert_eq!(times, 1, "`{event}` handled {times} times: {events:?}");
     }
+    // Counted as the batch is handed over, before its handlers run.
+    let stats = listener.stats();
+    assert_eq!(stats.left_to_broker, 3, "{stats:?}");
     listener.stop();
     listener.wait().await;
 }

@@ -46,6 +46,8 @@ pub(super) struct ListenerSeries {
     pub(super) in_flight: Gauge,
     /// Messages rejected before their priority was known.
     unreadable: Counter,
+    /// Deliveries left to the broker, unread (their connection was lost).
+    pub(super) left: Counter,
     /// By priority, in [`Priority::ALL`]'s order.
     priorities: [OnceLock<PrioritySeries>; 7],
 }
@@ -60,6 +62,12 @@ impl ListenerSeries {
                 "topic" => topic.to_owned(),
                 "priority" => UNKNOWN,
                 "result" => Settled::Rejected.as_str()
+            ),
+            left: counter!(
+                LISTENER_NOTIFICATIONS,
+                "topic" => topic.to_owned(),
+                "priority" => UNKNOWN,
+                "result" => "left"
             ),
             priorities: Priority::ALL.map(|priority| {
                 let series = OnceLock::new();

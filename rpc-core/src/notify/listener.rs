@@ -116,6 +116,10 @@ pub struct NotificationStats {
     pub failed: u64,
     /// Notifications being handled right now.
     pub in_flight: u64,
+    /// Notifications not handled because the connection they came on was
+    /// lost first: left to the broker, which delivers them again (to this
+    /// listener, where they are counted again, or another of its pool).
+    pub left_to_broker: u64,
 }
 
 #[derive(Default)]
@@ -125,6 +129,7 @@ struct Counters {
     rejected: AtomicU64,
     failed: AtomicU64,
     in_flight: AtomicU64,
+    left_to_broker: AtomicU64,
 }
 
 impl Counters {
@@ -255,6 +260,7 @@ impl NotificationListener {
             rejected: counters.rejected.load(Ordering::Relaxed),
             failed: counters.failed.load(Ordering::Relaxed),
             in_flight: counters.in_flight.load(Ordering::Relaxed),
+            left_to_broker: counters.left_to_broker.load(Ordering::Relaxed),
         }
     }
 }
@@ -653,7 +659,9 @@ async fn settle(shared: &Shared, delivery: &mut Delivery, priority: Priority, ve
 /// Deliveries whose channel closed before they were handled: the broker
 /// has them back and delivers them again, so they are not handled here (they
 /// would be handled twice, and could not be acknowledged).
-fn left_to_the_broker(count: usize) {
+fn left_to_the_broker(shared: &Shared, count: usize) {
+    shared.counters.add(&shared.counters.left_to_broker, count);
+    shared.metrics.left(count);
     tracing::info!(
         count,
         "notifications received on a connection since lost are left to the broker, which delivers them again"
@@ -662,7 +670,7 @@ fn left_to_the_broker(count: usize) {
 
 async fn handle_one(shared: Arc<Shared>, mut delivery: Delivery, _slot: OwnedSemaphorePermit) {
     if delivery.is_gone() {
-        left_to_the_broker(1);
+        left_to_the_broker(&shared, 1);
         return;
     }
     let _in_flight = InFlight::new(&shared, 1);
@@ -705,7 +713,7 @@ async fn handle_batch(shared: Arc<Shared>, deliveries: Vec<Delivery>, _slot: Own
     // lost their connection meanwhile.
     let (gone, deliveries): (Vec<Delivery>, Vec<Delivery>) = deliveries.into_iter().partition(Delivery::is_gone);
     if !gone.is_empty() {
-        left_to_the_broker(gone.len());
+        left_to_the_broker(&shared, gone.len());
     }
     if deliveries.is_empty() {
         return;
