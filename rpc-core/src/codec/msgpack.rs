@@ -112,16 +112,13 @@ pub(super) fn encode_request<A: Serialize + ?Sized>(
     write_text(&mut buffer, Some(header.unique_id));
     // The arguments go straight into the frame.
     let args_at = buffer.len() + 5;
-    write_embedded(&mut buffer, args, "arguments")?;
+    write_embedded(&mut buffer, args, header.context, "arguments")?;
     if !is_map(&buffer[args_at..]) {
         return Err(CodecError::new(
             "arguments must serialize as a map of argument name to value",
         ));
     }
-    header
-        .context
-        .serialize(&mut rmp_serde::Serializer::new(&mut buffer).with_struct_map())
-        .map_err(CodecError::new)?;
+    write_context(&mut buffer, header.context)?;
     Ok(buffer)
 }
 
@@ -271,26 +268,39 @@ pub(super) fn decode_request(body: &Bytes) -> Result<Request, UndecodableRequest
     ))
 }
 
-/// Room kept after a write that grows the buffer: a frame's context
-/// follows its embedded value.
+/// Room kept after a small write that grows the buffer, for what follows.
 const TAIL_ROOM: usize = 512;
 
-/// A buffer that, when a write outgrows it, grows with room for what
-/// follows: a large value (a 64 KiB argument) would otherwise fill the
-/// buffer exactly, and the context after it move the whole frame once more.
-struct Spacious<'a>(&'a mut Vec<u8>);
+/// From this size, a write that grows the buffer makes room for the exact
+/// size of what follows (the context, measured then): moving the frame
+/// again would cost more than measuring.
+const LARGE_WRITE: usize = 16 * 1024;
 
-impl std::io::Write for Spacious<'_> {
+/// A buffer that, when a write outgrows it, grows with room for what
+/// follows (`tail`, the size of the frame's context, asked for a large
+/// write only): a large value (a 64 KiB argument) would otherwise fill the
+/// buffer exactly, and the context after it move the whole frame once more.
+struct Spacious<'a, F> {
+    buffer: &'a mut Vec<u8>,
+    tail: F,
+}
+
+impl<F: Fn() -> usize> std::io::Write for Spacious<'_, F> {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         self.write_all(bytes)?;
         Ok(bytes.len())
     }
 
     fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        if self.0.capacity() - self.0.len() < bytes.len() {
-            self.0.reserve(bytes.len() + TAIL_ROOM);
+        if self.buffer.capacity() - self.buffer.len() < bytes.len() {
+            let room = if bytes.len() >= LARGE_WRITE {
+                (self.tail)().max(TAIL_ROOM)
+            } else {
+                TAIL_ROOM
+            };
+            self.buffer.reserve(bytes.len().saturating_add(room));
         }
-        self.0.extend_from_slice(bytes);
+        self.buffer.extend_from_slice(bytes);
         Ok(())
     }
 
@@ -299,13 +309,54 @@ impl std::io::Write for Spacious<'_> {
     }
 }
 
-/// Writes `value` as a bin32 whose length is filled in once known.
-fn write_embedded<T: Serialize + ?Sized>(buffer: &mut Vec<u8>, value: &T, what: &str) -> Result<(), CodecError> {
+/// Counts the bytes written to it.
+#[derive(Default)]
+struct Measure(usize);
+
+impl std::io::Write for Measure {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 += bytes.len();
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The size of `context` once encoded (as [`write_context`] writes it).
+fn encoded_len(context: &Context) -> usize {
+    let mut measure = Measure::default();
+    match context.serialize(&mut rmp_serde::Serializer::new(&mut measure).with_struct_map()) {
+        Ok(()) => measure.0,
+        Err(_) => TAIL_ROOM,
+    }
+}
+
+/// Writes `context` at the end of a frame.
+fn write_context(buffer: &mut Vec<u8>, context: &Context) -> Result<(), CodecError> {
+    context
+        .serialize(&mut rmp_serde::Serializer::new(buffer).with_struct_map())
+        .map_err(CodecError::new)
+}
+
+/// Writes `value` as a bin32 whose length is filled in once known; the
+/// frame's `context` comes after it.
+fn write_embedded<T: Serialize + ?Sized>(
+    buffer: &mut Vec<u8>,
+    value: &T,
+    context: &Context,
+    what: &str,
+) -> Result<(), CodecError> {
     buffer.push(Marker::Bin32.to_u8());
     let length_at = buffer.len();
     buffer.extend_from_slice(&[0; 4]);
+    let writer = Spacious {
+        buffer: &mut *buffer,
+        tail: || encoded_len(context),
+    };
     value
-        .serialize(&mut rmp_serde::Serializer::new(Spacious(&mut *buffer)).with_struct_map())
+        .serialize(&mut rmp_serde::Serializer::new(writer).with_struct_map())
         .map_err(CodecError::new)?;
     let length =
         u32::try_from(buffer.len() - length_at - 4).map_err(|_| CodecError::new(format_args!("{what} over 4 GiB")))?;
@@ -326,11 +377,8 @@ pub(super) fn encode_notification<P: Serialize + ?Sized>(
     write_text(&mut buffer, Some(header.message_id));
     write_text(&mut buffer, Some(header.timestamp));
     write_text(&mut buffer, Some(header.unique_id));
-    write_embedded(&mut buffer, payload, "the payload")?;
-    header
-        .context
-        .serialize(&mut rmp_serde::Serializer::new(&mut buffer).with_struct_map())
-        .map_err(CodecError::new)?;
+    write_embedded(&mut buffer, payload, header.context, "the payload")?;
+    write_context(&mut buffer, header.context)?;
     Ok(buffer)
 }
 
@@ -467,27 +515,32 @@ mod tests {
     }
 
     /// A large argument is written once: the frame is not moved again to
-    /// fit the context after it.
+    /// fit the context after it, small or as large as OpenStack's (a token,
+    /// a service catalog).
     #[test]
     fn a_large_argument_leaves_room_for_the_context() {
         #[derive(Serialize)]
         struct Large {
             payload: serde_bytes::ByteBuf,
         }
-        let context = Context::new().with_request_id("req-1");
-        let args = Large {
-            payload: serde_bytes::ByteBuf::from(vec![7; 64 * 1024]),
-        };
-        let frame = encode_request(&header(&context, None), &args).unwrap();
-        // Grown by doubling, the buffer would hold twice the frame.
-        assert!(
-            frame.capacity() - frame.len() <= TAIL_ROOM,
-            "capacity {} for {} bytes",
-            frame.capacity(),
-            frame.len()
-        );
-        let request = decode_request(&Bytes::from(frame)).unwrap();
-        assert_eq!(request.context(), &context);
+        let small = Context::new().with_request_id("req-1");
+        let mut large = small.clone();
+        large.insert("auth_token", "t".repeat(4 * 1024)).unwrap();
+        for context in [small, large] {
+            let args = Large {
+                payload: serde_bytes::ByteBuf::from(vec![7; 64 * 1024]),
+            };
+            let frame = encode_request(&header(&context, None), &args).unwrap();
+            // Moved again, it would be in a buffer twice its size.
+            assert!(
+                frame.capacity() < frame.len() + frame.len() / 4,
+                "capacity {} for {} bytes",
+                frame.capacity(),
+                frame.len()
+            );
+            let request = decode_request(&Bytes::from(frame)).unwrap();
+            assert_eq!(request.context(), &context);
+        }
     }
 
     #[test]

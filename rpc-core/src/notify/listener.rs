@@ -118,7 +118,9 @@ pub struct NotificationStats {
     pub in_flight: u64,
     /// Notifications not handled because the connection they came on was
     /// lost first: left to the broker, which delivers them again (to this
-    /// listener, where they are counted again, or another of its pool).
+    /// listener, where they are counted once more as handled, requeued or
+    /// rejected, or to another of its pool): `handled + left_to_broker` can
+    /// exceed what was sent.
     pub left_to_broker: u64,
 }
 

@@ -576,29 +576,37 @@ async fn memory(scenario: &'static str, total: usize, in_flight: usize, from: Ca
         let pair = std::sync::Arc::clone(&pair);
         async move {
             let body = payload(16);
+            stats::run(total / 10, in_flight, |_| pair.call(&body)).await?;
+            if one_side().is_some() {
+                // For profiling: ours alone.
+                return Ok::<_, BoxError>((stats::run(total, in_flight, |_| pair.call(&body)).await?, None));
+            }
             let echo = Echo::start();
             stats::run(total / 10, in_flight, |_| echo.call(&body)).await?;
-            stats::run(total / 10, in_flight, |_| pair.call(&body)).await?;
             // Alternate halves (floor, ours, ours, floor) against drift.
             let half = total / 2;
             let floor_a = stats::run(half, in_flight, |_| echo.call(&body)).await?;
             let ours_a = stats::run(half, in_flight, |_| pair.call(&body)).await?;
             let ours_b = stats::run(half, in_flight, |_| pair.call(&body)).await?;
             let floor_b = stats::run(half, in_flight, |_| echo.call(&body)).await?;
-            Ok::<_, BoxError>((merge(ours_a, ours_b), merge(floor_a, floor_b)))
+            Ok((merge(ours_a, ours_b), Some(merge(floor_a, floor_b))))
         }
     };
     let (ours, floor) = match from {
         CalledFrom::Task => tokio::spawn(calls).await??,
         CalledFrom::MainThread => calls.await?,
     };
-    let mut extra = compared(
-        "runtime",
-        &ours,
-        floor.ops_per_s,
-        floor.quantile_us(0.5),
-        floor.quantile_us(0.99),
-    );
+    let mut extra = floor
+        .map(|floor| {
+            compared(
+                "runtime",
+                &ours,
+                floor.ops_per_s,
+                floor.quantile_us(0.5),
+                floor.quantile_us(0.99),
+            )
+        })
+        .unwrap_or_default();
     extra.insert("in_flight".to_owned(), json!(in_flight));
     if let Some(pair) = std::sync::Arc::into_inner(pair) {
         pair.stop().await;
