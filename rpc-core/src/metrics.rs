@@ -116,6 +116,18 @@ impl Dropped {
         Dropped::Interrupted,
         Dropped::Cancelled,
     ];
+
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    fn as_str(self) -> &'static str {
+        match self {
+            Dropped::Unreadable => "unreadable",
+            Dropped::Duplicate => "duplicate",
+            Dropped::Expired => "expired",
+            Dropped::Left => "left",
+            Dropped::Interrupted => "interrupted",
+            Dropped::Cancelled => "cancelled",
+        }
+    }
 }
 
 // The metrics index their counters by discriminant, in the order of `ALL`.
@@ -129,20 +141,6 @@ const _: () = {
         index += 1;
     }
 };
-
-impl Dropped {
-    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-    fn as_str(self) -> &'static str {
-        match self {
-            Dropped::Unreadable => "unreadable",
-            Dropped::Duplicate => "duplicate",
-            Dropped::Expired => "expired",
-            Dropped::Left => "left",
-            Dropped::Interrupted => "interrupted",
-            Dropped::Cancelled => "cancelled",
-        }
-    }
-}
 
 /// When a timed thing started (nothing, without the feature).
 #[derive(Clone, Copy, Debug)]

@@ -276,16 +276,17 @@ const TAIL_ROOM: usize = 512;
 /// again would cost more than measuring.
 const LARGE_WRITE: usize = 16 * 1024;
 
-/// A buffer that, when a write outgrows it, grows with room for what
-/// follows (`tail`, the size of the frame's context, asked for a large
-/// write only): a large value (a 64 KiB argument) would otherwise fill the
+/// A buffer that, when a write outgrows it, grows with room for the
+/// frame's `context`, which follows (its size measured once, for the first
+/// large write): a large value (a 64 KiB argument) would otherwise fill the
 /// buffer exactly, and the context after it move the whole frame once more.
-struct Spacious<'a, F> {
+struct Spacious<'a> {
     buffer: &'a mut Vec<u8>,
-    tail: F,
+    context: &'a Context,
+    context_len: Option<usize>,
 }
 
-impl<F: Fn() -> usize> std::io::Write for Spacious<'_, F> {
+impl std::io::Write for Spacious<'_> {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         self.write_all(bytes)?;
         Ok(bytes.len())
@@ -294,7 +295,8 @@ impl<F: Fn() -> usize> std::io::Write for Spacious<'_, F> {
     fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         if self.buffer.capacity() - self.buffer.len() < bytes.len() {
             let room = if bytes.len() >= LARGE_WRITE {
-                (self.tail)().max(TAIL_ROOM)
+                let context = self.context;
+                (*self.context_len.get_or_insert_with(|| encoded_len(context))).max(TAIL_ROOM)
             } else {
                 TAIL_ROOM
             };
@@ -353,7 +355,8 @@ fn write_embedded<T: Serialize + ?Sized>(
     buffer.extend_from_slice(&[0; 4]);
     let writer = Spacious {
         buffer: &mut *buffer,
-        tail: || encoded_len(context),
+        context,
+        context_len: None,
     };
     value
         .serialize(&mut rmp_serde::Serializer::new(writer).with_struct_map())

@@ -291,7 +291,7 @@ async fn call_seq(url: &str, size: usize, total: usize) -> Result<Row, BoxError>
     floor.close().await?;
     pair.stop().await;
     let ours = merge(ours_a, ours_b);
-    let extra = floor_extra(&ours, &merge(floor_a, floor_b));
+    let extra = measured_extra("floor", &ours, &merge(floor_a, floor_b));
     Ok(Row {
         scenario: "call_seq",
         payload_bytes: size,
@@ -301,14 +301,15 @@ async fn call_seq(url: &str, size: usize, total: usize) -> Result<Row, BoxError>
     })
 }
 
-/// The floor's figures (no confirms, no acks), and ours against them.
-fn floor_extra(ours: &Measured, floor: &Measured) -> Map<String, Value> {
+/// Another side measured here (the floor, without confirms or acks; the
+/// runtime's floor), under `prefix`, and ours against it.
+fn measured_extra(prefix: &str, ours: &Measured, other: &Measured) -> Map<String, Value> {
     compared(
-        "floor",
+        prefix,
         ours,
-        floor.ops_per_s,
-        floor.quantile_us(0.5),
-        floor.quantile_us(0.99),
+        other.ops_per_s,
+        other.quantile_us(0.5),
+        other.quantile_us(0.99),
     )
 }
 
@@ -400,7 +401,7 @@ async fn call_pipelined(url: &str, total: usize) -> Result<Row, BoxError> {
     raw.close().await?;
     floor.close().await?;
     pair.stop().await;
-    let mut extra = floor_extra(&ours, &merge(floor_a, floor_b));
+    let mut extra = measured_extra("floor", &ours, &merge(floor_a, floor_b));
     extra.insert("in_flight".to_owned(), json!(IN_FLIGHT));
     Ok(Row {
         scenario: "call_pipelined",
@@ -597,15 +598,7 @@ async fn memory(scenario: &'static str, total: usize, in_flight: usize, from: Ca
         CalledFrom::MainThread => calls.await?,
     };
     let mut extra = floor
-        .map(|floor| {
-            compared(
-                "runtime",
-                &ours,
-                floor.ops_per_s,
-                floor.quantile_us(0.5),
-                floor.quantile_us(0.99),
-            )
-        })
+        .map(|floor| measured_extra("runtime", &ours, &floor))
         .unwrap_or_default();
     extra.insert("in_flight".to_owned(), json!(in_flight));
     if let Some(pair) = std::sync::Arc::into_inner(pair) {
