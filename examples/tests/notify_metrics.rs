@@ -1,18 +1,23 @@
 //! Notification metrics on `memory://`: a notifier and a listener record
 //! the documented series (notifications by result, handler failures,
 //! handling time, the in-flight gauge, notifications sent and their errors
-//! by code), read back as Prometheus renders them.
+//! by code, deliveries left to the broker), read back as Prometheus renders
+//! them.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use metrics_exporter_prometheus::PrometheusHandle;
 use rpc_core::notify::{NotificationListener, NotificationResult, Notifier, NotifyDriver, Priority, handler};
-use rpc_core::transport::memory::Broker;
-use rpc_core::transport::{Driver, NotificationRoute, OutgoingMessage};
-use rpc_core::{Codec, Context, Error, Retry, Target, json};
+use rpc_core::transport::memory::{Broker, MemoryDriver};
+use rpc_core::transport::{
+    Acker, Address, Delivery, Driver, ListenOptions, Listener, NotificationRoute, OutgoingMessage, QueueState,
+    ReplyQueue, ReplySink, async_trait,
+};
+use rpc_core::{Codec, Context, Error, Retry, Target, Transport, TransportError, TransportErrorKind, json};
 use rpc_tests::prometheus::sample;
 
 /// The process's recorder, shared by the tests (each uses its own topics).
@@ -208,4 +213,179 @@ async fn pools_batches_and_drivers_that_send_nothing() {
     assert!(!text.contains("metrics_silent"), "{text}");
     batched.stop();
     batched.wait().await;
+}
+
+/// Deliveries whose connection is lost before a handler starts are left to
+/// the broker, one by one and in a gathering batch alike: counted in the
+/// stats and under the result `left`, not handled, and handled once when
+/// the broker delivers them again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_lost_before_their_handler_are_left_to_the_broker() {
+    let metrics = &*METRICS;
+    let broker = Broker::new();
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let listener_of = |topic: &str, batch: Option<usize>| {
+        // Its first delivery comes as a lost connection leaves it.
+        let transport = Transport::new(LosesFirst {
+            inner: broker.driver(),
+            left: AtomicUsize::new(1),
+        });
+        let seen = Arc::clone(&seen);
+        let builder = NotificationListener::builder(transport, [Target::topic(topic)]).endpoint(handler(
+            [Priority::Info],
+            move |notification| {
+                seen.lock().unwrap().push(notification.event_type().to_owned());
+                async {}
+            },
+        ));
+        match batch {
+            Some(size) => builder.batch(size, Duration::from_millis(50)),
+            None => builder,
+        }
+        .build()
+        .unwrap()
+    };
+    let one_by_one = listener_of("metrics_left_one", None);
+    let batched = listener_of("metrics_left_batch", Some(2));
+    for listener in [&one_by_one, &batched] {
+        listener.start().await.unwrap();
+    }
+    let ctx = Context::new();
+    Notifier::new(broker.transport(), "compute.host-1")
+        .topics(["metrics_left_one"])
+        .info(&ctx, "single", &json!({}))
+        .await
+        .unwrap();
+    // However the batches fall, the one holding the first delivery leaves
+    // it, and a later one gets its copy delivered again.
+    let to_batch = Notifier::new(broker.transport(), "compute.host-1").topics(["metrics_left_batch"]);
+    for event_type in ["first", "second"] {
+        to_batch.info(&ctx, event_type, &json!({})).await.unwrap();
+    }
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while one_by_one.stats().handled < 1 || batched.stats().handled < 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("not handled: {:?} {:?}", one_by_one.stats(), batched.stats()));
+
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(seen, ["first", "second", "single"]);
+    for (listener, sent) in [(&one_by_one, 1), (&batched, 2)] {
+        let stats = listener.stats();
+        assert_eq!((stats.left_to_broker, stats.handled), (1, sent), "{stats:?}");
+    }
+    let text = metrics.render();
+    for topic in ["metrics_left_one", "metrics_left_batch"] {
+        let topic = format!(r#"topic="{topic}""#);
+        let left = sample(
+            &text,
+            "rpc_listener_notifications_total",
+            &[&topic, r#"priority="(unknown)""#, r#"result="left""#],
+        );
+        assert_eq!(left, Some(1.0), "{topic}\n{text}");
+    }
+    for listener in [one_by_one, batched] {
+        listener.stop();
+        listener.wait().await;
+    }
+}
+
+/// `memory://`, except that the first `left` notification deliveries come
+/// as a lost connection leaves them: they cannot be settled, and dropping
+/// them gives them back to their queue.
+#[derive(Debug)]
+struct LosesFirst {
+    inner: MemoryDriver,
+    left: AtomicUsize,
+}
+
+#[async_trait]
+impl Driver for LosesFirst {
+    async fn send(&self, address: Address<'_>, message: OutgoingMessage) -> Result<(), TransportError> {
+        self.inner.send(address, message).await
+    }
+
+    async fn reply(&self, reply_to: &str, message: OutgoingMessage) -> Result<(), TransportError> {
+        self.inner.reply(reply_to, message).await
+    }
+
+    async fn listen(&self, address: Address<'_>, options: &ListenOptions) -> Result<Box<dyn Listener>, TransportError> {
+        self.inner.listen(address, options).await
+    }
+
+    async fn listen_replies(&self, sink: Arc<dyn ReplySink>) -> Result<ReplyQueue, TransportError> {
+        self.inner.listen_replies(sink).await
+    }
+
+    async fn listen_notifications(
+        &self,
+        routes: &[NotificationRoute],
+        pool: Option<&str>,
+        options: &ListenOptions,
+    ) -> Result<Box<dyn Listener>, TransportError> {
+        let inner = self.inner.listen_notifications(routes, pool, options).await?;
+        let left = self.left.swap(0, Ordering::SeqCst);
+        Ok(Box::new(Losing { inner, left }))
+    }
+}
+
+#[derive(Debug)]
+struct Losing {
+    inner: Box<dyn Listener>,
+    left: usize,
+}
+
+#[async_trait]
+impl Listener for Losing {
+    async fn next(&mut self) -> Option<Result<Delivery, TransportError>> {
+        let delivery = match self.inner.next().await? {
+            Ok(delivery) if self.left > 0 => delivery,
+            other => return Some(other),
+        };
+        self.left -= 1;
+        let codec = delivery.codec().unwrap();
+        let lost = Delivery::with_codec(delivery.body().clone(), codec)
+            .with_headers(delivery.headers().clone())
+            .with_acker(Box::new(Lost { _unsettled: delivery }));
+        Some(Ok(lost))
+    }
+
+    async fn close(self: Box<Self>) -> Result<(), TransportError> {
+        self.inner.close().await
+    }
+
+    fn queues(&self) -> Vec<QueueState> {
+        self.inner.queues()
+    }
+}
+
+/// The acker of a delivery whose channel is gone; holds the original
+/// delivery, unsettled, which goes back to its queue when dropped.
+#[derive(Debug)]
+struct Lost {
+    _unsettled: Delivery,
+}
+
+#[async_trait]
+impl Acker for Lost {
+    async fn ack(&self) -> Result<(), TransportError> {
+        Err(TransportError::new(
+            TransportErrorKind::ConnectionLost,
+            "the channel is gone",
+        ))
+    }
+
+    async fn reject(&self, _requeue: bool) -> Result<(), TransportError> {
+        Err(TransportError::new(
+            TransportErrorKind::ConnectionLost,
+            "the channel is gone",
+        ))
+    }
+
+    fn is_gone(&self) -> bool {
+        true
+    }
 }
