@@ -57,9 +57,25 @@ fn every_scenario_is_reported() {
             assert_eq!(row.get(key).is_some(), has_baseline, "{key} in {row}");
         }
         let has_floor = ["call_seq", "call_pipelined"].contains(&scenario);
-        for key in ["floor_ops_per_s", "floor_p50_us", "floor_ratio", "floor_latency_ratio"] {
+        for key in [
+            "floor_ops_per_s",
+            "floor_p50_us",
+            "floor_ratio",
+            "floor_latency_ratio",
+            "floor_cpu_us_per_op",
+        ] {
             assert_eq!(row.get(key).is_some(), has_floor, "{key} in {row}");
         }
+        // The broker runs here (the suite starts it): its CPU is reported
+        // for every side of every scenario on it, and for none in memory.
+        let on_broker = !scenario.starts_with("memory_");
+        assert_eq!(row.get("broker_cpu_us_per_op").is_some(), on_broker, "{row}");
+        assert_eq!(
+            row.get("baseline_broker_cpu_us_per_op").is_some(),
+            on_broker && has_baseline,
+            "{row}"
+        );
+        assert_eq!(row.get("floor_broker_cpu_us_per_op").is_some(), has_floor, "{row}");
         let has_runtime_floor = [
             "memory_call_seq",
             "memory_call_seq_main_thread",

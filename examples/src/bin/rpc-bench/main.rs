@@ -46,7 +46,7 @@ use crate::ours::{NotifyPair, Pair, wait_for};
 use crate::peers::{Peer, PeerMode, peer_extra};
 use crate::raw::{Guarantees, RawCasts, RawRpc};
 use crate::runtime_floor::Echo;
-use crate::stats::Measured;
+use crate::stats::{CpuTimes, Measured};
 
 const DEFAULT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 const IN_FLIGHT: usize = 64;
@@ -199,16 +199,13 @@ impl Row {
         object.insert("ops_per_s".into(), json!(round(self.ours.ops_per_s)));
         object.insert("p50_us".into(), json!(round(self.ours.quantile_us(0.5))));
         object.insert("p99_us".into(), json!(round(self.ours.quantile_us(0.99))));
-        if let Some(cpu) = self.ours.cpu_per_op {
-            object.insert("cpu_us_per_op".into(), json!(round(cpu.as_secs_f64() * 1e6)));
-        }
+        let on_broker = !self.scenario.starts_with("memory_");
+        object.extend(cpu_keys("", &self.ours, on_broker));
         if let Some(baseline) = &self.baseline {
             object.insert("baseline_ops_per_s".into(), json!(round(baseline.ops_per_s)));
             object.insert("baseline_p50_us".into(), json!(round(baseline.quantile_us(0.5))));
             object.insert("baseline_p99_us".into(), json!(round(baseline.quantile_us(0.99))));
-            if let Some(cpu) = baseline.cpu_per_op {
-                object.insert("baseline_cpu_us_per_op".into(), json!(round(cpu.as_secs_f64() * 1e6)));
-            }
+            object.extend(cpu_keys("baseline_", baseline, on_broker));
             object.insert("ratio".into(), json!(round(self.ours.ops_per_s / baseline.ops_per_s)));
             object.insert(
                 "latency_ratio".into(),
@@ -237,6 +234,19 @@ impl Row {
         let get = |quantile: &str| self.extra.get(&format!("{prefix}_{quantile}_us"))?.as_f64();
         get("p50").zip(get("p99"))
     }
+}
+
+/// `<prefix>cpu_us_per_op`, the process's CPU per operation, and with
+/// `on_broker`, `<prefix>broker_cpu_us_per_op`, the broker's, as measured.
+fn cpu_keys(prefix: &str, measured: &Measured, on_broker: bool) -> Map<String, Value> {
+    let micros = |cpu: Duration| json!(round(cpu.as_secs_f64() * 1e6));
+    let broker = measured.broker_cpu_per_op.filter(|_| on_broker);
+    measured
+        .cpu_per_op
+        .map(|cpu| (format!("{prefix}cpu_us_per_op"), micros(cpu)))
+        .into_iter()
+        .chain(broker.map(|cpu| (format!("{prefix}broker_cpu_us_per_op"), micros(cpu))))
+        .collect()
 }
 
 fn round(value: f64) -> f64 {
@@ -291,7 +301,9 @@ async fn call_seq(url: &str, size: usize, total: usize) -> Result<Row, BoxError>
     floor.close().await?;
     pair.stop().await;
     let ours = merge(ours_a, ours_b);
-    let extra = measured_extra("floor", &ours, &merge(floor_a, floor_b));
+    let floor = merge(floor_a, floor_b);
+    let mut extra = measured_extra("floor", &ours, &floor);
+    extra.extend(cpu_keys("floor_", &floor, true));
     Ok(Row {
         scenario: "call_seq",
         payload_bytes: size,
@@ -333,9 +345,10 @@ fn compared(prefix: &str, ours: &Measured, ops_per_s: f64, p50_us: f64, p99_us: 
 fn merge(a: Measured, b: Measured) -> Measured {
     let elapsed =
         Duration::from_secs_f64(a.latencies.len() as f64 / a.ops_per_s + b.latencies.len() as f64 / b.ops_per_s);
-    let cpu_per_op = a.cpu_per_op.zip(b.cpu_per_op).map(|(a, b)| (a + b) / 2);
+    let mean = |a: Option<Duration>, b: Option<Duration>| a.zip(b).map(|(a, b)| (a + b) / 2);
     Measured {
-        cpu_per_op,
+        cpu_per_op: mean(a.cpu_per_op, b.cpu_per_op),
+        broker_cpu_per_op: mean(a.broker_cpu_per_op, b.broker_cpu_per_op),
         ..Measured::new(a.latencies.into_iter().chain(b.latencies).collect(), elapsed)
     }
 }
@@ -401,7 +414,9 @@ async fn call_pipelined(url: &str, total: usize) -> Result<Row, BoxError> {
     raw.close().await?;
     floor.close().await?;
     pair.stop().await;
-    let mut extra = measured_extra("floor", &ours, &merge(floor_a, floor_b));
+    let floor = merge(floor_a, floor_b);
+    let mut extra = measured_extra("floor", &ours, &floor);
+    extra.extend(cpu_keys("floor_", &floor, true));
     extra.insert("in_flight".to_owned(), json!(IN_FLIGHT));
     Ok(Row {
         scenario: "call_pipelined",
@@ -545,17 +560,15 @@ where
     E: Into<BoxError>,
 {
     let before = counter.load(Ordering::Relaxed);
-    let (started, cpu) = (Instant::now(), stats::process_cpu_time());
+    let (started, cpu) = (Instant::now(), CpuTimes::now());
     let published = stats::run(total, IN_FLIGHT, publish).await.map_err(Into::into)?;
     wait_for(counter, progress, before + total as u64).await;
-    let cpu_per_op = cpu
-        .zip(stats::process_cpu_time())
-        .map(|(before, after)| (after - before) / u32::try_from(total.max(1)).unwrap_or(u32::MAX));
-    Ok(Measured {
+    let mut measured = Measured {
         ops_per_s: total as f64 / started.elapsed().as_secs_f64(),
-        cpu_per_op,
         ..published
-    })
+    };
+    CpuTimes::now().since(cpu, total).record(&mut measured);
+    Ok(measured)
 }
 
 /// Where the calls of a `memory://` scenario are made from.
@@ -769,13 +782,18 @@ fn print_table(rows: &[Row]) {
             base_p99,
             ratio
         );
-        let cpu = |measured: &Measured| measured.cpu_per_op.map(|cpu| format!("{:.1}", cpu.as_secs_f64() * 1e6));
-        let notes: Vec<String> = cpu(&row.ours)
-            .map(|ours| match row.baseline.as_ref().and_then(cpu) {
-                Some(base) => format!("process CPU per op: {ours} µs, baseline {base} µs"),
-                None => format!("process CPU per op: {ours} µs"),
+        let micros = |cpu: Option<Duration>| cpu.map(|cpu| format!("{:.1}", cpu.as_secs_f64() * 1e6));
+        let cpu_note = |what: &str, cpu: fn(&Measured) -> Option<Duration>| {
+            micros(cpu(&row.ours)).map(|ours| match micros(row.baseline.as_ref().and_then(cpu)) {
+                Some(base) => format!("{what} CPU per op: {ours} µs, baseline {base} µs"),
+                None => format!("{what} CPU per op: {ours} µs"),
             })
+        };
+        let broker_note =
+            cpu_note("broker", |measured| measured.broker_cpu_per_op).filter(|_| !row.scenario.starts_with("memory_"));
+        let notes: Vec<String> = cpu_note("process", |measured| measured.cpu_per_op)
             .into_iter()
+            .chain(broker_note)
             .chain(
                 row.extra
                     .get("peak_rss_kib")
@@ -794,6 +812,8 @@ fn print_table(rows: &[Row]) {
 async fn run(options: &Options) -> Result<Vec<Row>, BoxError> {
     let sizes = Sizes::new(options.quick, options.smoke);
     let url = options.url.as_str();
+    // Its CPU is reported beside ours when it runs here.
+    stats::find_broker(url);
     let mut rows = Vec::new();
     let wanted = |scenario: &str| options.only.as_deref().is_none_or(|only| scenario.starts_with(only));
     let log = |scenario: &str| eprintln!("rpc-bench: {scenario}...");

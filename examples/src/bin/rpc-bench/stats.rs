@@ -1,6 +1,7 @@
 //! Latency samples and what is reported of them.
 
 use std::future::Future;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -15,6 +16,9 @@ pub(crate) struct Measured {
     pub(crate) latencies: Vec<Duration>,
     /// CPU time of the whole process per operation, when measured.
     pub(crate) cpu_per_op: Option<Duration>,
+    /// CPU time of the broker per operation, when it runs on this host
+    /// (see [`find_broker`]); its idle time over the run is counted too.
+    pub(crate) broker_cpu_per_op: Option<Duration>,
 }
 
 impl Measured {
@@ -25,6 +29,7 @@ impl Measured {
             ops_per_s,
             latencies,
             cpu_per_op: None,
+            broker_cpu_per_op: None,
         }
     }
 
@@ -45,12 +50,45 @@ where
     F: Fn(usize) -> Fut,
     Fut: Future<Output = Result<(), E>>,
 {
-    let cpu_before = process_cpu_time();
+    let before = CpuTimes::now();
     let mut measured = run_timed(total, in_flight, operation).await?;
-    if let (Some(before), Some(after)) = (cpu_before, process_cpu_time()) {
-        measured.cpu_per_op = Some((after - before) / u32::try_from(total.max(1)).unwrap_or(u32::MAX));
-    }
+    CpuTimes::now().since(before, total).record(&mut measured);
     Ok(measured)
+}
+
+/// The CPU time used so far by this process and by the broker, when readable.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CpuTimes {
+    process: Option<Duration>,
+    broker: Option<Duration>,
+}
+
+impl CpuTimes {
+    pub(crate) fn now() -> CpuTimes {
+        CpuTimes {
+            process: process_cpu_time(),
+            broker: broker_pid().and_then(|pid| cpu_time(&pid.to_string())),
+        }
+    }
+
+    /// The time used from `before` to `self`, per operation of `total`.
+    pub(crate) fn since(self, before: CpuTimes, total: usize) -> CpuTimes {
+        let per_op = |after: Option<Duration>, before: Option<Duration>| {
+            after
+                .zip(before)
+                .map(|(after, before)| after.saturating_sub(before) / u32::try_from(total.max(1)).unwrap_or(u32::MAX))
+        };
+        CpuTimes {
+            process: per_op(self.process, before.process),
+            broker: per_op(self.broker, before.broker),
+        }
+    }
+
+    /// Sets `measured`'s CPU per operation to these.
+    pub(crate) fn record(self, measured: &mut Measured) {
+        measured.cpu_per_op = self.process;
+        measured.broker_cpu_per_op = self.broker;
+    }
 }
 
 async fn run_timed<F, Fut, E>(total: usize, in_flight: usize, operation: F) -> Result<Measured, E>
@@ -83,12 +121,85 @@ where
 
 /// CPU time used by this process so far (user + system), from `/proc/self/stat`.
 pub(crate) fn process_cpu_time() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_time("self")
+}
+
+/// CPU time used by process `pid` so far (user + system), from `/proc/<pid>/stat`.
+fn cpu_time(pid: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may hold spaces) start at `) `.
     let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     // USER_HZ is 100 on Linux.
     Some(Duration::from_millis(ticks * 10))
+}
+
+/// The broker's process, once [`find_broker`] looked for it.
+static BROKER: OnceLock<Option<u32>> = OnceLock::new();
+
+/// The broker's process on this host, if [`find_broker`] found it.
+fn broker_pid() -> Option<u32> {
+    BROKER.get().copied().flatten()
+}
+
+/// Looks for the process of the broker at `url` on this host: the one
+/// listening on the URL's port (`RPC_BENCH_BROKER_PID` says it instead).
+/// Not found (a broker elsewhere, or processes this user cannot read), the
+/// broker's CPU is not reported.
+pub(crate) fn find_broker(url: &str) -> Option<u32> {
+    *BROKER.get_or_init(|| {
+        if let Ok(pid) = std::env::var("RPC_BENCH_BROKER_PID") {
+            return pid.parse().ok();
+        }
+        listening_pid(port_of(url)?)
+    })
+}
+
+/// The port of the first host of an AMQP URL (5672, or 5671 for `amqps`).
+fn port_of(url: &str) -> Option<u16> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', ',']).next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    match host_port.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(':') && !port.ends_with(']') => port.parse().ok(),
+        _ => Some(if scheme == "amqps" { 5671 } else { 5672 }),
+    }
+}
+
+/// The process holding the socket that listens on TCP `port` here, from
+/// `/proc/net/tcp{,6}` (state `0A`, listening) and each process's `fd`s.
+fn listening_pid(port: u16) -> Option<u32> {
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(table) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in table.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local_port = fields
+                .get(1)
+                .and_then(|local| local.rsplit_once(':'))
+                .and_then(|(_, port)| u16::from_str_radix(port, 16).ok());
+            if let (Some(local_port), Some(&"0A"), Some(inode)) = (local_port, fields.get(3), fields.get(9)) {
+                if local_port == port {
+                    inodes.push(format!("socket:[{inode}]"));
+                }
+            }
+        }
+    }
+    if inodes.is_empty() {
+        return None;
+    }
+    std::fs::read_dir("/proc").ok()?.find_map(|entry| {
+        let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+        let mut fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+        fds.any(|fd| {
+            fd.ok()
+                .and_then(|fd| std::fs::read_link(fd.path()).ok())
+                .is_some_and(|target| inodes.iter().any(|inode| target.as_os_str() == inode.as_str()))
+        })
+        .then_some(pid)
+    })
 }
 
 /// Peak resident memory of a process, in KiB, from `/proc/<pid>/status` (VmHWM).
@@ -103,6 +214,16 @@ pub(crate) fn peak_rss_kib(pid: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_port_of_a_url() {
+        assert_eq!(port_of("amqp://guest:guest@127.0.0.1:5673/%2f"), Some(5673));
+        assert_eq!(port_of("amqp://guest:guest@127.0.0.1/%2f"), Some(5672));
+        assert_eq!(port_of("amqps://user:p%40ss@rabbit.example"), Some(5671));
+        assert_eq!(port_of("amqp://a:b@host1:5680,a:b@host2:5681/%2f"), Some(5680));
+        assert_eq!(port_of("amqp://[::1]:5690/%2f"), Some(5690));
+        assert_eq!(port_of("memory://"), Some(5672));
+    }
 
     #[test]
     fn quantiles() {
