@@ -190,15 +190,28 @@ fn listening_pid(port: u16) -> Option<u32> {
     if inodes.is_empty() {
         return None;
     }
-    std::fs::read_dir("/proc").ok()?.find_map(|entry| {
-        let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
-        let mut fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
-        fds.any(|fd| {
-            fd.ok()
-                .and_then(|fd| std::fs::read_link(fd.path()).ok())
-                .is_some_and(|target| inodes.iter().any(|inode| target.as_os_str() == inode.as_str()))
+    let pids = || {
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+    };
+    let holder = pids().find(|pid| {
+        std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|mut fds| {
+            fds.any(|fd| {
+                fd.ok()
+                    .and_then(|fd| std::fs::read_link(fd.path()).ok())
+                    .is_some_and(|target| inodes.iter().any(|inode| target.as_os_str() == inode.as_str()))
+            })
         })
-        .then_some(pid)
+    });
+    // Another user's sockets cannot be read: something here listens on the
+    // port, and if one Erlang VM runs here, that is the broker.
+    holder.or_else(|| {
+        let mut erlang_vms = pids().filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|name| name.trim_end() == "beam.smp")
+        });
+        erlang_vms.next().filter(|_| erlang_vms.next().is_none())
     })
 }
 
