@@ -185,21 +185,22 @@ struct Row {
 }
 
 impl Row {
+    /// Whether the scenario ran on the broker (not on `memory://`, whatever
+    /// the URL): only then is the broker's CPU its own.
+    fn on_broker(&self) -> bool {
+        !self.scenario.starts_with("memory_")
+    }
+
     fn json(&self, transport: &str) -> Value {
         let mut object = Map::new();
         object.insert("scenario".into(), json!(self.scenario));
-        // The in-memory scenarios ran on `memory://`, whatever the URL.
-        let transport = if self.scenario.starts_with("memory_") {
-            "memory://"
-        } else {
-            transport
-        };
+        let on_broker = self.on_broker();
+        let transport = if on_broker { transport } else { "memory://" };
         object.insert("transport".into(), json!(transport));
         object.insert("payload_bytes".into(), json!(self.payload_bytes));
         object.insert("ops_per_s".into(), json!(round(self.ours.ops_per_s)));
         object.insert("p50_us".into(), json!(round(self.ours.quantile_us(0.5))));
         object.insert("p99_us".into(), json!(round(self.ours.quantile_us(0.99))));
-        let on_broker = !self.scenario.starts_with("memory_");
         object.extend(cpu_keys("", &self.ours, on_broker));
         if let Some(baseline) = &self.baseline {
             object.insert("baseline_ops_per_s".into(), json!(round(baseline.ops_per_s)));
@@ -789,8 +790,7 @@ fn print_table(rows: &[Row]) {
                 None => format!("{what} CPU per op: {ours} µs"),
             })
         };
-        let broker_note =
-            cpu_note("broker", |measured| measured.broker_cpu_per_op).filter(|_| !row.scenario.starts_with("memory_"));
+        let broker_note = cpu_note("broker", |measured| measured.broker_cpu_per_op).filter(|_| row.on_broker());
         let notes: Vec<String> = cpu_note("process", |measured| measured.cpu_per_op)
             .into_iter()
             .chain(broker_note)

@@ -120,7 +120,7 @@ where
 }
 
 /// CPU time used by this process so far (user + system), from `/proc/self/stat`.
-pub(crate) fn process_cpu_time() -> Option<Duration> {
+fn process_cpu_time() -> Option<Duration> {
     cpu_time("self")
 }
 
@@ -143,27 +143,17 @@ fn broker_pid() -> Option<u32> {
 }
 
 /// Looks for the process of the broker at `url` on this host: the one
-/// listening on the URL's port (`RPC_BENCH_BROKER_PID` says it instead).
-/// Not found (a broker elsewhere, or processes this user cannot read), the
-/// broker's CPU is not reported.
-pub(crate) fn find_broker(url: &str) -> Option<u32> {
-    *BROKER.get_or_init(|| {
+/// listening on the port of the URL's first node (`RPC_BENCH_BROKER_PID`
+/// says it instead). Not found (a broker elsewhere), the broker's CPU is
+/// not reported.
+pub(crate) fn find_broker(url: &str) {
+    BROKER.get_or_init(|| {
         if let Ok(pid) = std::env::var("RPC_BENCH_BROKER_PID") {
             return pid.parse().ok();
         }
-        listening_pid(port_of(url)?)
-    })
-}
-
-/// The port of the first host of an AMQP URL (5672, or 5671 for `amqps`).
-fn port_of(url: &str) -> Option<u16> {
-    let (scheme, rest) = url.split_once("://")?;
-    let authority = rest.split(['/', '?', ',']).next()?;
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
-    match host_port.rsplit_once(':') {
-        Some((host, port)) if !host.ends_with(':') && !port.ends_with(']') => port.parse().ok(),
-        _ => Some(if scheme == "amqps" { 5671 } else { 5672 }),
-    }
+        let config = rpc_amqp::AmqpConfig::from_url(url).ok()?;
+        listening_pid(config.hosts().first()?.port)
+    });
 }
 
 /// The process holding the socket that listens on TCP `port` here, from
@@ -227,16 +217,6 @@ pub(crate) fn peak_rss_kib(pid: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_port_of_a_url() {
-        assert_eq!(port_of("amqp://guest:guest@127.0.0.1:5673/%2f"), Some(5673));
-        assert_eq!(port_of("amqp://guest:guest@127.0.0.1/%2f"), Some(5672));
-        assert_eq!(port_of("amqps://user:p%40ss@rabbit.example"), Some(5671));
-        assert_eq!(port_of("amqp://a:b@host1:5680,a:b@host2:5681/%2f"), Some(5680));
-        assert_eq!(port_of("amqp://[::1]:5690/%2f"), Some(5690));
-        assert_eq!(port_of("memory://"), Some(5672));
-    }
 
     #[test]
     fn quantiles() {
