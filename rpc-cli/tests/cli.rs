@@ -207,7 +207,7 @@ async fn listens_to_a_python_notifier() {
     let exchange = format!("{topic}_exchange");
     let url = rpc_tests::broker::url_with(&format!("durable=true&control_exchange={exchange}"));
     let mut listen = Command::new(env!("CARGO_BIN_EXE_rpc"))
-        .args(["--transport-url", &url, "listen", "--topic", &topic, "--count", "15"])
+        .args(["--transport-url", &url, "listen", "--topic", &topic, "--count", "16"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -226,7 +226,7 @@ async fn listens_to_a_python_notifier() {
     assert!(first.contains("listening on"), "{first}");
 
     let sent = python("notify_send.py")
-        .arg(&topic)
+        .args([topic.as_str(), "--anonymous"])
         .env("OSLO_EXCHANGE", &exchange)
         .output()
         .expect("the Python notifier runs");
@@ -236,7 +236,7 @@ async fn listens_to_a_python_notifier() {
         if std::time::Instant::now() > deadline {
             let _ = listen.kill();
             let rest: Vec<String> = stderr_lines.try_iter().collect();
-            panic!("rpc listen did not get 15 notifications; stderr: {rest:?}");
+            panic!("rpc listen did not get 16 notifications; stderr: {rest:?}");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -246,7 +246,7 @@ async fn listens_to_a_python_notifier() {
         .lines()
         .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
         .collect();
-    assert_eq!(lines.len(), 15, "{}", stdout(&output));
+    assert_eq!(lines.len(), 16, "{}", stdout(&output));
     let info = lines
         .iter()
         .find(|line| line["event_type"] == "interop.messagingv2.info")
@@ -259,6 +259,13 @@ async fn listens_to_a_python_notifier() {
             .iter()
             .any(|line| line["event_type"] == "interop.messaging.critical")
     );
+    // A notifier that names no publisher sends null, and null is printed, not "".
+    let anonymous = lines
+        .iter()
+        .find(|line| line["event_type"] == "anonymous.event")
+        .expect("the anonymous notification");
+    assert_eq!(anonymous["publisher_id"], Value::Null, "{anonymous}");
+    assert_eq!(anonymous["message_id"].as_str().map(str::len), Some(36), "{anonymous}");
 }
 
 /// A scratch directory with files, removed when dropped.

@@ -1,12 +1,13 @@
 """A Python oslo.messaging Notifier, for the Rust listeners' interop tests.
 
-usage: notify_send.py TOPIC
+usage: notify_send.py TOPIC [--anonymous]
 
 Sends, on TOPIC, with a RequestContext (whose auth token the notifier
 redacts): one notification of every priority with each driver
 (`messagingv2`, then `messaging`), event type `interop.<driver>.<priority>`,
 payload `{"priority": ..., "driver": ..., "n": ...}`; then `requeue.me`
-(info). Prints `sent N`.
+(info); with `--anonymous`, then `anonymous.event` (info) from a notifier
+that names no publisher (`publisher_id` null on the wire). Prints `sent N`.
 """
 import sys
 
@@ -33,4 +34,8 @@ notifier = messaging.Notifier(
     transport, publisher_id="compute.py-host", driver="messagingv2", topics=[topic])
 notifier.info(ctxt, "requeue.me", {"again": True})
 sent += 1
+if "--anonymous" in sys.argv[2:]:
+    anonymous = messaging.Notifier(transport, driver="messagingv2", topics=[topic])
+    anonymous.info(ctxt, "anonymous.event", {"n": 0})
+    sent += 1
 print("sent %d" % sent)

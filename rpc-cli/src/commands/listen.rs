@@ -6,7 +6,6 @@ use std::sync::Arc;
 use clap::{Args, ValueEnum};
 use rpc_core::notify::{NotificationListener, Priority, handler};
 use rpc_core::{Target, Value};
-use serde_json::json;
 use tokio::sync::mpsc;
 
 use crate::connect::Global;
@@ -86,17 +85,12 @@ pub(crate) async fn listen(global: &Global, args: ListenArgs) -> Result<(), Exit
         async move {
             let payload: Value = notification.payload().unwrap_or(Value::Null);
             match format {
-                Format::Json => println!(
-                    "{}",
-                    json!({
-                        "priority": notification.priority().as_str(),
-                        "publisher_id": notification.publisher_id(),
-                        "event_type": notification.event_type(),
-                        "payload": payload,
-                        "message_id": notification.message_id(),
-                        "timestamp": notification.timestamp(),
-                    })
-                ),
+                Format::Json => {
+                    // A name the sender left out prints as null, not as "".
+                    let mut printed = notification.names_as_sent();
+                    printed.insert("payload".to_owned(), payload);
+                    println!("{}", Value::Object(printed));
+                }
                 Format::Table => println!(
                     "{:<9} {:<28} {:<40} {:<36} {payload}",
                     notification.priority().as_str(),

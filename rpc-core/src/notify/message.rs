@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
 
 use super::Priority;
 use crate::header;
@@ -37,11 +38,14 @@ pub(crate) struct Names {
     /// Where each name ends in `text`; names are at most
     /// [`MAX_NAME_LEN`](header::MAX_NAME_LEN) bytes, so four fit in a `u16`.
     ends: [u16; 4],
-    /// The names the sender left out, sent as null, or sent as another
-    /// JSON value than a string, one bit each by index: no filter pattern
-    /// matches them (as oslo's, which matches only strings). Those left out
-    /// read as empty; the others as their JSON text.
-    unmatched: u8,
+    /// The names the sender left out or sent as null, one bit each by
+    /// index: they read as empty.
+    missing: u8,
+    /// The names the sender gave as another JSON value than a string, one
+    /// bit each by index: they read as their JSON text. Neither these nor
+    /// the missing ones match a filter pattern (as oslo's, which matches
+    /// only strings).
+    not_strings: u8,
 }
 
 impl Names {
@@ -66,10 +70,10 @@ impl Names {
     pub(crate) fn decoded(names: [Option<&str>; 4], not_strings: u8) -> Names {
         let mut text = String::with_capacity(names.iter().flatten().map(|name| name.len()).sum());
         let mut ends = [0; 4];
-        let mut unmatched = not_strings;
+        let mut missing = 0;
         for (index, (end, name)) in ends.iter_mut().zip(names).enumerate() {
             let name = name.unwrap_or_else(|| {
-                unmatched |= 1 << index;
+                missing |= 1 << index;
                 ""
             });
             debug_assert!(name.len() <= header::MAX_NAME_LEN);
@@ -79,7 +83,8 @@ impl Names {
         Names {
             text: text.into(),
             ends,
-            unmatched,
+            missing,
+            not_strings: not_strings & !missing,
         }
     }
 
@@ -91,7 +96,24 @@ impl Names {
     /// The name at `index`, `None` when the sender left it out or did not
     /// send a string.
     pub(crate) fn given(&self, index: usize) -> Option<&str> {
-        (self.unmatched & (1 << index) == 0).then(|| self.get(index))
+        ((self.missing | self.not_strings) & (1 << index) == 0).then(|| self.get(index))
+    }
+
+    /// The name at `index` as its sender wrote it: `None` when left out
+    /// (or null), the JSON value itself when it was not a string.
+    fn sent(&self, index: usize) -> Option<Value> {
+        let bit = 1 << index;
+        if self.missing & bit != 0 {
+            return None;
+        }
+        let text = self.get(index);
+        if self.not_strings & bit != 0 {
+            // Decoded from JSON text, so it parses; a string if it ever did not.
+            if let Ok(value) = serde_json::from_str(text) {
+                return Some(value);
+            }
+        }
+        Some(Value::String(text.to_owned()))
     }
 }
 
@@ -145,6 +167,28 @@ impl Notification {
     /// The payload, still encoded.
     pub fn raw_payload(&self) -> &Payload {
         &self.payload
+    }
+
+    /// Its priority (as [`Priority::as_str`] names it: `warn` for a sent
+    /// `WARN`) and its four names as the sender wrote them, keyed by
+    /// oslo.messaging's names (`priority`, `publisher_id`, `event_type`,
+    /// `message_id`, `timestamp`), for printing or passing on: a name the
+    /// sender left out (or sent as null) is `null`, one sent as another
+    /// JSON value than a string is that value. The accessors above cannot
+    /// tell those apart: they read a missing name as empty, another value
+    /// as its JSON text.
+    pub fn names_as_sent(&self) -> Map<String, Value> {
+        let mut names = Map::with_capacity(5);
+        names.insert("priority".to_owned(), Value::from(self.priority.as_str()));
+        for (key, index) in [
+            ("publisher_id", Names::PUBLISHER_ID),
+            ("event_type", Names::EVENT_TYPE),
+            ("message_id", Names::MESSAGE_ID),
+            ("timestamp", Names::TIMESTAMP),
+        ] {
+            names.insert(key.to_owned(), self.names.sent(index).unwrap_or(Value::Null));
+        }
+        names
     }
 
     /// The payload decoded as `T` (a typed struct, or
@@ -283,5 +327,43 @@ mod tests {
         })
         .unwrap_err();
         assert!(error.to_string().contains("`timestamp` is 256 bytes long"), "{error}");
+    }
+
+    #[test]
+    fn names_as_sent_tell_a_missing_name_from_an_empty_one_and_from_other_values() {
+        // oslo's own notifier always sends strings; another sender may not.
+        let inner = serde_json::json!({
+            "publisher_id": "",
+            "event_type": "volume.delete",
+            "priority": "WARN",
+            "message_id": 7,
+            "timestamp": null,
+            "payload": {},
+        });
+        let body = serde_json::json!({"oslo.version": "2.0", "oslo.message": inner.to_string()}).to_string();
+        let decoded = Codec::OsloJson.decode_notification(&body.into()).unwrap();
+        let expected = serde_json::json!({
+            "priority": "warn",
+            "publisher_id": "",
+            "event_type": "volume.delete",
+            "message_id": 7,
+            "timestamp": null,
+        });
+        assert_eq!(Value::Object(decoded.names_as_sent()), expected);
+        // The accessors read both the empty and the missing name as empty.
+        assert_eq!((decoded.publisher_id(), decoded.timestamp()), ("", ""));
+        // Left out altogether reads as null too; a string with JSON in it stays a string.
+        let decoded = notification(RawNotification {
+            priority: Some("INFO"),
+            event_type: Some("e"),
+            message_id: Some("7"),
+            ..RawNotification::default()
+        })
+        .unwrap();
+        let names = decoded.names_as_sent();
+        assert_eq!(
+            (&names["publisher_id"], &names["message_id"]),
+            (&Value::Null, &Value::from("7"))
+        );
     }
 }
