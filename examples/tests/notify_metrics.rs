@@ -372,20 +372,19 @@ struct Lost {
 #[async_trait]
 impl Acker for Lost {
     async fn ack(&self) -> Result<(), TransportError> {
-        Err(TransportError::new(
-            TransportErrorKind::ConnectionLost,
-            "the channel is gone",
-        ))
+        Err(channel_gone())
     }
 
     async fn reject(&self, _requeue: bool) -> Result<(), TransportError> {
-        Err(TransportError::new(
-            TransportErrorKind::ConnectionLost,
-            "the channel is gone",
-        ))
+        Err(channel_gone())
     }
 
     fn is_gone(&self) -> bool {
         true
     }
+}
+
+/// What settling a delivery of a lost channel fails with.
+fn channel_gone() -> TransportError {
+    TransportError::new(TransportErrorKind::ConnectionLost, "the channel is gone")
 }
