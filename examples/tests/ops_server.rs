@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use rpc_core::{Client, Context, ErrorCode, PING_METHOD, Target, json};
 use rpc_examples::seed::{ServerControlClient, TestEndpointClient};
+use rpc_tests::broker::{TEST_OPTIONS, url_with};
 use rpc_tests::prometheus::sample;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -22,7 +23,7 @@ struct OpsServer {
 impl OpsServer {
     fn spawn(topic: &str) -> OpsServer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ops-server"))
-            .args(["--transport-url", &rpc_tests::broker::url()])
+            .args(["--transport-url", &url_with(TEST_OPTIONS)])
             .args(["--topic", topic, "--listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use rpc_core::{Server, ServerHandle, Target};
 use rpc_examples::seed::{ServerControl, TestEndpoint};
+use rpc_tests::broker::Declared;
 use rpc_tests::interop::{PythonServer, command as python};
 use rpc_tests::private_broker::{NodeOptions, PrivateBroker, free_port};
 use serde_json::Value;
@@ -135,6 +136,7 @@ async fn calls_casts_and_pings_a_rust_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_a_python_oslo_server() {
     let topic = topic("python");
+    let _declared = Declared::queues([topic.clone(), format!("{topic}.py1")]);
     let mut program = python("python_server.py");
     program.args([&topic, "py1"]).env("OSLO_PING", "1");
     let _server = PythonServer::spawn("python_server.py", program).await;
@@ -205,6 +207,8 @@ async fn listens_to_a_python_notifier() {
     let topic = topic("notify");
     // Durable queues on an exchange of the test's own, as the Python side declares them.
     let exchange = format!("{topic}_exchange");
+    let priorities = ["audit", "debug", "info", "warn", "error", "critical", "sample"];
+    let _declared = Declared::queues(priorities.map(|p| format!("{topic}.{p}"))).and_exchange(&exchange);
     let url = rpc_tests::broker::url_with(&format!("durable=true&control_exchange={exchange}"));
     let mut listen = Command::new(env!("CARGO_BIN_EXE_rpc"))
         .args(["--transport-url", &url, "listen", "--topic", &topic, "--count", "16"])

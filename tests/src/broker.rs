@@ -53,3 +53,78 @@ pub async fn connect_url(url: &str) -> Transport {
 pub async fn connect_oslo() -> Transport {
     connect_url(&url_with(&format!("{TEST_OPTIONS}&codec=oslo"))).await
 }
+
+/// What a test declares on the shared broker that does not expire by itself
+/// (a Python server's topic queues, oslo's notification queues, an exchange
+/// of the test's own), deleted when this is dropped, whether the test passed
+/// or failed. Make it before what declares them, so that it drops after.
+#[derive(Debug, Default)]
+#[must_use = "the names are deleted when this is dropped"]
+pub struct Declared {
+    queues: Vec<String>,
+    exchanges: Vec<String>,
+}
+
+impl Declared {
+    /// Deletes `queues` when dropped.
+    pub fn queues<I>(queues: I) -> Declared
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        Declared {
+            queues: queues.into_iter().map(Into::into).collect(),
+            exchanges: Vec::new(),
+        }
+    }
+
+    /// Deletes `exchange` too.
+    pub fn and_exchange(mut self, exchange: impl Into<String>) -> Declared {
+        self.exchanges.push(exchange.into());
+        self
+    }
+}
+
+impl Drop for Declared {
+    fn drop(&mut self) {
+        let queues = std::mem::take(&mut self.queues);
+        let exchanges = std::mem::take(&mut self.exchanges);
+        // A thread of its own: a test's runtime cannot wait on itself in a drop.
+        let deleted = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async {
+                let deleting = delete(&queues, &exchanges);
+                tokio::time::timeout(std::time::Duration::from_secs(10), deleting)
+                    .await
+                    .map_err(std::io::Error::other)?
+            })
+        })
+        .join();
+        if let Ok(Err(error)) = deleted {
+            eprintln!("could not delete a test's queues: {error}");
+        }
+    }
+}
+
+async fn delete(queues: &[String], exchanges: &[String]) -> std::io::Result<()> {
+    use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+
+    let connection = lapin::Connection::connect(&url(), lapin::ConnectionProperties::default())
+        .await
+        .map_err(std::io::Error::other)?;
+    for queue in queues {
+        // A channel each, so that one refused deletion does not stop the rest.
+        let channel = connection.create_channel().await.map_err(std::io::Error::other)?;
+        let _ = channel
+            .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+            .await;
+    }
+    for exchange in exchanges {
+        let channel = connection.create_channel().await.map_err(std::io::Error::other)?;
+        let _ = channel
+            .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+            .await;
+    }
+    let _ = connection.close(200, "done".into()).await;
+    Ok(())
+}

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use rpc_core::{Client, Context, Error, ErrorCode, Server, Target, Version, json};
-use rpc_tests::broker;
+use rpc_tests::broker::{self, Declared};
 use rpc_tests::conformance::unique_topic;
 use rpc_tests::interop::{Interop, PythonApiClient, PythonServer, VersionOne, VersionTwo, command};
 
@@ -63,6 +63,7 @@ async fn python_client_to_rust_servers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_client_to_python_server() {
     let topic = unique_topic("rust_to_py");
+    let _declared = Declared::queues([topic.clone(), format!("{topic}.py1")]);
     let mut python = PythonServer::start("python_server.py", &[&topic, "py1"]).await;
     let client = Client::new(broker::connect_oslo().await, Target::topic(&topic)).timeout(Duration::from_secs(10));
     let api = PythonApiClient::new(client.clone());
@@ -174,6 +175,7 @@ async fn rust_client_at_1_2_to_python_server_at_1_1() {
     use rpc_tests::upgrade::v1_2::InventoryClient;
 
     let topic = unique_topic("upgrade_rust_to_py");
+    let _declared = Declared::queues([topic.clone(), format!("{topic}.py1")]);
     let _python = PythonServer::start("upgrade_server.py", &[&topic, "py1"]).await;
     let client = Client::new(broker::connect_oslo().await, Target::topic(&topic)).timeout(Duration::from_secs(10));
     let inventory = InventoryClient::new(client);

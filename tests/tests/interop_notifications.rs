@@ -16,7 +16,7 @@ use rpc_core::notify::{
     handler,
 };
 use rpc_core::{Context, Executor, Target, Transport, Value, json};
-use rpc_tests::broker;
+use rpc_tests::broker::{self, Declared};
 use rpc_tests::conformance::unique_topic;
 use rpc_tests::interop::{PythonServer, command};
 use rpc_tests::worker::TempDir;
@@ -27,21 +27,6 @@ const PRIORITIES: [&str; 7] = ["audit", "debug", "info", "warn", "error", "criti
 /// A transport configured as the Python side is: durable, on `exchange`.
 async fn transport(exchange: &str) -> Transport {
     broker::connect_url(&broker::url_with(&format!("durable=true&control_exchange={exchange}"))).await
-}
-
-/// Deletes what a test declared on the shared broker.
-async fn clean_up(exchange: &str, queues: &[String]) {
-    let raw = rpc_tests::raw::Raw::connect().await;
-    for queue in queues {
-        let _ = raw
-            .channel
-            .queue_delete(queue.as_str().into(), lapin::options::QueueDeleteOptions::default())
-            .await;
-    }
-    let _ = raw
-        .channel
-        .exchange_delete(exchange.into(), lapin::options::ExchangeDeleteOptions::default())
-        .await;
 }
 
 /// Notifications recorded by a listener's endpoint.
@@ -98,6 +83,9 @@ async fn python_notifier_to_rust_listeners() {
     let topic = unique_topic("notify_py");
     let target = || Target::topic(&topic).with_exchange(&exchange);
     let pool = |name: &str| format!("{topic}-{name}");
+    let priority_queues = PRIORITIES.iter().map(|p| format!("{topic}.{p}"));
+    let pool_queues = ["shared", "requeue", "batch"].map(pool);
+    let _declared = Declared::queues(priority_queues.chain(pool_queues)).and_exchange(&exchange);
 
     // Without a pool: everything, and through a filter, what passes it.
     let (everything, filtered) = (Recorded::default(), Recorded::default());
@@ -262,9 +250,6 @@ async fn python_notifier_to_rust_listeners() {
         listener.stop();
         listener.wait().await;
     }
-    let mut queues: Vec<String> = PRIORITIES.iter().map(|p| format!("{topic}.{p}")).collect();
-    queues.extend(["shared", "requeue", "batch"].map(pool));
-    clean_up(&exchange, &queues).await;
 }
 
 /// What `notify_listen.py` writes per notification.
@@ -283,6 +268,11 @@ async fn rust_notifier_to_python_listener() {
     let exchange = unique_topic("notify_rs_ex");
     let topic = unique_topic("notify_rs");
     let second = unique_topic("notify_rs_second");
+    let queues = [&topic, &second]
+        .map(|topic| PRIORITIES.map(|p| format!("{topic}.{p}")))
+        .into_iter()
+        .flatten();
+    let _declared = Declared::queues(queues).and_exchange(&exchange);
     let dir = TempDir::new("notify-interop");
     let out = dir.path().join("received.jsonl");
     let count = PRIORITIES.len() + 4;
@@ -362,9 +352,4 @@ async fn rust_notifier_to_python_listener() {
     let both: Vec<&Received> = received.iter().filter(|r| r.event_type == "rust.both.topics").collect();
     assert_eq!(both.len(), 2, "{text}");
     assert_eq!(both[0].metadata["message_id"], both[1].metadata["message_id"]);
-    let queues: Vec<String> = [&topic, &second]
-        .into_iter()
-        .flat_map(|topic| PRIORITIES.iter().map(move |p| format!("{topic}.{p}")))
-        .collect();
-    clean_up(&exchange, &queues).await;
 }
