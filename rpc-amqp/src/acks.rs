@@ -3,7 +3,10 @@
 //!
 //! An acknowledgement is recorded, and a flush is scheduled behind the
 //! tasks ready to run; by the time it runs, the deliveries acknowledged
-//! meanwhile go out together. Each acknowledgement returns once the flush
+//! meanwhile go out together. The acknowledgement of the only delivery
+//! outstanding on the channel is flushed at once, in place: no other could
+//! join it, and the hop to a flush task is a sizeable part of a sequential
+//! call's time. Each acknowledgement returns once the flush
 //! that carries it has queued its frame, as a lone acknowledgement did: an
 //! at-most-once server's method still starts only after its request's
 //! acknowledgement is on its way (queued in lapin's frame queue, in order),
@@ -146,17 +149,27 @@ impl Acks {
             return Err(gone("acknowledging"));
         }
         let mut flushed = self.flushed.subscribe();
-        let flush = self.record(tag);
+        let Some(flush) = self.record(tag) else {
+            return Ok(());
+        };
         // The sender lives as long as `self`: this cannot fail.
         let _ = flushed.wait_for(|done| *done >= flush).await;
         Ok(())
     }
 
-    /// Records `tag` as acknowledged; returns the number of the flush that
-    /// will carry it, scheduled if it was not.
-    fn record(self: &Arc<Self>, tag: u64) -> u64 {
+    /// Records `tag` as acknowledged. When it is the only delivery
+    /// outstanding, flushes at once and returns `None`; otherwise returns
+    /// the number of the flush that will carry it, scheduled if it was not.
+    fn record(self: &Arc<Self>, tag: u64) -> Option<u64> {
         let mut state = self.state();
         state.acknowledged.push(tag);
+        // Nothing else acknowledged waits (a flush would be scheduled), and
+        // no other delivery is outstanding, to join a later flush.
+        let alone = !state.scheduled && state.outstanding.len() == 1 && state.outstanding.first() == Some(&tag);
+        if alone {
+            self.flush_locked(state);
+            return None;
+        }
         let flush = state.next_flush;
         if !state.scheduled {
             state.scheduled = true;
@@ -168,14 +181,18 @@ impl Acks {
                 acks.flush();
             });
         }
-        flush
+        Some(flush)
     }
 
     /// Queues the frames for the deliveries acknowledged so far, in lapin's
     /// frame queue, under the lock: frames queued by one flush precede those
     /// of the next, and a close queued after a flush follows its frames.
     pub(crate) fn flush(&self) {
-        let mut state = self.state();
+        self.flush_locked(self.state());
+    }
+
+    /// [`Acks::flush`], under a lock already taken.
+    fn flush_locked(&self, mut state: MutexGuard<'_, Pending>) {
         state.scheduled = false;
         let number = state.next_flush;
         state.next_flush += 1;
@@ -268,6 +285,82 @@ impl Acker for AmqpAcker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeclareOptions};
+    use lapin::types::FieldTable;
+    use lapin::{BasicProperties, Connection, ConnectionProperties};
+
+    /// A connection to the test broker, a channel on it, the name of a queue
+    /// of the channel's own, and the tags of `count` deliveries taken from
+    /// it, not settled.
+    async fn unsettled(count: usize) -> (Connection, Channel, String, Vec<u64>) {
+        let url =
+            std::env::var("RPC_TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned());
+        let connection = Connection::connect(&url, ConnectionProperties::default())
+            .await
+            .unwrap_or_else(|error| {
+                panic!("cannot reach the test broker: {error}; start RabbitMQ or run scripts/test.sh")
+            });
+        let channel = connection.create_channel().await.unwrap();
+        let exclusive = QueueDeclareOptions {
+            exclusive: true,
+            ..QueueDeclareOptions::default()
+        };
+        let queue = channel
+            .queue_declare("".into(), exclusive, FieldTable::default())
+            .await
+            .unwrap()
+            .name()
+            .to_string();
+        let mut tags = Vec::new();
+        for _ in 0..count {
+            let options = BasicPublishOptions::default();
+            let properties = BasicProperties::default();
+            channel
+                .basic_publish("".into(), queue.as_str().into(), options, b"x", properties)
+                .await
+                .unwrap();
+            let got = channel
+                .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false })
+                .await
+                .unwrap()
+                .expect("the message just published");
+            tags.push(got.delivery.delivery_tag);
+        }
+        (connection, channel, queue, tags)
+    }
+
+    #[tokio::test]
+    async fn the_only_delivery_outstanding_is_acknowledged_in_place() {
+        let (connection, channel, queue, tags) = unsettled(2).await;
+        let stats = Arc::new(AckStats::default());
+        let acks = Acks::new(channel.clone(), Arc::clone(&stats));
+        for &tag in &tags {
+            acks.delivered(tag);
+        }
+        // Another delivery outstanding: the flush is left to a task, which
+        // the other's acknowledgement could join.
+        let mut first = std::pin::pin!(acks.acknowledge(tags[0]));
+        assert!(
+            first.as_mut().now_or_never().is_none(),
+            "acknowledged before its flush ran"
+        );
+        first.await.unwrap();
+        // The only one outstanding: its frame is queued on the first poll.
+        let second = acks.acknowledge(tags[1]).now_or_never();
+        assert!(matches!(second, Some(Ok(()))), "{second:?}");
+        assert_eq!(stats.frames.load(Ordering::Relaxed), 2);
+
+        // The broker had both: after the channel's close, nothing is back in the queue.
+        channel.close(200, "done".into()).await.unwrap();
+        let other = connection.create_channel().await.unwrap();
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..QueueDeclareOptions::default()
+        };
+        let declared = other.queue_declare(queue.as_str().into(), passive, FieldTable::default());
+        assert_eq!(declared.await.unwrap().message_count(), 0);
+        let _ = connection.close(200, "done".into()).await;
+    }
 
     fn pending(outstanding: &[u64], acknowledged: &[u64]) -> Pending {
         Pending {
