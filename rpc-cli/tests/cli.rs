@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use rpc_core::notify::Priority;
 use rpc_core::{Server, ServerHandle, Target};
 use rpc_examples::seed::{ServerControl, TestEndpoint};
 use rpc_tests::broker::Declared;
@@ -207,8 +208,8 @@ async fn listens_to_a_python_notifier() {
     let topic = topic("notify");
     // Durable queues on an exchange of the test's own, as the Python side declares them.
     let exchange = format!("{topic}_exchange");
-    let priorities = ["audit", "debug", "info", "warn", "error", "critical", "sample"];
-    let _declared = Declared::queues(priorities.map(|p| format!("{topic}.{p}"))).and_exchange(&exchange);
+    let queues = Priority::ALL.map(|priority| format!("{topic}.{}", priority.as_str()));
+    let _declared = Declared::queues(queues).and_exchange(&exchange);
     let url = rpc_tests::broker::url_with(&format!("durable=true&control_exchange={exchange}"));
     let mut listen = Command::new(env!("CARGO_BIN_EXE_rpc"))
         .args(["--transport-url", &url, "listen", "--topic", &topic, "--count", "16"])
