@@ -29,8 +29,11 @@ pub(crate) struct Started {
     pub(crate) done: Done,
 }
 
-/// Says a run is over (the run's task calls [`Done::finish`] once drained,
-/// or `start` when it failed).
+/// Says a run is over when it goes: the run's task calls
+/// [`Done::finish`] once drained, `start` when it failed; and dropped
+/// otherwise (a `start` given up on while it listened, its future dropped
+/// by a timeout; a run's task that panicked), it says so too, so that
+/// nothing stays marked running that does not run.
 pub(crate) struct Done {
     lifecycle: Arc<Lifecycle>,
     done: watch::Sender<bool>,
@@ -39,6 +42,12 @@ pub(crate) struct Done {
 impl Done {
     /// The run is over: `wait` returns, `start` may begin another.
     pub(crate) fn finish(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Done {
+    fn drop(&mut self) {
         *self.lifecycle.run() = None;
         self.done.send_replace(true);
     }

@@ -170,6 +170,10 @@ impl NotificationListener {
     }
 
     /// Declares the queues and starts listening.
+    ///
+    /// Fails when the listener is already running, or when the transport
+    /// cannot listen. Given up on before it returns (dropped, by a timeout
+    /// around it), it leaves the listener stopped, to be started again.
     pub async fn start(&self) -> Result<(), Error> {
         let started = self.shared.control.begin()?;
         let shared = &self.shared;

@@ -328,7 +328,9 @@ impl Server {
     /// Declares the server's queues and starts serving.
     ///
     /// Fails when the server is already running, or when the transport
-    /// cannot listen (the broker is unreachable, for example).
+    /// cannot listen (the broker is unreachable, for example). Given up on
+    /// before it returns (dropped, by a timeout around it), it leaves the
+    /// server stopped, to be started again.
     pub async fn start(&self) -> Result<(), Error> {
         let started = self.shared.control.begin()?;
         let shared = &self.shared;
