@@ -154,6 +154,14 @@ impl Dispatcher {
             .collect()
     }
 
+    /// Whether an endpoint in `namespace` has `method`, at any version:
+    /// the names a server's series may carry (see [`crate::metrics`]).
+    pub(crate) fn serves(&self, namespace: Option<&str>, method: &str) -> bool {
+        self.endpoints
+            .iter()
+            .any(|endpoint| endpoint.namespace() == namespace && endpoint.methods().contains(&method))
+    }
+
     /// Whether the method `request` names may be interrupted: asked of the
     /// endpoint that would run it (see [`dispatch`](Dispatcher::dispatch));
     /// `true` when none would.

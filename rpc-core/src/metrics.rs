@@ -37,8 +37,10 @@
 //! the pool).
 //!
 //! A server labels a request with its method and namespace only when one
-//! of its endpoints has them: names a peer made up are labelled
-//! `(unknown)`, so a peer cannot grow the series without bound.
+//! of its endpoints has them (in its `methods()`), whatever answered: names
+//! a peer made up are labelled `(unknown)`, also when a layer refused them
+//! before the dispatcher looked, so a peer cannot grow the series without
+//! bound.
 //!
 //! Each series' handle is registered with the recorder once, at its first
 //! use, and kept: install the recorder before the first request (at the

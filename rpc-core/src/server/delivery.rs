@@ -137,7 +137,11 @@ async fn serve(shared: &Arc<Shared>, guard: &mut Guard) {
 /// no endpoint has is labelled as unknown (a peer chose it).
 fn record(shared: &Shared, request: &Request, outcome: &Result<Payload, RemoteError>, timer: metrics::Timer) {
     let code = outcome.as_ref().err().map(RemoteError::code);
-    let unknown = matches!(code, Some(ErrorCode::NoSuchMethod | ErrorCode::UnsupportedVersion));
+    // Only the names an endpoint has label a series: a peer's made-up
+    // names are unknown, also when a layer answered before the dispatcher
+    // looked (a policy refusing everyone without a role, a rate limit).
+    let unknown = matches!(code, Some(ErrorCode::NoSuchMethod | ErrorCode::UnsupportedVersion))
+        || (cfg!(feature = "metrics") && !shared.dispatcher.serves(request.namespace(), request.method()));
     let (namespace, method) = if unknown {
         (Some(metrics::UNKNOWN), metrics::UNKNOWN)
     } else {
