@@ -55,6 +55,10 @@ pub(crate) struct Acks {
     stats: Arc<AckStats>,
     /// The number of the last flush whose frames are queued.
     flushed: watch::Sender<u64>,
+    /// The first flush that could not queue its frames (the channel closed
+    /// under it; `u64::MAX`: none): its acknowledgements and every later
+    /// flush's never reach the broker, which delivers them again.
+    failed_from: AtomicU64,
 }
 
 impl fmt::Debug for Acks {
@@ -120,6 +124,7 @@ impl Acks {
             }),
             stats,
             flushed: watch::Sender::new(0),
+            failed_from: AtomicU64::new(u64::MAX),
         })
     }
 
@@ -144,33 +149,41 @@ impl Acks {
 
     /// Records the acknowledgement of `tag`, schedules a flush unless one
     /// is scheduled already, and waits until that flush queued its frames.
+    /// Fails when they could not be queued (the channel closed before the
+    /// flush ran): the broker delivers the message again, so an
+    /// at-most-once method must not start.
     async fn acknowledge(self: &Arc<Self>, tag: u64) -> Result<(), TransportError> {
         if !self.channel.status().connected() {
             return Err(gone("acknowledging"));
         }
         let mut flushed = self.flushed.subscribe();
-        let Some(flush) = self.record(tag) else {
-            return Ok(());
-        };
-        // The sender lives as long as `self`: this cannot fail.
-        let _ = flushed.wait_for(|done| *done >= flush).await;
+        let (flush, queued) = self.record(tag);
+        if !queued {
+            // The sender lives as long as `self`: this cannot fail.
+            let _ = flushed.wait_for(|done| *done >= flush).await;
+        }
+        // Once a flush failed its channel is closed: every later one fails too.
+        if self.failed_from.load(Ordering::Relaxed) <= flush {
+            return Err(gone("acknowledging"));
+        }
         Ok(())
     }
 
-    /// Records `tag` as acknowledged. When it is the only delivery
-    /// outstanding, flushes at once and returns `None`; otherwise returns
-    /// the number of the flush that will carry it, scheduled if it was not.
-    fn record(self: &Arc<Self>, tag: u64) -> Option<u64> {
+    /// Records `tag` as acknowledged; returns the number of the flush that
+    /// carries it, and whether that flush ran already. When it is the only
+    /// delivery outstanding, flushes at once; otherwise schedules a flush,
+    /// unless one is scheduled already.
+    fn record(self: &Arc<Self>, tag: u64) -> (u64, bool) {
         let mut state = self.state();
         state.acknowledged.push(tag);
+        let flush = state.next_flush;
         // Nothing else acknowledged waits (a flush would be scheduled), and
         // no other delivery is outstanding, to join a later flush.
         let alone = !state.scheduled && state.outstanding.len() == 1 && state.outstanding.first() == Some(&tag);
         if alone {
             self.flush_locked(state);
-            return None;
+            return (flush, true);
         }
-        let flush = state.next_flush;
         if !state.scheduled {
             state.scheduled = true;
             drop(state);
@@ -181,7 +194,7 @@ impl Acks {
                 acks.flush();
             });
         }
-        Some(flush)
+        (flush, false)
     }
 
     /// Queues the frames for the deliveries acknowledged so far, in lapin's
@@ -204,6 +217,8 @@ impl Acks {
             let ack = self.channel.basic_ack(tag, BasicAckOptions { multiple });
             if let Some(Err(error)) = ack.now_or_never() {
                 tracing::debug!(%error, "an acknowledgement was not sent; the broker will deliver it again");
+                // Before the number is announced: its waiters see it.
+                self.failed_from.fetch_min(number, Ordering::Relaxed);
             }
         }
         // Under the lock: numbers are announced in order.
@@ -329,6 +344,17 @@ mod tests {
         (connection, channel, queue, tags)
     }
 
+    /// The messages in `queue`, read on a channel of its own.
+    async fn messages_in(connection: &Connection, queue: &str) -> u32 {
+        let channel = connection.create_channel().await.unwrap();
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..QueueDeclareOptions::default()
+        };
+        let declared = channel.queue_declare(queue.into(), passive, FieldTable::default());
+        declared.await.unwrap().message_count()
+    }
+
     #[tokio::test]
     async fn the_only_delivery_outstanding_is_acknowledged_in_place() {
         let (connection, channel, queue, tags) = unsettled(2).await;
@@ -352,13 +378,30 @@ mod tests {
 
         // The broker had both: after the channel's close, nothing is back in the queue.
         channel.close(200, "done".into()).await.unwrap();
-        let other = connection.create_channel().await.unwrap();
-        let passive = QueueDeclareOptions {
-            passive: true,
-            ..QueueDeclareOptions::default()
-        };
-        let declared = other.queue_declare(queue.as_str().into(), passive, FieldTable::default());
-        assert_eq!(declared.await.unwrap().message_count(), 0);
+        assert_eq!(messages_in(&connection, &queue).await, 0);
+        let _ = connection.close(200, "done".into()).await;
+    }
+
+    #[tokio::test]
+    async fn an_acknowledgement_its_channel_closed_before_it_is_reported() {
+        let (connection, channel, queue, tags) = unsettled(2).await;
+        let acks = Acks::new(channel.clone(), Arc::new(AckStats::default()));
+        for &tag in &tags {
+            acks.delivered(tag);
+        }
+        // Another delivery outstanding: the flush is left to a task, which
+        // runs only once the channel is closing.
+        let mut first = std::pin::pin!(acks.acknowledge(tags[0]));
+        assert!(first.as_mut().now_or_never().is_none());
+        channel.close(200, "done".into()).await.unwrap();
+        let acknowledged = first.await;
+        assert!(
+            matches!(&acknowledged, Err(error) if error.kind() == TransportErrorKind::ConnectionLost),
+            "{acknowledged:?}"
+        );
+
+        // Not acknowledged indeed: both messages are back in the queue.
+        assert_eq!(messages_in(&connection, &queue).await, 2);
         let _ = connection.close(200, "done".into()).await;
     }
 
