@@ -500,7 +500,7 @@ impl Driver for AmqpDriver {
             tracing::warn!(
                 prefetch = limit,
                 batch,
-                "the transport's prefetch (`prefetch`, oslo's `rabbit_qos_prefetch_count`) is below the listener's batch size: a batch cannot fill from one queue, and may wait for its timeout every time"
+                "the transport's prefetch (`prefetch`, oslo's `rabbit_qos_prefetch_count`) is below the listener's batch size: batches are cut to it, as oslo cuts them"
             );
         }
         let binding = |route: &NotificationRoute| (route.exchange.clone(), route.routing_key());

@@ -100,6 +100,8 @@ struct Task {
 pub(crate) struct AmqpListener {
     deliveries: mpsc::Receiver<Result<Delivery, TransportError>>,
     tasks: Vec<Task>,
+    /// The smallest of its queues' prefetch.
+    prefetch: Option<u16>,
 }
 
 impl fmt::Debug for AmqpListener {
@@ -174,13 +176,18 @@ impl AmqpListener {
             .map(|queue| usize::from(queue.prefetch.unwrap_or(1)))
             .sum::<usize>()
             .max(1);
+        let prefetch = queues.iter().filter_map(|queue| queue.prefetch).min();
         let (sender, deliveries) = mpsc::channel(capacity);
         let tasks = start(link, config, stats, queues, Sink::Server(sender))
             .await?
             .into_iter()
             .map(|(queue, stop, handle)| Task { queue, stop, handle })
             .collect();
-        Ok(AmqpListener { deliveries, tasks })
+        Ok(AmqpListener {
+            deliveries,
+            tasks,
+            prefetch,
+        })
     }
 }
 
@@ -192,6 +199,10 @@ impl Listener for AmqpListener {
 
     fn queues(&self) -> Vec<QueueState> {
         self.tasks.iter().map(|task| task.queue.clone()).collect()
+    }
+
+    fn prefetch(&self) -> Option<u16> {
+        self.prefetch
     }
 
     async fn close(mut self: Box<Self>) -> Result<(), TransportError> {

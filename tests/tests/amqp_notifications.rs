@@ -1,6 +1,6 @@
 //! Notifications on RabbitMQ beyond the conformance suite: what a listener
 //! that dies mid-notification leaves behind; a prefetch too small for a
-//! batch, warned of.
+//! batch, which cuts the batches, warned of.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,18 +108,25 @@ async fn each_topic_gets_its_own_copy_persistent() {
 }
 
 /// A batch listener on a transport whose prefetch is below its batch size
-/// would wait for its timeout at every batch: the transport says so when
+/// gets batches cut to the prefetch, as oslo's: a batch larger would wait
+/// for its timeout every time (or, without one, for ever), for deliveries
+/// the broker holds back until it is settled. The transport says so when
 /// the listener starts, and not when the batch fits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_prefetch_below_the_batch_size_is_warned_of() {
+async fn a_prefetch_below_the_batch_size_cuts_the_batches_and_is_warned_of() {
     let logs = rpc_tests::logs::Logs::global();
     let warning = "is below the listener's batch size";
     let url = broker::url_with(&format!("{}&prefetch=4", broker::TEST_OPTIONS));
     for (batch, warned) in [(4, 0), (10, 1)] {
         let topic = unique_topic("notify_prefetch");
+        let handled = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&handled);
         let listener = NotificationListener::builder(broker::connect_url(&url).await, [Target::topic(&topic)])
-            .endpoint(handler([Priority::Info], |_| async {}))
-            .batch(batch, Duration::from_secs(1))
+            .endpoint(handler([Priority::Info], move |_| {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async {}
+            }))
+            .batch(batch, Duration::MAX)
             .build()
             .unwrap();
         let before = logs.lines_with(&[warning]).len();
@@ -130,6 +137,21 @@ async fn a_prefetch_below_the_batch_size_is_warned_of() {
             let line = lines.last().unwrap();
             assert!(line.contains("prefetch=4") && line.contains("batch=10"), "{line}");
         }
+        // Two full batches of four, handled without a timeout to end them.
+        let notifier = Notifier::new(broker::connect_url(&url).await, "test.host").topics([topic.as_str()]);
+        for n in 0..8 {
+            notifier
+                .info(&Context::new(), "counted", &json!({"n": n}))
+                .await
+                .unwrap();
+        }
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while handled.load(std::sync::atomic::Ordering::SeqCst) < 8 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("batch {batch}: {handled:?} of 8 handled"));
         listener.stop();
         listener.wait().await;
     }

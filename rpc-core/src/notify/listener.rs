@@ -357,7 +357,8 @@ impl NotificationListenerBuilder {
 
     /// Batch mode (oslo's batch listener): endpoints get up to `size`
     /// notifications of one priority at once, gathered for at most `timeout`
-    /// after the first arrived.
+    /// after the first arrived. Where the transport's prefetch is smaller
+    /// than `size`, batches hold at most the prefetch, as oslo's.
     pub fn batch(mut self, size: usize, timeout: Duration) -> NotificationListenerBuilder {
         self.batch = Some(Batch { size, timeout });
         self
@@ -458,6 +459,13 @@ impl fmt::Debug for NotificationListenerBuilder {
 async fn run(shared: Arc<Shared>, mut listener: Box<dyn Listener>, started: Started) {
     let Started { mut stop, done } = started;
     let permits = Arc::new(Semaphore::new(shared.limit));
+    // A batch larger than the prefetch would wait for deliveries the broker
+    // holds back until it is settled: cut to it, as oslo cuts it.
+    let batch_size = shared.batch.map(|batch| {
+        listener
+            .prefetch()
+            .map_or(batch.size, |prefetch| batch.size.min(usize::from(prefetch).max(1)))
+    });
     while let Some((permit, first)) = next_delivery(&mut stop, &permits, &mut *listener).await {
         let first = match first {
             Some(Ok(delivery)) => {
@@ -473,7 +481,7 @@ async fn run(shared: Arc<Shared>, mut listener: Box<dyn Listener>, started: Star
                 break;
             }
         };
-        let Some(batch) = shared.batch else {
+        let (Some(batch), Some(batch_size)) = (shared.batch, batch_size) else {
             if shared.limit == 1 {
                 handle_one(Arc::clone(&shared), first, permit).await;
             } else {
@@ -484,7 +492,7 @@ async fn run(shared: Arc<Shared>, mut listener: Box<dyn Listener>, started: Star
         let mut deliveries = vec![first];
         // `Duration::MAX`, the usual "no timeout", is about thirty years.
         let deadline = crate::deadline::after(batch.timeout);
-        while deliveries.len() < batch.size {
+        while deliveries.len() < batch_size {
             tokio::select! {
                 biased;
                 _ = stop.wait_for(|stop| *stop) => break,

@@ -407,6 +407,15 @@ pub trait Listener: Send + fmt::Debug {
     fn queues(&self) -> Vec<QueueState> {
         Vec::new()
     }
+
+    /// How many deliveries the broker hands each of the listener's queues
+    /// ahead of their settlement (its prefetch), where it limits them;
+    /// `None` (the default): no limit. A notification listener's batches
+    /// are cut to it, as oslo.messaging's are: a batch larger would wait
+    /// for deliveries the broker holds back until the batch is settled.
+    fn prefetch(&self) -> Option<u16> {
+        None
+    }
 }
 
 /// Whether one of a listener's queues is being consumed: the listener sets
