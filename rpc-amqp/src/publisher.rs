@@ -33,8 +33,9 @@
 //! listened there.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -731,9 +732,7 @@ async fn run_lane(mut jobs: mpsc::UnboundedReceiver<Job>) {
             Some(first) = in_flight.next(), if !in_flight.is_empty() => {
                 // Everything confirmed by now: its returns come first.
                 batch.push(first);
-                while let Some(Some(more)) = in_flight.next().now_or_never() {
-                    batch.push(more);
-                }
+                drain_ready(&mut in_flight, &mut batch);
                 for done in &batch {
                     if let Ok(confirmation) = &done.result {
                         if let (_, Some(Some(id))) = split(confirmation) {
@@ -758,8 +757,12 @@ async fn run_lane(mut jobs: mpsc::UnboundedReceiver<Job>) {
                         }
                         // The channel was closed under it while the connection
                         // stands: maybe another publish's fault. Replay alone.
-                        Err(_) if job.connected.connection.status().connected() => replay.push(job),
+                        Err(_) if job.connected.connection.status().connected() => {
+                            returned.remove(&id);
+                            replay.push(job);
+                        }
                         Err(error) => {
+                            returned.remove(&id);
                             let _ = job.done.send(Err(from_lapin(error, "publishing")));
                         }
                     }
@@ -770,6 +773,53 @@ async fn run_lane(mut jobs: mpsc::UnboundedReceiver<Job>) {
                 }
             }
         }
+    }
+}
+
+/// Takes every output `in_flight` has ready now into `batch`, in the order
+/// the futures were woken.
+///
+/// A publish's return rides on whichever confirm lapin resolves first once
+/// it came, maybe another publish's, resolved before the returned one: a
+/// batch must hold that confirm too, or the returned publish is answered
+/// `Routed` (and its id stays in the lane's `returned` for good).
+/// `FuturesUnordered` may stop before its ready futures are all taken:
+/// after polling two futures that woke themselves meanwhile (a publish
+/// whose frames the I/O loop wrote during its poll), or all of them, it
+/// wakes its task and says `Pending`. Only a `Pending` without that wake
+/// ends the batch, or as many with it as there are futures (each polls
+/// at least one, so the futures ready at the start are all reached, and
+/// futures that wake themselves at every poll cannot hold the lane).
+/// (What is woken meanwhile waits for the lane's next poll of `in_flight`,
+/// with its own waker, which comes before the lane waits.)
+fn drain_ready<F: Future>(in_flight: &mut FuturesUnordered<F>, batch: &mut Vec<F::Output>) {
+    let flag = Arc::new(WokenFlag::default());
+    let flagged = Waker::from(Arc::clone(&flag));
+    let mut cx = Context::from_waker(&flagged);
+    let mut rounds_left = in_flight.len();
+    loop {
+        flag.woken.store(false, Ordering::Relaxed);
+        match in_flight.poll_next_unpin(&mut cx) {
+            Poll::Ready(Some(output)) => batch.push(output),
+            Poll::Pending if flag.woken.load(Ordering::Relaxed) && rounds_left > 0 => rounds_left -= 1,
+            Poll::Ready(None) | Poll::Pending => break,
+        }
+    }
+}
+
+/// A waker that only notes it was woken.
+#[derive(Default)]
+struct WokenFlag {
+    woken: AtomicBool,
+}
+
+impl Wake for WokenFlag {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Relaxed);
     }
 }
 
@@ -835,6 +885,30 @@ mod tests {
             .expiration()
             .as_ref()
             .map(|expiration| expiration.as_str().parse().unwrap())
+    }
+
+    /// Pending at every poll, having woken itself: as a publish whose
+    /// frames the I/O loop wrote while it was polled looks to
+    /// `FuturesUnordered`, twice in a row.
+    fn wakes_itself() -> futures_util::future::BoxFuture<'static, u32> {
+        Box::pin(std::future::poll_fn(|cx| {
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }))
+    }
+
+    #[test]
+    fn a_batch_takes_every_confirmation_ready_past_futures_that_woke_themselves() {
+        let mut in_flight = FuturesUnordered::new();
+        in_flight.push(Box::pin(std::future::ready(1_u32)) as futures_util::future::BoxFuture<'static, u32>);
+        in_flight.push(wakes_itself());
+        in_flight.push(wakes_itself());
+        // Ready behind them: the confirm a return may ride on.
+        in_flight.push(Box::pin(std::future::ready(2_u32)));
+        let mut batch = Vec::new();
+        drain_ready(&mut in_flight, &mut batch);
+        assert_eq!(batch, [1, 2]);
+        assert_eq!(in_flight.len(), 2, "those that woke themselves stay, pending");
     }
 
     #[tokio::test(start_paused = true)]
