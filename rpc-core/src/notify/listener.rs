@@ -461,10 +461,11 @@ async fn run(shared: Arc<Shared>, mut listener: Box<dyn Listener>, started: Star
     let permits = Arc::new(Semaphore::new(shared.limit));
     // A batch larger than the prefetch would wait for deliveries the broker
     // holds back until it is settled: cut to it, as oslo cuts it.
-    let batch_size = shared.batch.map(|batch| {
-        listener
+    let batch = shared.batch.map(|batch| Batch {
+        size: listener
             .prefetch()
-            .map_or(batch.size, |prefetch| batch.size.min(usize::from(prefetch).max(1)))
+            .map_or(batch.size, |prefetch| batch.size.min(usize::from(prefetch).max(1))),
+        ..batch
     });
     while let Some((permit, first)) = next_delivery(&mut stop, &permits, &mut *listener).await {
         let first = match first {
@@ -481,7 +482,7 @@ async fn run(shared: Arc<Shared>, mut listener: Box<dyn Listener>, started: Star
                 break;
             }
         };
-        let (Some(batch), Some(batch_size)) = (shared.batch, batch_size) else {
+        let Some(batch) = batch else {
             if shared.limit == 1 {
                 handle_one(Arc::clone(&shared), first, permit).await;
             } else {
@@ -492,7 +493,7 @@ async fn run(shared: Arc<Shared>, mut listener: Box<dyn Listener>, started: Star
         let mut deliveries = vec![first];
         // `Duration::MAX`, the usual "no timeout", is about thirty years.
         let deadline = crate::deadline::after(batch.timeout);
-        while deliveries.len() < batch_size {
+        while deliveries.len() < batch.size {
             tokio::select! {
                 biased;
                 _ = stop.wait_for(|stop| *stop) => break,
