@@ -413,6 +413,51 @@ pub async fn a_dropped_call_cancels_its_handler<C: Fn() -> F, F: Future<Output =
     stop(server).await;
 }
 
+/// A call dropped as soon as it is sent is cancelled too. Its cancel may
+/// be handled before the call is registered as running (on RabbitMQ the
+/// request's acknowledgement waits for a flush while the cancel, right
+/// behind it, is outstanding): the server remembers such a cancel, and
+/// stops the call once it registers.
+pub async fn a_call_dropped_as_it_is_sent_is_cancelled<C: Fn() -> F, F: Future<Output = Transport>>(connect: C) {
+    use futures_util::FutureExt;
+
+    let topic = unique_topic("cancel_sent");
+    let relay = Relay::new("s1", None);
+    let server = start_relay(connect().await, &topic, relay.clone()).await;
+    let transport = connect().await;
+    if transport.codec() != Codec::MsgPack {
+        // Only pinned MessagePack calls send cancels (see above).
+        stop(server).await;
+        return;
+    }
+    let pinned = RelayClient::new(Client::new(transport, Target::topic(&topic)))
+        .prepare()
+        .server("s1")
+        .timeout(Duration::from_secs(30));
+    warm_up(&pinned).await;
+    let before = server.stats();
+    for _ in 0..20 {
+        let ctx = Context::new();
+        let mut call = std::pin::pin!(pinned.linger(&ctx, 30_000));
+        // Sent on its first poll, then dropped.
+        assert!(call.as_mut().now_or_never().is_none());
+    }
+    // Behind every request and cancel on the server's queue: once it is
+    // answered, they were all taken.
+    warm_up(&pinned).await;
+    until(Duration::from_secs(10), "every dropped call's handler stopped", || {
+        let stats = server.stats();
+        relay.running.load(Ordering::SeqCst) == 0
+            && stats.handled - before.handled - 1 == stats.cancelled - before.cancelled
+    })
+    .await;
+    let cancelled = server.stats().cancelled - before.cancelled;
+    eprintln!("{cancelled} dropped calls reached the server and were cancelled");
+    assert!(cancelled > 0);
+    assert_eq!(relay.finished.load(Ordering::SeqCst), 0);
+    stop(server).await;
+}
+
 /// A transport on `inner` that tampers with what it carries, as the fault
 /// under test would.
 fn tampered(inner: Transport, tamper: Tamper) -> Transport {
