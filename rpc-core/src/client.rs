@@ -438,7 +438,17 @@ impl Client {
             reply_to: replies.address(),
             deadline,
         };
-        self.publish(ctx, method, args, Some(reply)).await?;
+        // Dropped while the request goes out (it waits for the broker's
+        // confirm on quorum queues), the call may still reach its server:
+        // cancelled there, as a call dropped while it waits for its answer.
+        let mut sending = Sending {
+            client: self,
+            msg_id: Some(pending.msg_id()),
+        };
+        let sent = self.publish(ctx, method, args, Some(reply)).await;
+        sending.msg_id = None;
+        drop(sending);
+        sent?;
         Ok(pending)
     }
 
@@ -610,31 +620,58 @@ impl InFlight<'_> {
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        if self.answered {
-            return;
+        if !self.answered {
+            cancel_dropped(self.client, self.server(), self.pending.msg_id());
         }
-        let (Some(server), Ok(runtime)) = (self.server(), tokio::runtime::Handle::try_current()) else {
+    }
+}
+
+/// A call's request going out; dropped before it is out, it cancels the
+/// call on its pinned server, as [`InFlight`] does.
+struct Sending<'a> {
+    client: &'a Client,
+    /// `None` once the publish ended.
+    msg_id: Option<&'a str>,
+}
+
+impl Drop for Sending<'_> {
+    fn drop(&mut self) {
+        let Some(msg_id) = self.msg_id else {
             return;
         };
-        let client = self.client.prepare().server(server).fanout(false).retry(Retry::Never);
-        let args = CancelArgs {
-            msg_id: self.pending.msg_id().to_owned(),
-        };
-        runtime.spawn(async move {
-            let method = Method {
-                name: CANCEL_METHOD,
-                namespace: None,
-                version: None,
-                argument: None,
-                timeout: None,
-            };
-            let msg_id = &args.msg_id;
-            match client.publish(&Context::new(), method, &args, None).await {
-                Ok(()) => tracing::debug!(%msg_id, target = %client.target, "cancelled a dropped call"),
-                Err(error) => tracing::debug!(%msg_id, %error, "could not cancel a dropped call"),
-            }
-        });
+        let pinned = self
+            .client
+            .target
+            .server_name()
+            .filter(|_| self.client.wire_codec() == Codec::MsgPack);
+        cancel_dropped(self.client, pinned.map(str::to_owned), msg_id);
     }
+}
+
+/// Casts a cancel of the call `msg_id` to `server`, if known, from a task
+/// of its own (a dropped call cannot wait for it).
+fn cancel_dropped(client: &Client, server: Option<String>, msg_id: &str) {
+    let (Some(server), Ok(runtime)) = (server, tokio::runtime::Handle::try_current()) else {
+        return;
+    };
+    let client = client.prepare().server(server).fanout(false).retry(Retry::Never);
+    let args = CancelArgs {
+        msg_id: msg_id.to_owned(),
+    };
+    runtime.spawn(async move {
+        let method = Method {
+            name: CANCEL_METHOD,
+            namespace: None,
+            version: None,
+            argument: None,
+            timeout: None,
+        };
+        let msg_id = &args.msg_id;
+        match client.publish(&Context::new(), method, &args, None).await {
+            Ok(()) => tracing::debug!(%msg_id, target = %client.target, "cancelled a dropped call"),
+            Err(error) => tracing::debug!(%msg_id, %error, "could not cancel a dropped call"),
+        }
+    });
 }
 
 /// Decodes a call's result.

@@ -417,7 +417,9 @@ pub async fn a_dropped_call_cancels_its_handler<C: Fn() -> F, F: Future<Output =
 /// be handled before the call is registered as running (on RabbitMQ the
 /// request's acknowledgement waits for a flush while the cancel, right
 /// behind it, is outstanding): the server remembers such a cancel, and
-/// stops the call once it registers.
+/// stops the call once it registers. Where a request waits for the
+/// broker's confirm (quorum queues), the call is dropped while it goes
+/// out: it may arrive all the same, and is cancelled all the same.
 pub async fn a_call_dropped_as_it_is_sent_is_cancelled<C: Fn() -> F, F: Future<Output = Transport>>(connect: C) {
     use futures_util::FutureExt;
 
