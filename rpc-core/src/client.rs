@@ -610,12 +610,18 @@ struct InFlight<'a> {
 
 impl InFlight<'_> {
     fn server(&self) -> Option<String> {
-        if let Some(heard) = self.pending.heard() {
-            return Some(heard.server().to_owned());
+        match self.pending.heard() {
+            Some(heard) => Some(heard.server().to_owned()),
+            None => pinned_rust_server(self.client),
         }
-        let pinned = self.client.target.server_name()?;
-        (self.client.wire_codec() == Codec::MsgPack).then(|| pinned.to_owned())
     }
+}
+
+/// The server a call is pinned to, when it is in MessagePack (only Rust
+/// servers speak it, and they understand cancels).
+fn pinned_rust_server(client: &Client) -> Option<String> {
+    let pinned = client.target.server_name()?;
+    (client.wire_codec() == Codec::MsgPack).then(|| pinned.to_owned())
 }
 
 impl Drop for InFlight<'_> {
@@ -639,12 +645,7 @@ impl Drop for Sending<'_> {
         let Some(msg_id) = self.msg_id else {
             return;
         };
-        let pinned = self
-            .client
-            .target
-            .server_name()
-            .filter(|_| self.client.wire_codec() == Codec::MsgPack);
-        cancel_dropped(self.client, pinned.map(str::to_owned), msg_id);
+        cancel_dropped(self.client, pinned_rust_server(self.client), msg_id);
     }
 }
 
