@@ -437,25 +437,37 @@ pub async fn a_call_dropped_as_it_is_sent_is_cancelled<C: Fn() -> F, F: Future<O
         .server("s1")
         .timeout(Duration::from_secs(30));
     warm_up(&pinned).await;
-    let before = server.stats();
-    for _ in 0..20 {
-        let ctx = Context::new();
-        let mut call = std::pin::pin!(pinned.linger(&ctx, 30_000));
-        // Sent on its first poll, then dropped.
-        assert!(call.as_mut().now_or_never().is_none());
+    let start = server.stats();
+    // Rounds of 20 until one of them reached the server: a request that
+    // waits for its confirm is not published once its caller is gone, so
+    // on quorum queues most never do.
+    for round in 1..=10 {
+        let before = server.stats();
+        for _ in 0..20 {
+            let ctx = Context::new();
+            let mut call = std::pin::pin!(pinned.linger(&ctx, 30_000));
+            // Sent on its first poll (or going out), then dropped.
+            assert!(call.as_mut().now_or_never().is_none());
+        }
+        // Behind every request and cancel on the server's queue: once it is
+        // answered, they were all taken.
+        warm_up(&pinned).await;
+        until(Duration::from_secs(10), "every dropped call's handler stopped", || {
+            let stats = server.stats();
+            relay.running.load(Ordering::SeqCst) == 0
+                && stats.handled - before.handled - 1 == stats.cancelled - before.cancelled
+        })
+        .await;
+        let cancelled = server.stats().cancelled - start.cancelled;
+        if cancelled > 0 {
+            eprintln!("{cancelled} dropped calls reached the server in {round} rounds, and were cancelled");
+            break;
+        }
     }
-    // Behind every request and cancel on the server's queue: once it is
-    // answered, they were all taken.
-    warm_up(&pinned).await;
-    until(Duration::from_secs(10), "every dropped call's handler stopped", || {
-        let stats = server.stats();
-        relay.running.load(Ordering::SeqCst) == 0
-            && stats.handled - before.handled - 1 == stats.cancelled - before.cancelled
-    })
-    .await;
-    let cancelled = server.stats().cancelled - before.cancelled;
-    eprintln!("{cancelled} dropped calls reached the server and were cancelled");
-    assert!(cancelled > 0);
+    assert!(
+        server.stats().cancelled > start.cancelled,
+        "no dropped call reached the server"
+    );
     assert_eq!(relay.finished.load(Ordering::SeqCst), 0);
     stop(server).await;
 }
