@@ -686,6 +686,7 @@ async fn run_lane(mut jobs: mpsc::UnboundedReceiver<Job>) {
     // Kept across batches: a batch of 64 confirms would otherwise grow a
     // new vector of large entries, reallocating and copying them, each time.
     let mut batch: Vec<Done> = Vec::new();
+    let drain = Drain::default();
     loop {
         tokio::select! {
             job = jobs.recv() => {
@@ -732,7 +733,7 @@ async fn run_lane(mut jobs: mpsc::UnboundedReceiver<Job>) {
             Some(first) = in_flight.next(), if !in_flight.is_empty() => {
                 // Everything confirmed by now: its returns come first.
                 batch.push(first);
-                drain_ready(&mut in_flight, &mut batch);
+                drain.ready(&mut in_flight, &mut batch);
                 for done in &batch {
                     if let Ok(confirmation) = &done.result {
                         if let (_, Some(Some(id))) = split(confirmation) {
@@ -776,7 +777,7 @@ async fn run_lane(mut jobs: mpsc::UnboundedReceiver<Job>) {
     }
 }
 
-/// Takes every output `in_flight` has ready now into `batch`, in the order
+/// Takes every output `in_flight` has ready now into a batch, in the order
 /// the futures were woken.
 ///
 /// A publish's return rides on whichever confirm lapin resolves first once
@@ -791,18 +792,32 @@ async fn run_lane(mut jobs: mpsc::UnboundedReceiver<Job>) {
 /// at least one, so the futures ready at the start are all reached, and
 /// futures that wake themselves at every poll cannot hold the lane).
 /// (What is woken meanwhile waits for the lane's next poll of `in_flight`,
-/// with its own waker, which comes before the lane waits.)
-fn drain_ready<F: Future>(in_flight: &mut FuturesUnordered<F>, batch: &mut Vec<F::Output>) {
-    let flag = Arc::new(WokenFlag::default());
-    let flagged = Waker::from(Arc::clone(&flag));
-    let mut cx = Context::from_waker(&flagged);
-    let mut rounds_left = in_flight.len();
-    loop {
-        flag.woken.store(false, Ordering::Relaxed);
-        match in_flight.poll_next_unpin(&mut cx) {
-            Poll::Ready(Some(output)) => batch.push(output),
-            Poll::Pending if flag.woken.load(Ordering::Relaxed) && rounds_left > 0 => rounds_left -= 1,
-            Poll::Ready(None) | Poll::Pending => break,
+/// with its own waker, which comes before the lane waits.) Made once per
+/// lane: its waker serves every batch.
+struct Drain {
+    flag: Arc<WokenFlag>,
+    waker: Waker,
+}
+
+impl Default for Drain {
+    fn default() -> Drain {
+        let flag = Arc::new(WokenFlag::default());
+        let waker = Waker::from(Arc::clone(&flag));
+        Drain { flag, waker }
+    }
+}
+
+impl Drain {
+    fn ready<F: Future>(&self, in_flight: &mut FuturesUnordered<F>, batch: &mut Vec<F::Output>) {
+        let mut cx = Context::from_waker(&self.waker);
+        let mut rounds_left = in_flight.len();
+        loop {
+            self.flag.woken.store(false, Ordering::Relaxed);
+            match in_flight.poll_next_unpin(&mut cx) {
+                Poll::Ready(Some(output)) => batch.push(output),
+                Poll::Pending if self.flag.woken.load(Ordering::Relaxed) && rounds_left > 0 => rounds_left -= 1,
+                Poll::Ready(None) | Poll::Pending => break,
+            }
         }
     }
 }
@@ -906,7 +921,7 @@ mod tests {
         // Ready behind them: the confirm a return may ride on.
         in_flight.push(Box::pin(std::future::ready(2_u32)));
         let mut batch = Vec::new();
-        drain_ready(&mut in_flight, &mut batch);
+        Drain::default().ready(&mut in_flight, &mut batch);
         assert_eq!(batch, [1, 2]);
         assert_eq!(in_flight.len(), 2, "those that woke themselves stay, pending");
     }

@@ -441,13 +441,12 @@ impl Client {
         // Dropped while the request goes out (it waits for the broker's
         // confirm on quorum queues), the call may still reach its server:
         // cancelled there, as a call dropped while it waits for its answer.
-        let mut sending = Sending {
+        let sending = Sending {
             client: self,
             msg_id: Some(pending.msg_id()),
         };
         let sent = self.publish(ctx, method, args, Some(reply)).await;
-        sending.msg_id = None;
-        drop(sending);
+        sending.ended();
         sent?;
         Ok(pending)
     }
@@ -638,6 +637,13 @@ struct Sending<'a> {
     client: &'a Client,
     /// `None` once the publish ended.
     msg_id: Option<&'a str>,
+}
+
+impl Sending<'_> {
+    /// The publish ended, the request out or refused: nothing to cancel.
+    fn ended(mut self) {
+        self.msg_id = None;
+    }
 }
 
 impl Drop for Sending<'_> {
