@@ -73,12 +73,19 @@ async fn notifiers_and_listeners_record_their_series() {
     let route = NotificationRoute::new(broker.transport().control_exchange(), "metrics_b", "info");
     let garbage = OutgoingMessage::new(Bytes::from_static(b"\xc1"), Codec::MsgPack, None, Retry::Never);
     broker.driver().notify(&route, garbage).await.unwrap();
+    // A notification sent twice (one `_unique_id`): handled once, one duplicate.
+    let copied =
+        br#"{"event_type": "copied", "priority": "INFO", "payload": {}, "message_id": "m-1", "_unique_id": "u-1"}"#;
+    for _ in 0..2 {
+        let copy = OutgoingMessage::new(Bytes::from_static(copied), Codec::OsloJson, None, Retry::Never);
+        broker.driver().notify(&route, copy).await.unwrap();
+    }
 
-    // Five handled (four info, one warn), two requeued, one rejected.
+    // Six handled (five info, one warn), two requeued, one rejected, one duplicate.
     tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             let stats = listener.stats();
-            if stats.in_flight == 0 && stats.handled + stats.requeued + stats.rejected >= 8 {
+            if stats.in_flight == 0 && stats.handled + stats.requeued + stats.rejected + stats.duplicates >= 10 {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -93,8 +100,9 @@ async fn notifiers_and_listeners_record_their_series() {
         let (priority, result) = (format!(r#"priority="{priority}""#), format!(r#"result="{result}""#));
         sample(&text, "rpc_listener_notifications_total", &[topics, &priority, &result])
     };
-    assert_eq!(of("info", "handled"), Some(4.0), "{text}");
+    assert_eq!(of("info", "handled"), Some(5.0), "{text}");
     assert_eq!(of("info", "requeued"), Some(2.0), "{text}");
+    assert_eq!(of("info", "duplicate"), Some(1.0), "{text}");
     assert_eq!(of("info", "rejected"), Some(0.0), "{text}");
     assert_eq!(of("warn", "handled"), Some(1.0), "{text}");
     assert_eq!(of("(unknown)", "rejected"), Some(1.0), "{text}");
@@ -113,7 +121,7 @@ async fn notifiers_and_listeners_record_their_series() {
             "rpc_listener_handle_duration_seconds_count",
             &[topics, r#"priority="info""#]
         ),
-        Some(6.0),
+        Some(7.0),
         "{text}"
     );
     assert_eq!(sample(&text, "rpc_listener_in_flight", &[topics]), Some(0.0), "{text}");

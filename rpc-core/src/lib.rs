@@ -99,6 +99,7 @@ pub mod notify;
 #[cfg(feature = "opentelemetry")]
 mod otel;
 mod progress;
+mod recent;
 pub mod remote;
 mod reply;
 mod server;

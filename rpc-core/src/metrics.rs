@@ -25,7 +25,7 @@
 //! | `rpc_transport_reconnections_total` | counter | `transport` | connections re-established |
 //! | `rpc_notifier_notifications_total` | counter | `topic`, `priority` | notifications sent (attempted), on each of a notifier's topics (`noop` and `log` send nothing) |
 //! | `rpc_notifier_errors_total` | counter | `topic`, `priority`, `code` | of those, the failed ones: `transport`, `encode`, `invalid_notification` (a notification refused before sending counts on each topic) |
-//! | `rpc_listener_notifications_total` | counter | `topic`, `priority`, `result` | what a notification listener did with each notification: `handled` (acknowledged), `requeued`, `rejected` (unreadable, or a payload that does not decode; `priority` is `(unknown)` when the message could not be read at all), `left` (received on a connection lost before it was handled, left to the broker, which delivers it again; `priority` is `(unknown)`: it is not read) |
+//! | `rpc_listener_notifications_total` | counter | `topic`, `priority`, `result` | what a notification listener did with each notification: `handled` (acknowledged), `requeued`, `rejected` (unreadable, or a payload that does not decode; `priority` is `(unknown)` when the message could not be read at all), `left` (received on a connection lost before it was handled, left to the broker, which delivers it again; `priority` is `(unknown)`: it is not read), `duplicate` (a copy of a notification handled lately or being handled: dropped) |
 //! | `rpc_listener_failures_total` | counter | `topic`, `priority` | handlers that failed or panicked (each also a requeue of the notification, or of the batch's notifications of that priority, when the listener allows it) |
 //! | `rpc_listener_handle_duration_seconds` | histogram | `topic`, `priority` | from a notification taken (before it is decoded) to settled; a batch: each priority's notifications, from their handling to settled |
 //! | `rpc_listener_in_flight` | gauge | `topic` | notifications being handled |
@@ -323,11 +323,18 @@ pub(crate) enum Settled {
     Handled,
     Requeued,
     Rejected,
+    /// A copy of a notification handled, or being handled: dropped.
+    Duplicate,
 }
 
 impl Settled {
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-    const ALL: [Settled; 3] = [Settled::Handled, Settled::Requeued, Settled::Rejected];
+    const ALL: [Settled; 4] = [
+        Settled::Handled,
+        Settled::Requeued,
+        Settled::Rejected,
+        Settled::Duplicate,
+    ];
 
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     fn as_str(self) -> &'static str {
@@ -335,6 +342,7 @@ impl Settled {
             Settled::Handled => "handled",
             Settled::Requeued => "requeued",
             Settled::Rejected => "rejected",
+            Settled::Duplicate => "duplicate",
         }
     }
 }

@@ -80,6 +80,7 @@ macro_rules! with_conformance_scenarios {
             typed_handlers_by_event_type,
             filters_pick_notifications,
             requeue_delivers_again,
+            copies_of_a_notification_are_handled_once,
             batch_listener_gets_batches,
             batch_listener_without_a_timeout,
             a_handler_panicking_before_its_future_is_caught,

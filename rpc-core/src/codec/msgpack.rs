@@ -393,10 +393,10 @@ pub(super) fn decode_notification(body: &Bytes) -> Result<Notification, CodecErr
         event_type: frame.optional_text("event_type")?,
         message_id: frame.optional_text("message_id")?,
         timestamp: frame.optional_text("timestamp")?,
+        unique_id: frame.optional_text("unique_id")?,
         // Only a Rust notifier writes this format: names are strings.
         not_strings: 0,
     };
-    let _unique_id = frame.optional_text("unique_id")?;
     let payload = frame
         .optional_bin("payload")?
         .ok_or_else(|| CodecError::new("the notification has no payload"))?;

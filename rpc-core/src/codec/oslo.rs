@@ -468,8 +468,8 @@ pub(super) fn encode_notification<P: Serialize + ?Sized>(
 }
 
 /// A notification's inner message. The names oslo's filters read
-/// (`publisher_id`, `message_id`, `timestamp`) are taken as any JSON value,
-/// as oslo dispatches a notification whatever they are.
+/// (`publisher_id`, `message_id`, `timestamp`), and `_unique_id`, are taken
+/// as any JSON value, as oslo dispatches a notification whatever they are.
 #[derive(Default)]
 struct NotificationIn<'a> {
     message_id: Option<&'a RawValue>,
@@ -478,6 +478,7 @@ struct NotificationIn<'a> {
     priority: Option<Text<'a>>,
     payload: Option<&'a RawValue>,
     timestamp: Option<&'a RawValue>,
+    unique_id: Option<&'a RawValue>,
     context: Map<String, Value>,
 }
 
@@ -513,6 +514,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for NotificationIn<'a> {
                         "priority" => notification.priority = map.next_value()?,
                         "payload" => notification.payload = Some(map.next_value()?),
                         "timestamp" => notification.timestamp = map.next_value()?,
+                        "_unique_id" => notification.unique_id = map.next_value()?,
                         key => match key.strip_prefix(CONTEXT_PREFIX) {
                             Some(name) => {
                                 let value = map.next_value()?;
@@ -539,6 +541,7 @@ pub(super) fn decode_notification(body: &Bytes) -> Result<Notification, CodecErr
     let publisher_id = name("publisher_id", notification.publisher_id)?;
     let message_id = name("message_id", notification.message_id)?;
     let timestamp = name("timestamp", notification.timestamp)?;
+    let unique_id = name("_unique_id", notification.unique_id)?;
     fn text<'a>(name: &'a Option<(Text<'_>, bool)>) -> Option<&'a str> {
         name.as_ref().map(|(text, _)| &**text)
     }
@@ -551,9 +554,11 @@ pub(super) fn decode_notification(body: &Bytes) -> Result<Notification, CodecErr
         event_type: notification.event_type.as_deref(),
         message_id: text(&message_id),
         timestamp: text(&timestamp),
+        unique_id: text(&unique_id),
         not_strings: not_string(&publisher_id, Names::PUBLISHER_ID)
             | not_string(&message_id, Names::MESSAGE_ID)
-            | not_string(&timestamp, Names::TIMESTAMP),
+            | not_string(&timestamp, Names::TIMESTAMP)
+            | not_string(&unique_id, Names::UNIQUE_ID),
     };
     let payload = match notification.payload {
         Some(payload) => Bytes::copy_from_slice(payload.get().as_bytes()),

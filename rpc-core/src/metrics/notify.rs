@@ -14,8 +14,8 @@ use crate::notify::Priority;
 
 /// A listener's series for one priority.
 pub(super) struct PrioritySeries {
-    /// By [`Settled`]: handled, requeued, rejected.
-    settled: [Counter; 3],
+    /// By [`Settled`]: handled, requeued, rejected, duplicate.
+    settled: [Counter; 4],
     failed: Counter,
     duration: Histogram,
 }

@@ -196,7 +196,7 @@ mod tests {
         // timestamp sent as null (or not at all) fails every pattern on it,
         // even one that matches the empty string; an empty one is a string.
         let mut left_out = notification("", "compute.instance.create.end", serde_json::json!({}));
-        left_out.names = Names::decoded([None, Some("compute.instance.create.end"), None, None], 0);
+        left_out.names = Names::decoded([None, Some("compute.instance.create.end"), None, None, None], 0);
         let empty = notification("", "compute.instance.create.end", serde_json::json!({}));
         assert_eq!(left_out.publisher_id(), "", "it still reads as empty");
         let filter = |build: fn(NotificationFilter) -> Result<NotificationFilter, Error>| {

@@ -3,8 +3,8 @@
 
 use std::fmt;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -14,10 +14,13 @@ use tracing::Instrument;
 use super::{Notification, NotificationEndpoint, NotificationFilter, NotificationResult, Priority};
 use crate::lifecycle::{Lifecycle, Started, next_delivery};
 use crate::metrics::{ListenerMetrics, Settled, Timer};
+use crate::recent::RecentIds;
 use crate::server::Watch;
 use crate::server::delivery::panic_message;
 use crate::transport::{Delivery, ListenOptions, Listener, NotificationRoute};
 use crate::{DEFAULT_MAX_MESSAGE_SIZE, Error, Executor, Health, ServerHandle, Target, TraceContext, Transport};
+
+mod duplicates;
 
 /// Receives notifications and hands them to its endpoints, as
 /// oslo.messaging's notification listener.
@@ -27,7 +30,9 @@ use crate::{DEFAULT_MAX_MESSAGE_SIZE, Error, Executor, Health, ServerHandle, Tar
 /// goes to the endpoints handling its priority whose filter passes it, in
 /// registration order, until one asks for a requeue or fails. Notifications
 /// are acknowledged after their handlers ran (they are not at-most-once, as
-/// in oslo): a listener that dies mid-notification gets it again.
+/// in oslo): a listener that dies mid-notification gets it again. A copy of
+/// a notification it handled, or is handling, is dropped (oslo's listeners
+/// drop a copy of one they acknowledged).
 ///
 /// Without a pool, every listener on a topic shares its notifications (each
 /// notification reaches one of them); each [`pool`](NotificationListenerBuilder::pool)
@@ -79,6 +84,8 @@ struct Shared {
     /// Its queues while it listens, and its last delivery.
     watch: Watch,
     metrics: ListenerMetrics,
+    /// The `_unique_id`s of the notifications handled lately, or being handled.
+    recent: Mutex<RecentIds>,
 }
 
 struct Registered {
@@ -122,6 +129,11 @@ pub struct NotificationStats {
     /// rejected, or to another of its pool): `handled + left_to_broker` can
     /// exceed what was sent.
     pub left_to_broker: u64,
+    /// Copies of a notification the listener handled lately, or was
+    /// handling (the same `_unique_id`): acknowledged and dropped. A
+    /// notifier that lost its connection publishes again, and a broker
+    /// delivers again what it was not told was acknowledged.
+    pub duplicates: u64,
 }
 
 #[derive(Default)]
@@ -132,6 +144,7 @@ struct Counters {
     failed: AtomicU64,
     in_flight: AtomicU64,
     left_to_broker: AtomicU64,
+    duplicates: AtomicU64,
 }
 
 impl Counters {
@@ -178,12 +191,8 @@ impl NotificationListener {
         let started = self.shared.control.begin()?;
         let shared = &self.shared;
         let routes = shared.routes();
-        let prefetch = match shared.batch {
-            Some(batch) => batch.size.saturating_mul(shared.limit),
-            None => shared.limit,
-        };
         let options = ListenOptions {
-            prefetch: u16::try_from(prefetch).unwrap_or(u16::MAX),
+            prefetch: holding(shared.batch, shared.limit),
             batch: shared.batch.map(|batch| batch.size),
         };
         match shared
@@ -267,6 +276,7 @@ impl NotificationListener {
             failed: counters.failed.load(Ordering::Relaxed),
             in_flight: counters.in_flight.load(Ordering::Relaxed),
             left_to_broker: counters.left_to_broker.load(Ordering::Relaxed),
+            duplicates: counters.duplicates.load(Ordering::Relaxed),
         }
     }
 }
@@ -290,6 +300,10 @@ impl fmt::Debug for NotificationListener {
 }
 
 impl Shared {
+    fn recent(&self) -> MutexGuard<'_, RecentIds> {
+        self.recent.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn routes(&self) -> Vec<NotificationRoute> {
         let control = self.transport.control_exchange();
         self.targets
@@ -440,6 +454,7 @@ impl NotificationListenerBuilder {
                 counters: Counters::default(),
                 watch: Watch::default(),
                 metrics,
+                recent: Mutex::new(RecentIds::holding(usize::from(holding(self.batch, limit)))),
             }),
         })
     }
@@ -452,6 +467,16 @@ impl fmt::Debug for NotificationListenerBuilder {
             .field("pool", &self.pool)
             .finish_non_exhaustive()
     }
+}
+
+/// How many notifications a listener holds at most at once, unsettled: the
+/// prefetch it asks its broker for.
+fn holding(batch: Option<Batch>, limit: usize) -> u16 {
+    let holding = match batch {
+        Some(batch) => batch.size.saturating_mul(limit),
+        None => limit,
+    };
+    u16::try_from(holding).unwrap_or(u16::MAX)
 }
 
 /// Takes deliveries (one by one, or gathered in batches) as slots free up,
@@ -644,20 +669,27 @@ async fn outcome(
     }
 }
 
+impl Shared {
+    /// Whether `verdict` gives the notification back to the broker.
+    fn requeues(&self, verdict: Verdict) -> bool {
+        self.allow_requeue && verdict == Verdict::Result(NotificationResult::Requeue)
+    }
+}
+
 /// Acknowledges, or requeues when asked and allowed, or rejects, a
 /// `priority` notification.
 async fn settle(shared: &Shared, delivery: &mut Delivery, priority: Priority, verdict: Verdict) {
     let counters = &shared.counters;
     let (counter, settled) = match verdict {
         Verdict::Reject => (Settled::Rejected, &counters.rejected),
-        Verdict::Result(NotificationResult::Requeue) if shared.allow_requeue => (Settled::Requeued, &counters.requeued),
+        _ if shared.requeues(verdict) => (Settled::Requeued, &counters.requeued),
         Verdict::Result(_) => (Settled::Handled, &counters.handled),
     };
     counters.add(settled, 1);
     shared.metrics.settled(Some(priority), counter, 1);
     let settled = match verdict {
         Verdict::Reject => delivery.reject(false).await,
-        Verdict::Result(NotificationResult::Requeue) if shared.allow_requeue => delivery.reject(true).await,
+        _ if shared.requeues(verdict) => delivery.reject(true).await,
         Verdict::Result(NotificationResult::Requeue) => {
             tracing::warn!(
                 "a handler asked for a requeue, but the listener does not allow it (`allow_requeue`); acknowledging"
@@ -693,6 +725,9 @@ async fn handle_one(shared: Arc<Shared>, mut delivery: Delivery, _slot: OwnedSem
     let Some(notification) = read(&shared, &mut delivery).await else {
         return;
     };
+    let Some((mut delivery, taken)) = duplicates::admit(&shared, &notification, delivery).await else {
+        return;
+    };
     let span = tracing::debug_span!(
         "rpc.notification",
         priority = %notification.priority(),
@@ -716,7 +751,9 @@ async fn handle_one(shared: Arc<Shared>, mut delivery: Delivery, _slot: OwnedSem
                 break;
             }
         }
+        let copies = taken.settling(shared.requeues(verdict));
         settle(&shared, &mut delivery, notification.priority(), verdict).await;
+        copies.drop_all().await;
         shared.metrics.handled(notification.priority(), timer);
     }
     .instrument(span)
@@ -736,19 +773,29 @@ async fn handle_batch(shared: Arc<Shared>, deliveries: Vec<Delivery>, _slot: Own
     let _in_flight = InFlight::new(&shared, deliveries.len());
     let mut read_ones = Vec::with_capacity(deliveries.len());
     for mut delivery in deliveries {
-        if let Some(notification) = read(&shared, &mut delivery).await {
-            read_ones.push((delivery, notification));
+        let Some(notification) = read(&shared, &mut delivery).await else {
+            continue;
+        };
+        if let Some((delivery, taken)) = duplicates::admit(&shared, &notification, delivery).await {
+            read_ones.push((delivery, notification, taken));
         }
     }
     // One round per priority, as oslo groups a batch.
     for priority in Priority::ALL {
         let (group, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut read_ones)
             .into_iter()
-            .partition(|(_, notification)| notification.priority() == priority);
+            .partition(|(_, notification, _)| notification.priority() == priority);
         read_ones = rest;
-        let (mut deliveries, notifications): (Vec<Delivery>, Vec<Notification>) = group.into_iter().unzip();
-        if deliveries.is_empty() {
+        if group.is_empty() {
             continue;
+        }
+        let mut deliveries = Vec::with_capacity(group.len());
+        let mut notifications = Vec::with_capacity(group.len());
+        let mut taken = Vec::with_capacity(group.len());
+        for (delivery, notification, entry) in group {
+            deliveries.push(delivery);
+            notifications.push(notification);
+            taken.push(entry);
         }
         let timer = Timer::start();
         let mut verdict = Verdict::Result(NotificationResult::Handled);
@@ -769,8 +816,10 @@ async fn handle_batch(shared: Arc<Shared>, deliveries: Vec<Delivery>, _slot: Own
                 break;
             }
         }
-        for delivery in &mut deliveries {
+        for (delivery, taken) in deliveries.iter_mut().zip(taken) {
+            let copies = taken.settling(shared.requeues(verdict));
             settle(&shared, delivery, priority, verdict).await;
+            copies.drop_all().await;
         }
         shared.metrics.handled(priority, timer);
     }

@@ -30,14 +30,15 @@ pub struct Notification {
 }
 
 /// A notification's four names (`publisher_id`, `event_type`, `message_id`,
-/// `timestamp`) in one shared text: one allocation when decoded, none when
-/// cloned (a listener hands each handler its own copy).
+/// `timestamp`), and its `_unique_id`, in one shared text: one allocation
+/// when decoded, none when cloned (a listener hands each handler its own
+/// copy).
 #[derive(Clone)]
 pub(crate) struct Names {
     text: Arc<str>,
     /// Where each name ends in `text`; names are at most
-    /// [`MAX_NAME_LEN`](header::MAX_NAME_LEN) bytes, so four fit in a `u16`.
-    ends: [u16; 4],
+    /// [`MAX_NAME_LEN`](header::MAX_NAME_LEN) bytes, so five fit in a `u16`.
+    ends: [u16; 5],
     /// The names the sender left out or sent as null, one bit each by
     /// index: they read as empty.
     missing: u8,
@@ -53,12 +54,20 @@ impl Names {
     pub(crate) const EVENT_TYPE: usize = 1;
     pub(crate) const MESSAGE_ID: usize = 2;
     pub(crate) const TIMESTAMP: usize = 3;
+    /// The id its duplicates share (`_unique_id`); not one of oslo's names.
+    pub(crate) const UNIQUE_ID: usize = 4;
 
     /// The names, each at most `MAX_NAME_LEN` bytes (checked by the caller).
     #[cfg(test)]
     pub(crate) fn new(publisher_id: &str, event_type: &str, message_id: &str, timestamp: &str) -> Names {
         Names::decoded(
-            [Some(publisher_id), Some(event_type), Some(message_id), Some(timestamp)],
+            [
+                Some(publisher_id),
+                Some(event_type),
+                Some(message_id),
+                Some(timestamp),
+                None,
+            ],
             0,
         )
     }
@@ -67,9 +76,9 @@ impl Names {
     /// bytes (checked by the caller), in the order of the indexes above;
     /// `not_strings` has a bit set, by index, for each name that was
     /// another JSON value than a string (given here as its JSON text).
-    pub(crate) fn decoded(names: [Option<&str>; 4], not_strings: u8) -> Names {
+    pub(crate) fn decoded(names: [Option<&str>; 5], not_strings: u8) -> Names {
         let mut text = String::with_capacity(names.iter().flatten().map(|name| name.len()).sum());
-        let mut ends = [0; 4];
+        let mut ends = [0; 5];
         let mut missing = 0;
         for (index, (end, name)) in ends.iter_mut().zip(names).enumerate() {
             let name = name.unwrap_or_else(|| {
@@ -78,7 +87,7 @@ impl Names {
             });
             debug_assert!(name.len() <= header::MAX_NAME_LEN);
             text.push_str(name);
-            *end = u16::try_from(text.len()).expect("four names of at most 255 bytes");
+            *end = u16::try_from(text.len()).expect("five names of at most 255 bytes");
         }
         Names {
             text: text.into(),
@@ -132,6 +141,12 @@ impl std::fmt::Debug for Notification {
 }
 
 impl Notification {
+    /// The id its copies share (`_unique_id`), when the sender gave one (a
+    /// string, not empty): a listener handles one of them.
+    pub(crate) fn unique_id(&self) -> Option<&str> {
+        self.names.given(Names::UNIQUE_ID).filter(|id| !id.is_empty())
+    }
+
     /// Its priority.
     pub fn priority(&self) -> Priority {
         self.priority
@@ -218,6 +233,8 @@ pub(crate) struct RawNotification<'a> {
     pub(crate) event_type: Option<&'a str>,
     pub(crate) message_id: Option<&'a str>,
     pub(crate) timestamp: Option<&'a str>,
+    /// The id its copies share (`_unique_id`).
+    pub(crate) unique_id: Option<&'a str>,
     /// The names (by [`Names`] index) sent as another JSON value than a
     /// string, given above as their JSON text.
     pub(crate) not_strings: u8,
@@ -251,6 +268,7 @@ pub(crate) fn check<'a>(
             Some(event_type),
             given("message_id", raw.message_id)?,
             given("timestamp", raw.timestamp)?,
+            given("_unique_id", raw.unique_id)?,
         ],
         raw.not_strings,
     );
@@ -292,16 +310,54 @@ mod tests {
                 event_type: Some(event_type),
                 message_id: Some(message_id),
                 timestamp: Some(timestamp),
+                unique_id: Some(message_id),
                 not_strings: 0,
             })
             .unwrap();
             let copy = decoded.clone();
             for notification in [&decoded, &copy] {
+                assert_eq!(notification.unique_id(), Some(message_id).filter(|id| !id.is_empty()));
                 assert_eq!(notification.publisher_id(), publisher_id);
                 assert_eq!(notification.event_type(), event_type);
                 assert_eq!(notification.message_id(), message_id);
                 assert_eq!(notification.timestamp(), timestamp);
             }
+        }
+    }
+
+    #[test]
+    fn the_unique_id_is_read_in_every_format() {
+        let context = Context::new();
+        let header = NotificationHeader {
+            priority: Priority::Info,
+            publisher_id: "compute.host-1",
+            event_type: "compute.instance.create.end",
+            message_id: "2b1a",
+            timestamp: "2026-12-03 09:41:07.123456",
+            unique_id: "9a8b7c6d5e4f40312a1b2c3d4e5f6a7b",
+            context: &context,
+        };
+        for (codec, envelope) in [
+            (Codec::MsgPack, true),
+            (Codec::OsloJson, true),
+            (Codec::OsloJson, false),
+        ] {
+            let body = codec.encode_notification(&header, &(), envelope).unwrap();
+            let decoded = codec.decode_notification(&body).unwrap();
+            assert_eq!(
+                decoded.unique_id(),
+                Some(header.unique_id),
+                "{codec}, envelope {envelope}"
+            );
+            assert_eq!(decoded.message_id(), "2b1a");
+        }
+        // A sender's other value than a string, or an empty one, or none:
+        // no id, and the notification is still read.
+        for unique_id in [", \"_unique_id\": 7", ", \"_unique_id\": \"\"", ""] {
+            let body =
+                format!(r#"{{"event_type": "e", "priority": "INFO", "payload": {{}}, "message_id": "m"{unique_id}}}"#);
+            let decoded = Codec::OsloJson.decode_notification(&body.into()).unwrap();
+            assert_eq!(decoded.unique_id(), None, "{unique_id}");
         }
     }
 

@@ -3,10 +3,10 @@
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use super::recent::RecentIds;
-use super::{Counters, Executor, RECENT_IDS, Server, ServerHandle, Shared, Watch};
+use super::{Counters, Executor, Server, ServerHandle, Shared, Watch};
 use crate::endpoint::Dispatcher;
 use crate::middleware::{Middleware, Stack};
+use crate::recent::RecentIds;
 use crate::transport::DeliveryMode;
 use crate::{Endpoint, Error, Target, Transport};
 
@@ -124,7 +124,7 @@ impl ServerBuilder {
                 delivery: self.delivery,
                 interrupt_at_deadline: self.interrupt_at_deadline,
                 control: self.handle.control,
-                recent: Mutex::new(RecentIds::new(RECENT_IDS.max(2 * limit))),
+                recent: Mutex::new(RecentIds::holding(limit)),
                 running: Arc::default(),
                 counters: Counters::default(),
                 watch: Watch::default(),

@@ -37,12 +37,12 @@ use tracing::Instrument;
 
 use super::heartbeat::{self, Heartbeats};
 use super::incoming::Incoming;
-use super::recent::Admission;
 use super::running;
 use super::{Shared, reply};
 use crate::cancel;
 use crate::message::{Payload, ReplyAddress, Request, UndecodableRequest};
 use crate::metrics::{self, Dropped};
+use crate::recent::Admission;
 use crate::transport::{Delivery, DeliveryMode};
 use crate::{Cancellation, Codec, CodecError, ErrorCode, RemoteError, TraceContext};
 

@@ -6,7 +6,6 @@
 //! - `delivery.rs`: one delivery, from decode to reply, under one guard;
 //! - `ping.rs`: oslo's built-in ping endpoint, when enabled;
 //! - `health.rs`: what a readiness or liveness probe reads;
-//! - `recent.rs`: the duplicate window;
 //! - `incoming.rs`: a request's deadline and trace, from its headers;
 //! - `heartbeat.rs`: call-monitor heartbeats, beside the handler;
 //! - `reply.rs`: replies on their way back;
@@ -18,7 +17,6 @@ mod health;
 mod heartbeat;
 mod incoming;
 mod ping;
-mod recent;
 mod reply;
 mod run;
 pub(crate) mod running;
@@ -27,11 +25,11 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::recent::RecentIds;
 pub use builder::ServerBuilder;
 pub(crate) use health::Watch;
 pub use health::{Health, QueueHealth};
 pub use ping::PING_METHOD;
-use recent::RecentIds;
 
 use crate::endpoint::Dispatcher;
 use crate::lifecycle::Lifecycle;
@@ -45,10 +43,6 @@ pub const DEFAULT_CONCURRENCY: usize = 64;
 
 /// The largest request body a server reads by default: 4 MiB.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
-
-/// How many recent message ids a server remembers, at least, to drop
-/// duplicates (oslo keeps 16); a server remembers twice its concurrency.
-const RECENT_IDS: usize = 16;
 
 /// How a server runs its requests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,7 +9,10 @@ use rpc_core::notify::{
     Notification, NotificationFilter, NotificationListener, NotificationResult, Notifier, NotifyDriver, Priority,
     handler, notifications,
 };
-use rpc_core::{Context, Error, Executor, Target, TraceContext, Transport, Value, json};
+use rpc_core::transport::{
+    Address, Driver, ListenOptions, Listener, NotificationRoute, OutgoingMessage, ReplyQueue, ReplySink, async_trait,
+};
+use rpc_core::{Context, Error, Executor, Target, TraceContext, Transport, TransportError, Value, json};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
@@ -46,6 +49,14 @@ impl Seen {
         })
         .await
         .unwrap_or_else(|_| panic!("expected {count} notifications, saw {}", self.all().len()))
+    }
+
+    /// How many times `notification` (by its message id) was seen before.
+    fn tries(&self, notification: &Notification) -> usize {
+        self.all()
+            .iter()
+            .filter(|seen| seen.message_id() == notification.message_id())
+            .count()
     }
 
     fn event_types(&self) -> Vec<String> {
@@ -354,11 +365,7 @@ pub async fn requeue_delivers_again<C: Fn() -> F, F: Future<Output = Transport>>
             .endpoint(handler([Priority::Info, Priority::Warn], move |notification| {
                 let recorder = recorder.clone();
                 async move {
-                    let tries = recorder
-                        .all()
-                        .iter()
-                        .filter(|n| n.message_id() == notification.message_id())
-                        .count();
+                    let tries = recorder.tries(&notification);
                     let event_type = notification.event_type().to_owned();
                     recorder.push(notification);
                     match (event_type.as_str(), tries) {
@@ -402,6 +409,120 @@ pub async fn requeue_delivers_again<C: Fn() -> F, F: Future<Output = Transport>>
         tries.dedup();
         assert_eq!(tries, ["again", "fails", "marker", "panics"]);
         assert_eq!(attempts.all().len(), expected, "allow_requeue = {allow}");
+        shutdown(listener).await;
+    }
+}
+
+/// A transport whose notifier publishes every notification twice, the same
+/// bytes (one `_unique_id`), as a notifier that lost its connection after
+/// the broker had the first publish does.
+#[derive(Debug)]
+struct Twice(Transport);
+
+impl Twice {
+    fn transport(inner: Transport) -> Transport {
+        let (codec, exchange) = (inner.codec(), inner.control_exchange().to_owned());
+        Transport::builder(Twice(inner))
+            .codec(codec)
+            .control_exchange(exchange)
+            .build()
+    }
+}
+
+#[async_trait]
+impl Driver for Twice {
+    async fn send(&self, address: Address<'_>, message: OutgoingMessage) -> Result<(), TransportError> {
+        self.0.driver().send(address, message).await
+    }
+
+    async fn reply(&self, reply_to: &str, message: OutgoingMessage) -> Result<(), TransportError> {
+        self.0.driver().reply(reply_to, message).await
+    }
+
+    async fn listen(&self, address: Address<'_>, options: &ListenOptions) -> Result<Box<dyn Listener>, TransportError> {
+        self.0.driver().listen(address, options).await
+    }
+
+    async fn listen_replies(&self, sink: Arc<dyn ReplySink>) -> Result<ReplyQueue, TransportError> {
+        self.0.driver().listen_replies(sink).await
+    }
+
+    async fn notify(&self, route: &NotificationRoute, message: OutgoingMessage) -> Result<(), TransportError> {
+        self.0.driver().notify(route, message.clone()).await?;
+        self.0.driver().notify(route, message).await
+    }
+}
+
+/// Copies of a notification (the same `_unique_id`) are handled once, one
+/// at a time, concurrently and in batches: a copy of one handled is
+/// dropped, a copy of one being handled waits for it and is dropped. A copy
+/// of one given back to the broker is not a duplicate: a notification
+/// requeued once is handled once, whichever copy comes first.
+pub async fn copies_of_a_notification_are_handled_once<C: Fn() -> F, F: Future<Output = Transport>>(connect: C) {
+    let shapes: [(&str, Executor, Option<usize>, bool); 4] = [
+        ("one_at_a_time", Executor::Sequential, None, false),
+        ("concurrent", Executor::default(), None, false),
+        ("batches", Executor::Sequential, Some(4), false),
+        ("requeued_once", Executor::default(), None, true),
+    ];
+    for (shape, executor, batch, requeue_first) in shapes {
+        let topic = unique_topic(&format!("notify_copies_{shape}"));
+        let attempts = Seen::default();
+        let recorder = attempts.clone();
+        let mut builder = NotificationListener::builder(connect().await, [Target::topic(&topic)])
+            .endpoint(handler([Priority::Info], move |notification| {
+                let recorder = recorder.clone();
+                async move {
+                    let tries = recorder.tries(&notification);
+                    recorder.push(notification);
+                    // Long enough for a copy to arrive while it runs.
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    if requeue_first && tries == 0 {
+                        NotificationResult::Requeue
+                    } else {
+                        NotificationResult::Handled
+                    }
+                }
+            }))
+            .executor(executor)
+            .allow_requeue(true);
+        if let Some(size) = batch {
+            builder = builder.batch(size, Duration::from_millis(100));
+        }
+        let listener = builder.build().unwrap();
+        listener.start().await.unwrap();
+        let notifier = notifier(Twice::transport(connect().await), &topic);
+        let ctx = Context::new();
+        let sent = 10;
+        for i in 0..sent {
+            notifier.info(&ctx, &format!("e{i:02}"), &json!({})).await.unwrap();
+        }
+        // Every copy settled: handled, requeued or dropped.
+        let settled = if requeue_first { 3 * sent } else { 2 * sent };
+        tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                let stats = listener.stats();
+                if stats.in_flight == 0 && stats.handled + stats.requeued + stats.duplicates >= settled {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{shape}: every copy settled: {:?}", listener.stats()));
+        let stats = listener.stats();
+        let requeued = if requeue_first { sent } else { 0 };
+        assert_eq!(
+            (stats.handled, stats.requeued, stats.duplicates),
+            (sent, requeued, sent),
+            "{shape}: {stats:?}"
+        );
+        let mut handled: Vec<String> = attempts.all().iter().map(|n| n.event_type().to_owned()).collect();
+        handled.sort();
+        let expected: Vec<String> = (0..sent)
+            .flat_map(|i| vec![format!("e{i:02}"); if requeue_first { 2 } else { 1 }])
+            .collect();
+        assert_eq!(handled, expected, "{shape}: each handled once (after one requeue)");
         shutdown(listener).await;
     }
 }

@@ -1,5 +1,6 @@
-//! The duplicate window: the message ids a server took recently, so that a
-//! copy of a message it already ran, or is running, is not run again.
+//! The duplicate window: the message ids a server or a notification
+//! listener took recently, so that a copy of a message it already handled,
+//! or is handling, is not handled again.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, RandomState};
@@ -7,9 +8,12 @@ use std::hash::{BuildHasher, RandomState};
 use crate::ids::RandomKeys;
 use crate::transport::Delivery;
 
-/// The message ids a server took recently (oslo's `_MsgIdCache`, kept as
-/// 64-bit hashes), to drop copies of a message it already ran or is running.
-pub(super) struct RecentIds {
+/// How many recent message ids are remembered at least (oslo keeps 16).
+const AT_LEAST: usize = 16;
+
+/// The message ids taken recently (oslo's `_MsgIdCache`, kept as 64-bit
+/// hashes), to drop copies of a message already handled or being handled.
+pub(crate) struct RecentIds {
     /// Keyed per server: a peer cannot choose ids that collide.
     hasher: RandomState,
     capacity: usize,
@@ -26,7 +30,7 @@ enum Seen {
 }
 
 /// What to do with a request, given the ids seen before.
-pub(super) enum Admission {
+pub(crate) enum Admission {
     /// A new id: run it.
     Fresh(Delivery),
     /// A copy of a finished request: drop it (acknowledging it).
@@ -36,7 +40,7 @@ pub(super) enum Admission {
 }
 
 impl RecentIds {
-    pub(super) fn new(capacity: usize) -> RecentIds {
+    pub(crate) fn new(capacity: usize) -> RecentIds {
         RecentIds {
             hasher: RandomState::new(),
             capacity,
@@ -45,12 +49,19 @@ impl RecentIds {
         }
     }
 
+    /// A window for a server or listener that holds up to `at_once`
+    /// messages at a time: it remembers twice that many finished ids, and
+    /// at least oslo's 16.
+    pub(crate) fn holding(at_once: usize) -> RecentIds {
+        RecentIds::new(AT_LEAST.max(at_once.saturating_mul(2)))
+    }
+
     fn hash(&self, id: &str) -> u64 {
         self.hasher.hash_one(id)
     }
 
     /// Records `id`, as running when `running` (else as done at once).
-    pub(super) fn admit(&mut self, id: &str, delivery: Delivery, running: bool) -> Admission {
+    pub(crate) fn admit(&mut self, id: &str, delivery: Delivery, running: bool) -> Admission {
         let hash = self.hash(id);
         match self.seen.get_mut(&hash) {
             Some(Seen::Done) => return Admission::Duplicate(delivery),
@@ -79,7 +90,7 @@ impl RecentIds {
     }
 
     /// Marks `id` done; returns the copies that arrived while it ran.
-    pub(super) fn finish(&mut self, id: &str) -> Vec<Delivery> {
+    pub(crate) fn finish(&mut self, id: &str) -> Vec<Delivery> {
         match self.seen.get_mut(&self.hash(id)) {
             Some(seen @ Seen::Running(_)) => match std::mem::replace(seen, Seen::Done) {
                 Seen::Running(parked) => parked,
@@ -89,8 +100,23 @@ impl RecentIds {
         }
     }
 
+    /// Forgets `id`, which was not handled after all (given back to the
+    /// broker, which delivers it again): the next copy is fresh. Returns the
+    /// copies that arrived while it ran.
+    pub(crate) fn forget(&mut self, id: &str) -> Vec<Delivery> {
+        let hash = self.hash(id);
+        let Some(seen) = self.seen.remove(&hash) else {
+            return Vec::new();
+        };
+        self.order.retain(|kept| *kept != hash);
+        match seen {
+            Seen::Running(parked) => parked,
+            Seen::Done => Vec::new(),
+        }
+    }
+
     /// How many requests of the window are still running.
-    pub(super) fn running(&self) -> usize {
+    pub(crate) fn running(&self) -> usize {
         self.seen
             .values()
             .filter(|seen| matches!(seen, Seen::Running(_)))
@@ -124,6 +150,19 @@ mod tests {
         assert_eq!(recent.finish("a").len(), 2);
         assert!(matches!(recent.admit("a", delivery(), true), Admission::Duplicate(_)));
         assert!(recent.finish("a").is_empty());
+    }
+
+    #[test]
+    fn a_forgotten_id_is_fresh_again_and_hands_back_its_copies() {
+        let mut recent = RecentIds::new(4);
+        assert!(matches!(recent.admit("a", delivery(), true), Admission::Fresh(_)));
+        assert!(matches!(recent.admit("a", delivery(), true), Admission::Parked));
+        assert_eq!(recent.forget("a").len(), 1);
+        assert!(matches!(recent.admit("a", delivery(), true), Admission::Fresh(_)));
+        assert_eq!(recent.order.len(), 1);
+        assert!(recent.finish("a").is_empty());
+        assert!(matches!(recent.admit("a", delivery(), true), Admission::Duplicate(_)));
+        assert!(recent.forget("unknown").is_empty());
     }
 
     #[test]
