@@ -17,8 +17,11 @@ const DEFAULT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 #[derive(Debug, Args)]
 pub(crate) struct Global {
     /// Where to connect: amqp://, rabbit:// (oslo's form, several hosts),
-    /// amqps://, memory://. Overrides the configuration files.
-    #[arg(long, global = true, env = "RPC_TRANSPORT_URL", value_name = "URL")]
+    /// amqps://, memory://. Overrides the configuration files, which
+    /// override $RPC_TRANSPORT_URL.
+    // Not clap's `env`: it would put the variable's value, password and
+    // all, in `--help`, and rank it above the files.
+    #[arg(long, global = true, value_name = "URL")]
     pub(crate) transport_url: Option<String>,
     /// An oslo.config file to read (`nova.conf`...); repeat it, later files
     /// override earlier ones.
@@ -88,7 +91,7 @@ impl Global {
         match (&self.transport_url, config) {
             (Some(url), _) => url.clone(),
             (None, Some(config)) => config.rpc_url(),
-            (None, None) => DEFAULT_URL.to_owned(),
+            (None, None) => environment_url().unwrap_or_else(|| DEFAULT_URL.to_owned()),
         }
     }
 
@@ -100,11 +103,28 @@ impl Global {
     /// Opens the notifications' transport (the files' `[oslo_messaging_notifications]
     /// transport_url` when `--transport-url` is not given).
     pub(crate) async fn notification_transport(&self) -> Result<Transport, Exit> {
+        open(&self.notification_url()?).await
+    }
+
+    fn notification_url(&self) -> Result<String, Exit> {
         let config = self.config()?;
-        let url = match (&self.transport_url, config) {
+        Ok(match (&self.transport_url, config) {
             (None, Some(config)) => config.notification_url(),
             _ => self.rpc_url(config),
-        };
+        })
+    }
+
+    /// Opens the notifications' transport as [`notification_transport`](Global::notification_transport)
+    /// does, with a transport option added to its URL (RabbitMQ's; a
+    /// `memory://` transport takes none).
+    pub(crate) async fn notification_transport_with(&self, option: &str, value: &str) -> Result<Transport, Exit> {
+        let mut url = self.notification_url()?;
+        if !url.starts_with("memory:") {
+            url.push(if url.contains('?') { '&' } else { '?' });
+            url.push_str(option);
+            url.push('=');
+            url.push_str(value);
+        }
         open(&url).await
     }
 
@@ -119,6 +139,15 @@ impl Global {
         }
     }
 }
+
+/// `$RPC_TRANSPORT_URL`, when set and not empty.
+fn environment_url() -> Option<String> {
+    std::env::var(ENVIRONMENT_URL).ok().filter(|url| !url.trim().is_empty())
+}
+
+/// The variable naming the transport when neither `--transport-url` nor a
+/// configuration file does.
+const ENVIRONMENT_URL: &str = "RPC_TRANSPORT_URL";
 
 async fn open(url: &str) -> Result<Transport, Exit> {
     rpc_amqp::register();

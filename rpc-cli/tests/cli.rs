@@ -273,6 +273,212 @@ async fn listens_to_a_python_notifier() {
     assert_eq!(anonymous["message_id"].as_str().map(str::len), Some(36), "{anonymous}");
 }
 
+/// `rpc listen --pool P --count 2` prints two notifications and leaves the
+/// others in its pool's queue; `rpc listen | head -n 1` exits once its
+/// reader is gone, and gives back what it could not print; the pool's queue
+/// expires once unused (`x-expires`: redeclared without it, the broker
+/// refuses), not left to fill up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_takes_no_more_than_it_prints() {
+    let topic = topic("listen_count");
+    let pool = format!("{topic}_pool");
+    let url = rpc_tests::broker::url();
+    let listen = |extra: &[&str]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rpc"))
+            .args(["--transport-url", &url, "listen", "--topic", &topic, "--pool", &pool])
+            .args(extra)
+            .env_remove("RPC_TRANSPORT_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("rpc listen starts");
+        let mut errors = BufReader::new(child.stderr.take().unwrap());
+        let mut first = String::new();
+        errors.read_line(&mut first).unwrap();
+        assert!(first.contains("listening on"), "{first}");
+        child
+    };
+    let exited = |child: &mut std::process::Child| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("rpc listen did not exit");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let raw = rpc_tests::raw::Raw::connect().await;
+    // The pool queue's messages, once `enough` says so (or after 10 s).
+    let waiting = |enough: fn(u32) -> bool| {
+        let (raw, pool) = (&raw, &pool);
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let now = raw.message_count(pool).await;
+                if enough(now) || std::time::Instant::now() > deadline {
+                    return now;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+
+    // The pool's queue, declared by a first listener stopped with Ctrl-C,
+    // holds five notifications when the counted one starts.
+    let first = listen(&[]);
+    let interrupted = Command::new("kill")
+        .args(["-INT", &first.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    assert!(first.wait_with_output().unwrap().status.success());
+    let notifier = rpc_core::notify::Notifier::new(rpc_tests::broker::connect_url(&url).await, "cli-test")
+        .topics([topic.as_str()]);
+    let ctx = rpc_core::Context::new();
+    for i in 0..5 {
+        notifier
+            .info(&ctx, &format!("e{i}"), &serde_json::json!({}))
+            .await
+            .unwrap();
+    }
+    let mut counted = listen(&["--count", "2"]);
+    assert!(exited(&mut counted).success());
+    let printed = stdout(&counted.wait_with_output().unwrap());
+    assert_eq!(printed.lines().count(), 2, "{printed}");
+    assert_eq!(
+        waiting(|count| count == 3).await,
+        3,
+        "the three not printed stay in the pool's queue"
+    );
+
+    // A reader that goes away after one line.
+    let mut headed = listen(&[]);
+    let mut lines = BufReader::new(headed.stdout.take().unwrap());
+    let mut first = String::new();
+    lines.read_line(&mut first).unwrap();
+    assert!(first.contains("\"event_type\":\"e"), "{first}");
+    drop(lines);
+    // One more, in case the others all fit in the pipe before it closed.
+    notifier.info(&ctx, "e5", &serde_json::json!({})).await.unwrap();
+    assert!(exited(&mut headed).success());
+    assert!(
+        waiting(|count| count >= 1).await >= 1,
+        "what it could not print is back in the queue"
+    );
+
+    let redeclared = raw.declare_plain(&pool).await;
+    assert!(
+        redeclared.as_ref().is_err_and(|error| error.contains("x-expires")),
+        "{redeclared:?}"
+    );
+    raw.delete_queue(&pool).await;
+}
+
+/// `rpc servers` against a management API that accepts and never answers
+/// gives up at its `--timeout` (exit 3), and never shows a password, even
+/// one holding `/` or given without a scheme.
+#[test]
+fn servers_time_out_and_hide_credentials() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = silent.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming() {
+            held.push(stream);
+        }
+    });
+    let run = |management: &str, timeout: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rpc"))
+            .args(["servers", "topic", "--management-url", management, "--timeout", timeout])
+            .env_remove("RPC_TRANSPORT_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("rpc servers starts");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("rpc servers --management-url {management} did not give up");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().unwrap()
+    };
+    let started = std::time::Instant::now();
+    let silent = run(&format!("http://admin:Qk9Wj@{address}"), "1");
+    assert_eq!(silent.status.code(), Some(3), "{}", stderr(&silent));
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    // Also with an unencoded `/` (the URL does not parse as meant), and
+    // without a scheme.
+    let mut outputs = vec![(String::new(), silent)];
+    for url in [
+        format!("http://admin:Qk/Wj@{address}"),
+        format!("admin:Qk/Wj@{address}"),
+    ] {
+        let output = run(&url, "1");
+        outputs.push((url, output));
+    }
+    for (url, output) in &outputs {
+        assert_ne!(output.status.code(), Some(0), "{url}");
+        for shown in [stdout(output), stderr(output)] {
+            assert!(!shown.contains("Qk") && !shown.contains("Wj"), "{url}: {shown}");
+        }
+    }
+}
+
+/// A ping interrupted (Ctrl-C) while it waits for its answer is lost, and
+/// the command says so: exit 1, not 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_ping_is_lost() {
+    let topic = topic("ping_interrupted");
+    let server_queue = format!("{topic}.server1");
+    let _declared = Declared::queues([topic.clone(), server_queue.clone()]);
+    // The server's queue stays, with nobody consuming it: pings wait there.
+    let (server, _) = seed_server(&topic).await;
+    server.stop();
+    server.wait().await;
+    let raw = rpc_tests::raw::Raw::connect().await;
+    let url = url();
+    let ping = Command::new(env!("CARGO_BIN_EXE_rpc"))
+        .args([
+            "--transport-url",
+            &url,
+            "ping",
+            &topic,
+            "--server",
+            "server1",
+            "--timeout",
+            "60",
+        ])
+        .env_remove("RPC_TRANSPORT_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("rpc ping starts");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while raw.message_count(&server_queue).await == 0 {
+        assert!(std::time::Instant::now() < deadline, "the ping never reached the queue");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let interrupted = Command::new("kill")
+        .args(["-INT", &ping.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let output = ping.wait_with_output().unwrap();
+    assert!(
+        stdout(&output).contains("1 sent, 0 answered, 1 lost"),
+        "{}",
+        stdout(&output)
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+}
+
 /// A scratch directory with files, removed when dropped.
 struct Files(PathBuf);
 
@@ -358,6 +564,46 @@ async fn reads_kolla_and_openstack_ansible_config_files() {
     assert!(stderr(&refused).contains("bad.conf"), "{}", stderr(&refused));
     let missing = rpc(&["--config-file", "/nonexistent/nova.conf", "call", &topic, "test"]);
     assert_eq!(missing.status.code(), Some(6), "{}", stderr(&missing));
+    server.stop();
+    server.wait().await;
+}
+
+/// `$RPC_TRANSPORT_URL` is used when nothing else names a broker, ranks
+/// below the configuration files, and stays out of `--help` (clap's `env`
+/// printed it there, password and all, and ranked it above the files).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_environments_url_ranks_below_the_files_and_stays_out_of_help() {
+    let topic = topic("environment");
+    let (server, _) = seed_server(&topic).await;
+    let with_environment = |url: &str, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_rpc"))
+            .args(args)
+            .env("RPC_TRANSPORT_URL", url)
+            .output()
+            .expect("rpc runs")
+    };
+    let call = ["call", &topic, "test", "--arg", "arg=x"];
+    // Alone, it is used; empty, it is not there (the local broker).
+    for url in [url().as_str(), ""] {
+        let called = with_environment(url, &call);
+        assert_eq!(json(&called), "x", "{url:?}: {}", stderr(&called));
+    }
+    // Below the files: the files' broker answers, the variable's refuses.
+    let dead = "amqp://nobody:env-s3cret@127.0.0.1:1/%2f";
+    let files = Files::new("environment");
+    let conf = files.write(
+        "nova.conf",
+        "[DEFAULT]\ntransport_url = rabbit://guest:guest@127.0.0.1:5672/\n",
+    );
+    let mut with_files = vec!["--config-file", conf.as_str()];
+    with_files.extend_from_slice(&call);
+    let called = with_environment(dead, &with_files);
+    assert_eq!(json(&called), "x", "{}", stderr(&called));
+    // Out of the help.
+    let help = with_environment(dead, &["call", "--help"]);
+    assert!(help.status.success(), "{}", stderr(&help));
+    assert!(stdout(&help).contains("RPC_TRANSPORT_URL"), "{}", stdout(&help));
+    assert!(!stdout(&help).contains("env-s3cret"), "{}", stdout(&help));
     server.stop();
     server.wait().await;
 }

@@ -91,6 +91,13 @@ pub enum UrlError {
     /// A port that is not a number from 0 to 65535; the host as written (without credentials).
     #[error("invalid port in host `{0}`")]
     InvalidPort(String),
+    /// The host list ends at a `/`, `?` or `#` that an `@` follows: most
+    /// likely a user name or password holding one of them unencoded. None
+    /// of the URL is shown, since any of it may be the password.
+    #[error(
+        "the host list does not parse, and an `@` follows its end: a user name or password holding `/`, `?` or `#` must be percent-encoded (`%2F`, `%3F`, `%23`)"
+    )]
+    UnencodedCredentials,
 }
 
 /// One broker of a transport URL (oslo's `TransportHost`).
@@ -214,7 +221,16 @@ impl TransportUrl {
         let virtual_host = path.strip_prefix('/').map(unquote);
         let mut hosts = Vec::new();
         for entry in netloc.split(',').filter(|entry| !entry.is_empty()) {
-            hosts.push(parse_host(entry)?);
+            // `user:pa/ss@host`: the host list ends inside the password, so
+            // the error would show a piece of it as a host or port.
+            let host = parse_host(entry).map_err(|error| {
+                if netloc.contains('@') || !rest.contains('@') {
+                    error
+                } else {
+                    UrlError::UnencodedCredentials
+                }
+            })?;
+            hosts.push(host);
         }
         Ok(TransportUrl {
             scheme,
@@ -349,13 +365,15 @@ pub(crate) fn redact(url: &str) -> String {
     if let Ok(parsed) = TransportUrl::parse(url) {
         return parsed.to_string();
     }
-    // Mask everything between `//` and the last `@` of the host list.
+    // Mask everything between `//` and the last `@` before the query: a
+    // password holding an unencoded `/` (which ends the host list) stays
+    // hidden too.
     let Some(start) = url.find("//").map(|at| at + 2) else {
         return url.to_owned();
     };
     let tail = url.get(start..).unwrap_or_default();
-    let netloc_end = tail.find(['/', '?', '#']).unwrap_or(tail.len());
-    match tail.get(..netloc_end).and_then(|netloc| netloc.rfind('@')) {
+    let credentials_end = tail.find(['?', '#']).unwrap_or(tail.len());
+    match tail.get(..credentials_end).and_then(|netloc| netloc.rfind('@')) {
         Some(at) => format!(
             "{}***{}",
             url.get(..start).unwrap_or_default(),
@@ -700,6 +718,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!error.contains("hunter2"), "{error}");
+        // A password holding an unencoded `/`: the host list ends inside it.
+        for url in ["rabbit://nova:Zx/9ab@10.0.0.11:5672//", "amqp://u:Qk/Wj@h/"] {
+            let error = TransportUrl::parse(url).unwrap_err();
+            assert_eq!(error, UrlError::UnencodedCredentials, "{url}");
+            let (shown, error) = (redact(url), error.to_string());
+            for secret in ["Zx", "9ab", "Qk", "Wj"] {
+                assert!(
+                    !shown.contains(secret) && !error.contains(secret),
+                    "{url}: {shown}; {error}"
+                );
+            }
+        }
+        assert_eq!(
+            redact("rabbit://nova:Zx/9ab@10.0.0.11:5672//"),
+            "rabbit://***@10.0.0.11:5672//"
+        );
+        // A virtual host holding an `@` still parses.
+        let url = TransportUrl::parse("amqp://h:5672/vh@x").unwrap();
+        assert_eq!(url.virtual_host(), Some("vh@x"));
     }
 
     #[test]

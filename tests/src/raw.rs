@@ -80,6 +80,35 @@ impl Raw {
         message_count(&self.channel, queue).await
     }
 
+    /// Declares `queue` durable and without arguments, on a channel of its
+    /// own: the broker refuses when the queue exists with other properties
+    /// or arguments (an `x-expires`, say), and says why.
+    pub async fn declare_plain(&self, queue: &str) -> Result<(), String> {
+        let channel = self
+            .connection
+            .create_channel()
+            .await
+            .map_err(|error| error.to_string())?;
+        let durable = QueueDeclareOptions {
+            durable: true,
+            ..QueueDeclareOptions::default()
+        };
+        channel
+            .queue_declare(queue.into(), durable, FieldTable::default())
+            .await
+            .map(drop)
+            .map_err(|error| error.to_string())
+    }
+
+    /// Deletes `queue`, on a channel of its own.
+    pub async fn delete_queue(&self, queue: &str) {
+        let channel = self.connection.create_channel().await.unwrap();
+        channel
+            .queue_delete(queue.into(), lapin::options::QueueDeleteOptions::default())
+            .await
+            .unwrap();
+    }
+
     /// The next message on the test's reply queue, within `within`.
     pub async fn next_reply(&mut self, within: Duration) -> lapin::message::Delivery {
         tokio::time::timeout(within, self.replies.next())

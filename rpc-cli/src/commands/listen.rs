@@ -1,11 +1,13 @@
 //! `rpc listen`: the notifications sent on topics, as they arrive.
 #![allow(clippy::print_stdout)]
 
+use std::io::{self, Write};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use clap::{Args, ValueEnum};
-use rpc_core::notify::{NotificationListener, Priority, handler};
-use rpc_core::{Target, Value};
+use rpc_core::notify::{Notification, NotificationListener, NotificationResult, Priority, handler};
+use rpc_core::{Executor, Target, Value};
 use tokio::sync::mpsc;
 
 use crate::connect::Global;
@@ -20,7 +22,8 @@ pub(crate) struct ListenArgs {
     /// Shares the notifications with the other listeners of this pool
     /// (each pool gets every notification once); without a pool, this
     /// listener takes its share of the topic's queue with the services
-    /// consuming it (ceilometer...), so use a pool on a live system.
+    /// consuming it (ceilometer...), so use a pool on a live system. The
+    /// pool's queue expires 5 minutes after the last listener left.
     #[arg(long, value_name = "NAME")]
     pool: Option<String>,
     /// Only these priorities (audit, debug, info, warn, error, critical, sample); repeat it.
@@ -32,8 +35,9 @@ pub(crate) struct ListenArgs {
     /// How to print: JSON lines, or a table for people.
     #[arg(long, value_enum, default_value_t = Format::Json)]
     format: Format,
-    /// Exits after this many notifications (default: until Ctrl-C).
-    #[arg(long, value_name = "N")]
+    /// Exits after this many notifications (default: until Ctrl-C); the
+    /// others stay in the queue.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     count: Option<u64>,
 }
 
@@ -52,7 +56,12 @@ pub(crate) fn parse_priority(name: &str) -> Result<Priority, String> {
     })
 }
 
-/// Listens and prints until `--count` or Ctrl-C.
+/// How long the broker keeps a `--pool` queue once nothing consumes it
+/// (`x-expires`): a pool of the command's own, not a queue left to fill up
+/// after it exits.
+const POOL_EXPIRES_SECONDS: u32 = 300;
+
+/// Listens and prints until `--count`, Ctrl-C, or stdout closes (`| head`).
 pub(crate) async fn listen(global: &Global, args: ListenArgs) -> Result<(), Exit> {
     let topics = if args.topics.is_empty() {
         global.config()?.map_or_else(
@@ -71,39 +80,54 @@ pub(crate) async fn listen(global: &Global, args: ListenArgs) -> Result<(), Exit
     } else {
         args.priorities.clone()
     };
-    let (printed, mut seen) = mpsc::unbounded_channel();
-    let printed = Arc::new(printed);
     let format = args.format;
     if matches!(format, Format::Table) {
-        println!(
+        let header = format!(
             "{:<9} {:<28} {:<40} {:<36} payload",
             "priority", "publisher_id", "event_type", "message_id"
         );
+        if let Err(error) = print(&header) {
+            return closed(&error);
+        }
     }
+    let (printed, mut seen) = mpsc::unbounded_channel();
+    let printed = Arc::new(printed);
+    let limit = args.count;
+    let taken = Arc::new(AtomicU64::new(0));
+    // One at a time: printed in order, and none taken past `--count`.
     let printer = handler(priorities, move |notification| {
-        let printed = Arc::clone(&printed);
+        let (printed, taken) = (Arc::clone(&printed), Arc::clone(&taken));
         async move {
-            let payload: Value = notification.payload().unwrap_or(Value::Null);
-            match format {
-                Format::Json => {
-                    // A name the sender left out prints as null, not as "".
-                    let mut printed = notification.names_as_sent();
-                    printed.insert("payload".to_owned(), payload);
-                    println!("{}", Value::Object(printed));
-                }
-                Format::Table => println!(
-                    "{:<9} {:<28} {:<40} {:<36} {payload}",
-                    notification.priority().as_str(),
-                    notification.publisher_id(),
-                    notification.event_type(),
-                    notification.message_id(),
-                ),
+            // Past `--count`, or once stdout closed: back to the queue, for
+            // its other consumers, not taken and lost.
+            if limit.is_some_and(|limit| taken.load(Ordering::SeqCst) >= limit) || printed.is_closed() {
+                return NotificationResult::Requeue;
             }
-            let _ = printed.send(());
+            match print(&line(format, &notification)) {
+                Ok(()) => {
+                    taken.fetch_add(1, Ordering::SeqCst);
+                    let _ = printed.send(Ok(()));
+                    NotificationResult::Handled
+                }
+                Err(error) => {
+                    let _ = printed.send(Err(error));
+                    NotificationResult::Requeue
+                }
+            }
         }
     });
-    let transport = global.notification_transport().await?;
-    let mut builder = NotificationListener::builder(transport, targets).endpoint(printer);
+    let transport = match &args.pool {
+        Some(_) => {
+            global
+                .notification_transport_with("shared_queues_ttl", &POOL_EXPIRES_SECONDS.to_string())
+                .await?
+        }
+        None => global.notification_transport().await?,
+    };
+    let mut builder = NotificationListener::builder(transport, targets)
+        .endpoint(printer)
+        .executor(Executor::Sequential)
+        .allow_requeue(true);
     if let Some(pool) = &args.pool {
         builder = builder.pool(pool);
     }
@@ -111,21 +135,65 @@ pub(crate) async fn listen(global: &Global, args: ListenArgs) -> Result<(), Exit
     listener.start().await?;
     eprintln!("rpc: listening on {}", topics.join(", "));
     let mut count = 0;
+    let mut ended = Ok(());
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
-            one = seen.recv() => {
-                if one.is_none() {
+            one = seen.recv() => match one {
+                Some(Ok(())) => {
+                    count += 1;
+                    if args.count.is_some_and(|limit| count >= limit) {
+                        break;
+                    }
+                }
+                Some(Err(error)) => {
+                    ended = closed(&error);
                     break;
                 }
-                count += 1;
-                if args.count.is_some_and(|limit| count >= limit) {
-                    break;
-                }
+                None => break,
             }
         }
     }
+    seen.close();
     listener.stop();
     listener.wait().await;
-    Ok(())
+    ended
+}
+
+/// A notification as one line of `format`.
+fn line(format: Format, notification: &Notification) -> String {
+    let payload: Value = notification.payload().unwrap_or(Value::Null);
+    match format {
+        Format::Json => {
+            // A name the sender left out prints as null, not as "".
+            let mut printed = notification.names_as_sent();
+            printed.insert("payload".to_owned(), payload);
+            Value::Object(printed).to_string()
+        }
+        Format::Table => format!(
+            "{:<9} {:<28} {:<40} {:<36} {payload}",
+            notification.priority().as_str(),
+            notification.publisher_id(),
+            notification.event_type(),
+            notification.message_id(),
+        ),
+    }
+}
+
+/// Writes `line` to stdout, flushed: a closed stdout is an error, not a
+/// panic (as `println!` makes it).
+fn print(line: &str) -> io::Result<()> {
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "{line}")?;
+    stdout.flush()
+}
+
+/// How the command ends once stdout failed: quietly when its reader is gone
+/// (`rpc listen | head`), else with the error.
+fn closed(error: &io::Error) -> Result<(), Exit> {
+    if error.kind() == io::ErrorKind::BrokenPipe {
+        Ok(())
+    } else {
+        Err(Exit::Failed(format!("cannot write to stdout: {error}")))
+    }
 }

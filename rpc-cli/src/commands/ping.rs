@@ -29,7 +29,9 @@ pub(crate) struct PingArgs {
 }
 
 /// Pings, prints each round trip, then a summary; exits 0 when every ping
-/// was answered.
+/// was answered: else with the last failure's code (3 no answer in time, 4
+/// no server listens), or 1 (an answer other than `pong`, or a ping still
+/// waiting when interrupted).
 pub(crate) async fn ping(global: &Global, args: PingArgs) -> Result<(), Exit> {
     let seconds = |option: &str, value: f64| {
         Duration::try_from_secs_f64(value).map_err(|_| Exit::Usage(format!("--{option} must be positive, not {value}")))
@@ -77,7 +79,13 @@ pub(crate) async fn ping(global: &Global, args: PingArgs) -> Result<(), Exit> {
         }
     }
     summary(&name, sent, &times);
-    last_failure.map_or(Ok(()), Err)
+    let lost = sent.saturating_sub(times.len() as u64);
+    match last_failure {
+        Some(failure) => Err(failure),
+        // Interrupted (Ctrl-C) while a ping waited for its answer.
+        None if lost > 0 => Err(Exit::Failed(format!("{lost} of {sent} pings to {name} unanswered"))),
+        None => Ok(()),
+    }
 }
 
 fn millis(duration: Duration) -> f64 {

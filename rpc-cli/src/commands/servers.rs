@@ -1,6 +1,8 @@
 //! `rpc servers`: who listens on a topic, from RabbitMQ's management API.
 #![allow(clippy::print_stdout)]
 
+use std::time::Duration;
+
 use clap::Args;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use rpc_config::TransportUrl;
@@ -22,6 +24,9 @@ pub(crate) struct ServersArgs {
     /// Prints JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Seconds to wait for each answer of the management API.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    timeout: f64,
 }
 
 /// One of the topic's queues.
@@ -35,6 +40,14 @@ struct Queue {
 
 /// Lists the topic's queues (shared, per server, fanout) and their consumers.
 pub(crate) async fn servers(global: &Global, args: ServersArgs) -> Result<(), Exit> {
+    let timeout = Duration::try_from_secs_f64(args.timeout)
+        .ok()
+        .filter(|timeout| !timeout.is_zero())
+        .ok_or_else(|| Exit::Usage(format!("--timeout must be positive, not {}", args.timeout)))?;
+    let agent = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .build()
+        .new_agent();
     let transport_url = global.rpc_url(global.config()?);
     let parsed = TransportUrl::parse(&transport_url).map_err(|error| Exit::Usage(format!("{error}")))?;
     // oslo's `rabbit://host/` (empty) and AMQP's `%2f` both mean `/`.
@@ -68,7 +81,7 @@ pub(crate) async fn servers(global: &Global, args: ServersArgs) -> Result<(), Ex
         }
     };
     let topic = args.topic.clone();
-    let queues = tokio::task::spawn_blocking(move || queues(&base, &vhost, &topic))
+    let queues = tokio::task::spawn_blocking(move || queues(&agent, &base, &vhost, &topic))
         .await
         .map_err(|error| Exit::Failed(format!("the management query failed: {error}")))??;
     if args.json {
@@ -112,35 +125,43 @@ pub(crate) async fn servers(global: &Global, args: ServersArgs) -> Result<(), Ex
 }
 
 /// The management API's JSON at `path`.
-fn get(base: &str, path: &str) -> Result<Value, Exit> {
+fn get(agent: &ureq::Agent, base: &str, path: &str) -> Result<Value, Exit> {
     let url = format!("{base}{path}");
     let shown = redact(&url);
-    let mut response = ureq::get(&url).call().map_err(|error| match error {
+    let mut response = agent.get(&url).call().map_err(|error| match error {
         ureq::Error::StatusCode(401) => Exit::Config(format!("the management API at {shown} refused the credentials")),
         ureq::Error::StatusCode(404) => Exit::Failed(format!("{shown}: not found")),
+        ureq::Error::Timeout(_) => {
+            Exit::Timeout(format!("RabbitMQ's management API at {shown} did not answer in time"))
+        }
         other => Exit::Unreachable(format!(
             "cannot reach RabbitMQ's management API at {shown}: {other} \
              (is the plugin enabled? `rabbitmq-plugins enable rabbitmq_management`; or give --management-url)"
         )),
     })?;
-    let body = response
-        .body_mut()
-        .read_to_string()
-        .map_err(|error| Exit::Unreachable(format!("reading {shown}: {error}")))?;
+    let body = response.body_mut().read_to_string().map_err(|error| match error {
+        ureq::Error::Timeout(_) => {
+            Exit::Timeout(format!("RabbitMQ's management API at {shown} did not answer in time"))
+        }
+        error => Exit::Unreachable(format!("reading {shown}: {error}")),
+    })?;
     serde_json::from_str(&body).map_err(|error| Exit::Failed(format!("{shown} did not answer JSON: {error}")))
 }
 
-/// `url` without its password.
+/// `url` without its credentials: everything before the last `@` (after
+/// the scheme, when there is one), so a password holding `/` or `@` stays
+/// hidden too.
 fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}***{}", &url[..scheme + 3], &url[at..]),
+    let start = url.find("://").map_or(0, |scheme| scheme + 3);
+    match url.rfind('@') {
+        Some(at) if at >= start => format!("{}***{}", &url[..start], &url[at..]),
         _ => url.to_owned(),
     }
 }
 
-fn queues(base: &str, vhost: &str, topic: &str) -> Result<Vec<Queue>, Exit> {
+fn queues(agent: &ureq::Agent, base: &str, vhost: &str, topic: &str) -> Result<Vec<Queue>, Exit> {
     let vhost = utf8_percent_encode(vhost, NON_ALPHANUMERIC).to_string();
-    let listed = get(base, &format!("/api/queues/{vhost}?columns=name,messages"))?;
+    let listed = get(agent, base, &format!("/api/queues/{vhost}?columns=name,messages"))?;
     let server_prefix = format!("{topic}.");
     let fanout_prefix = format!("{topic}_fanout_");
     let mut queues = Vec::new();
@@ -156,7 +177,7 @@ fn queues(base: &str, vhost: &str, topic: &str) -> Result<Vec<Queue>, Exit> {
             continue;
         };
         let encoded = utf8_percent_encode(name, NON_ALPHANUMERIC);
-        let details = get(base, &format!("/api/queues/{vhost}/{encoded}"))?;
+        let details = get(agent, base, &format!("/api/queues/{vhost}/{encoded}"))?;
         let consumers = details["consumer_details"]
             .as_array()
             .into_iter()
