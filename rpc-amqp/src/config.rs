@@ -308,10 +308,11 @@ impl AmqpConfig {
         self
     }
 
-    /// The first reconnection delay (default 1 s); it doubles up to
-    /// [`max_retry_interval`](AmqpConfig::max_retry_interval), with jitter.
+    /// The first reconnection delay (default 1 s, at least 0.1 s); it
+    /// doubles up to [`max_retry_interval`](AmqpConfig::max_retry_interval),
+    /// with jitter.
     pub fn retry_interval(mut self, interval: Duration) -> AmqpConfig {
-        self.retry_interval = bounded(interval);
+        self.retry_interval = bounded(interval).max(SHORTEST_RETRY_INTERVAL);
         self
     }
 
@@ -421,6 +422,11 @@ fn parse_seconds(key: &str, value: &str) -> Result<Duration, String> {
 /// The longest wait the transport keeps: about thirty years, so that
 /// `Duration::MAX`, the usual "no timeout", is "never" and not an overflow
 /// when it is added to the time now.
+/// The shortest reconnection delay: 0 (oslo's `rabbit_retry_interval = 0`,
+/// from which oslo still backs off) would retry in a loop, as fast as
+/// connections fail.
+const SHORTEST_RETRY_INTERVAL: Duration = Duration::from_millis(100);
+
 const LONGEST_WAIT: Duration = Duration::from_secs(86_400 * 365 * 30);
 
 fn bounded(duration: Duration) -> Duration {
@@ -511,7 +517,9 @@ fn parse_url(url: &str) -> Result<AmqpConfig, String> {
             "shared_queues_ttl" => {
                 config.shared_queue_ttl = Some(parse_seconds(key, value)?).filter(|ttl| !ttl.is_zero());
             }
-            "retry_interval" | "rabbit_retry_interval" => config.retry_interval = parse_seconds(key, value)?,
+            "retry_interval" | "rabbit_retry_interval" => {
+                config.retry_interval = parse_seconds(key, value)?.max(SHORTEST_RETRY_INTERVAL);
+            }
             "max_retry_interval" | "rabbit_interval_max" => config.max_retry_interval = parse_seconds(key, value)?,
             "failover_strategy" | "kombu_failover_strategy" => {
                 config.failover = match value.as_str() {
@@ -580,6 +588,17 @@ mod tests {
             config.reply_retry_timeout,
         ] {
             assert!(tokio::time::Instant::now().checked_add(wait).is_some(), "{wait:?}");
+        }
+    }
+
+    #[test]
+    fn a_zero_retry_interval_still_waits() {
+        for config in [
+            AmqpConfig::from_url("amqp://h/?retry_interval=0").unwrap(),
+            AmqpConfig::from_url("rabbit://h/?rabbit_retry_interval=0").unwrap(),
+            AmqpConfig::new(vec![Host::new("h", 5672, "u", "p")]).retry_interval(Duration::ZERO),
+        ] {
+            assert_eq!(config.retry_interval, SHORTEST_RETRY_INTERVAL);
         }
     }
 

@@ -269,8 +269,16 @@ impl AmqpDriver {
     async fn notify_once(&self, route: &NotificationRoute, message: &OutgoingMessage) -> Result<(), TransportError> {
         for _ in 0..2 {
             let routing_key = topology::short_owned(route.routing_key())?;
-            self.declare_notification_queue(route, routing_key.as_str(), message.retry)
-                .await?;
+            // Within the publish's time: the declaration waits for a
+            // reconnection, and a blocked connection writes no frame at all.
+            let give_up = message
+                .deadline
+                .unwrap_or_else(|| Instant::now() + self.config.publish_timeout);
+            let declared = self.declare_notification_queue(route, routing_key.as_str(), message.retry);
+            match tokio::time::timeout_at(give_up, declared).await {
+                Ok(declared) => declared?,
+                Err(_) => return Err(undeclared(self.publisher.link().blocked())),
+            }
             let outgoing = Message {
                 exchange: topology::short(&route.exchange)?,
                 routing_key,
@@ -311,6 +319,9 @@ impl AmqpDriver {
             key.to_owned(),
             vec![(exchange.to_owned(), key.to_owned())],
         );
+        // Not while the broker blocks publishers: the channel's opening
+        // would wait in lapin, unwritten, for the whole alarm.
+        self.publisher.link().unblocked().await;
         let channel = topology::declare(&connected, &spec).await?;
         let _ = channel.close(200, "declared".into()).await;
         self.declared()
@@ -320,6 +331,23 @@ impl AmqpDriver {
             .or_default()
             .insert(key.to_owned());
         Ok(())
+    }
+}
+
+/// Why a notification's queue could not be declared in time: the broker
+/// blocked publishers (`blocked`), or was unreachable.
+fn undeclared(blocked: Option<Arc<str>>) -> TransportError {
+    match blocked {
+        Some(why) => TransportError::new(
+            TransportErrorKind::Blocked,
+            format!(
+                "the broker blocks publishers ({why}) and did not lift the block in time; the notification was not sent"
+            ),
+        ),
+        None => TransportError::new(
+            TransportErrorKind::Unreachable,
+            "the broker was unreachable until the notification's time ran out; it was not sent",
+        ),
     }
 }
 

@@ -31,7 +31,7 @@
 //! | `connect_timeout` | seconds one connection attempt may take | 10 |
 //! | `startup_timeout` | seconds the first connection keeps trying the hosts, with the reconnection backoff, while no broker answers | 30 |
 //! | `prefetch` (`rabbit_qos_prefetch_count`) | cap on a server's prefetch (by default its concurrency limit) | none |
-//! | `retry_interval` (`rabbit_retry_interval`) | first reconnection delay, seconds; doubles, with jitter | 1 |
+//! | `retry_interval` (`rabbit_retry_interval`) | first reconnection delay, seconds (at least 0.1: 0 would retry in a loop); doubles, with jitter | 1 |
 //! | `max_retry_interval` (`rabbit_interval_max`) | longest reconnection delay, seconds | 30 |
 //! | `failover_strategy` (`kombu_failover_strategy`) | `round-robin` or `shuffle` | `round-robin` |
 //! | `durable` (`amqp_durable_queues`) | durable control exchange, persistent messages | false |

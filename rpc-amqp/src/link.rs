@@ -273,10 +273,13 @@ async fn supervise(plan: Plan, mut host: usize, mut connected: Arc<Connected>, s
         blocked.send_replace(None);
         let generation = connected.generation;
         drop(connected);
-        state.send_replace(State::Down {
+        let down = State::Down {
             attempts: 0,
             error: error.to_string().into(),
-        });
+        };
+        if !advance(&state, down) {
+            return;
+        }
         backoff.reset();
         // Down: try the next hosts in turn until one answers.
         let mut attempts = 0u64;
@@ -304,13 +307,13 @@ async fn supervise(plan: Plan, mut host: usize, mut connected: Arc<Connected>, s
                         attempts,
                         error: error.to_string().into(),
                     };
-                    if state.send_replace(outage).is_closed_state() {
+                    if !advance(&state, outage) {
                         return;
                     }
                 }
             }
         };
-        if state.send_replace(State::Up(Arc::clone(&connected))).is_closed_state() {
+        if !advance(&state, State::Up(Arc::clone(&connected))) {
             let _ = connected.connection.close(200, "closing".into()).await;
             return;
         }
@@ -328,14 +331,20 @@ async fn closing(state: &mut watch::Receiver<State>) {
     let _ = state.wait_for(|state| matches!(state, State::Closed)).await;
 }
 
-trait ClosedState {
-    fn is_closed_state(&self) -> bool;
-}
-
-impl ClosedState for State {
-    fn is_closed_state(&self) -> bool {
-        matches!(self, State::Closed)
-    }
+/// Moves the link to `next`, unless it was closed meanwhile (a connection
+/// attempt does not watch for the close): closed stays closed, and the
+/// supervisor stops. Whether it moved.
+fn advance(state: &watch::Sender<State>, next: State) -> bool {
+    let mut open = true;
+    state.send_if_modified(|current| {
+        if matches!(current, State::Closed) {
+            open = false;
+            return false;
+        }
+        *current = next;
+        true
+    });
+    open
 }
 
 /// Resolves with the error that ended the connection; meanwhile records

@@ -1,7 +1,8 @@
 //! The request lifecycle on RabbitMQ, where it needs more than the
 //! conformance suite: a server process killed mid-call reads as such in its
 //! caller's timeout, and a dropped call is cancelled on the server that
-//! sent it a progress notice, in oslo's JSON too.
+//! sent it a progress notice, in oslo's JSON too; a transport closed while
+//! it reconnects stays closed.
 
 use std::time::{Duration, Instant};
 
@@ -74,6 +75,76 @@ async fn a_dropped_call_is_cancelled_on_the_server_it_heard_from() {
 }
 
 /// Waits until this process has heard a progress notice from `server`.
+/// A transport closed while it reconnects (an attempt hanging on a host
+/// that accepts and says nothing, until `connect_timeout`) stays closed
+/// once the attempt ends: its server stops, and calls fail as closed, at
+/// once (the attempt's end used to reopen the link as down, and calls then
+/// waited for a broker until their deadline).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transport_closed_while_it_reconnects_stays_closed() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use rpc_core::TransportErrorKind;
+    use rpc_tests::api::{Calculator, CalculatorClient};
+    use rpc_tests::proxy::{Proxy, through, upstream_of};
+
+    let logs = Logs::global();
+    // The second host: accepts, says nothing, counts its connections.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_at = silent.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    tokio::spawn({
+        let accepted = Arc::clone(&accepted);
+        async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = silent.accept().await {
+                held.push(socket);
+                accepted.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    let proxy = Proxy::start(upstream_of(&broker::url())).await;
+    let topic = unique_topic("closed_reconnecting");
+    let url = through(
+        &broker::url(),
+        &[proxy.port(), silent_at.port()],
+        &format!("{TEST_OPTIONS}&{}&single_connection=true", broker::FAST_RECONNECT),
+    );
+    let transport = broker::connect_url(&url).await;
+    let server = Server::builder(transport.clone(), Target::server(&topic, "s1"))
+        .endpoint(Calculator::new("s1"))
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+
+    // Cut: the next attempt goes to the silent host, and hangs there.
+    proxy.cut().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while accepted.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "no attempt on the silent host");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    transport.close().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(15), server.wait())
+        .await
+        .expect("the server stops once its transport is closed");
+    // The attempt ends, after the close.
+    let failed = format!("connecting to {silent_at}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while logs.lines_with(&["reconnection failed", &failed]).is_empty() {
+        assert!(Instant::now() < deadline, "the attempt did not end");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let calc = CalculatorClient::new(Client::new(transport, Target::topic(&topic)).timeout(Duration::from_secs(5)));
+    let refused = calc.add(&Context::new(), 1, 1).await;
+    assert!(
+        matches!(&refused, Err(Error::Transport(error)) if error.kind() == TransportErrorKind::Closed),
+        "{refused:?}"
+    );
+    proxy.restore();
+}
+
 async fn wait_for_notice(logs: &Logs, server: &str) {
     let heard = Instant::now() + Duration::from_secs(10);
     while logs.lines_with(&["a server is working on the call", server]).is_empty() {

@@ -321,6 +321,26 @@ async fn a_memory_alarm_blocks_publishers_but_not_acknowledgements() {
         started.elapsed()
     );
     assert!(client_transport.driver_stats().blocked, "the block was not seen");
+    // So does a notification to a queue not declared yet: the declaration
+    // is within the publish's time too.
+    let notifier = rpc_core::notify::Notifier::new(client_transport.clone(), "alarm.host")
+        .topics([format!("{topic}_notifications")]);
+    let started = Instant::now();
+    let notified = tokio::time::timeout(
+        Duration::from_secs(10),
+        notifier.info(&Context::new(), "during.alarm", &rpc_core::json!({})),
+    )
+    .await
+    .expect("a notification during the alarm gives up in time");
+    assert!(
+        matches!(&notified, Err(Error::Transport(error)) if error.kind() == TransportErrorKind::Blocked),
+        "{notified:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        started.elapsed()
+    );
     // The running request finishes (its reply cannot get out) and is
     // acknowledged on the consuming connection: the server drains and stops.
     let _ = running.await.unwrap();
