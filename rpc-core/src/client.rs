@@ -153,9 +153,9 @@ impl Client {
     /// Asks servers for keep-alive heartbeats on long calls (oslo's
     /// `call_monitor_timeout`): the call fails when the server stays silent for
     /// this long, while the overall timeout still bounds it. Servers send no
-    /// heartbeats for values under 2 s.
+    /// heartbeats for values under 2 s. Zero means no monitor, as in oslo.
     pub fn call_monitor_timeout(mut self, timeout: Duration) -> Client {
-        self.options.call_monitor_timeout = Some(timeout);
+        self.options.call_monitor_timeout = Some(timeout).filter(|timeout| !timeout.is_zero());
         self
     }
 
@@ -448,6 +448,7 @@ impl Client {
         let sent = self.publish(ctx, method, args, Some(reply)).await;
         sending.ended();
         sent?;
+        pending.sent();
         Ok(pending)
     }
 

@@ -30,8 +30,11 @@ pub(crate) fn notice_interval(left: Duration) -> Duration {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CallProgress {
-    /// The request was never published: the broker did not take it before
-    /// the deadline (unreachable, blocking publishers, or slow to confirm).
+    /// The request was never published: it could not start going out
+    /// before the deadline (the client's reply queue did not start, say).
+    /// A transport that gives up publishing it says why instead
+    /// ([`Error::Transport`](crate::Error::Transport): unreachable, blocking
+    /// publishers, or slow to confirm).
     NotSent,
     /// Published and routed to a queue, but no server said it was working
     /// on it: nobody consumed it, every server was busy, or the call was
@@ -59,7 +62,7 @@ pub enum CallProgress {
 impl fmt::Display for CallProgress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CallProgress::NotSent => f.write_str("it was never published: the broker did not take it in time"),
+            CallProgress::NotSent => f.write_str("it was never published: it could not start going out in time"),
             CallProgress::Unclaimed => f.write_str(
                 "it was published, but no server reported working on it (nobody took it, or every server was busy)",
             ),

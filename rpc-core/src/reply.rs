@@ -25,6 +25,10 @@ struct Pending {
     partial: Option<Reply>,
     /// The last progress notice from the server handling the call.
     heard: Option<Heard>,
+    /// Whether its request went out: a lost connection fails only those
+    /// (their replies may be lost with it); one still going out is
+    /// published once the transport is back, and answered.
+    sent: bool,
 }
 
 /// The calls waiting for replies, by the value of their message id.
@@ -65,6 +69,12 @@ impl Table {
         let pending = ids::key_of(&reply.msg_id).and_then(|key| calls.get_mut(&key).map(|pending| (key, pending)));
         let Some((key, pending)) = pending else {
             drop(calls);
+            if !reply.ending {
+                // A heartbeat or progress notice for a call that gave up:
+                // its server keeps sending them until the call's deadline.
+                tracing::debug!(msg_id = %reply.msg_id, "dropping a heartbeat for a call that no longer waits");
+                return;
+            }
             self.late_replies.fetch_add(1, Ordering::Relaxed);
             tracing::info!(msg_id = %reply.msg_id, "dropping a reply nobody waits for (its call gave up, or never was)");
             crate::metrics::late_reply();
@@ -95,8 +105,18 @@ impl Table {
         let _ = pending.done.send(Ok(reply));
     }
 
-    fn fail_all(&self, kind: TransportErrorKind, message: &str) {
-        let failed: Vec<Pending> = self.calls().drain().map(|(_, pending)| pending).collect();
+    /// Fails the waiting calls: all of them, or with `sent_only`, those
+    /// whose request went out.
+    fn fail_all(&self, kind: TransportErrorKind, message: &str, sent_only: bool) {
+        let failed: Vec<Pending> = {
+            let mut calls = self.calls();
+            let keys: Vec<u128> = calls
+                .iter()
+                .filter(|(_, pending)| pending.sent || !sent_only)
+                .map(|(key, _)| *key)
+                .collect();
+            keys.into_iter().filter_map(|key| calls.remove(&key)).collect()
+        };
         if !failed.is_empty() {
             tracing::warn!(calls = failed.len(), %message, "failing calls waiting for replies");
         }
@@ -118,6 +138,7 @@ impl Table {
                 heartbeat: heartbeat.clone(),
                 partial: None,
                 heard: None,
+                sent: false,
             },
         );
         PendingCall {
@@ -137,7 +158,7 @@ impl ReplySink for Table {
     fn connection_lost(&self, error: TransportError) {
         // Replies to requests sent before the loss may never come: say so
         // now rather than let every caller wait out its timeout.
-        self.fail_all(error.kind(), &error.to_string());
+        self.fail_all(error.kind(), &error.to_string(), true);
     }
 
     fn undeliverable(&self, msg_id: &str, error: TransportError) {
@@ -188,7 +209,7 @@ impl ReplyRouter {
 impl Drop for ReplyRouter {
     fn drop(&mut self) {
         self.table
-            .fail_all(TransportErrorKind::Closed, "the transport was closed");
+            .fail_all(TransportErrorKind::Closed, "the transport was closed", false);
     }
 }
 
@@ -204,6 +225,13 @@ pub(crate) struct PendingCall {
 impl PendingCall {
     pub(crate) fn msg_id(&self) -> &str {
         self.id.as_str()
+    }
+
+    /// Its request went out: a lost connection fails it from now on.
+    pub(crate) fn sent(&self) {
+        if let Some(pending) = self.table.calls().get_mut(&self.id.key()) {
+            pending.sent = true;
+        }
     }
 
     /// The last progress notice the call received, if any.
@@ -290,6 +318,10 @@ mod tests {
             Some("not ours"),
         ));
         assert_eq!(table.late_replies.load(Ordering::Relaxed), 2);
+        // A heartbeat for a call that gave up is no late reply: its server
+        // sends them until the call's deadline.
+        table.route(&delivery(Codec::OsloJson, &msg_id, false, None));
+        assert_eq!(table.late_replies.load(Ordering::Relaxed), 2);
         table.route(&Delivery::with_codec(
             Bytes::from_static(b"\xc1garbage"),
             Codec::MsgPack,
@@ -314,13 +346,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_lost_connection_fails_every_waiting_call() {
+    async fn a_lost_connection_fails_the_calls_whose_requests_went_out() {
         let table = Arc::new(Table::default());
         let calls: Vec<PendingCall> = (0..3).map(|_| pending(&table)).collect();
+        let mut going_out = pending(&table);
+        for call in &calls {
+            call.sent();
+        }
         table.connection_lost(TransportError::new(TransportErrorKind::ConnectionLost, "gone"));
         for mut call in calls {
             let error = (&mut call.outcome).await.unwrap().unwrap_err();
             assert!(error.is_connection_error());
         }
+        // Still going out at the loss: it goes out once the transport is
+        // back, and its reply is routed.
+        assert!(going_out.outcome.try_recv().is_err(), "failed before it went out");
+        going_out.sent();
+        table.route(&delivery(Codec::MsgPack, going_out.msg_id(), true, Some("answered")));
+        assert_eq!(result((&mut going_out.outcome).await.unwrap().unwrap()), "answered");
     }
 }

@@ -92,7 +92,8 @@ impl Transport {
     }
 
     /// Releases the driver's connections. Calls and servers using this
-    /// transport fail afterwards.
+    /// transport fail afterwards (a `memory://` transport holds no
+    /// connection: it has nothing to release, and goes on working).
     pub async fn close(&self) -> Result<(), Error> {
         self.inner.driver.close().await.map_err(Error::from)
     }

@@ -667,12 +667,17 @@ pub async fn slow_method_times_out_and_late_reply_is_dropped<C: Fn() -> F, F: Fu
     fixture.shutdown().await;
 }
 
-/// With a call monitor, heartbeats keep a call alive past the monitor timeout.
+/// With a call monitor, heartbeats keep a call alive past the monitor timeout;
+/// a monitor of zero is none.
 pub async fn call_monitor_keeps_long_call_alive<C: Fn() -> F, F: Future<Output = Transport>>(connect: C) {
     let fixture = Fixture::new(connect, "monitor_alive").await;
     let monitored = CalculatorClient::new(fixture.client.prepare().call_monitor_timeout(Duration::from_secs(2)));
     // Heartbeats every second; the method outlives two monitor periods.
     assert_eq!(monitored.sleep(&Context::new(), 4500).await.unwrap(), 4500);
+    // Zero is no monitor, as in oslo (it failed every call at once, after
+    // sending it).
+    let unmonitored = CalculatorClient::new(fixture.client.prepare().call_monitor_timeout(Duration::ZERO));
+    assert_eq!(unmonitored.sleep(&Context::new(), 50).await.unwrap(), 50);
     fixture.shutdown().await;
 }
 
