@@ -349,7 +349,7 @@ async fn keep_consuming(
             }
             Ended::ConnectionLost(error) => {
                 tracing::warn!(queue = %name, %error, "stopped consuming; will consume again once reconnected");
-                lost(&sink, error).await;
+                lost(&sink, error);
             }
             Ended::Cancelled(why) => {
                 context.stats.cancels.fetch_add(1, Ordering::Relaxed);
@@ -371,11 +371,13 @@ async fn keep_consuming(
     }
 }
 
-/// Tells the sink that the connection was lost.
-async fn lost(sink: &Sink, error: TransportError) {
+/// Tells the sink that the connection was lost. A server's notice is
+/// dropped when its buffer is full (its handlers are all busy): waiting for
+/// room would hold this queue off the broker until a handler finishes.
+fn lost(sink: &Sink, error: TransportError) {
     match sink {
         Sink::Server(sender) => {
-            let _ = sender.send(Err(error)).await;
+            let _ = sender.try_send(Err(error));
         }
         Sink::Replies(sink) => sink.connection_lost(error),
     }
@@ -464,9 +466,11 @@ async fn forward(
                             Err(mpsc::error::TrySendError::Closed(_)) => return (Ended::Stopped, session),
                             Err(mpsc::error::TrySendError::Full(delivery)) => delivery,
                         };
+                        // A loss meanwhile: the delivery is the broker's again.
                         let sent = tokio::select! {
                             sent = sender.send(delivery) => sent.is_ok(),
                             _ = stop.wait_for(|stop| *stop) => return (Ended::Stopped, session),
+                            () = &mut lost => return (Ended::ConnectionLost(connection_lost()), session),
                         };
                         if !sent {
                             return (Ended::Stopped, session);

@@ -42,7 +42,13 @@ pub async fn start_server(transport: Transport, topic: &str, name: &str) -> (Ser
     start_server_with(transport, topic, name, Executor::default()).await
 }
 
-async fn start_server_with(transport: Transport, topic: &str, name: &str, executor: Executor) -> (Server, Calculator) {
+/// [`start_server`] with `executor`.
+pub async fn start_server_with(
+    transport: Transport,
+    topic: &str,
+    name: &str,
+    executor: Executor,
+) -> (Server, Calculator) {
     let calculator = Calculator::new(name);
     let server = Server::builder(transport, Target::server(topic, name))
         .endpoint(calculator.clone())

@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use rpc_core::notify::{NotificationListener, NotificationListenerBuilder, Notifier, Priority, handler};
-use rpc_core::{Client, Context, Error, Target, json};
+use rpc_core::{Client, Context, Error, Executor, Target, json};
 use rpc_tests::api::CalculatorClient;
 use rpc_tests::broker::{self, TEST_OPTIONS};
 use rpc_tests::conformance::{start_server, unique_topic};
@@ -616,6 +616,81 @@ async fn health_is_not_ready_while_the_connection_is_down() {
 
 /// A notification listener on a cut connection: live but not ready, not
 /// consuming, until the connection is back; then it consumes again.
+/// A server whose one handler is busy, with a delivery of each of its
+/// queues waiting for it, consumes again as soon as its connection is back:
+/// until 2026-12-05 the loss notice waited for room among those deliveries,
+/// so no queue was consumed again (and its fanout queue did not exist) until
+/// the handler finished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_server_consumes_again_once_reconnected() {
+    let proxy = Proxy::start(upstream_of(&broker::url())).await;
+    let topic = unique_topic("busy_reconnect");
+    // Its fanout queue a quorum one, not exclusive: the test can count its messages.
+    let url = through(
+        &broker::url(),
+        &[proxy.port()],
+        &format!("{TEST_OPTIONS}&{FAST}&transient_quorum=true"),
+    );
+    let (server, _) =
+        rpc_tests::conformance::start_server_with(broker::connect_url(&url).await, &topic, "s1", Executor::Sequential)
+            .await;
+    let client = Client::new(broker::connect().await, Target::topic(&topic));
+    let ctx = Context::new();
+    // The one handler is busy for 15 s; each queue then delivers one cast,
+    // which waits for it, and holds one more.
+    CalculatorClient::new(client.clone())
+        .cast()
+        .sleep(&ctx, 15_000)
+        .await
+        .unwrap();
+    for target in [
+        client.clone(),
+        client.prepare().server("s1"),
+        client.prepare().fanout(true),
+    ] {
+        let calc = CalculatorClient::new(target);
+        for value in [1, 2] {
+            calc.cast().add(&ctx, value, value).await.unwrap();
+        }
+    }
+    let raw = Raw::connect().await;
+    let queues: Vec<String> = server.health().queues.iter().map(|queue| queue.name.clone()).collect();
+    assert_eq!(queues.len(), 3, "{queues:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for queue in &queues {
+        while raw.message_count(queue).await != 1 {
+            assert!(Instant::now() < deadline, "`{queue}` did not deliver its first cast");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    proxy.cut().await;
+    wait_for_health(|| server.health(), |health| !health.connected).await;
+    proxy.restore();
+    wait_for_health(|| server.health(), |health| health.is_ready()).await;
+
+    // The first casts, not settled, went back to their queues; each queue
+    // delivers one again on the new connection, which waits for room behind
+    // the stale ones: a second loss meanwhile is still noticed.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for queue in &queues {
+        while raw.message_count(queue).await != 1 {
+            assert!(Instant::now() < deadline, "`{queue}` did not deliver again");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    proxy.cut().await;
+    wait_for_health(
+        || server.health(),
+        |health| health.queues.iter().all(|queue| !queue.consuming),
+    )
+    .await;
+    proxy.restore();
+    wait_for_health(|| server.health(), |health| health.is_ready()).await;
+    server.stop();
+    server.wait().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_notification_listener_is_not_ready_while_the_connection_is_down() {
     let proxy = Proxy::start(upstream_of(&broker::url())).await;
