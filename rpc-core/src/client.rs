@@ -330,27 +330,15 @@ impl Client {
         method: Method<'_>,
         args: &A,
     ) -> Result<(), Error> {
-        let timer = metrics::Timer::start();
+        let recorded = Recorded::start(self, method, false);
         let sent = async {
             self.check(&method, false)?;
             tracing::debug!(method = method.name, target = %self.target, "cast");
             self.publish(ctx, method, args, None).await
         }
         .await;
-        self.record(method, false, sent.as_ref().err(), timer);
+        recorded.ended(sent.as_ref().err());
         sent
-    }
-
-    fn record(&self, method: Method<'_>, is_call: bool, error: Option<&Error>, timer: metrics::Timer) {
-        let error = error.map(Error::kind_name);
-        metrics::sent(
-            self.target.topic_name(),
-            method.namespace,
-            method.name,
-            is_call,
-            error,
-            timer,
-        );
     }
 
     pub(crate) async fn invoke<A: Serialize + ?Sized, R: DeserializeOwned>(
@@ -369,9 +357,9 @@ impl Client {
         method: Method<'_>,
         args: &A,
     ) -> Result<Option<Payload>, Error> {
-        let timer = metrics::Timer::start();
+        let recorded = Recorded::start(self, method, true);
         let result = self.call_payload(ctx, method, args).await;
-        self.record(method, true, result.as_ref().err(), timer);
+        recorded.ended(result.as_ref().err());
         result
     }
 
@@ -601,6 +589,53 @@ fn outgoing_trace(ctx: &Context) -> Option<TraceContext> {
 /// server that sent a progress notice, or the pinned server when the call
 /// is in MessagePack (only Rust servers speak it). Otherwise the server
 /// stops at the call's deadline.
+/// A request in the client's series: recorded when it ends, or as
+/// `dropped` when its caller gave it up before (a `select!`, a timeout
+/// around it), so that requests given up on are counted too.
+struct Recorded<'a> {
+    client: &'a Client,
+    method: Method<'a>,
+    is_call: bool,
+    /// Until recorded.
+    timer: Option<metrics::Timer>,
+}
+
+impl<'a> Recorded<'a> {
+    fn start(client: &'a Client, method: Method<'a>, is_call: bool) -> Recorded<'a> {
+        Recorded {
+            client,
+            method,
+            is_call,
+            timer: Some(metrics::Timer::start()),
+        }
+    }
+
+    /// Records the request's end: done, or failed with `error`.
+    fn ended(mut self, error: Option<&Error>) {
+        self.record(error.map(Error::kind_name));
+    }
+
+    fn record(&mut self, code: Option<&'static str>) {
+        if let Some(timer) = self.timer.take() {
+            let (client, method) = (self.client, self.method);
+            metrics::sent(
+                client.target.topic_name(),
+                method.namespace,
+                method.name,
+                self.is_call,
+                code,
+                timer,
+            );
+        }
+    }
+}
+
+impl Drop for Recorded<'_> {
+    fn drop(&mut self) {
+        self.record(Some("dropped"));
+    }
+}
+
 struct InFlight<'a> {
     client: &'a Client,
     pending: PendingCall,

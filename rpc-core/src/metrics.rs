@@ -18,7 +18,7 @@
 //! | `rpc_server_queued` | gauge | | requests waiting for a [`ConcurrencyLimit`](crate::middleware::ConcurrencyLimit) slot |
 //! | `rpc_server_dropped_total` | counter | `topic`, `reason` | messages not run: `unreadable`, `duplicate`, `expired`, `left` (to the broker, their connection lost); handlers stopped: `interrupted`, `cancelled` |
 //! | `rpc_client_requests_total` | counter | `topic`, `namespace`, `method`, `kind` | calls and casts sent (attempted) |
-//! | `rpc_client_errors_total` | counter | `topic`, `namespace`, `method`, `code` | of those, the failed ones: `timeout`, `no_listener`, `transport`, ... or the server's code |
+//! | `rpc_client_errors_total` | counter | `topic`, `namespace`, `method`, `code` | of those, the failed ones: `timeout`, `no_listener`, `transport`, ... or the server's code; `dropped`: given up by their caller before they ended (a `select!`, a timeout around the call) |
 //! | `rpc_client_call_duration_seconds` | histogram | `topic`, `namespace`, `method` | a call, from the caller's side |
 //! | `rpc_client_in_flight` | gauge | | calls waiting for their reply |
 //! | `rpc_client_late_replies_total` | counter | | replies that came after their call gave up |
