@@ -419,14 +419,14 @@ fn parse_seconds(key: &str, value: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("`{key}` must be a number of seconds, not `{value}`"))
 }
 
-/// The longest wait the transport keeps: about thirty years, so that
-/// `Duration::MAX`, the usual "no timeout", is "never" and not an overflow
-/// when it is added to the time now.
 /// The shortest reconnection delay: 0 (oslo's `rabbit_retry_interval = 0`,
 /// from which oslo still backs off) would retry in a loop, as fast as
 /// connections fail.
 const SHORTEST_RETRY_INTERVAL: Duration = Duration::from_millis(100);
 
+/// The longest wait the transport keeps: about thirty years, so that
+/// `Duration::MAX`, the usual "no timeout", is "never" and not an overflow
+/// when it is added to the time now.
 const LONGEST_WAIT: Duration = Duration::from_secs(86_400 * 365 * 30);
 
 fn bounded(duration: Duration) -> Duration {

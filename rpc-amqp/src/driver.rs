@@ -267,13 +267,13 @@ impl AmqpDriver {
     /// names are made for each attempt: copies kept for a second one
     /// would cost more than remaking them in the rare case it happens.)
     async fn notify_once(&self, route: &NotificationRoute, message: &OutgoingMessage) -> Result<(), TransportError> {
+        // The declarations within a publish's time: one waits for a
+        // reconnection, and a blocked connection writes no frame at all.
+        let give_up = message
+            .deadline
+            .unwrap_or_else(|| Instant::now() + self.config.publish_timeout);
         for _ in 0..2 {
             let routing_key = topology::short_owned(route.routing_key())?;
-            // Within the publish's time: the declaration waits for a
-            // reconnection, and a blocked connection writes no frame at all.
-            let give_up = message
-                .deadline
-                .unwrap_or_else(|| Instant::now() + self.config.publish_timeout);
             let declared = self.declare_notification_queue(route, routing_key.as_str(), message.retry);
             match tokio::time::timeout_at(give_up, declared).await {
                 Ok(declared) => declared?,

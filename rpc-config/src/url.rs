@@ -216,6 +216,9 @@ impl TransportUrl {
             Some(after) => after.split_at(after.find(['/', '?', '#']).unwrap_or(after.len())),
             None => ("", rest),
         };
+        // An `@` after the host list: most likely in a password holding an
+        // unencoded `/`, `?` or `#`, which ended the host list inside it.
+        let at_after_hosts = rest.contains('@');
         let rest = rest.split_once('#').map_or(rest, |(before, _fragment)| before);
         let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
         let virtual_host = path.strip_prefix('/').map(unquote);
@@ -224,7 +227,7 @@ impl TransportUrl {
             // `user:pa/ss@host`: the host list ends inside the password, so
             // the error would show a piece of it as a host or port.
             let host = parse_host(entry).map_err(|error| {
-                if netloc.contains('@') || !rest.contains('@') {
+                if netloc.contains('@') || !at_after_hosts {
                     error
                 } else {
                     UrlError::UnencodedCredentials
@@ -365,15 +368,14 @@ pub(crate) fn redact(url: &str) -> String {
     if let Ok(parsed) = TransportUrl::parse(url) {
         return parsed.to_string();
     }
-    // Mask everything between `//` and the last `@` before the query: a
-    // password holding an unencoded `/` (which ends the host list) stays
-    // hidden too.
+    // Mask everything between `//` and the last `@`: a password holding an
+    // unencoded `/`, `?` or `#` (which end the host list) stays hidden too.
+    // A URL that does not parse may show less than it could; never more.
     let Some(start) = url.find("//").map(|at| at + 2) else {
         return url.to_owned();
     };
     let tail = url.get(start..).unwrap_or_default();
-    let credentials_end = tail.find(['?', '#']).unwrap_or(tail.len());
-    match tail.get(..credentials_end).and_then(|netloc| netloc.rfind('@')) {
+    match tail.rfind('@') {
         Some(at) => format!(
             "{}***{}",
             url.get(..start).unwrap_or_default(),
@@ -719,7 +721,12 @@ mod tests {
             .to_string();
         assert!(!error.contains("hunter2"), "{error}");
         // A password holding an unencoded `/`: the host list ends inside it.
-        for url in ["rabbit://nova:Zx/9ab@10.0.0.11:5672//", "amqp://u:Qk/Wj@h/"] {
+        for url in [
+            "rabbit://nova:Zx/9ab@10.0.0.11:5672//",
+            "amqp://u:Qk/Wj@h/",
+            "amqp://u:Qk?Wj@h/",
+            "amqp://u:Qk#Wj@h/",
+        ] {
             let error = TransportUrl::parse(url).unwrap_err();
             assert_eq!(error, UrlError::UnencodedCredentials, "{url}");
             let (shown, error) = (redact(url), error.to_string());

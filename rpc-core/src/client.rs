@@ -583,12 +583,6 @@ fn outgoing_trace(ctx: &Context) -> Option<TraceContext> {
     ctx.trace().map(TraceContext::child)
 }
 
-/// A call waiting for its answer. Dropped before the answer came (its
-/// caller's future was dropped), it cancels the call on the server handling
-/// it, when the caller knows which and that it understands cancels: the
-/// server that sent a progress notice, or the pinned server when the call
-/// is in MessagePack (only Rust servers speak it). Otherwise the server
-/// stops at the call's deadline.
 /// A request in the client's series: recorded when it ends, or as
 /// `dropped` when its caller gave it up before (a `select!`, a timeout
 /// around it), so that requests given up on are counted too.
@@ -636,6 +630,12 @@ impl Drop for Recorded<'_> {
     }
 }
 
+/// A call waiting for its answer. Dropped before the answer came (its
+/// caller's future was dropped), it cancels the call on the server handling
+/// it, when the caller knows which and that it understands cancels: the
+/// server that sent a progress notice, or the pinned server when the call
+/// is in MessagePack (only Rust servers speak it). Otherwise the server
+/// stops at the call's deadline.
 struct InFlight<'a> {
     client: &'a Client,
     pending: PendingCall,

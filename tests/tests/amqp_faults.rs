@@ -614,8 +614,6 @@ async fn health_is_not_ready_while_the_connection_is_down() {
     server.wait().await;
 }
 
-/// A notification listener on a cut connection: live but not ready, not
-/// consuming, until the connection is back; then it consumes again.
 /// A server whose one handler is busy, with a delivery of each of its
 /// queues waiting for it, consumes again as soon as its connection is back:
 /// until 2026-12-05 the loss notice waited for room among those deliveries,
@@ -666,12 +664,19 @@ async fn a_busy_server_consumes_again_once_reconnected() {
 
     proxy.cut().await;
     wait_for_health(|| server.health(), |health| !health.connected).await;
+    // The first casts, not settled, go back to their queues.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for queue in &queues {
+        while raw.message_count(queue).await != 2 {
+            assert!(Instant::now() < deadline, "`{queue}` did not get its cast back");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
     proxy.restore();
     wait_for_health(|| server.health(), |health| health.is_ready()).await;
 
-    // The first casts, not settled, went back to their queues; each queue
-    // delivers one again on the new connection, which waits for room behind
-    // the stale ones: a second loss meanwhile is still noticed.
+    // Each queue delivers one again on the new connection, which waits for
+    // room behind the stale ones: a second loss meanwhile is still noticed.
     let deadline = Instant::now() + Duration::from_secs(10);
     for queue in &queues {
         while raw.message_count(queue).await != 1 {
@@ -691,6 +696,8 @@ async fn a_busy_server_consumes_again_once_reconnected() {
     server.wait().await;
 }
 
+/// A notification listener on a cut connection: live but not ready, not
+/// consuming, until the connection is back; then it consumes again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_notification_listener_is_not_ready_while_the_connection_is_down() {
     let proxy = Proxy::start(upstream_of(&broker::url())).await;

@@ -74,7 +74,6 @@ async fn a_dropped_call_is_cancelled_on_the_server_it_heard_from() {
     server.wait().await;
 }
 
-/// Waits until this process has heard a progress notice from `server`.
 /// A transport closed while it reconnects (an attempt hanging on a host
 /// that accepts and says nothing, until `connect_timeout`) stays closed
 /// once the attempt ends: its server stops, and calls fail as closed, at
@@ -145,6 +144,7 @@ async fn a_transport_closed_while_it_reconnects_stays_closed() {
     proxy.restore();
 }
 
+/// Waits until this process has heard a progress notice from `server`.
 async fn wait_for_notice(logs: &Logs, server: &str) {
     let heard = Instant::now() + Duration::from_secs(10);
     while logs.lines_with(&["a server is working on the call", server]).is_empty() {

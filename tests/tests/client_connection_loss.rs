@@ -104,18 +104,25 @@ async fn a_call_still_going_out_when_the_connection_is_lost_is_answered() {
     ));
     let ctx = Context::new();
 
-    // Sent before the loss, waiting for its reply: failed at once.
-    let sent = tokio::spawn({
+    // Sent before the loss, waiting for its reply: failed at once. Polled
+    // here until its server has it: the poll that sent its request (at once,
+    // on `memory://`) also marked it sent, before the loss below.
+    let mut sent = Box::pin({
         let (calc, ctx) = (calc.clone(), ctx.clone());
         async move { calc.sleep(&ctx, 2_000).await }
     });
     tokio::time::timeout(Duration::from_secs(10), async {
         while server.stats().in_flight == 0 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tokio::select! {
+                biased;
+                answered = &mut sent => panic!("answered before the loss: {answered:?}"),
+                () = tokio::time::sleep(Duration::from_millis(5)) => {}
+            }
         }
     })
     .await
     .expect("the first call runs");
+    let sent = tokio::spawn(sent);
 
     // Still going out at the loss: answered once it went out.
     *held.held.lock().unwrap() = true;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use clap::{Args, ValueEnum};
+use futures_util::FutureExt;
 use rpc_core::notify::{Notification, NotificationListener, NotificationResult, Priority, handler};
 use rpc_core::{Executor, Target, Value};
 use tokio::sync::mpsc;
@@ -133,12 +134,17 @@ pub(crate) async fn listen(global: &Global, args: ListenArgs) -> Result<(), Exit
     }
     let listener = builder.build()?;
     listener.start().await?;
+    // Ctrl-C is caught from before it says it listens: one pressed right
+    // after stops it as any other, without the default handler's exit.
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    let _ = interrupted.as_mut().now_or_never();
     eprintln!("rpc: listening on {}", topics.join(", "));
     let mut count = 0;
     let mut ended = Ok(());
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
+            _ = &mut interrupted => break,
             one = seen.recv() => match one {
                 Some(Ok(())) => {
                     count += 1;

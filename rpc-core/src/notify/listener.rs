@@ -674,6 +674,15 @@ impl Shared {
     fn requeues(&self, verdict: Verdict) -> bool {
         self.allow_requeue && verdict == Verdict::Result(NotificationResult::Requeue)
     }
+
+    /// How `verdict` settles the notification.
+    fn fate(&self, verdict: Verdict) -> duplicates::Fate {
+        match verdict {
+            Verdict::Reject => duplicates::Fate::Reject,
+            _ if self.requeues(verdict) => duplicates::Fate::Requeue,
+            Verdict::Result(_) => duplicates::Fate::Ack,
+        }
+    }
 }
 
 /// Acknowledges, or requeues when asked and allowed, or rejects, a
@@ -751,9 +760,9 @@ async fn handle_one(shared: Arc<Shared>, mut delivery: Delivery, _slot: OwnedSem
                 break;
             }
         }
-        let copies = taken.settling(shared.requeues(verdict));
+        let copies = taken.settling(shared.fate(verdict));
         settle(&shared, &mut delivery, notification.priority(), verdict).await;
-        copies.drop_all().await;
+        copies.settle().await;
         shared.metrics.handled(notification.priority(), timer);
     }
     .instrument(span)
@@ -817,9 +826,9 @@ async fn handle_batch(shared: Arc<Shared>, deliveries: Vec<Delivery>, _slot: Own
             }
         }
         for (delivery, taken) in deliveries.iter_mut().zip(taken) {
-            let copies = taken.settling(shared.requeues(verdict));
+            let copies = taken.settling(shared.fate(verdict));
             settle(&shared, delivery, priority, verdict).await;
-            copies.drop_all().await;
+            copies.settle().await;
         }
         shared.metrics.handled(priority, timer);
     }

@@ -1,9 +1,9 @@
-//! A listener's duplicate window: a copy of a notification it handled, or
-//! is handling (the same `_unique_id`), is acknowledged and dropped, as
-//! oslo's listeners drop a copy of one they acknowledged. Copies come from a
-//! notifier that published again after losing its connection, and from a
-//! broker delivering again what it was not told was acknowledged (the
-//! connection was lost with the acknowledgement).
+//! A listener's duplicate window: a copy of a notification it handled (the
+//! same `_unique_id`) is acknowledged and dropped, as oslo's listeners drop
+//! a copy of one they acknowledged; a copy of one it is handling waits for
+//! it, and is settled as it is. Copies come from a notifier that published
+//! again after losing its connection, and from a broker delivering again
+//! what it was not told was settled (the connection was lost first).
 
 use std::sync::Arc;
 
@@ -17,7 +17,7 @@ use crate::transport::Delivery;
 /// once the notification is settled for good (acknowledged or rejected),
 /// forgotten when it went back to the broker (its next delivery is handled)
 /// or when the listener gave it up half-way. The copies that arrived
-/// meanwhile are dropped then.
+/// meanwhile are settled then, as it is (given back, when given up).
 pub(super) struct Taken {
     shared: Arc<Shared>,
     /// Its `_unique_id`, until settled; `None` for a notification sent
@@ -26,8 +26,8 @@ pub(super) struct Taken {
 }
 
 /// Admits `delivery`, which holds `notification`, to the window: `None`
-/// when it is a copy, then acknowledged at once (a copy of one handled) or
-/// when the one being handled is settled.
+/// when it is a copy, then acknowledged at once (a copy of one handled), or
+/// settled with the one being handled.
 pub(super) async fn admit(
     shared: &Arc<Shared>,
     notification: &Notification,
@@ -59,19 +59,22 @@ pub(super) async fn admit(
         "dropping a copy of a notification handled lately, or being handled"
     );
     if let Some(mut copy) = copy {
-        drop_copy(&mut copy).await;
+        settle_copy(&mut copy, Fate::Ack).await;
     }
     None
 }
 
 impl Taken {
-    /// Ends the entry as the notification is about to be settled: given
-    /// back to the broker when `requeued` (forgotten), else for good (done).
-    /// Called before the notification is settled, since a requeued one may
-    /// be delivered again at once, and must then be taken as new. Returns
-    /// the copies that waited for it, to drop once it is settled.
-    pub(super) fn settling(mut self, requeued: bool) -> Copies {
-        Copies(self.end(requeued))
+    /// Ends the entry as the notification is about to be settled as `fate`
+    /// says: forgotten when it goes back to the broker, else done. Called
+    /// before the notification is settled, since a requeued one may be
+    /// delivered again at once, and must then be taken as new. Returns the
+    /// copies that waited for it, to settle as it is settled.
+    pub(super) fn settling(mut self, fate: Fate) -> Copies {
+        Copies {
+            copies: self.end(fate == Fate::Requeue),
+            fate,
+        }
     }
 
     /// Marks the entry done, or forgets it; returns the copies parked there.
@@ -84,15 +87,33 @@ impl Taken {
     }
 }
 
-/// The copies that waited for a notification to be settled.
-#[must_use = "copies are dropped by `drop_all`"]
-pub(super) struct Copies(Vec<Delivery>);
+/// How a notification, and the copies that waited for it, are settled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Fate {
+    /// Handled (or not to be requeued): acknowledged.
+    Ack,
+    /// Given back to the broker for another try.
+    Requeue,
+    /// Unreadable by its handlers: rejected without requeue.
+    Reject,
+}
+
+/// The copies that waited for a notification to be settled. They are
+/// settled as it is: a copy may be the broker's own delivery of it again
+/// (its connection was lost while it was handled), which is then the only
+/// one left when a requeue or a reject cannot reach the broker any more.
+/// Requeued, a plain copy comes back once more and is dropped then.
+#[must_use = "copies are settled by `settle`"]
+pub(super) struct Copies {
+    copies: Vec<Delivery>,
+    fate: Fate,
+}
 
 impl Copies {
-    /// Acknowledges every copy.
-    pub(super) async fn drop_all(self) {
-        for mut copy in self.0 {
-            drop_copy(&mut copy).await;
+    /// Settles every copy as the notification was settled.
+    pub(super) async fn settle(self) {
+        for mut copy in self.copies {
+            settle_copy(&mut copy, self.fate).await;
         }
     }
 }
@@ -100,9 +121,9 @@ impl Copies {
 impl Drop for Taken {
     fn drop(&mut self) {
         // Given up half-way (the runtime is shutting down, say): the
-        // notification is not settled, and its copies are dropped from a
-        // task of their own when a runtime is still there; otherwise the
-        // broker delivers them again once the channel closes.
+        // notification is not settled, and its copies go back to the broker
+        // from a task of their own when a runtime is still there; otherwise
+        // the broker delivers them again once the channel closes.
         let copies = self.end(true);
         if copies.is_empty() {
             return;
@@ -110,17 +131,21 @@ impl Drop for Taken {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
                 for mut copy in copies {
-                    drop_copy(&mut copy).await;
+                    settle_copy(&mut copy, Fate::Requeue).await;
                 }
             });
         }
     }
 }
 
-/// Acknowledges a copy: the notification it copies is handled, or back
-/// with the broker.
-async fn drop_copy(copy: &mut Delivery) {
-    if let Err(error) = copy.ack().await {
-        tracing::warn!(%error, "acknowledging a copy of a notification");
+/// Settles a copy as `fate` says.
+async fn settle_copy(copy: &mut Delivery, fate: Fate) {
+    let settled = match fate {
+        Fate::Ack => copy.ack().await,
+        Fate::Requeue => copy.reject(true).await,
+        Fate::Reject => copy.reject(false).await,
+    };
+    if let Err(error) = settled {
+        tracing::warn!(%error, "settling a copy of a notification");
     }
 }
