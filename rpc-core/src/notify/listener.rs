@@ -22,6 +22,8 @@ use crate::{DEFAULT_MAX_MESSAGE_SIZE, Error, Executor, Health, ServerHandle, Tar
 
 mod duplicates;
 
+use duplicates::Fate;
+
 /// Receives notifications and hands them to its endpoints, as
 /// oslo.messaging's notification listener.
 ///
@@ -130,9 +132,10 @@ pub struct NotificationStats {
     /// exceed what was sent.
     pub left_to_broker: u64,
     /// Copies of a notification the listener handled lately, or was
-    /// handling (the same `_unique_id`): acknowledged and dropped. A
-    /// notifier that lost its connection publishes again, and a broker
-    /// delivers again what it was not told was acknowledged.
+    /// handling (the same `_unique_id`): not handled again, but dropped (or,
+    /// for one that waited, settled as the one it copies). A notifier that
+    /// lost its connection publishes again, and a broker delivers again
+    /// what it was not told was settled.
     pub duplicates: u64,
 }
 
@@ -670,17 +673,12 @@ async fn outcome(
 }
 
 impl Shared {
-    /// Whether `verdict` gives the notification back to the broker.
-    fn requeues(&self, verdict: Verdict) -> bool {
-        self.allow_requeue && verdict == Verdict::Result(NotificationResult::Requeue)
-    }
-
-    /// How `verdict` settles the notification.
-    fn fate(&self, verdict: Verdict) -> duplicates::Fate {
+    /// How `verdict` settles the notification: a requeue only when allowed.
+    fn fate(&self, verdict: Verdict) -> Fate {
         match verdict {
-            Verdict::Reject => duplicates::Fate::Reject,
-            _ if self.requeues(verdict) => duplicates::Fate::Requeue,
-            Verdict::Result(_) => duplicates::Fate::Ack,
+            Verdict::Reject => Fate::Reject,
+            Verdict::Result(NotificationResult::Requeue) if self.allow_requeue => Fate::Requeue,
+            Verdict::Result(_) => Fate::Ack,
         }
     }
 }
@@ -689,23 +687,23 @@ impl Shared {
 /// `priority` notification.
 async fn settle(shared: &Shared, delivery: &mut Delivery, priority: Priority, verdict: Verdict) {
     let counters = &shared.counters;
-    let (counter, settled) = match verdict {
-        Verdict::Reject => (Settled::Rejected, &counters.rejected),
-        _ if shared.requeues(verdict) => (Settled::Requeued, &counters.requeued),
-        Verdict::Result(_) => (Settled::Handled, &counters.handled),
+    let fate = shared.fate(verdict);
+    let (counter, settled) = match fate {
+        Fate::Reject => (Settled::Rejected, &counters.rejected),
+        Fate::Requeue => (Settled::Requeued, &counters.requeued),
+        Fate::Ack => (Settled::Handled, &counters.handled),
     };
     counters.add(settled, 1);
     shared.metrics.settled(Some(priority), counter, 1);
-    let settled = match verdict {
-        Verdict::Reject => delivery.reject(false).await,
-        _ if shared.requeues(verdict) => delivery.reject(true).await,
-        Verdict::Result(NotificationResult::Requeue) => {
-            tracing::warn!(
-                "a handler asked for a requeue, but the listener does not allow it (`allow_requeue`); acknowledging"
-            );
-            delivery.ack().await
-        }
-        Verdict::Result(NotificationResult::Handled) => delivery.ack().await,
+    if fate == Fate::Ack && verdict == Verdict::Result(NotificationResult::Requeue) {
+        tracing::warn!(
+            "a handler asked for a requeue, but the listener does not allow it (`allow_requeue`); acknowledging"
+        );
+    }
+    let settled = match fate {
+        Fate::Reject => delivery.reject(false).await,
+        Fate::Requeue => delivery.reject(true).await,
+        Fate::Ack => delivery.ack().await,
     };
     if let Err(error) = settled {
         tracing::warn!(%error, "settling a notification");
