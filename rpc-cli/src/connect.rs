@@ -154,10 +154,12 @@ async fn open(url: &str) -> Result<Transport, Exit> {
     rpc_core::transport_from_url(url).await.map_err(Exit::from)
 }
 
-/// Logs on stderr: warnings by default, more with `-v`, or as `RUST_LOG` says.
+/// Logs on stderr: warnings by default, more with `-v`, or as `RUST_LOG` says;
+/// the notifications of the `log` notification driver (`rpc notify --driver
+/// log`) at every priority.
 pub(crate) fn init_logging(verbose: u8) {
     let level = match verbose {
-        0 => "warn,lapin=error",
+        0 => "warn,lapin=error,rpc_core::notify::log_driver=debug",
         1 => "debug",
         _ => "trace",
     };

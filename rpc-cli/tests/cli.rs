@@ -636,6 +636,33 @@ fn bad_command_lines_exit_2_with_a_clear_message() {
     assert!(stdout(&completions).contains("_rpc()"), "{}", stdout(&completions));
 }
 
+/// `rpc notify --driver log` shows the notification it logs, at any
+/// priority (it logged below the default level, and showed nothing).
+#[test]
+fn the_log_driver_shows_what_it_logs() {
+    for priority in ["debug", "info", "error"] {
+        let logged = rpc(&[
+            "--transport-url",
+            &url(),
+            "notify",
+            "--driver",
+            "log",
+            "--priority",
+            priority,
+            "--event-type",
+            "cli.logged",
+            "--payload",
+            r#"{"k": 1}"#,
+        ]);
+        assert!(logged.status.success(), "{}", stderr(&logged));
+        assert!(
+            stderr(&logged).contains("cli.logged"),
+            "{priority}: {}",
+            stderr(&logged)
+        );
+    }
+}
+
 #[test]
 fn describes_and_compares_endpoint_descriptions() {
     let api = |version: &str| format!("{}/../tests/api/inventory-{version}.json", env!("CARGO_MANIFEST_DIR"));
@@ -652,6 +679,16 @@ fn describes_and_compares_endpoint_descriptions() {
     );
     let as_json = rpc(&["describe", "--json", &api("1.1")]);
     assert_eq!(json(&as_json)["version"], "1.1");
+    // Several files: one JSON document, an array.
+    let both = rpc(&["describe", "--json", &api("1.1"), &api("1.2")]);
+    let both = json(&both);
+    let versions: Vec<&Value> = both
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|one| &one["version"])
+        .collect();
+    assert_eq!(versions, ["1.1", "1.2"]);
 
     let compatible = rpc(&["compat", &api("1.1"), &api("1.2")]);
     assert!(

@@ -16,7 +16,7 @@ pub(crate) struct DescribeArgs {
     /// Description files (JSON), as `rpc_core::api::compat` writes them.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
-    /// Prints the descriptions as JSON instead.
+    /// Prints the descriptions as JSON instead (an array for several files).
     #[arg(long)]
     json: bool,
 }
@@ -34,15 +34,23 @@ fn read(path: &PathBuf) -> Result<EndpointDescription, Exit> {
     compat::read_snapshot(path).map_err(|error| Exit::Config(error.to_string()))
 }
 
-/// Prints each description: the endpoint, then a line per method.
+/// Prints each description: the endpoint, then a line per method; with
+/// `--json`, one JSON document: the description, or an array of them for
+/// several files.
 pub(crate) fn describe(args: &DescribeArgs) -> Result<(), Exit> {
-    for file in &args.files {
-        let description = read(file)?;
-        if args.json {
-            println!("{}", description.to_json());
-            continue;
+    let descriptions = args.files.iter().map(read).collect::<Result<Vec<_>, _>>()?;
+    match descriptions.as_slice() {
+        [one] if args.json => println!("{}", one.to_json()),
+        several if args.json => {
+            let json = serde_json::to_string_pretty(several)
+                .map_err(|error| Exit::Failed(format!("cannot write the descriptions as JSON: {error}")))?;
+            println!("{json}");
         }
-        print!("{}", text(&description));
+        all => {
+            for description in all {
+                print!("{}", text(description));
+            }
+        }
     }
     Ok(())
 }
