@@ -20,7 +20,7 @@ use crate::config::AmqpConfig;
 use crate::gone::GoneQueues;
 use crate::link::Link;
 use crate::listener::{AmqpListener, ConsumerStats, QueueConsumer, ReplyConsumer};
-use crate::publisher::{Message, Outcome, Publisher, UnconfirmedKind};
+use crate::publisher::{self, Message, Outcome, Publisher, UnconfirmedKind};
 use crate::topology;
 
 /// The publishes of one at-least-once message after the first: a message
@@ -277,7 +277,7 @@ impl AmqpDriver {
             let declared = self.declare_notification_queue(route, routing_key.as_str(), message.retry);
             match tokio::time::timeout_at(give_up, declared).await {
                 Ok(declared) => declared?,
-                Err(_) => return Err(undeclared(self.publisher.link().blocked())),
+                Err(_) => return Err(publisher::not_sent_in_time(self.publisher.link().blocked())),
             }
             let outgoing = Message {
                 exchange: topology::short(&route.exchange)?,
@@ -331,23 +331,6 @@ impl AmqpDriver {
             .or_default()
             .insert(key.to_owned());
         Ok(())
-    }
-}
-
-/// Why a notification's queue could not be declared in time: the broker
-/// blocked publishers (`blocked`), or was unreachable.
-fn undeclared(blocked: Option<Arc<str>>) -> TransportError {
-    match blocked {
-        Some(why) => TransportError::new(
-            TransportErrorKind::Blocked,
-            format!(
-                "the broker blocks publishers ({why}) and did not lift the block in time; the notification was not sent"
-            ),
-        ),
-        None => TransportError::new(
-            TransportErrorKind::Unreachable,
-            "the broker was unreachable until the notification's time ran out; it was not sent",
-        ),
     }
 }
 

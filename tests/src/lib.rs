@@ -10,6 +10,7 @@ pub mod conformance;
 pub mod hostile;
 pub mod interop;
 pub mod logs;
+pub mod passthrough;
 pub mod private_broker;
 pub mod prometheus;
 pub mod proxy;

@@ -6,11 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rpc_core::transport::memory::{Broker, MemoryDriver};
-use rpc_core::transport::{
-    Address, Driver, ListenOptions, Listener, OutgoingMessage, ReplyQueue, ReplySink, async_trait,
-};
-use rpc_core::{Client, Context, Error, Server, Target, Transport, TransportError, TransportErrorKind};
+use rpc_core::transport::{Address, Driver, OutgoingMessage, ReplyQueue, ReplySink, async_trait};
+use rpc_core::{Client, Context, Error, Server, Target, TransportError, TransportErrorKind};
 use rpc_tests::api::{Calculator, CalculatorClient};
+use rpc_tests::passthrough::{Passing, Passthrough};
 use tokio::sync::Notify;
 
 /// A memory driver that holds back requests while `held` is set, and lets
@@ -62,7 +61,11 @@ impl std::ops::Deref for HeldDriver {
 }
 
 #[async_trait]
-impl Driver for HeldDriver {
+impl Passthrough for HeldDriver {
+    fn inner(&self) -> &dyn Driver {
+        &self.inner
+    }
+
     async fn send(&self, address: Address<'_>, message: OutgoingMessage) -> Result<(), TransportError> {
         loop {
             let released = self.released.notified();
@@ -73,14 +76,6 @@ impl Driver for HeldDriver {
             released.await;
         }
         self.inner.send(address, message).await
-    }
-
-    async fn reply(&self, reply_to: &str, message: OutgoingMessage) -> Result<(), TransportError> {
-        self.inner.reply(reply_to, message).await
-    }
-
-    async fn listen(&self, address: Address<'_>, options: &ListenOptions) -> Result<Box<dyn Listener>, TransportError> {
-        self.inner.listen(address, options).await
     }
 
     async fn listen_replies(&self, sink: Arc<dyn ReplySink>) -> Result<ReplyQueue, TransportError> {
@@ -99,7 +94,7 @@ async fn a_call_still_going_out_when_the_connection_is_lost_is_answered() {
         .unwrap();
     server.start().await.unwrap();
     let calc = CalculatorClient::new(Client::new(
-        Transport::new(HeldDriver(Arc::clone(&held))),
+        Passing::transport(HeldDriver(Arc::clone(&held))),
         Target::topic("held"),
     ));
     let ctx = Context::new();

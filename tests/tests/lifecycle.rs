@@ -2,17 +2,15 @@
 //! listening, as a timeout around it does) leaves the server or listener
 //! stopped, startable again, not marked running with nothing running.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rpc_core::notify::{NotificationListener, NotificationResult, Notifier, handler};
 use rpc_core::transport::memory::{Broker, MemoryDriver};
-use rpc_core::transport::{
-    Address, Driver, ListenOptions, Listener, NotificationRoute, OutgoingMessage, ReplyQueue, ReplySink, async_trait,
-};
+use rpc_core::transport::{Address, Driver, ListenOptions, Listener, NotificationRoute, async_trait};
 use rpc_core::{Client, Context, Server, Target, Transport, TransportError, json};
 use rpc_tests::api::{Calculator, CalculatorClient};
+use rpc_tests::passthrough::{Passing, Passthrough};
 
 /// A memory driver whose first `listen` and first `listen_notifications`
 /// never finish, as over a broker that stopped answering.
@@ -25,7 +23,7 @@ struct FirstListenHangs {
 
 impl FirstListenHangs {
     fn transport(broker: &Broker) -> Transport {
-        Transport::new(FirstListenHangs {
+        Passing::transport(FirstListenHangs {
             inner: broker.driver(),
             listened: AtomicBool::new(false),
             listened_notifications: AtomicBool::new(false),
@@ -34,13 +32,9 @@ impl FirstListenHangs {
 }
 
 #[async_trait]
-impl Driver for FirstListenHangs {
-    async fn send(&self, address: Address<'_>, message: OutgoingMessage) -> Result<(), TransportError> {
-        self.inner.send(address, message).await
-    }
-
-    async fn reply(&self, reply_to: &str, message: OutgoingMessage) -> Result<(), TransportError> {
-        self.inner.reply(reply_to, message).await
+impl Passthrough for FirstListenHangs {
+    fn inner(&self) -> &dyn Driver {
+        &self.inner
     }
 
     async fn listen(&self, address: Address<'_>, options: &ListenOptions) -> Result<Box<dyn Listener>, TransportError> {
@@ -48,14 +42,6 @@ impl Driver for FirstListenHangs {
             std::future::pending::<()>().await;
         }
         self.inner.listen(address, options).await
-    }
-
-    async fn listen_replies(&self, sink: Arc<dyn ReplySink>) -> Result<ReplyQueue, TransportError> {
-        self.inner.listen_replies(sink).await
-    }
-
-    async fn notify(&self, route: &NotificationRoute, message: OutgoingMessage) -> Result<(), TransportError> {
-        self.inner.notify(route, message).await
     }
 
     async fn listen_notifications(

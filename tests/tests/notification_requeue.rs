@@ -11,11 +11,9 @@ use std::time::Duration;
 
 use rpc_core::notify::{NotificationListener, NotificationResult, Notifier, Priority, handler};
 use rpc_core::transport::memory::{Broker, MemoryDriver};
-use rpc_core::transport::{
-    Acker, Address, Bytes, Delivery, Driver, ListenOptions, Listener, NotificationRoute, OutgoingMessage, ReplyQueue,
-    ReplySink, async_trait,
-};
-use rpc_core::{Codec, Context, Target, Transport, TransportError, json};
+use rpc_core::transport::{Acker, Bytes, Delivery, Driver, ListenOptions, Listener, NotificationRoute, async_trait};
+use rpc_core::{Codec, Context, Target, TransportError, json};
+use rpc_tests::passthrough::{Passing, Passthrough};
 use tokio::sync::{Mutex, Notify, mpsc};
 
 /// How many times the handler ran, told to whoever waits.
@@ -90,25 +88,9 @@ impl Redeliveries {
 }
 
 #[async_trait]
-impl Driver for RequeuedAtOnce {
-    async fn send(&self, address: Address<'_>, message: OutgoingMessage) -> Result<(), TransportError> {
-        self.inner.send(address, message).await
-    }
-
-    async fn reply(&self, reply_to: &str, message: OutgoingMessage) -> Result<(), TransportError> {
-        self.inner.reply(reply_to, message).await
-    }
-
-    async fn listen(&self, address: Address<'_>, options: &ListenOptions) -> Result<Box<dyn Listener>, TransportError> {
-        self.inner.listen(address, options).await
-    }
-
-    async fn listen_replies(&self, sink: Arc<dyn ReplySink>) -> Result<ReplyQueue, TransportError> {
-        self.inner.listen_replies(sink).await
-    }
-
-    async fn notify(&self, route: &NotificationRoute, message: OutgoingMessage) -> Result<(), TransportError> {
-        self.inner.notify(route, message).await
+impl Passthrough for RequeuedAtOnce {
+    fn inner(&self) -> &dyn Driver {
+        &self.inner
     }
 
     async fn listen_notifications(
@@ -244,7 +226,7 @@ async fn a_requeued_notification_delivered_again_at_once_is_handled() {
 async fn requeued_and_delivered_again_at_once(batch: Option<usize>) {
     let broker = Broker::new();
     let attempts = Arc::new(Attempts::default());
-    let transport = Transport::new(RequeuedAtOnce {
+    let transport = Passing::transport(RequeuedAtOnce {
         inner: broker.driver(),
         attempts: Arc::clone(&attempts),
         lose_first: false,
@@ -305,7 +287,7 @@ async fn a_copy_waiting_for_a_requeue_that_failed_is_handled() {
     let broker = Broker::new();
     let attempts = Arc::new(Attempts::default());
     let redeliveries = Arc::new(Redeliveries::default());
-    let transport = Transport::new(RequeuedAtOnce {
+    let transport = Passing::transport(RequeuedAtOnce {
         inner: broker.driver(),
         attempts: Arc::clone(&attempts),
         lose_first: true,

@@ -9,14 +9,13 @@ use rpc_core::notify::{
     Notification, NotificationFilter, NotificationListener, NotificationResult, Notifier, NotifyDriver, Priority,
     handler, notifications,
 };
-use rpc_core::transport::{
-    Address, Driver, ListenOptions, Listener, NotificationRoute, OutgoingMessage, ReplyQueue, ReplySink, async_trait,
-};
+use rpc_core::transport::{Driver, NotificationRoute, OutgoingMessage, async_trait};
 use rpc_core::{Context, Error, Executor, Target, TraceContext, Transport, TransportError, Value, json};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use super::unique_topic;
+use crate::passthrough::{Passing, Passthrough};
 
 /// The notifications a test endpoint saw.
 #[derive(Clone, Debug, Default)]
@@ -422,7 +421,7 @@ struct Twice(Transport);
 impl Twice {
     fn transport(inner: Transport) -> Transport {
         let (codec, exchange) = (inner.codec(), inner.control_exchange().to_owned());
-        Transport::builder(Twice(inner))
+        Transport::builder(Passing(Twice(inner)))
             .codec(codec)
             .control_exchange(exchange)
             .build()
@@ -430,21 +429,9 @@ impl Twice {
 }
 
 #[async_trait]
-impl Driver for Twice {
-    async fn send(&self, address: Address<'_>, message: OutgoingMessage) -> Result<(), TransportError> {
-        self.0.driver().send(address, message).await
-    }
-
-    async fn reply(&self, reply_to: &str, message: OutgoingMessage) -> Result<(), TransportError> {
-        self.0.driver().reply(reply_to, message).await
-    }
-
-    async fn listen(&self, address: Address<'_>, options: &ListenOptions) -> Result<Box<dyn Listener>, TransportError> {
-        self.0.driver().listen(address, options).await
-    }
-
-    async fn listen_replies(&self, sink: Arc<dyn ReplySink>) -> Result<ReplyQueue, TransportError> {
-        self.0.driver().listen_replies(sink).await
+impl Passthrough for Twice {
+    fn inner(&self) -> &dyn Driver {
+        self.0.driver()
     }
 
     async fn notify(&self, route: &NotificationRoute, message: OutgoingMessage) -> Result<(), TransportError> {
