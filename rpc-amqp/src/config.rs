@@ -482,8 +482,16 @@ fn parse_url(url: &str) -> Result<AmqpConfig, String> {
         let key = key.as_str();
         match key {
             "ssl" => {}
+            // As oslo's, these apply only with TLS on: `ssl_ca_file` set
+            // beside `ssl = False` in a service's files connects in plain.
             "ssl_ca_file" | "ssl_cert_file" | "ssl_key_file" => {
-                let tls = tls.get_or_insert_with(TlsConfig::default);
+                let Some(tls) = tls.as_mut() else {
+                    tracing::warn!(
+                        option = key,
+                        "ignoring a TLS option: TLS is off (`amqps://` or `ssl=true` turns it on)"
+                    );
+                    continue;
+                };
                 let path = Some(PathBuf::from(value));
                 match key {
                     "ssl_ca_file" => tls.ca_file = path,
@@ -642,6 +650,27 @@ mod tests {
     }
 
     #[test]
+    fn tls_files_apply_only_with_tls_on() {
+        // As oslo's `ssl_ca_file` with `ssl = False`: a plain connection.
+        for url in [
+            "amqp://h/?ssl_ca_file=/etc/ca.pem",
+            "amqp://h/?ssl=false&ssl_ca_file=/etc/ca.pem&ssl_cert_file=/c.pem",
+        ] {
+            let config = AmqpConfig::from_url(url).unwrap();
+            assert!(config.tls.is_none(), "{url}");
+            assert_eq!(config.hosts[0].port, 5672, "{url}");
+        }
+        for url in [
+            "amqp://h/?ssl_ca_file=/etc/ca.pem&ssl=true",
+            "amqps://h/?ssl_ca_file=/etc/ca.pem",
+        ] {
+            let config = AmqpConfig::from_url(url).unwrap();
+            assert_eq!(config.tls.unwrap().ca_file, Some(PathBuf::from("/etc/ca.pem")), "{url}");
+            assert_eq!(config.hosts[0].port, 5671, "{url}");
+        }
+    }
+
+    #[test]
     fn bad_urls_are_clear_and_hide_passwords() {
         for (url, needle) in [
             ("http://u:secret@h", "unsupported scheme `http`"),
@@ -657,7 +686,7 @@ mod tests {
                 "must be a number of seconds",
             ),
             ("amqp://u:secret@h/?codec=xml", "unknown codec `xml`"),
-            ("amqp://u:secret@h/?ssl_cert_file=/c.pem", "go together"),
+            ("amqps://u:secret@h/?ssl_cert_file=/c.pem", "go together"),
             ("amqp://u:secret@[::1/", "unclosed `[`"),
         ] {
             let error = AmqpConfig::from_url(url).unwrap_err().to_string();

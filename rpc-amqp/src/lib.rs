@@ -28,10 +28,10 @@
 //! | `codec` | what clients send: `msgpack`, or `oslo` (oslo.messaging's JSON, for Python servers) | `msgpack` |
 //! | `control_exchange` | exchange of targets that name none | `openstack` |
 //! | `heartbeat` (`heartbeat_timeout_threshold`) | AMQP heartbeat, seconds; a dead peer is noticed within twice this | 10 |
-//! | `connect_timeout` | seconds one connection attempt may take | 10 |
+//! | `connect_timeout` | seconds one connection attempt may take (its socket is then shut) | 10 |
 //! | `startup_timeout` | seconds the first connection keeps trying the hosts, with the reconnection backoff, while no broker answers | 30 |
 //! | `prefetch` (`rabbit_qos_prefetch_count`) | cap on a server's prefetch (by default its concurrency limit) | none |
-//! | `retry_interval` (`rabbit_retry_interval`) | first reconnection delay, seconds (at least 0.1: 0 would retry in a loop); doubles, with jitter | 1 |
+//! | `retry_interval` (`rabbit_retry_interval`) | first reconnection delay, seconds (at least 0.1: 0 would retry in a loop); doubles, with jitter, and starts again only after a connection that lasted longer than the next delay | 1 |
 //! | `max_retry_interval` (`rabbit_interval_max`) | longest reconnection delay, seconds | 30 |
 //! | `failover_strategy` (`kombu_failover_strategy`) | `round-robin` or `shuffle` | `round-robin` |
 //! | `durable` (`amqp_durable_queues`) | durable control exchange, persistent messages | false |
@@ -47,7 +47,7 @@
 //! | `single_connection` | servers consume on the publishing connection (see *Connections*) | false |
 //! | `confirm_calls` | calls' requests wait for the broker's publisher confirm, as casts do (see *Behaviour*) | false |
 //! | `confirm_replies` | a server's replies wait for the broker's publisher confirm, and go out again when lost or returned, as oslo's do; `false`: at-most-once replies, a frame and a wake-up saved per call (see *Behaviour*) | true |
-//! | `ssl`, `ssl_ca_file`, `ssl_cert_file`, `ssl_key_file` | TLS; extra CA (PEM), client certificate and PKCS#8 key | off |
+//! | `ssl`, `ssl_ca_file`, `ssl_cert_file`, `ssl_key_file` | TLS; extra CA (PEM), client certificate and PKCS#8 key, which apply only with TLS on (`ssl=true` or `amqps://`), as oslo's | off |
 //! | `connection_name` | the connections' names in the broker (suffixed with `:publish` and `:consume`) | `<program>:<pid>` |
 //!
 //! Unknown options are ignored with a warning, so an OpenStack transport URL
@@ -153,6 +153,7 @@
 //! cluster.
 
 mod acks;
+mod attempt;
 mod backoff;
 mod config;
 mod driver;

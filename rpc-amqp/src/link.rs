@@ -14,7 +14,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use lapin::tcp::{OwnedIdentity, OwnedTLSConfig};
 use lapin::uri::{AMQPAuthority, AMQPQueryString, AMQPScheme, AMQPUri, AMQPUserInfo};
-use lapin::{Connection, ConnectionProperties, DefaultConnectionBuilder, Event};
+use lapin::{Connection, ConnectionProperties, Event};
 use rpc_core::transport::Retry;
 use rpc_core::{TransportError, TransportErrorKind};
 use tokio::sync::watch;
@@ -259,6 +259,7 @@ async fn supervise(plan: Plan, mut host: usize, mut connected: Arc<Connected>, s
     let role = plan.role;
     let mut backoff = Backoff::new(plan.config.retry_interval, plan.config.max_retry_interval);
     let mut closed = state.subscribe();
+    let mut up_since = tokio::time::Instant::now();
     loop {
         // Up: wait for the connection to fail, or for the link to close.
         let error = tokio::select! {
@@ -280,7 +281,7 @@ async fn supervise(plan: Plan, mut host: usize, mut connected: Arc<Connected>, s
         if !advance(&state, down) {
             return;
         }
-        backoff.reset();
+        backoff.connection_lost(up_since.elapsed());
         // Down: try the next hosts in turn until one answers.
         let mut attempts = 0u64;
         connected = loop {
@@ -317,6 +318,7 @@ async fn supervise(plan: Plan, mut host: usize, mut connected: Arc<Connected>, s
             let _ = connected.connection.close(200, "closing".into()).await;
             return;
         }
+        up_since = tokio::time::Instant::now();
     }
 }
 
@@ -436,19 +438,10 @@ impl Plan {
             },
         };
         let where_to = format!("connecting to {}:{}", host.host, host.port);
-        let mut builder = DefaultConnectionBuilder::new()
-            .map_err(|error| ConnectError {
-                error: from_lapin(error, &where_to),
-                retry: false,
-            })?
-            .with_uri(uri)
-            .with_properties(self.properties.clone());
-        if let Some(tls) = &self.tls {
-            builder = builder.with_tls_config(tls.clone());
-        }
-        match tokio::time::timeout(config.connect_timeout, builder.connect()).await {
-            Ok(Ok(connection)) => Ok(connection),
-            Ok(Err(error)) => {
+        let tls = self.tls.clone().unwrap_or_default();
+        match crate::attempt::connect(uri, tls, self.properties.clone(), config.connect_timeout).await {
+            Some(Ok(connection)) => Ok(connection),
+            Some(Err(error)) => {
                 let absent = broker_absent(&error);
                 let error = from_lapin(error, &where_to);
                 let kind = match error.kind() {
@@ -460,7 +453,7 @@ impl Plan {
                     retry: absent,
                 })
             }
-            Err(_) => Err(ConnectError {
+            None => Err(ConnectError {
                 error: TransportError::new(
                     TransportErrorKind::Unreachable,
                     format!("{where_to}: no answer within {:?}", config.connect_timeout),

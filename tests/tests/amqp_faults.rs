@@ -861,3 +861,66 @@ async fn wait_for_health(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A connection attempt given up at `connect_timeout` leaves nothing
+/// behind: its socket is shut at once (lapin's handshake went on holding
+/// it, on its own thread, for as long as the host said nothing), in plain
+/// and over TLS.
+#[tokio::test]
+async fn an_attempt_given_up_shuts_its_socket() {
+    use tokio::io::AsyncReadExt;
+
+    for scheme in ["amqp", "amqps"] {
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = silent.local_addr().unwrap().port();
+        let url = format!("{scheme}://guest:guest@127.0.0.1:{port}/%2f?connect_timeout=0.5&startup_timeout=0");
+        let (connecting, accepted) = tokio::join!(rpc_amqp::connect(&url), silent.accept());
+        let error = connecting.unwrap_err();
+        assert!(error.to_string().contains("no answer within"), "{scheme}: {error}");
+        let (mut socket, _) = accepted.unwrap();
+        let ended = tokio::time::timeout(Duration::from_secs(5), async {
+            let mut read = [0; 512];
+            // The protocol header (or TLS's hello), then the end.
+            while matches!(socket.read(&mut read).await, Ok(length) if length > 0) {}
+        })
+        .await;
+        assert!(
+            ended.is_ok(),
+            "{scheme}: the attempt given up still holds its socket 5 s later"
+        );
+    }
+}
+
+/// A connection lost soon after it came up (a broker, or something in front
+/// of it, that accepts and then drops it) is not taken again at once every
+/// time: the delays keep growing until a connection lasts longer than the
+/// next delay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flapping_connection_is_retried_with_growing_delays() {
+    let proxy = Proxy::start(upstream_of(&broker::url())).await;
+    let options = format!(
+        "{TEST_OPTIONS}&retry_interval=1&max_retry_interval=30&heartbeat=2&connect_timeout=2&single_connection=true"
+    );
+    let transport = broker::connect_url(&through(&broker::url(), &[proxy.port()], &options)).await;
+    let reconnected = async |count: u64| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while transport.driver_stats().reconnections < count || !transport.driver().is_connected() {
+            assert!(Instant::now() < deadline, "no reconnection {count}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    // The first connection is lost: it lasted, and is taken again at once.
+    proxy.cut().await;
+    proxy.restore();
+    reconnected(1).await;
+    // Its replacement is lost at once: it flapped, and the next waits.
+    proxy.cut().await;
+    let cut = Instant::now();
+    proxy.restore();
+    reconnected(2).await;
+    assert!(
+        cut.elapsed() >= Duration::from_millis(500),
+        "reconnected {:?} after a connection that flapped",
+        cut.elapsed()
+    );
+}
