@@ -663,6 +663,28 @@ fn the_log_driver_shows_what_it_logs() {
     }
 }
 
+/// `rpc notify` with files whose only notification driver is one it does
+/// not have (oslo's `routing`) says so and exits 2; it sent nothing and
+/// exited 0, with a warning. `--driver` still sends.
+#[test]
+fn notify_refuses_files_whose_drivers_it_does_not_have() {
+    let files = Files::new("unknown_driver");
+    let conf = files.write(
+        "nova.conf",
+        "[DEFAULT]\ntransport_url = rabbit://guest:guest@127.0.0.1:5672/\n\
+         [oslo_messaging_notifications]\ndriver = routing\n",
+    );
+    let notify = ["--config-file", conf.as_str(), "notify", "--event-type", "cli.unknown"];
+    let refused = rpc(&notify);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("(routing)"), "{}", stderr(&refused));
+    let mut with_driver = notify.to_vec();
+    with_driver.extend_from_slice(&["--driver", "log"]);
+    let sent = rpc(&with_driver);
+    assert!(sent.status.success(), "{}", stderr(&sent));
+    assert!(stderr(&sent).contains("cli.unknown"), "{}", stderr(&sent));
+}
+
 #[test]
 fn describes_and_compares_endpoint_descriptions() {
     let api = |version: &str| format!("{}/../tests/api/inventory-{version}.json", env!("CARGO_MANIFEST_DIR"));

@@ -43,6 +43,20 @@ fn parse_driver(name: &str) -> Result<NotifyDriver, String> {
         .ok_or_else(|| format!("unknown driver `{name}`; expected messagingv2, messaging, log or noop"))
 }
 
+/// Refuses files whose notification drivers are all ones this framework
+/// does not have (oslo's `routing`, say): the notifier would send nothing,
+/// and the command would say it sent.
+fn unknown_drivers_only(drivers: &[String]) -> Result<(), Exit> {
+    if drivers.is_empty() || drivers.iter().any(|name| NotifyDriver::from_name(name).is_some()) {
+        return Ok(());
+    }
+    Err(Exit::Usage(format!(
+        "the files' notification drivers ({}) are none this tool has: nothing would be sent; \
+         pass --driver messagingv2, messaging, log or noop",
+        drivers.join(", ")
+    )))
+}
+
 /// Sends the notification.
 pub(crate) async fn notify(global: &Global, args: NotifyArgs) -> Result<(), Exit> {
     let payload: serde_json::Value =
@@ -51,8 +65,12 @@ pub(crate) async fn notify(global: &Global, args: NotifyArgs) -> Result<(), Exit
         Some(json) => rpc_core::Context::from(object("--context", json)?),
         None => rpc_core::Context::new(),
     };
+    let config = global.config()?;
+    if let Some(config) = config.filter(|_| args.driver.is_none()) {
+        unknown_drivers_only(&config.options().notifications.driver)?;
+    }
     let transport = global.notification_transport().await?;
-    let mut notifier = match global.config()? {
+    let mut notifier = match config {
         // The files' driver, topics and retry, then the command line's.
         // Files without a driver send nothing, as oslo does; the command asks to send.
         Some(config) if config.options().notifications.driver.is_empty() => config
