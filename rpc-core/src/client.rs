@@ -392,7 +392,8 @@ impl Client {
         let pending = tokio::time::timeout_at(deadline, sending)
             .await
             .map_err(|_| not_sent())??;
-        // Dropped before its answer (the caller gave up), the call is cancelled.
+        // Dropped before its answer (the caller gave up), or given up on a
+        // server gone silent, the call is cancelled.
         let mut call = InFlight {
             client: self,
             pending,
@@ -403,7 +404,9 @@ impl Client {
             .wait(&mut call.pending, deadline, timeout, method)
             .instrument(span)
             .await;
-        call.answered = true;
+        // A server that stopped sending heartbeats may be alive all the
+        // same (its heartbeats late): nobody waits for its answer now.
+        call.answered = !matches!(reply, Err(Error::HeartbeatTimeout { .. }));
         let reply = reply?;
         match reply.failure {
             Some(failure) => Err(Error::Remote(failure)),
@@ -631,7 +634,8 @@ impl Drop for Recorded<'_> {
 }
 
 /// A call waiting for its answer. Dropped before the answer came (its
-/// caller's future was dropped), it cancels the call on the server handling
+/// caller's future was dropped, or the call failed with
+/// [`Error::HeartbeatTimeout`]), it cancels the call on the server handling
 /// it, when the caller knows which and that it understands cancels: the
 /// server that sent a progress notice, or the pinned server when the call
 /// is in MessagePack (only Rust servers speak it). Otherwise the server

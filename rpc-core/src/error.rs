@@ -48,6 +48,10 @@ pub enum Error {
         progress: CallProgress,
     },
     /// The server stopped sending call-monitor heartbeats for a long call.
+    /// The call is cancelled on that server when the caller knows it is a
+    /// Rust server (it sent a progress notice, or the call is pinned to it
+    /// in MessagePack), as a dropped call is: it may be alive all the same,
+    /// and nobody waits for its answer now.
     #[error("the server handling `{method}` on {target} sent no heartbeat for {timeout:?}")]
     HeartbeatTimeout {
         /// The method called.

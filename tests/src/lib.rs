@@ -97,6 +97,7 @@ macro_rules! with_conformance_scenarios {
             a_stopped_handler_answers_deadline_exceeded,
             timeouts_tell_what_happened,
             a_dropped_call_cancels_its_handler,
+            a_call_given_up_on_a_silent_server_is_cancelled,
             a_call_dropped_as_it_is_sent_is_cancelled,
             policy_refuses_with_a_typed_error,
             layers_run_in_the_order_added,

@@ -12,8 +12,8 @@ use rpc_core::transport::{
     Address, Driver, ListenOptions, Listener, OutgoingMessage, ReplyQueue, ReplySink, async_trait, headers,
 };
 use rpc_core::{
-    CallProgress, Client, Codec, Context, Error, ErrorCode, Server, Target, TraceContext, Transport, TransportError,
-    endpoint,
+    CallProgress, Client, Codec, Context, Error, ErrorCode, Prepared, Server, Target, TraceContext, Transport,
+    TransportError, endpoint,
 };
 use serde::{Deserialize, Serialize};
 
@@ -126,6 +126,28 @@ async fn start_relay(transport: Transport, topic: &str, relay: Relay) -> Server 
 async fn stop(server: Server) {
     server.stop();
     server.wait().await;
+}
+
+/// A relay server `s1` on a new topic, and a client pinned to it with a
+/// 30 s timeout; `None` (the server stopped) unless the client speaks
+/// MessagePack: only pinned MessagePack calls send cancels.
+async fn pinned_cancellable<C: Fn() -> F, F: Future<Output = Transport>>(
+    connect: C,
+    scenario: &str,
+) -> Option<(Server, Relay, Prepared<RelayClient>)> {
+    let topic = unique_topic(scenario);
+    let relay = Relay::new("s1", None);
+    let server = start_relay(connect().await, &topic, relay.clone()).await;
+    let transport = connect().await;
+    if transport.codec() != Codec::MsgPack {
+        stop(server).await;
+        return None;
+    }
+    let pinned = RelayClient::new(Client::new(transport, Target::topic(&topic)))
+        .prepare()
+        .server("s1")
+        .timeout(Duration::from_secs(30));
+    Some((server, relay, pinned))
 }
 
 /// One call through, before a test's timed ones: the client's reply queue
@@ -413,6 +435,33 @@ pub async fn a_dropped_call_cancels_its_handler<C: Fn() -> F, F: Future<Output =
     stop(server).await;
 }
 
+/// A call given up because its server went silent (no call-monitor
+/// heartbeat in time) is cancelled there, as a dropped call is: a server
+/// alive all the same (its heartbeats late) stops a handler nobody waits
+/// for, instead of running it to the call's deadline.
+pub async fn a_call_given_up_on_a_silent_server_is_cancelled<C: Fn() -> F, F: Future<Output = Transport>>(connect: C) {
+    let Some((server, relay, pinned)) = pinned_cancellable(connect, "cancel_silent").await else {
+        return;
+    };
+    // Under 2 s the server sends no heartbeats (oslo's rule): it looks silent.
+    let pinned = pinned.call_monitor_timeout(Duration::from_millis(1500));
+    let result = pinned.linger(&Context::new(), 30_000).await;
+    assert!(matches!(result, Err(Error::HeartbeatTimeout { .. })), "{result:?}");
+    let given_up = Instant::now();
+    until(Duration::from_secs(5), "the handler stopped", || {
+        relay.running.load(Ordering::SeqCst) == 0
+    })
+    .await;
+    eprintln!(
+        "the handler stopped {:?} after its call was given up",
+        given_up.elapsed()
+    );
+    let stats = server.stats();
+    assert_eq!((stats.cancelled, stats.interrupted), (1, 0), "{stats:?}");
+    assert_eq!(relay.finished.load(Ordering::SeqCst), 0);
+    stop(server).await;
+}
+
 /// A call dropped as soon as it is sent is cancelled too. Its cancel may
 /// be handled before the call is registered as running (on RabbitMQ the
 /// request's acknowledgement waits for a flush while the cancel, right
@@ -423,19 +472,9 @@ pub async fn a_dropped_call_cancels_its_handler<C: Fn() -> F, F: Future<Output =
 pub async fn a_call_dropped_as_it_is_sent_is_cancelled<C: Fn() -> F, F: Future<Output = Transport>>(connect: C) {
     use futures_util::FutureExt;
 
-    let topic = unique_topic("cancel_sent");
-    let relay = Relay::new("s1", None);
-    let server = start_relay(connect().await, &topic, relay.clone()).await;
-    let transport = connect().await;
-    if transport.codec() != Codec::MsgPack {
-        // Only pinned MessagePack calls send cancels (see above).
-        stop(server).await;
+    let Some((server, relay, pinned)) = pinned_cancellable(connect, "cancel_sent").await else {
         return;
-    }
-    let pinned = RelayClient::new(Client::new(transport, Target::topic(&topic)))
-        .prepare()
-        .server("s1")
-        .timeout(Duration::from_secs(30));
+    };
     warm_up(&pinned).await;
     let start = server.stats();
     // Rounds of 20 until one of them reached the server: a request that
