@@ -29,6 +29,9 @@ pub(crate) async fn connect(
         Err(error) => return Some(Err(error)),
     };
     let socket = Arc::new(Socket::new());
+    // Given up too when this future is dropped (a timeout around the
+    // transport's start, say) before the attempt ends.
+    let attempt = Attempt(Arc::clone(&socket));
     let open = {
         let socket = Arc::clone(&socket);
         // lapin calls this on its I/O thread, once per attempt.
@@ -39,33 +42,54 @@ pub(crate) async fn connect(
                 stream = plain.connect_with_config_async(TLSConfig::default(), &runtime) => stream?,
                 () = socket.given_up() => return Err(given_up()),
             };
-            #[cfg(unix)]
-            let handle = match &stream {
-                AsyncTcpStream::Plain(plain) => {
-                    use std::os::fd::AsFd;
-                    Some(plain.get_ref().as_fd().try_clone_to_owned()?)
-                }
-                _ => None,
-            };
-            #[cfg(not(unix))]
-            let handle = None;
-            socket.hold(handle)?;
+            socket.hold(handle_of(&stream))?;
             match uri.scheme {
                 AMQPScheme::AMQPS => Ok(stream.into_tls(&uri.authority.host, tls.as_ref()).await?),
                 AMQPScheme::AMQP => Ok(stream),
             }
         }
     };
-    let attempt = tokio::time::timeout(timeout, Connection::connector(uri, runtime, open, properties)).await;
-    match attempt {
-        Ok(connection) => {
-            socket.settle();
-            Some(connection)
+    let connection = tokio::time::timeout(timeout, Connection::connector(uri, runtime, open, properties))
+        .await
+        .ok();
+    attempt.end(connection.is_some());
+    connection
+}
+
+/// A second handle on the socket lapin just opened (on Unix), to shut it
+/// with; without one (it could not be duplicated: out of descriptors), a
+/// given-up attempt is left to lapin, as before.
+fn handle_of(stream: &AsyncTcpStream<<async_rs::Tokio as async_rs::traits::Reactor>::TcpStream>) -> Option<Handle> {
+    #[cfg(unix)]
+    if let AsyncTcpStream::Plain(plain) = stream {
+        use std::os::fd::AsFd;
+        return match plain.get_ref().as_fd().try_clone_to_owned() {
+            Ok(handle) => Some(handle),
+            Err(error) => {
+                tracing::debug!(%error, "cannot hold a connection attempt's socket");
+                None
+            }
+        };
+    }
+    None
+}
+
+/// Gives the attempt up when dropped before it ended.
+struct Attempt(Arc<Socket>);
+
+impl Attempt {
+    /// The attempt ended: it connected or failed (`true`), or took too long.
+    fn end(self, ended: bool) {
+        if ended {
+            self.0.settle();
         }
-        Err(_) => {
-            socket.give_up();
-            None
-        }
+        // Dropped: given up, unless settled.
+    }
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        self.0.give_up();
     }
 }
 
@@ -120,14 +144,15 @@ impl Socket {
         *self.held.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Held::Settled;
     }
 
-    /// Gives the attempt up: shuts its socket (lapin's thread then reads
-    /// its end), or stops it from connecting.
+    /// Gives the attempt up, unless it settled: shuts its socket (lapin's
+    /// thread then reads its end), or stops it from connecting.
     fn give_up(&self) {
+        let mut held = self.held.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if matches!(*held, Held::Settled) {
+            return;
+        }
         self.given_up.send_replace(true);
-        let held = std::mem::replace(
-            &mut *self.held.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
-            Held::GivenUp,
-        );
+        let held = std::mem::replace(&mut *held, Held::GivenUp);
         #[cfg(unix)]
         if let Held::Connecting(Some(handle)) = held {
             let _ = std::net::TcpStream::from(handle).shutdown(std::net::Shutdown::Both);

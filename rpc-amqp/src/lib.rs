@@ -28,7 +28,7 @@
 //! | `codec` | what clients send: `msgpack`, or `oslo` (oslo.messaging's JSON, for Python servers) | `msgpack` |
 //! | `control_exchange` | exchange of targets that name none | `openstack` |
 //! | `heartbeat` (`heartbeat_timeout_threshold`) | AMQP heartbeat, seconds; a dead peer is noticed within twice this | 10 |
-//! | `connect_timeout` | seconds one connection attempt may take (its socket is then shut) | 10 |
+//! | `connect_timeout` | seconds one connection attempt may take (its socket is then shut, on Unix) | 10 |
 //! | `startup_timeout` | seconds the first connection keeps trying the hosts, with the reconnection backoff, while no broker answers | 30 |
 //! | `prefetch` (`rabbit_qos_prefetch_count`) | cap on a server's prefetch (by default its concurrency limit) | none |
 //! | `retry_interval` (`rabbit_retry_interval`) | first reconnection delay, seconds (at least 0.1: 0 would retry in a loop); doubles, with jitter, and starts again only after a connection that lasted longer than the next delay | 1 |

@@ -862,21 +862,29 @@ async fn wait_for_health(
     }
 }
 
-/// A connection attempt given up at `connect_timeout` leaves nothing
-/// behind: its socket is shut at once (lapin's handshake went on holding
-/// it, on its own thread, for as long as the host said nothing), in plain
-/// and over TLS.
+/// A connection attempt given up leaves nothing behind: its socket is shut
+/// at once (lapin's handshake went on holding it, on its own thread, for as
+/// long as the host said nothing), in plain and over TLS, whether the
+/// attempt ran out of `connect_timeout` or its caller gave up on it (a
+/// timeout around the transport's connection).
 #[tokio::test]
 async fn an_attempt_given_up_shuts_its_socket() {
     use tokio::io::AsyncReadExt;
 
-    for scheme in ["amqp", "amqps"] {
+    for (scheme, caller_gives_up) in [("amqp", false), ("amqps", false), ("amqp", true)] {
+        let case = format!("{scheme}, given up by its caller: {caller_gives_up}");
         let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = silent.local_addr().unwrap().port();
-        let url = format!("{scheme}://guest:guest@127.0.0.1:{port}/%2f?connect_timeout=0.5&startup_timeout=0");
-        let (connecting, accepted) = tokio::join!(rpc_amqp::connect(&url), silent.accept());
-        let error = connecting.unwrap_err();
-        assert!(error.to_string().contains("no answer within"), "{scheme}: {error}");
+        let connect_timeout = if caller_gives_up { 30.0 } else { 0.5 };
+        let url =
+            format!("{scheme}://guest:guest@127.0.0.1:{port}/%2f?connect_timeout={connect_timeout}&startup_timeout=0");
+        let connecting = tokio::time::timeout(Duration::from_millis(500), rpc_amqp::connect(&url));
+        let (connecting, accepted) = tokio::join!(connecting, silent.accept());
+        match connecting {
+            Err(_) => assert!(caller_gives_up, "{case}: still connecting"),
+            Ok(Err(error)) => assert!(error.to_string().contains("no answer within"), "{case}: {error}"),
+            Ok(Ok(_)) => panic!("{case}: connected to a host that says nothing"),
+        }
         let (mut socket, _) = accepted.unwrap();
         let ended = tokio::time::timeout(Duration::from_secs(5), async {
             let mut read = [0; 512];
@@ -886,7 +894,7 @@ async fn an_attempt_given_up_shuts_its_socket() {
         .await;
         assert!(
             ended.is_ok(),
-            "{scheme}: the attempt given up still holds its socket 5 s later"
+            "{case}: the attempt given up still holds its socket 5 s later"
         );
     }
 }
@@ -899,7 +907,7 @@ async fn an_attempt_given_up_shuts_its_socket() {
 async fn a_flapping_connection_is_retried_with_growing_delays() {
     let proxy = Proxy::start(upstream_of(&broker::url())).await;
     let options = format!(
-        "{TEST_OPTIONS}&retry_interval=1&max_retry_interval=30&heartbeat=2&connect_timeout=2&single_connection=true"
+        "{TEST_OPTIONS}&retry_interval=3&max_retry_interval=30&heartbeat=2&connect_timeout=2&single_connection=true"
     );
     let transport = broker::connect_url(&through(&broker::url(), &[proxy.port()], &options)).await;
     let reconnected = async |count: u64| {
@@ -919,7 +927,7 @@ async fn a_flapping_connection_is_retried_with_growing_delays() {
     proxy.restore();
     reconnected(2).await;
     assert!(
-        cut.elapsed() >= Duration::from_millis(500),
+        cut.elapsed() >= Duration::from_millis(1500),
         "reconnected {:?} after a connection that flapped",
         cut.elapsed()
     );

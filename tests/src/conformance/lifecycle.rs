@@ -445,7 +445,12 @@ pub async fn a_call_given_up_on_a_silent_server_is_cancelled<C: Fn() -> F, F: Fu
     };
     // Under 2 s the server sends no heartbeats (oslo's rule): it looks silent.
     let pinned = pinned.call_monitor_timeout(Duration::from_millis(1500));
-    let result = pinned.linger(&Context::new(), 30_000).await;
+    let call = tokio::spawn(async move { pinned.linger(&Context::new(), 30_000).await });
+    until(Duration::from_secs(5), "the handler started", || {
+        relay.running.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    let result = call.await.unwrap();
     assert!(matches!(result, Err(Error::HeartbeatTimeout { .. })), "{result:?}");
     let given_up = Instant::now();
     until(Duration::from_secs(5), "the handler stopped", || {
