@@ -55,7 +55,7 @@ use crate::error::from_lapin;
 use crate::gone::GoneQueues;
 use crate::link::{Connected, Link};
 use crate::topology::short;
-use crate::unconfirmed::Unconfirmed;
+use crate::unconfirmed::{Reopened, Unconfirmed};
 
 /// A message to publish.
 #[derive(Debug)]
@@ -379,7 +379,17 @@ impl Publisher {
             let Some(connected) = self.ready_for(&message, retry, &stage).await? else {
                 return Ok(Outcome::NoExchange);
             };
-            let lane = self.unconfirmed.channel(&connected).await?;
+            let (lane, Reopened(reopened)) = self.unconfirmed.channel(&connected).await?;
+            if reopened {
+                // The broker closed the last channel: an exchange was most
+                // likely deleted since it was checked. Check again, or every
+                // message to it would close the channel anew.
+                self.known(&connected).names.clear();
+                let exchange = message.exchange.as_str();
+                if !exchange.is_empty() && !self.exchange_exists(&connected, exchange).await? {
+                    return Ok(Outcome::NoExchange);
+                }
+            }
             // From here the message may reach the broker.
             stage.store(Stage::Confirming as u8, Ordering::Relaxed);
             let mut message = message;

@@ -130,15 +130,19 @@ impl Unconfirmed {
         &self.counts
     }
 
-    /// The channel to publish on, opened (with its watcher) once per connection.
-    pub(crate) async fn channel(&self, connected: &Connected) -> Result<Watched, TransportError> {
+    /// The channel to publish on, opened (with its watcher) once per
+    /// connection, and again after the broker closed it: then `reopened`
+    /// says so, once.
+    pub(crate) async fn channel(&self, connected: &Connected) -> Result<(Watched, Reopened), TransportError> {
         if let Some(watched) = lock(&self.current).as_ref().filter(|watched| watched.usable(connected)) {
-            return Ok(watched.clone());
+            return Ok((watched.clone(), Reopened(false)));
         }
         let _opening = self.opening.lock().await;
-        if let Some(watched) = lock(&self.current).as_ref().filter(|watched| watched.usable(connected)) {
-            return Ok(watched.clone());
-        }
+        let reopened = match lock(&self.current).as_ref() {
+            Some(watched) if watched.usable(connected) => return Ok((watched.clone(), Reopened(false))),
+            Some(watched) => Reopened(watched.generation == connected.generation),
+            None => Reopened(false),
+        };
         let channel = connected
             .connection
             .create_channel()
@@ -157,9 +161,15 @@ impl Unconfirmed {
             Arc::clone(&self.gone),
         ));
         *lock(&self.current) = Some(watched.clone());
-        Ok(watched)
+        Ok((watched, reopened))
     }
 }
+
+/// Whether the broker closed the channel of unconfirmed publishes while its
+/// connection stood: most likely a message to an exchange deleted since it
+/// was checked.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Reopened(pub(crate) bool);
 
 /// Where returned requests are reported: the current reply sink, if any.
 type SharedSink = Arc<Mutex<Option<Weak<dyn ReplySink>>>>;

@@ -505,27 +505,9 @@ async fn a_deleted_queue_is_declared_and_consumed_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_channel_error_fails_only_the_publish_that_caused_it() {
     let topic = unique_topic("isolated");
-    let (server, _) = start_server(broker::connect().await, &topic, "s1").await;
-    // A second exchange with a server on it, so that the client knows it exists.
-    let doomed = unique_topic("doomed_exchange");
-    let doomed_transport = broker::connect().await;
-    let doomed_server =
-        rpc_core::Server::builder(doomed_transport, Target::server(&topic, "s2").with_exchange(&doomed))
-            .endpoint(rpc_tests::api::Calculator::new("s2"))
-            .build()
-            .unwrap();
-    doomed_server.start().await.unwrap();
-    let client = Client::new(broker::connect().await, Target::topic(&topic)).timeout(Duration::from_secs(10));
+    let (server, client, doomed) = an_exchange_deleted_after_use(&topic).await;
     let calc = CalculatorClient::new(client.clone());
     let to_doomed = CalculatorClient::new(client.prepare().exchange(&doomed));
-    assert_eq!(to_doomed.add(&Context::new(), 1, 1).await.unwrap(), 2);
-    doomed_server.stop();
-    doomed_server.wait().await;
-    let raw = rpc_tests::raw::Raw::connect().await;
-    raw.channel
-        .exchange_delete(doomed.as_str().into(), lapin::options::ExchangeDeleteOptions::default())
-        .await
-        .unwrap();
     // The doomed publish goes out among 64 good calls.
     let ctx = Context::new();
     let good = futures_util::future::join_all((0..64).map(|i| calc.add(&ctx, i, 1)));
@@ -557,6 +539,57 @@ async fn a_channel_error_fails_only_the_publish_that_caused_it() {
             Err(error) => panic!("call {i} failed while the connection stood: {error}"),
         }
     }
+    server.stop();
+    server.wait().await;
+}
+
+/// A server `s1` on `topic`, and a client that called through a second
+/// exchange (so it knows that one exists), which is then deleted; its name.
+async fn an_exchange_deleted_after_use(topic: &str) -> (rpc_core::Server, Client, String) {
+    let (server, _) = start_server(broker::connect().await, topic, "s1").await;
+    let doomed = unique_topic("doomed_exchange");
+    let doomed_server = rpc_core::Server::builder(
+        broker::connect().await,
+        Target::server(topic, "s2").with_exchange(&doomed),
+    )
+    .endpoint(rpc_tests::api::Calculator::new("s2"))
+    .build()
+    .unwrap();
+    doomed_server.start().await.unwrap();
+    let client = Client::new(broker::connect().await, Target::topic(topic)).timeout(Duration::from_secs(10));
+    let to_doomed = CalculatorClient::new(client.prepare().exchange(&doomed));
+    assert_eq!(to_doomed.add(&Context::new(), 1, 1).await.unwrap(), 2);
+    doomed_server.stop();
+    doomed_server.wait().await;
+    let raw = Raw::connect().await;
+    raw.channel
+        .exchange_delete(doomed.as_str().into(), lapin::options::ExchangeDeleteOptions::default())
+        .await
+        .unwrap();
+    (server, client, doomed)
+}
+
+/// A call to an exchange deleted since the client checked it closes the
+/// channel of unconfirmed publishes, and waits for its timeout; the next
+/// calls to it check the exchange again and fail at once with
+/// `NoListener`, and other calls go on. (The exchange stayed known until
+/// the connection was lost: every call to it closed the channel again and
+/// waited for its timeout.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_to_an_exchange_deleted_since_checked_fail_fast_after_the_first() {
+    let topic = unique_topic("deleted_since");
+    let (server, client, doomed) = an_exchange_deleted_after_use(&topic).await;
+    let to_doomed = CalculatorClient::new(client.prepare().exchange(&doomed).timeout(Duration::from_secs(2)));
+    let ctx = Context::new();
+    let first = to_doomed.add(&ctx, 1, 1).await;
+    assert!(first.is_err(), "{first:?}");
+    for _ in 0..2 {
+        let started = Instant::now();
+        let next = to_doomed.add(&ctx, 1, 1).await;
+        assert!(matches!(next, Err(Error::NoListener { .. })), "{next:?}");
+        assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    }
+    assert_eq!(CalculatorClient::new(client).add(&ctx, 2, 3).await.unwrap(), 5);
     server.stop();
     server.wait().await;
 }
