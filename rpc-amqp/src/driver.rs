@@ -64,13 +64,16 @@ impl Republish {
 }
 
 /// Whether a reply that failed with `error` goes out again (within the
-/// reply window): after a lost connection, or a refusal (a quorum queue
+/// reply window): after a lost connection, or a nack (a quorum queue
 /// without a leader); a reply is idempotent, its caller dropping copies.
+/// Not after a refusal that closed the channel (a body over the broker's
+/// own size limit, a permission): it would come again at every try, each
+/// closing a channel.
 fn may_reply_again(error: &TransportError) -> bool {
     matches!(
         error.kind(),
-        TransportErrorKind::ConnectionLost | TransportErrorKind::Refused | TransportErrorKind::Unreachable
-    )
+        TransportErrorKind::ConnectionLost | TransportErrorKind::Unreachable
+    ) || publisher::is_nack(error)
 }
 
 /// The longest a reply is retried, whatever the configuration says.
@@ -580,5 +583,27 @@ impl Driver for AmqpDriver {
         stats.acknowledged = self.consumers.acks.acknowledged.load(Ordering::Relaxed);
         stats.ack_frames = self.consumers.acks.frames.load(Ordering::Relaxed);
         stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lapin::protocol::{AMQPError, AMQPErrorKind, AMQPSoftError};
+
+    use super::*;
+    use crate::error::from_lapin;
+
+    #[test]
+    fn replies_go_out_again_after_a_loss_or_a_nack_but_not_a_refusal() {
+        let lost = TransportError::new(TransportErrorKind::ConnectionLost, "lost");
+        assert!(may_reply_again(&lost));
+        let nack = publisher::outcome_of_nack();
+        assert_eq!(nack.kind(), TransportErrorKind::Refused);
+        assert!(may_reply_again(&nack));
+        // Over the broker's own size limit: the channel is closed, and would be at every try.
+        let too_big = AMQPError::new(AMQPErrorKind::Soft(AMQPSoftError::PRECONDITIONFAILED), "too big".into());
+        let too_big = from_lapin(lapin::ErrorKind::ProtocolError(too_big).into(), "publishing");
+        assert_eq!(too_big.kind(), TransportErrorKind::Refused);
+        assert!(!may_reply_again(&too_big));
     }
 }

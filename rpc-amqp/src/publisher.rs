@@ -687,8 +687,35 @@ fn outcome(confirmation: Confirmed, returned: bool) -> Result<Outcome, Transport
         Confirmed::Nack => Err(TransportError::new(
             TransportErrorKind::Refused,
             "the broker could not take the message (publish nack)",
-        )),
+        )
+        .with_source(Nacked)),
     }
+}
+
+/// The source of a publish nack's error: the broker could not take the
+/// message (a quorum queue between leaders), which may pass, unlike a
+/// refusal that closed the channel (a message over the broker's size limit,
+/// a permission), which comes again however often the message is sent.
+#[derive(Debug)]
+pub(crate) struct Nacked;
+
+impl std::fmt::Display for Nacked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("publish nack")
+    }
+}
+
+impl std::error::Error for Nacked {}
+
+/// The error of a publish nack, as the lane and lone publishes report it.
+#[cfg(test)]
+pub(crate) fn outcome_of_nack() -> TransportError {
+    outcome(Confirmed::Nack, false).expect_err("a nack is an error")
+}
+
+/// Whether `error` is a publish nack.
+pub(crate) fn is_nack(error: &TransportError) -> bool {
+    std::error::Error::source(error).is_some_and(|source| source.is::<Nacked>())
 }
 
 /// A publish in flight on the lane, once its confirm (or failure) is in.

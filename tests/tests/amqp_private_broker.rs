@@ -372,3 +372,61 @@ async fn a_memory_alarm_blocks_publishers_but_not_acknowledgements() {
     server.stop();
     server.wait().await;
 }
+
+/// Answers with as many bytes as asked: a small request, a big reply.
+struct Blob;
+
+#[rpc_core::endpoint]
+impl Blob {
+    async fn blob(&self, _ctx: &Context, size: usize) -> String {
+        "x".repeat(size)
+    }
+}
+
+/// A reply the broker refuses for good (over the broker's own
+/// `max_message_size`, below this transport's) is not published again for
+/// the reply window: it would be refused at every try, each closing a
+/// channel and interrupting the publishes in flight on it. Its caller times
+/// out; the server serves on. (Every refusal was tried again, as a quorum
+/// queue's nack between leaders is.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_the_broker_refuses_for_good_is_not_sent_again() {
+    use rpc_tests::logs::Logs;
+
+    let logs = Logs::global();
+    let node = PrivateBroker::start_with(rpc_tests::private_broker::NodeOptions {
+        config: "max_message_size = 65536\n".to_owned(),
+        ..Default::default()
+    });
+    let url = node.url(FAST);
+    let topic = unique_topic("refused_reply");
+    let server = Server::builder(broker::connect_url(&url).await, Target::server(&topic, "s1"))
+        .endpoint(Blob)
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let client = Client::new(broker::connect_url(&url).await, Target::topic(&topic)).timeout(Duration::from_secs(3));
+    let blobs = BlobClient::new(client);
+    let ctx = Context::new();
+    assert_eq!(blobs.blob(&ctx, 10).await.unwrap().len(), 10);
+
+    let refused = blobs.blob(&ctx, 100_000).await;
+    assert!(matches!(refused, Err(Error::Timeout { .. })), "{refused:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let failed = loop {
+        if let Some(line) = logs.lines_with(&["cannot send a reply", "max size"]).pop() {
+            break line;
+        }
+        assert!(Instant::now() < deadline, "the refused reply was not reported");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let reply_to = failed
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("reply_to="))
+        .expect("the reply queue is named");
+    let again = logs.lines_with(&["publishing a reply again", reply_to]);
+    assert!(again.is_empty(), "published again: {again:#?}");
+    assert_eq!(blobs.blob(&ctx, 10).await.unwrap().len(), 10);
+    server.stop();
+    server.wait().await;
+}
