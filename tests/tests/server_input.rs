@@ -8,10 +8,15 @@ use std::sync::atomic::Ordering;
 
 use rpc_core::transport::memory::Broker;
 use rpc_core::transport::{
-    Address, Bytes, Driver, ListenOptions, Listener, OutgoingMessage, ReplyQueue, ReplySink, Retry, async_trait,
+    Acker, Address, Bytes, Delivery, Driver, ListenOptions, Listener, OutgoingMessage, ReplyQueue, ReplySink, Retry,
+    async_trait,
 };
-use rpc_core::{Client, Codec, Context, DeliveryMode, Error, ErrorCode, Server, Target, Transport, TransportError};
+use rpc_core::{
+    Client, Codec, Context, DeliveryMode, Error, ErrorCode, Server, Target, Transport, TransportError,
+    TransportErrorKind,
+};
 use rpc_tests::api::{Calculator, CalculatorClient};
+use rpc_tests::passthrough::{Passing, Passthrough};
 
 async fn serve(transport: Transport, topic: &str, max_message_size: usize) -> (Server, Calculator) {
     let calculator = Calculator::new("s1");
@@ -304,4 +309,88 @@ async fn slow_heartbeats_never_delay_the_method_nor_follow_its_reply() {
         }
     }
     futures_util::future::join_all(checks).await;
+}
+
+/// A memory driver whose server deliveries cannot be acknowledged, as on a
+/// connection lost between their delivery and their acknowledgement.
+#[derive(Debug)]
+struct AcksFail {
+    inner: rpc_core::transport::memory::MemoryDriver,
+}
+
+#[async_trait]
+impl Passthrough for AcksFail {
+    fn inner(&self) -> &dyn Driver {
+        &self.inner
+    }
+
+    async fn listen(&self, address: Address<'_>, options: &ListenOptions) -> Result<Box<dyn Listener>, TransportError> {
+        Ok(Box::new(FailingAcks {
+            inner: self.inner.listen(address, options).await?,
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct FailingAcks {
+    inner: Box<dyn Listener>,
+}
+
+#[async_trait]
+impl Listener for FailingAcks {
+    async fn next(&mut self) -> Option<Result<Delivery, TransportError>> {
+        let delivery = match self.inner.next().await? {
+            Ok(delivery) => delivery,
+            Err(error) => return Some(Err(error)),
+        };
+        let codec = delivery.codec().expect("a request");
+        let lost = Delivery::with_codec(delivery.body().clone(), codec)
+            .with_headers(delivery.headers().clone())
+            .with_acker(Box::new(ConnectionLost));
+        Some(Ok(lost))
+    }
+
+    async fn close(self: Box<Self>) -> Result<(), TransportError> {
+        self.inner.close().await
+    }
+}
+
+/// Fails every settlement: the connection is gone.
+#[derive(Debug)]
+struct ConnectionLost;
+
+#[async_trait]
+impl Acker for ConnectionLost {
+    async fn ack(&self) -> Result<(), TransportError> {
+        Err(TransportError::new(TransportErrorKind::ConnectionLost, "lost (test)"))
+    }
+
+    async fn reject(&self, _requeue: bool) -> Result<(), TransportError> {
+        Err(TransportError::new(TransportErrorKind::ConnectionLost, "lost (test)"))
+    }
+}
+
+/// An at-most-once request that cannot be acknowledged before it runs (its
+/// connection lost meanwhile) is not run, and is counted as left to the
+/// broker, which delivers it again: `left_to_broker` said nothing of it, and
+/// the stats did not add up.
+#[tokio::test]
+async fn a_request_that_cannot_be_acknowledged_is_left_to_the_broker() {
+    let broker = Broker::new();
+    let topic = "unacknowledged";
+    let (server, calculator) = serve(Passing::transport(AcksFail { inner: broker.driver() }), topic, 1 << 20).await;
+    let client = CalculatorClient::new(Client::new(broker.transport(), Target::topic(topic)));
+    client.cast().record(&Context::new(), "lost".to_owned()).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.stats().left_to_broker == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "not left to the broker: {:?}",
+            server.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(calculator.observed.handled.load(Ordering::SeqCst), 0);
+    server.stop();
+    server.wait().await;
 }

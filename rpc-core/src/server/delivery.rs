@@ -454,8 +454,9 @@ impl Guard {
     }
 
     /// At-most-once: acknowledges before the method runs. A request that
-    /// cannot be acknowledged is dropped, as oslo.messaging does (the broker
-    /// will deliver it again).
+    /// cannot be acknowledged (its connection lost meanwhile) is not run,
+    /// as oslo.messaging does: it is left to the broker, which delivers it
+    /// again.
     async fn ack_now(&mut self, request: &Request) -> bool {
         let Some(delivery) = self.delivery.as_mut() else {
             return true;
@@ -464,7 +465,8 @@ impl Guard {
         match delivery.ack().await {
             Ok(()) => true,
             Err(error) => {
-                tracing::warn!(method = %request.method, %error, "cannot acknowledge a request; dropping it");
+                tracing::warn!(method = %request.method, %error, "cannot acknowledge a request; it is left to the broker, which delivers it again");
+                self.shared.dropped(Dropped::Left);
                 self.address = None;
                 false
             }

@@ -187,8 +187,9 @@ pub struct ServerStats {
     /// when the server took them (not answered: nobody waits).
     pub expired: u64,
     /// Requests not started because the connection they came on was lost
-    /// first: left to the broker, which delivers them again (to this
-    /// server, or another).
+    /// first (seen before they started, or as their at-most-once
+    /// acknowledgement failed): left to the broker, which delivers them
+    /// again (to this server, or another).
     pub left_to_broker: u64,
     /// Handlers stopped because their caller's deadline passed while they ran.
     pub interrupted: u64,
