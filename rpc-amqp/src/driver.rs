@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lapin::BasicProperties;
-use lapin::types::ShortString;
 use rpc_core::transport::{
     Address, DeliveryMode, Driver, DriverStats, ListenOptions, Listener, NotificationRoute, OutgoingMessage,
     ReplyQueue, ReplySink, Retry, async_trait,
@@ -21,6 +20,7 @@ use crate::gone::GoneQueues;
 use crate::link::Link;
 use crate::listener::{AmqpListener, ConsumerStats, QueueConsumer, ReplyConsumer};
 use crate::publisher::{self, Message, Outcome, Publisher, UnconfirmedKind};
+use crate::replies::{self, Replies, Reply, reply_window};
 use crate::topology;
 
 /// The publishes of one at-least-once message after the first: a message
@@ -63,31 +63,6 @@ impl Republish {
     }
 }
 
-/// Whether a reply that failed with `error` goes out again (within the
-/// reply window): after a lost connection, or a nack (a quorum queue
-/// without a leader); a reply is idempotent, its caller dropping copies.
-/// Not after a refusal that closed the channel (a body over the broker's
-/// own size limit, a permission): it would come again at every try, each
-/// closing a channel.
-fn may_reply_again(error: &TransportError) -> bool {
-    matches!(
-        error.kind(),
-        TransportErrorKind::ConnectionLost | TransportErrorKind::Unreachable
-    ) || publisher::is_nack(error)
-}
-
-/// The longest a reply is retried, whatever the configuration says.
-const MAX_REPLY_RETRY_TIMEOUT: Duration = Duration::from_secs(3600);
-
-/// How long a server retries a reply whose queue is missing, and then
-/// believes the queue gone.
-fn reply_window(config: &AmqpConfig) -> Duration {
-    config.reply_retry_timeout.min(MAX_REPLY_RETRY_TIMEOUT)
-}
-
-/// How often a server retries a reply whose queue is missing.
-const REPLY_RETRY_INTERVAL: Duration = Duration::from_millis(250);
-
 /// The AMQP transport's [`Driver`]: a publishing connection and, once a
 /// server listens, a consuming connection, each supervised and reconnected
 /// on loss.
@@ -103,7 +78,9 @@ const REPLY_RETRY_INTERVAL: Duration = Duration::from_millis(250);
 #[derive(Debug)]
 pub struct AmqpDriver {
     config: Arc<AmqpConfig>,
-    publisher: Publisher,
+    publisher: Arc<Publisher>,
+    /// Confirmed replies, published again as their failures allow.
+    replies: Replies,
     /// Servers' consuming connection, opened when the first server listens.
     consume: tokio::sync::OnceCell<Arc<Link>>,
     consumers: Arc<ConsumerStats>,
@@ -157,8 +134,10 @@ impl AmqpDriver {
         }
         let publish = Link::open(Arc::clone(&config), "publish", config.startup_timeout).await?;
         let gone = Arc::new(GoneQueues::new(reply_window(&config)));
+        let publisher = Arc::new(Publisher::new(publish, &config, Arc::clone(&gone)));
         Ok(AmqpDriver {
-            publisher: Publisher::new(publish, &config, Arc::clone(&gone)),
+            replies: Replies::new(Arc::clone(&publisher), Arc::clone(&gone), &config),
+            publisher,
             consume: tokio::sync::OnceCell::new(),
             consumers: Arc::default(),
             gone,
@@ -402,63 +381,36 @@ impl Driver for AmqpDriver {
     }
 
     async fn reply(&self, reply_to: &str, message: OutgoingMessage) -> Result<(), TransportError> {
-        let gone = || {
-            TransportError::new(
-                TransportErrorKind::Unroutable,
-                format!("the reply queue `{reply_to}` is gone"),
-            )
-        };
         if self.gone.is_gone(reply_to) {
-            return Err(gone());
+            return Err(replies::gone(reply_to));
         }
-        let routing_key = topology::short(reply_to)?;
-        let outgoing = || Message {
-            exchange: ShortString::from(""),
-            routing_key: routing_key.clone(),
-            mandatory: true,
+        let reply = Reply {
+            reply_to: reply_to.to_owned(),
+            routing_key: topology::short(reply_to)?,
             body: message.body.clone(),
             properties: self.properties(&message),
-            deadline: None,
+            retry: message.retry,
+            expiration: message.expiration(),
         };
+        let outgoing = reply.message();
         // Too big is too big however often it is tried.
-        self.publisher.check_size(&outgoing())?;
+        self.publisher.check_size(&outgoing)?;
         if !self.config.confirm_replies {
             // Opted out of confirms: once written, it is the broker's; a
             // returned one is counted and logged by the channel's watcher.
             let kind = UnconfirmedKind::Reply;
             return self
                 .publisher
-                .publish_unconfirmed(outgoing(), kind, message.retry)
+                .publish_unconfirmed(outgoing, kind, message.retry)
                 .await
                 .map(drop);
         }
-        // A missing reply queue may be a caller reconnecting: retry for a
-        // while (oslo's 60 s), then remember it as gone for as long. A
-        // reply lost with the connection, or refused (a quorum reply queue
-        // between leaders), goes out again within the same window: the
-        // caller drops a copy it already has.
-        // Nobody waits for a reply after its caller's deadline.
-        let window = reply_window(&self.config);
-        let window = message.expiration().map_or(window, |left| window.min(left));
-        let deadline = Instant::now() + window;
-        let mut backoff = Backoff::new(REPLY_RETRY_INTERVAL, self.config.retry_interval);
-        loop {
-            match self.publisher.publish(outgoing(), message.retry).await {
-                Ok(Outcome::Routed) => return Ok(()),
-                Ok(Outcome::Returned) if Instant::now() + REPLY_RETRY_INTERVAL < deadline => {
-                    tokio::time::sleep(REPLY_RETRY_INTERVAL).await;
-                }
-                Ok(Outcome::Returned | Outcome::NoExchange) => {
-                    self.gone.mark_for(reply_to, window);
-                    return Err(gone());
-                }
-                Err(error) if may_reply_again(&error) && Instant::now() + REPLY_RETRY_INTERVAL < deadline => {
-                    tracing::info!(reply_to, %error, "publishing a reply again");
-                    tokio::time::sleep(backoff.next_delay().min(deadline - Instant::now())).await;
-                }
-                Err(error) => return Err(error),
-            }
-        }
+        // A missing reply queue may be a caller reconnecting: retried for a
+        // while (oslo's 60 s), then remembered as gone for as long. A reply
+        // lost with the connection, or nacked (a quorum reply queue between
+        // leaders), goes out again within the same window: the caller
+        // drops a copy it already has.
+        self.replies.publish(reply).await
     }
 
     async fn listen(&self, address: Address<'_>, options: &ListenOptions) -> Result<Box<dyn Listener>, TransportError> {
@@ -583,27 +535,5 @@ impl Driver for AmqpDriver {
         stats.acknowledged = self.consumers.acks.acknowledged.load(Ordering::Relaxed);
         stats.ack_frames = self.consumers.acks.frames.load(Ordering::Relaxed);
         stats
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use lapin::protocol::{AMQPError, AMQPErrorKind, AMQPSoftError};
-
-    use super::*;
-    use crate::error::from_lapin;
-
-    #[test]
-    fn replies_go_out_again_after_a_loss_or_a_nack_but_not_a_refusal() {
-        let lost = TransportError::new(TransportErrorKind::ConnectionLost, "lost");
-        assert!(may_reply_again(&lost));
-        let nack = publisher::outcome_of_nack();
-        assert_eq!(nack.kind(), TransportErrorKind::Refused);
-        assert!(may_reply_again(&nack));
-        // Over the broker's own size limit: the channel is closed, and would be at every try.
-        let too_big = AMQPError::new(AMQPErrorKind::Soft(AMQPSoftError::PRECONDITIONFAILED), "too big".into());
-        let too_big = from_lapin(lapin::ErrorKind::ProtocolError(too_big).into(), "publishing");
-        assert_eq!(too_big.kind(), TransportErrorKind::Refused);
-        assert!(!may_reply_again(&too_big));
     }
 }

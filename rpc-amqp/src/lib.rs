@@ -163,6 +163,7 @@ mod headers;
 mod link;
 mod listener;
 mod publisher;
+mod replies;
 mod topology;
 mod unconfirmed;
 

@@ -94,3 +94,47 @@ async fn hostile_headers_on_every_executor_and_delivery_mode() {
         }
     }
 }
+
+/// Calls whose reply queues do not exist (their callers gone, or never
+/// there) hold no handler of their server while their replies wait for the
+/// queue (for `reply_retry_timeout`, oslo's 60 s): a call from a live
+/// caller, behind four of them on a server of two handlers, is answered
+/// at once. (Each held its handler for the whole wait.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_waiting_for_their_queue_hold_no_handler() {
+    use rpc_core::Executor;
+
+    let topic = unique_topic("missing_reply_queues");
+    let server = Server::builder(broker::connect().await, Target::server(&topic, "s1"))
+        .endpoint(Calculator::new("s1"))
+        .executor(Executor::Concurrent(2))
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let raw = Raw::connect().await;
+    for i in 0..4 {
+        let request = serde_json::json!({
+            "method": "add",
+            "args": {"a": 1, "b": 2},
+            "_msg_id": format!("{i:032x}"),
+            "_reply_q": format!("reply_missing_{i}_{topic}"),
+            "_unique_id": format!("{topic}_{i}"),
+        });
+        let body = serde_json::json!({"oslo.version": "2.0", "oslo.message": request.to_string()}).to_string();
+        raw.publish("openstack", &topic, Some("application/json"), body.as_bytes())
+            .await;
+    }
+    let calc = CalculatorClient::new(
+        Client::new(broker::connect().await, Target::topic(&topic)).timeout(Duration::from_secs(10)),
+    );
+    let started = Instant::now();
+    assert_eq!(calc.add(&Context::new(), 2, 3).await.unwrap(), 5);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "answered after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.stats().handled, 5, "{:?}", server.stats());
+    server.stop();
+    server.wait().await;
+}
