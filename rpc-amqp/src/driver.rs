@@ -391,6 +391,7 @@ impl Driver for AmqpDriver {
             properties: self.properties(&message),
             retry: message.retry,
             expiration: message.expiration(),
+            last: message.final_reply,
         };
         let outgoing = reply.message();
         // Too big is too big however often it is tried.

@@ -55,7 +55,7 @@ use crate::error::from_lapin;
 use crate::gone::GoneQueues;
 use crate::link::{Connected, Link};
 use crate::topology::short;
-use crate::unconfirmed::{Reopened, Unconfirmed};
+use crate::unconfirmed::Unconfirmed;
 
 /// A message to publish.
 #[derive(Debug)]
@@ -184,6 +184,9 @@ struct Pool {
 #[derive(Default)]
 struct Known {
     generation: u64,
+    /// The unconfirmed channel's reopens when the names were checked: a
+    /// channel the broker closed says an exchange may have gone.
+    reopens: u64,
     names: HashSet<String>,
 }
 
@@ -376,15 +379,16 @@ impl Publisher {
         let give_up = self.give_up_at(&message);
         let stage = AtomicU8::new(Stage::Connecting as u8);
         let publish = async {
+            let reopens = self.unconfirmed.reopens();
             let Some(connected) = self.ready_for(&message, retry, &stage).await? else {
                 return Ok(Outcome::NoExchange);
             };
-            let (lane, Reopened(reopened)) = self.unconfirmed.channel(&connected).await?;
-            if reopened {
-                // The broker closed the last channel: an exchange was most
-                // likely deleted since it was checked. Check again, or every
-                // message to it would close the channel anew.
-                self.known(&connected).names.clear();
+            let lane = self.unconfirmed.channel(&connected).await?;
+            if self.unconfirmed.reopens() != reopens {
+                // The broker closed the channel meanwhile: an exchange was
+                // most likely deleted since it was checked. Check again (the
+                // names known are forgotten), or every message to it would
+                // close the channel anew.
                 let exchange = message.exchange.as_str();
                 if !exchange.is_empty() && !self.exchange_exists(&connected, exchange).await? {
                     return Ok(Outcome::NoExchange);
@@ -469,9 +473,11 @@ impl Publisher {
 
     fn known(&self, connected: &Connected) -> MutexGuard<'_, Known> {
         let mut known = self.exchanges.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if known.generation != connected.generation {
+        let reopens = self.unconfirmed.reopens();
+        if known.generation != connected.generation || known.reopens != reopens {
             *known = Known {
                 generation: connected.generation,
+                reopens,
                 ..Known::default()
             };
         }

@@ -3,15 +3,17 @@
 //! `kombu_missing_consumer_retry_timeout`), after a lost connection, or
 //! after a nack (a quorum reply queue between leaders).
 //!
-//! A reply waiting for its queue waits in the background when there is
-//! room, not in the server's handler: a server answering calls whose
+//! A call's last reply waiting for its queue waits in the background when
+//! there is room, not in the server's handler: a server answering calls whose
 //! callers are gone (a client restarted with calls in flight, or requests
 //! naming reply queues that never existed) would otherwise hold a handler
 //! slot for the whole window each, and serve nothing meanwhile. The room
-//! is a budget of bytes, so that what waits stays bounded; past it, a reply
-//! waits in its handler, as before.
+//! is bounded, in replies and in bytes; past it, a reply waits in its
+//! handler, as before. A heartbeat or progress notice waits where it was
+//! sent (the server's heartbeat task), never after the last reply. Waiting
+//! replies hold the publisher weakly: a transport dropped stops them.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use lapin::BasicProperties;
@@ -20,6 +22,7 @@ use rpc_core::transport::Retry;
 use rpc_core::{TransportError, TransportErrorKind};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::backoff::Backoff;
 use crate::config::AmqpConfig;
@@ -54,6 +57,15 @@ fn may_reply_again(error: &TransportError) -> bool {
         error.kind(),
         TransportErrorKind::ConnectionLost | TransportErrorKind::Unreachable
     ) || publisher::is_nack(error)
+        || out_of_channels(error)
+}
+
+/// Whether `error` says the connection has no channel left to open (a
+/// burst of publishes alone, after a channel error): it passes.
+fn out_of_channels(error: &TransportError) -> bool {
+    std::error::Error::source(error)
+        .and_then(|source| source.downcast_ref::<lapin::Error>())
+        .is_some_and(|error| matches!(error.kind(), lapin::ErrorKind::ChannelsLimitReached))
 }
 
 /// Where replies go, and the room for those waiting for their queue.
@@ -80,6 +92,8 @@ pub(crate) struct Reply {
     pub(crate) retry: Retry,
     /// What is left of its caller's deadline, if known.
     pub(crate) expiration: Option<Duration>,
+    /// The call's last reply, not a heartbeat or progress notice.
+    pub(crate) last: bool,
 }
 
 impl Reply {
@@ -116,40 +130,40 @@ impl Replies {
         let window = reply.expiration.map_or(self.window, |left| self.window.min(left));
         let deadline = Instant::now() + window;
         let first = self.publisher.publish(reply.message(), reply.retry).await;
-        if matches!(first, Ok(Outcome::Returned)) && Instant::now() + REPLY_RETRY_INTERVAL < deadline {
+        if reply.last && matches!(first, Ok(Outcome::Returned)) && Instant::now() + REPLY_RETRY_INTERVAL < deadline {
             let size = u32::try_from(reply.body.len()).unwrap_or(u32::MAX);
             let room = Arc::clone(&self.room).try_acquire_owned();
             let room_bytes = Arc::clone(&self.room_bytes).try_acquire_many_owned(size);
             if let (Ok(room), Ok(room_bytes)) = (room, room_bytes) {
-                let waiting = Waiting {
-                    publisher: Arc::clone(&self.publisher),
-                    gone: Arc::clone(&self.gone),
-                    max_backoff: self.max_backoff,
-                };
-                tokio::spawn(async move {
+                let waiting = self.waiting();
+                let wait = async move {
                     let _room = (room, room_bytes);
-                    if let Err(error) = waiting
-                        .publish(&reply, window, deadline, Some(Ok(Outcome::Returned)))
-                        .await
-                    {
+                    let returned = Some(Ok(Outcome::Returned));
+                    if let Err(error) = waiting.publish(&reply, window, deadline, returned).await {
                         tracing::warn!(reply_to = %reply.reply_to, %error, "cannot send a reply; the caller will time out");
                     }
-                });
+                };
+                tokio::spawn(wait.instrument(tracing::Span::current()));
                 return Ok(());
             }
         }
-        let waiting = Waiting {
-            publisher: Arc::clone(&self.publisher),
+        self.waiting().publish(&reply, window, deadline, Some(first)).await
+    }
+
+    fn waiting(&self) -> Waiting {
+        Waiting {
+            publisher: Arc::downgrade(&self.publisher),
             gone: Arc::clone(&self.gone),
             max_backoff: self.max_backoff,
-        };
-        waiting.publish(&reply, window, deadline, Some(first)).await
+        }
     }
 }
 
-/// What a reply's tries need, in its handler or in the background.
+/// What a reply's tries need, in its handler or in the background: the
+/// publisher held weakly, so that a reply waiting apart does not keep a
+/// dropped transport's connection open.
 struct Waiting {
-    publisher: Arc<Publisher>,
+    publisher: Weak<Publisher>,
     gone: Arc<GoneQueues>,
     max_backoff: Duration,
 }
@@ -168,7 +182,12 @@ impl Waiting {
         loop {
             let outcome = match tried.take() {
                 Some(outcome) => outcome,
-                None => self.publisher.publish(reply.message(), reply.retry).await,
+                None => {
+                    let Some(publisher) = self.publisher.upgrade() else {
+                        return Err(TransportError::new(TransportErrorKind::Closed, "the transport is gone"));
+                    };
+                    publisher.publish(reply.message(), reply.retry).await
+                }
             };
             match outcome {
                 Ok(Outcome::Routed) => return Ok(()),

@@ -65,6 +65,8 @@ pub(crate) struct Unconfirmed {
     counts: Arc<Counts>,
     /// Where a returned reply's queue is noted as gone.
     gone: Arc<GoneQueues>,
+    /// See [`Unconfirmed::reopens`].
+    reopens: AtomicU64,
 }
 
 /// What the unconfirmed path counts, for [`DriverStats`](rpc_core::transport::DriverStats).
@@ -113,6 +115,7 @@ impl Unconfirmed {
             sink: SharedSink::default(),
             counts: Arc::default(),
             gone,
+            reopens: AtomicU64::new(0),
         }
     }
 
@@ -130,19 +133,27 @@ impl Unconfirmed {
         &self.counts
     }
 
+    /// How many times the broker closed the channel while its connection
+    /// stood (most likely a message to an exchange deleted since it was
+    /// checked), as seen when the channel was opened again.
+    pub(crate) fn reopens(&self) -> u64 {
+        self.reopens.load(Ordering::Acquire)
+    }
+
     /// The channel to publish on, opened (with its watcher) once per
-    /// connection, and again after the broker closed it: then `reopened`
-    /// says so, once.
-    pub(crate) async fn channel(&self, connected: &Connected) -> Result<(Watched, Reopened), TransportError> {
+    /// connection, and again after the broker closed it.
+    pub(crate) async fn channel(&self, connected: &Connected) -> Result<Watched, TransportError> {
         if let Some(watched) = lock(&self.current).as_ref().filter(|watched| watched.usable(connected)) {
-            return Ok((watched.clone(), Reopened(false)));
+            return Ok(watched.clone());
         }
         let _opening = self.opening.lock().await;
-        let reopened = match lock(&self.current).as_ref() {
-            Some(watched) if watched.usable(connected) => return Ok((watched.clone(), Reopened(false))),
-            Some(watched) => Reopened(watched.generation == connected.generation),
-            None => Reopened(false),
-        };
+        match lock(&self.current).as_ref() {
+            Some(watched) if watched.usable(connected) => return Ok(watched.clone()),
+            Some(watched) if watched.generation == connected.generation => {
+                self.reopens.fetch_add(1, Ordering::AcqRel);
+            }
+            _ => {}
+        }
         let channel = connected
             .connection
             .create_channel()
@@ -161,15 +172,9 @@ impl Unconfirmed {
             Arc::clone(&self.gone),
         ));
         *lock(&self.current) = Some(watched.clone());
-        Ok((watched, reopened))
+        Ok(watched)
     }
 }
-
-/// Whether the broker closed the channel of unconfirmed publishes while its
-/// connection stood: most likely a message to an exchange deleted since it
-/// was checked.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Reopened(pub(crate) bool);
 
 /// Where returned requests are reported: the current reply sink, if any.
 type SharedSink = Arc<Mutex<Option<Weak<dyn ReplySink>>>>;

@@ -61,7 +61,10 @@ async fn publish_with(
             return;
         }
     };
-    let message = OutgoingMessage::new(body, codec, deadline, REPLY_RETRY).with_headers(headers);
+    let mut message = OutgoingMessage::new(body, codec, deadline, REPLY_RETRY).with_headers(headers);
+    if !reply.ending {
+        message = message.as_notice();
+    }
     if let Err(error) = shared.transport.driver().reply(&address.reply_to, message).await {
         tracing::warn!(reply_to = %address.reply_to, %error, "cannot send a reply; the caller will time out");
     }

@@ -180,6 +180,11 @@ pub struct OutgoingMessage {
     /// is governed by [`call_id`](OutgoingMessage::call_id) instead, and an
     /// at-least-once message keeps its confirm whatever this says.
     pub confirm: bool,
+    /// For a reply: whether it is the call's last (its result or error;
+    /// default `true`), or a heartbeat or progress notice, which the next
+    /// one replaces: a transport need not keep such a notice waiting for
+    /// its queue apart from its sender, and never after the last.
+    pub final_reply: bool,
 }
 
 impl OutgoingMessage {
@@ -194,7 +199,15 @@ impl OutgoingMessage {
             headers: Headers::new(),
             call_id: None,
             confirm: true,
+            final_reply: true,
         }
+    }
+
+    /// Marks the message as a reply that is not the call's last: a
+    /// heartbeat or progress notice (see [`OutgoingMessage::final_reply`]).
+    pub fn as_notice(mut self) -> OutgoingMessage {
+        self.final_reply = false;
+        self
     }
 
     /// Marks the message as the request of the call `msg_id`, whose reply
