@@ -71,6 +71,8 @@ fn handle_of(stream: &AsyncTcpStream<<async_rs::Tokio as async_rs::traits::React
             }
         };
     }
+    #[cfg(not(unix))]
+    let _ = stream;
     None
 }
 
@@ -78,9 +80,10 @@ fn handle_of(stream: &AsyncTcpStream<<async_rs::Tokio as async_rs::traits::React
 struct Attempt(Arc<Socket>);
 
 impl Attempt {
-    /// The attempt ended: it connected or failed (`true`), or took too long.
-    fn end(self, ended: bool) {
-        if ended {
+    /// The attempt ended: it connected or failed (`settled`), or took too
+    /// long.
+    fn end(self, settled: bool) {
+        if settled {
             self.0.settle();
         }
         // Dropped: given up, unless settled.

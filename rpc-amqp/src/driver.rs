@@ -391,7 +391,7 @@ impl Driver for AmqpDriver {
             properties: self.properties(&message),
             retry: message.retry,
             expiration: message.expiration(),
-            last: message.final_reply,
+            final_reply: message.final_reply,
         };
         let outgoing = reply.message();
         // Too big is too big however often it is tried.
@@ -406,11 +406,7 @@ impl Driver for AmqpDriver {
                 .await
                 .map(drop);
         }
-        // A missing reply queue may be a caller reconnecting: retried for a
-        // while (oslo's 60 s), then remembered as gone for as long. A reply
-        // lost with the connection, or nacked (a quorum reply queue between
-        // leaders), goes out again within the same window: the caller
-        // drops a copy it already has.
+        // Published again as its failures allow: see `replies`.
         self.replies.publish(reply).await
     }
 

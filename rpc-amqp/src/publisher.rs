@@ -29,8 +29,9 @@
 //! without one.
 //!
 //! An exchange is checked once per connection (a passive declare) before
-//! the lane publishes to it; a missing exchange means no server ever
-//! listened there.
+//! it is published to, and again after the broker closed the channel of
+//! unconfirmed publishes (an exchange deleted since); a missing exchange
+//! means no server ever listened there.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -484,7 +485,8 @@ impl Publisher {
         known
     }
 
-    /// Whether `exchange` exists, checked once per connection.
+    /// Whether `exchange` exists, checked once per connection, and again
+    /// after the broker closed the channel of unconfirmed publishes.
     async fn exchange_exists(&self, connected: &Connected, exchange: &str) -> Result<bool, TransportError> {
         if self.known(connected).names.contains(exchange) {
             return Ok(true);

@@ -1,7 +1,9 @@
 //! A server's confirmed replies: published again while their queue is
 //! missing (a caller reconnecting, as oslo.messaging retries for
-//! `kombu_missing_consumer_retry_timeout`), after a lost connection, or
-//! after a nack (a quorum reply queue between leaders).
+//! `kombu_missing_consumer_retry_timeout`), after a lost or unreachable
+//! connection, after a nack (a quorum reply queue between leaders), or when
+//! the connection had no channel left to open; not after a refusal that
+//! closed the channel (it would come again at every try).
 //!
 //! A call's last reply waiting for its queue waits in the background when
 //! there is room, not in the server's handler: a server answering calls whose
@@ -35,9 +37,10 @@ const MAX_REPLY_RETRY_TIMEOUT: Duration = Duration::from_secs(3600);
 /// How often a server retries a reply whose queue is missing.
 const REPLY_RETRY_INTERVAL: Duration = Duration::from_millis(250);
 
-/// How many replies may wait for their queue in the background, and how
-/// many bytes they may hold in all.
+/// How many replies may wait for their queue in the background.
 const WAITING_APART: usize = 256;
+
+/// How many bytes the replies waiting in the background may hold in all.
 const WAITING_APART_BYTES: usize = 64 << 20;
 
 /// How long a server retries a reply whose queue is missing, and then
@@ -47,8 +50,9 @@ pub(crate) fn reply_window(config: &AmqpConfig) -> Duration {
 }
 
 /// Whether a reply that failed with `error` goes out again (within the
-/// reply window): after a lost connection, or a nack (a quorum queue
-/// without a leader); a reply is idempotent, its caller dropping copies.
+/// reply window): after a lost or unreachable connection, a nack (a quorum
+/// queue without a leader), or running out of channels; a reply is
+/// idempotent, its caller dropping copies.
 /// Not after a refusal that closed the channel (a body over the broker's
 /// own size limit, a permission): it would come again at every try, each
 /// closing a channel.
@@ -93,7 +97,7 @@ pub(crate) struct Reply {
     /// What is left of its caller's deadline, if known.
     pub(crate) expiration: Option<Duration>,
     /// The call's last reply, not a heartbeat or progress notice.
-    pub(crate) last: bool,
+    pub(crate) final_reply: bool,
 }
 
 impl Reply {
@@ -130,7 +134,7 @@ impl Replies {
         let window = reply.expiration.map_or(self.window, |left| self.window.min(left));
         let deadline = Instant::now() + window;
         let first = self.publisher.publish(reply.message(), reply.retry).await;
-        if reply.last && matches!(first, Ok(Outcome::Returned)) && Instant::now() + REPLY_RETRY_INTERVAL < deadline {
+        if reply.final_reply && matches!(first, Ok(Outcome::Returned)) && room_to_retry(deadline) {
             let size = u32::try_from(reply.body.len()).unwrap_or(u32::MAX);
             let room = Arc::clone(&self.room).try_acquire_owned();
             let room_bytes = Arc::clone(&self.room_bytes).try_acquire_many_owned(size);
@@ -191,14 +195,14 @@ impl Waiting {
             };
             match outcome {
                 Ok(Outcome::Routed) => return Ok(()),
-                Ok(Outcome::Returned) if Instant::now() + REPLY_RETRY_INTERVAL < deadline => {
+                Ok(Outcome::Returned) if room_to_retry(deadline) => {
                     tokio::time::sleep(REPLY_RETRY_INTERVAL).await;
                 }
                 Ok(Outcome::Returned | Outcome::NoExchange) => {
                     self.gone.mark_for(&reply.reply_to, window);
                     return Err(gone(&reply.reply_to));
                 }
-                Err(error) if may_reply_again(&error) && Instant::now() + REPLY_RETRY_INTERVAL < deadline => {
+                Err(error) if may_reply_again(&error) && room_to_retry(deadline) => {
                     tracing::info!(reply_to = %reply.reply_to, %error, "publishing a reply again");
                     tokio::time::sleep(backoff.next_delay().min(deadline - Instant::now())).await;
                 }
@@ -206,6 +210,11 @@ impl Waiting {
             }
         }
     }
+}
+
+/// Whether another try fits before `deadline`.
+fn room_to_retry(deadline: Instant) -> bool {
+    Instant::now() + REPLY_RETRY_INTERVAL < deadline
 }
 
 /// The error of a reply to a queue found gone.

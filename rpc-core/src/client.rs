@@ -397,7 +397,7 @@ impl Client {
         let mut call = InFlight {
             client: self,
             pending,
-            answered: false,
+            cancel_on_drop: true,
             _waiting: metrics::Counted::enter(metrics::Gauge::ClientInFlight),
         };
         let reply = self
@@ -406,7 +406,7 @@ impl Client {
             .await;
         // A server that stopped sending heartbeats may be alive all the
         // same (its heartbeats late): nobody waits for its answer now.
-        call.answered = !matches!(reply, Err(Error::HeartbeatTimeout { .. }));
+        call.cancel_on_drop = matches!(reply, Err(Error::HeartbeatTimeout { .. }));
         let reply = reply?;
         match reply.failure {
             Some(failure) => Err(Error::Remote(failure)),
@@ -643,7 +643,8 @@ impl Drop for Recorded<'_> {
 struct InFlight<'a> {
     client: &'a Client,
     pending: PendingCall,
-    answered: bool,
+    /// Until the answer came (a `HeartbeatTimeout` is none).
+    cancel_on_drop: bool,
     _waiting: metrics::Counted,
 }
 
@@ -665,7 +666,7 @@ fn pinned_rust_server(client: &Client) -> Option<String> {
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        if !self.answered {
+        if self.cancel_on_drop {
             cancel_dropped(self.client, self.server(), self.pending.msg_id());
         }
     }

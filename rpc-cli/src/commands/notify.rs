@@ -38,21 +38,23 @@ pub(crate) struct NotifyArgs {
     exchange: Option<String>,
 }
 
+/// The drivers this tool has, as its messages name them.
+const DRIVERS: &str = "messagingv2, messaging, log or noop";
+
 fn parse_driver(name: &str) -> Result<NotifyDriver, String> {
-    NotifyDriver::from_name(name)
-        .ok_or_else(|| format!("unknown driver `{name}`; expected messagingv2, messaging, log or noop"))
+    NotifyDriver::from_name(name).ok_or_else(|| format!("unknown driver `{name}`; expected {DRIVERS}"))
 }
 
 /// Refuses files whose notification drivers are all ones this framework
 /// does not have (oslo's `routing`, say): the notifier would send nothing,
 /// and the command would say it sent.
-fn unknown_drivers_only(drivers: &[String]) -> Result<(), Exit> {
+fn refuse_unknown_drivers(drivers: &[String]) -> Result<(), Exit> {
     if drivers.is_empty() || drivers.iter().any(|name| NotifyDriver::from_name(name).is_some()) {
         return Ok(());
     }
     Err(Exit::Usage(format!(
         "the files' notification drivers ({}) are none this tool has: nothing would be sent; \
-         pass --driver messagingv2, messaging, log or noop",
+         pass --driver {DRIVERS}",
         drivers.join(", ")
     )))
 }
@@ -67,7 +69,7 @@ pub(crate) async fn notify(global: &Global, args: NotifyArgs) -> Result<(), Exit
     };
     let config = global.config()?;
     if let Some(config) = config.filter(|_| args.driver.is_none()) {
-        unknown_drivers_only(&config.options().notifications.driver)?;
+        refuse_unknown_drivers(&config.options().notifications.driver)?;
     }
     let transport = global.notification_transport().await?;
     let mut notifier = match config {
