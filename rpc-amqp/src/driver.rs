@@ -505,6 +505,9 @@ impl Driver for AmqpDriver {
     }
 
     async fn close(&self) -> Result<(), TransportError> {
+        // Replies waiting for their queue (a caller reconnecting) first:
+        // each is bounded by its caller's deadline or the reply window.
+        self.replies.settled().await;
         self.publisher.link().close();
         if let Some(consume) = self.consume.get() {
             consume.close();

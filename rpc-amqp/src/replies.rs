@@ -12,8 +12,10 @@
 //! slot for the whole window each, and serve nothing meanwhile. The room
 //! is bounded, in replies and in bytes; past it, a reply waits in its
 //! handler, as before. A heartbeat or progress notice waits where it was
-//! sent (the server's heartbeat task), never after the last reply. Waiting
-//! replies hold the publisher weakly: a transport dropped stops them.
+//! sent (the server's heartbeat task), never after the last reply. Closing
+//! the transport waits for the replies waiting apart (as a server's `wait`
+//! waits for one waiting in its handler); they hold the publisher weakly,
+//! so a transport dropped without closing stops them.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -152,6 +154,15 @@ impl Replies {
             }
         }
         self.waiting().publish(&reply, window, deadline, Some(first)).await
+    }
+
+    /// Waits until no reply waits for its queue in the background: each is
+    /// delivered, or given up at its caller's deadline or the end of the
+    /// reply window. A transport closing waits for them, as a server's
+    /// `wait` would for a reply waiting in its handler.
+    pub(crate) async fn settled(&self) {
+        let all = u32::try_from(WAITING_APART).unwrap_or(u32::MAX);
+        let _ = self.room.acquire_many(all).await;
     }
 
     fn waiting(&self) -> Waiting {

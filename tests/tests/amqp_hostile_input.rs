@@ -95,6 +95,19 @@ async fn hostile_headers_on_every_executor_and_delivery_mode() {
     }
 }
 
+/// An oslo.messaging call of `add(1, 2)` with the message id `msg_id`,
+/// answered to the queue `reply_to`, in oslo's JSON.
+fn oslo_add(msg_id: &str, reply_to: &str) -> String {
+    let request = serde_json::json!({
+        "method": "add",
+        "args": {"a": 1, "b": 2},
+        "_msg_id": msg_id,
+        "_reply_q": reply_to,
+        "_unique_id": format!("unique_{msg_id}_{reply_to}"),
+    });
+    serde_json::json!({"oslo.version": "2.0", "oslo.message": request.to_string()}).to_string()
+}
+
 /// Calls whose reply queues do not exist (their callers gone, or never
 /// there) hold no handler of their server while their replies wait for the
 /// queue (for `reply_retry_timeout`, oslo's 60 s): a call from a live
@@ -113,14 +126,7 @@ async fn replies_waiting_for_their_queue_hold_no_handler() {
     server.start().await.unwrap();
     let raw = Raw::connect().await;
     for i in 0..4 {
-        let request = serde_json::json!({
-            "method": "add",
-            "args": {"a": 1, "b": 2},
-            "_msg_id": format!("{i:032x}"),
-            "_reply_q": format!("reply_missing_{i}_{topic}"),
-            "_unique_id": format!("{topic}_{i}"),
-        });
-        let body = serde_json::json!({"oslo.version": "2.0", "oslo.message": request.to_string()}).to_string();
+        let body = oslo_add(&format!("{i:032x}"), &format!("reply_missing_{i}_{topic}"));
         raw.publish("openstack", &topic, Some("application/json"), body.as_bytes())
             .await;
     }
@@ -137,4 +143,59 @@ async fn replies_waiting_for_their_queue_hold_no_handler() {
     assert_eq!(server.stats().handled, 5, "{:?}", server.stats());
     server.stop();
     server.wait().await;
+}
+
+/// A reply waiting apart for its queue (its caller reconnecting) is not
+/// lost when its server stops and its transport closes right after, as in
+/// a rolling restart: closing waits for it, within its window, and the
+/// caller back gets it. (Closing dropped it at once.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_the_transport_waits_for_replies_waiting_for_their_queue() {
+    use lapin::options::{BasicConsumeOptions, QueueDeclareOptions};
+    use lapin::types::FieldTable;
+
+    let topic = unique_topic("reply_at_close");
+    let transport = broker::connect().await;
+    let (server, _) = rpc_tests::conformance::start_server(transport.clone(), &topic, "s1").await;
+    let raw = Raw::connect().await;
+    let queue = format!("reply_back_{topic}");
+    let body = oslo_add("0123456789abcdef0123456789abcdef", &queue);
+    raw.publish("openstack", &topic, Some("application/json"), body.as_bytes())
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.stats().handled == 0 {
+        assert!(Instant::now() < deadline, "not handled: {:?}", server.stats());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.stop();
+    server.wait().await;
+    let closing = tokio::spawn(async move { transport.close().await });
+    // The caller is back: its reply queue again.
+    let exclusive = QueueDeclareOptions {
+        exclusive: true,
+        ..QueueDeclareOptions::default()
+    };
+    raw.channel
+        .queue_declare(queue.as_str().into(), exclusive, FieldTable::default())
+        .await
+        .unwrap();
+    let consume = BasicConsumeOptions {
+        no_ack: true,
+        ..BasicConsumeOptions::default()
+    };
+    let mut replies = raw
+        .channel
+        .basic_consume(queue.as_str().into(), "".into(), consume, FieldTable::default())
+        .await
+        .unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(10), replies.next())
+        .await
+        .expect("the reply, once its queue is back");
+    let reply = String::from_utf8(reply.unwrap().unwrap().data).unwrap();
+    assert!(reply.contains("0123456789abcdef0123456789abcdef"), "{reply}");
+    tokio::time::timeout(Duration::from_secs(10), closing)
+        .await
+        .expect("closed once the reply is out")
+        .unwrap()
+        .unwrap();
 }
