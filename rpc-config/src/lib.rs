@@ -39,7 +39,13 @@
 //!   `*.conf` sorted by name) in command-line order; single-valued options
 //!   take the last value, multi-valued ones all values of all files ([`Sources`]).
 //! - oslo's `$name` / `${section.name}` substitution, `$$` for `$`.
-//! - oslo's option names, deprecated names, types and defaults ([`Options`]).
+//! - oslo's option names, deprecated names, types and defaults ([`Options`]),
+//!   as oslo.messaging 18.3.1 declares them: names older releases read and 18
+//!   no longer does (`[DEFAULT] notification_driver`, `rabbit_durable_queues`)
+//!   are ignored as Python services ignore them, and reported
+//!   ([`IgnoreReason::Retired`]); a notifier loads each driver once, as
+//!   stevedore does; an empty `[oslo_messaging_notifications] transport_url`
+//!   falls back to the RPC one.
 //! - oslo.messaging's transport URL parsing ([`TransportUrl`]).
 //!
 //! Not matched: oslo.config also reads `OS_<SECTION>__<OPTION>` environment

@@ -77,7 +77,7 @@ const EXECUTOR_THREAD_POOL_SIZE: Spec = aliased(
 const RPC_PING_ENABLED: Spec = spec(D, "rpc_ping_enabled", "False");
 
 // [oslo_messaging_rabbit]: oslo_messaging/_drivers/impl_rabbit.py and amqp.py.
-const RPC_CONN_POOL_SIZE: Spec = aliased(spec(R, "rpc_conn_pool_size", "30"), &[(D, "rpc_conn_pool_size")]);
+const RPC_CONN_POOL_SIZE: Spec = spec(R, "rpc_conn_pool_size", "30");
 const SSL: Spec = spec(R, "ssl", "False");
 const SSL_CA_FILE: Spec = spec(R, "ssl_ca_file", "");
 const SSL_CERT_FILE: Spec = spec(R, "ssl_cert_file", "");
@@ -87,10 +87,7 @@ const RABBIT_QOS_PREFETCH_COUNT: Spec = spec(R, "rabbit_qos_prefetch_count", "0"
 const RABBIT_RETRY_INTERVAL: Spec = spec(R, "rabbit_retry_interval", "1");
 const RABBIT_INTERVAL_MAX: Spec = spec(R, "rabbit_interval_max", "30");
 const KOMBU_FAILOVER_STRATEGY: Spec = spec(R, "kombu_failover_strategy", "round-robin");
-const AMQP_DURABLE_QUEUES: Spec = aliased(
-    spec(R, "amqp_durable_queues", "False"),
-    &[(D, "amqp_durable_queues"), (D, "rabbit_durable_queues")],
-);
+const AMQP_DURABLE_QUEUES: Spec = spec(R, "amqp_durable_queues", "False");
 const RABBIT_QUORUM_QUEUE: Spec = spec(R, "rabbit_quorum_queue", "False");
 const RABBIT_TRANSIENT_QUORUM_QUEUE: Spec = spec(R, "rabbit_transient_quorum_queue", "False");
 const RABBIT_QUORUM_DELIVERY_LIMIT: Spec = spec(R, "rabbit_quorum_delivery_limit", "0");
@@ -102,15 +99,30 @@ const KOMBU_MISSING_CONSUMER_RETRY_TIMEOUT: Spec = aliased(
 );
 
 // [oslo_messaging_notifications]: oslo_messaging/notify/notifier.py.
-const DRIVER: Spec = aliased(spec(N, "driver", "[]"), &[(D, "notification_driver")]);
-const NOTIFICATION_TRANSPORT_URL: Spec = secret(aliased(
-    spec(N, "transport_url", ""),
-    &[(D, "notification_transport_url")],
-));
-const TOPICS: Spec = aliased(
-    spec(N, "topics", "['notifications']"),
-    &[("rpc_notifier2", "topics"), (D, "notification_topics")],
-);
+const DRIVER: Spec = spec(N, "driver", "[]");
+const NOTIFICATION_TRANSPORT_URL: Spec = secret(spec(N, "transport_url", ""));
+const TOPICS: Spec = spec(N, "topics", "['notifications']");
+
+/// Names older oslo.messaging releases read, which 18.x no longer does
+/// (their options declare no deprecated names any more): set in a file,
+/// they have no effect, in Python as here. With what replaced each.
+const RETIRED: [(&str, &str, &str); 7] = [
+    (D, "notification_driver", "[oslo_messaging_notifications] driver"),
+    (
+        D,
+        "notification_transport_url",
+        "[oslo_messaging_notifications] transport_url",
+    ),
+    (D, "notification_topics", "[oslo_messaging_notifications] topics"),
+    ("rpc_notifier2", "topics", "[oslo_messaging_notifications] topics"),
+    (D, "amqp_durable_queues", "[oslo_messaging_rabbit] amqp_durable_queues"),
+    (
+        D,
+        "rabbit_durable_queues",
+        "[oslo_messaging_rabbit] amqp_durable_queues",
+    ),
+    (D, "rpc_conn_pool_size", "[oslo_messaging_rabbit] rpc_conn_pool_size"),
+];
 const RETRY: Spec = spec(N, "retry", "-1");
 
 const SPECS: [&Spec; 26] = [
@@ -251,8 +263,9 @@ pub struct RabbitOptions {
     pub rabbit_interval_max: u32,
     /// `kombu_failover_strategy`: `round-robin` (default) or `shuffle`.
     pub kombu_failover_strategy: FailoverStrategy,
-    /// `amqp_durable_queues` (deprecated in `[DEFAULT]` as `amqp_durable_queues`
-    /// and `rabbit_durable_queues`): durable queues and exchanges. Default false.
+    /// `amqp_durable_queues`: durable queues and exchanges. Default false.
+    /// (`[DEFAULT] amqp_durable_queues` and `rabbit_durable_queues` are
+    /// retired names, ignored as oslo.messaging 18 ignores them.)
     pub amqp_durable_queues: bool,
     /// `rabbit_quorum_queue`: quorum queues (`x-queue-type: quorum`). Default false.
     pub rabbit_quorum_queue: bool,
@@ -269,8 +282,8 @@ pub struct RabbitOptions {
     /// `kombu_missing_consumer_retry_timeout` (deprecated name
     /// `kombu_reconnect_timeout`): seconds a reply to a missing queue is retried. Default 60.
     pub kombu_missing_consumer_retry_timeout: u32,
-    /// `rpc_conn_pool_size` (deprecated in `[DEFAULT]`): size of the RPC
-    /// connection pool. Default 30, at least 1. Not used by the transport.
+    /// `rpc_conn_pool_size`: size of the RPC connection pool. Default 30, at
+    /// least 1. Not used by the transport.
     pub rpc_conn_pool_size: u32,
 }
 
@@ -301,16 +314,15 @@ impl Default for RabbitOptions {
 /// `[oslo_messaging_notifications]` options.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NotificationOptions {
-    /// `driver` (deprecated in `[DEFAULT]` as `notification_driver`), multi-valued:
+    /// `driver`, multi-valued:
     /// every `driver = ...` line of every file, in order (`messagingv2`,
     /// `messaging`, `log`, `noop`, `routing`, `test`). Default none: no notifications.
     pub driver: Vec<String>,
-    /// `transport_url` (deprecated in `[DEFAULT]` as `notification_transport_url`):
-    /// the notifications' transport; `None` when unset, when the RPC one is used
-    /// (see [`Options::notification_transport_url`]).
+    /// `transport_url`: the notifications' transport; `None` when unset or
+    /// empty, when the RPC one is used (see
+    /// [`Options::notification_transport_url`]).
     pub transport_url: Option<TransportUrl>,
-    /// `topics` (deprecated as `[rpc_notifier2] topics` and `[DEFAULT] notification_topics`):
-    /// comma-separated. Default `notifications`.
+    /// `topics`: comma-separated. Default `notifications`.
     pub topics: Vec<String>,
     /// `retry`: attempts to resend a notification; -1 retries forever, 0 never. Default -1.
     pub retry: i64,
@@ -399,7 +411,8 @@ impl Options {
     }
 }
 
-/// Why an option of `[oslo_messaging_rabbit]` or `[oslo_messaging_notifications]` has no effect.
+/// Why an option of `[oslo_messaging_rabbit]` or `[oslo_messaging_notifications]`,
+/// or a retired name elsewhere, has no effect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum IgnoreReason {
     /// Not an oslo.messaging option of that section: a typo, an option of a
@@ -407,12 +420,21 @@ pub enum IgnoreReason {
     Unknown,
     /// An oslo.messaging option that this framework's transport does not use.
     Unsupported,
+    /// A name older oslo.messaging releases read and 18.x no longer does
+    /// (`[DEFAULT] notification_driver`, say): Python services ignore it
+    /// too. `replacement` is the option to set instead, as
+    /// `[section] name`.
+    Retired {
+        /// The option that replaced it.
+        replacement: &'static str,
+    },
 }
 
 /// An option that is set but has no effect.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IgnoredOption {
-    /// The section: [`RABBIT_SECTION`] or [`NOTIFICATIONS_SECTION`].
+    /// The section: [`RABBIT_SECTION`] or [`NOTIFICATIONS_SECTION`], or
+    /// where a retired name was set (`DEFAULT`, say).
     pub section: &'static str,
     /// The option, as written.
     pub option: String,
@@ -427,6 +449,13 @@ impl fmt::Display for IgnoredOption {
         let why = match self.reason {
             IgnoreReason::Unknown => "not an oslo.messaging option (misspelt?)",
             IgnoreReason::Unsupported => "an oslo.messaging option this transport does not use",
+            IgnoreReason::Retired { replacement } => {
+                return write!(
+                    f,
+                    "{}: ignoring `{}` in [{}]: a name oslo.messaging no longer reads (nor do Python services); set {replacement}",
+                    self.location, self.option, self.section
+                );
+            }
         };
         write!(
             f,
@@ -518,7 +547,8 @@ pub(crate) fn read(config: &Config) -> Result<Typed, Error> {
     };
     let notifications = NotificationOptions {
         driver: r.multi(&DRIVER)?,
-        transport_url: r.url(&NOTIFICATION_TRANSPORT_URL)?,
+        // Empty, it falls back to the RPC one (oslo's `url or conf.transport_url`).
+        transport_url: r.url_unless_empty(&NOTIFICATION_TRANSPORT_URL)?,
         topics: r.list(&TOPICS)?.unwrap_or_else(|| vec!["notifications".to_owned()]),
         retry: r.integer(&RETRY, i64::MIN, i64::MAX)?.unwrap_or(-1),
     };
@@ -649,6 +679,18 @@ impl<'a> Reader<'a> {
         let Some((value, found)) = self.text(spec)? else {
             return Ok(None);
         };
+        Self::parse_url(value, found)
+    }
+
+    /// A URL, `None` when set but empty.
+    fn url_unless_empty(&mut self, spec: &Spec) -> Result<Option<TransportUrl>, Error> {
+        match self.text(spec)? {
+            Some((value, found)) if !value.trim().is_empty() => Self::parse_url(value, found),
+            _ => Ok(None),
+        }
+    }
+
+    fn parse_url(value: String, found: Found<'a>) -> Result<Option<TransportUrl>, Error> {
         TransportUrl::parse(&value)
             .map(Some)
             .map_err(|source| Error::InvalidTransportUrl {
@@ -716,9 +758,21 @@ fn substitution_error(spec: &Spec, found: &Found<'_>, error: &SubstError) -> Err
     }
 }
 
-/// The options of the rabbit and notifications sections that nothing reads.
+/// The options of the rabbit and notifications sections that nothing
+/// reads, and the retired names set anywhere.
 fn ignored(config: &Config) -> Vec<IgnoredOption> {
     let mut ignored = Vec::new();
+    for (section, option, replacement) in RETIRED {
+        let setting = config.section(section).and_then(|found| found.get(option));
+        if let Some(location) = setting.and_then(|setting| setting.location()) {
+            ignored.push(IgnoredOption {
+                section,
+                option: option.to_owned(),
+                location: location.clone(),
+                reason: IgnoreReason::Retired { replacement },
+            });
+        }
+    }
     for section_name in [RABBIT_SECTION, NOTIFICATIONS_SECTION] {
         let Some(section) = config.section(section_name) else {
             continue;

@@ -82,17 +82,16 @@ impl Config {
     /// warning), its topics and retry.
     pub fn notifier(&self, transport: Transport, publisher_id: impl Into<String>) -> Notifier {
         let notifications = &self.options().notifications;
-        let drivers: Vec<NotifyDriver> = notifications
-            .driver
-            .iter()
-            .filter_map(|name| {
-                let driver = NotifyDriver::from_name(name);
-                if driver.is_none() {
-                    tracing::warn!(driver = %name, "skipping a notification driver this framework does not have");
-                }
-                driver
-            })
-            .collect();
+        // Each driver once, as stevedore loads it once: `driver = messagingv2`
+        // in two files sends each notification once, not twice.
+        let mut drivers: Vec<NotifyDriver> = Vec::new();
+        for name in &notifications.driver {
+            match NotifyDriver::from_name(name) {
+                Some(driver) if !drivers.contains(&driver) => drivers.push(driver),
+                Some(_) => {}
+                None => tracing::warn!(driver = %name, "skipping a notification driver this framework does not have"),
+            }
+        }
         let retry = match notifications.retry {
             retry if retry < 0 => Retry::Forever,
             0 => Retry::Never,
@@ -156,5 +155,32 @@ mod tests {
             debug.contains("[Log, Messaging]") && debug.contains("\"a\"") && debug.contains("Limited(2)"),
             "{debug}"
         );
+    }
+
+    #[test]
+    fn an_empty_notification_url_falls_back_to_the_rpc_one() {
+        // A templated value left empty: oslo's `url or conf.transport_url`.
+        let config = config(
+            "[DEFAULT]\ntransport_url = rabbit://u:p@rpc-host:5672/\n\
+             [oslo_messaging_notifications]\ntransport_url =\n",
+        );
+        let options = config.options();
+        assert!(options.notifications.transport_url.is_none());
+        assert_eq!(
+            options.notification_transport_url(),
+            options.default.transport_url.as_ref()
+        );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_driver_named_twice_sends_once() {
+        // As two files would give it: stevedore loads each driver once.
+        let config = config(
+            "[DEFAULT]\ntransport_url = memory://twice\n\
+             [oslo_messaging_notifications]\ndriver = messagingv2\ndriver = log\ndriver = messagingv2\n",
+        );
+        let transport = config.transport().await.expect("memory transport");
+        let debug = format!("{:?}", config.notifier(transport, "svc"));
+        assert!(debug.contains("[MessagingV2, Log]"), "{debug}");
     }
 }

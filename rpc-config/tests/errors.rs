@@ -175,15 +175,15 @@ fn unknown_scheme_hides_the_password() {
 }
 
 #[test]
-fn bad_port_in_deprecated_notification_url() {
+fn bad_port_in_the_notification_url() {
     let error = Config::from_text(
         "n.conf",
-        "[DEFAULT]\nnotification_transport_url = rabbit://u:hunter2@h:notaport/\n",
+        "[oslo_messaging_notifications]\ntransport_url = rabbit://u:hunter2@h:notaport/\n",
     )
     .unwrap_err();
     match &error {
         Error::InvalidTransportUrl { option, source, .. } => {
-            assert_eq!(*option, "notification_transport_url");
+            assert_eq!(*option, "transport_url");
             assert_eq!(source, &UrlError::InvalidPort("h:notaport".to_owned()));
         }
         other => panic!("{other:?}"),
