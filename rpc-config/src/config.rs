@@ -184,6 +184,27 @@ impl Config {
         Ok(config)
     }
 
+    /// The service's own default exchange, as an OpenStack service sets it
+    /// in code with oslo's `set_transport_defaults(control_exchange=...)`
+    /// (nova: `nova`), for when the files do not set `control_exchange`:
+    /// the transport, clients and servers built from this configuration
+    /// then use it, as the service's Python processes do. (A
+    /// `$control_exchange` reference in the files still reads oslo's
+    /// default, `openstack`.)
+    ///
+    /// ```
+    /// # use rpc_config::Config;
+    /// let config = Config::from_text("nova.conf", "[DEFAULT]\ntransport_url = rabbit://h/\n")?
+    ///     .with_default_control_exchange("nova");
+    /// assert_eq!(config.options().default.control_exchange, "nova");
+    /// assert!(config.rpc_url().contains("control_exchange=nova"));
+    /// # Ok::<(), rpc_config::Error>(())
+    /// ```
+    pub fn with_default_control_exchange(mut self, exchange: impl Into<String>) -> Config {
+        self.options.default_control_exchange(exchange.into());
+        self
+    }
+
     /// The files read, in parse order.
     pub fn files(&self) -> &[PathBuf] {
         &self.files

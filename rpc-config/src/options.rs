@@ -360,6 +360,15 @@ pub struct Options {
 }
 
 impl Options {
+    /// Makes `exchange` the default of `control_exchange` when the files do
+    /// not set it; see [`Config::with_default_control_exchange`](crate::Config::with_default_control_exchange).
+    pub(crate) fn default_control_exchange(&mut self, exchange: String) {
+        if !self.explicit.contains(&"control_exchange") {
+            self.default.control_exchange = exchange;
+            self.explicit.push("control_exchange");
+        }
+    }
+
     /// The notifications' transport: `[oslo_messaging_notifications] transport_url`,
     /// or else `[DEFAULT] transport_url` (oslo's `get_notification_transport`).
     pub fn notification_transport_url(&self) -> Option<&TransportUrl> {

@@ -157,6 +157,19 @@ mod tests {
         );
     }
 
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_services_default_exchange_applies_unless_the_files_set_one() {
+        // nova's code sets `nova`; its files rarely do.
+        let unset = config("[DEFAULT]\ntransport_url = memory://nova_default\n").with_default_control_exchange("nova");
+        assert!(unset.rpc_url().contains("control_exchange=nova"), "{}", unset.rpc_url());
+        let transport = unset.transport().await.expect("memory transport");
+        assert_eq!(transport.control_exchange(), "nova");
+        let set = config("[DEFAULT]\ntransport_url = rabbit://h/\ncontrol_exchange = cells\n")
+            .with_default_control_exchange("nova");
+        assert_eq!(set.options().default.control_exchange, "cells");
+        assert!(set.rpc_url().contains("control_exchange=cells"), "{}", set.rpc_url());
+    }
+
     #[test]
     fn an_empty_notification_url_falls_back_to_the_rpc_one() {
         // A templated value left empty: oslo's `url or conf.transport_url`.
