@@ -217,8 +217,11 @@ impl Config {
 
     /// Options of `[oslo_messaging_rabbit]` and `[oslo_messaging_notifications]`
     /// that have no effect here: unknown to oslo.messaging (a typo, or a newer
-    /// option), or known but not used by this framework's transport. For the
-    /// caller to log; sorted by section and option.
+    /// option), or known but not used by this framework's transport; and
+    /// retired names set anywhere (`[DEFAULT] notification_driver`, read by
+    /// older oslo.messaging releases only). For the caller to log: the
+    /// retired names first, then the rabbit section's, then the
+    /// notifications section's, each sorted by section and option.
     pub fn ignored_options(&self) -> &[IgnoredOption] {
         &self.ignored
     }

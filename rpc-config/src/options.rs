@@ -771,7 +771,9 @@ fn substitution_error(spec: &Spec, found: &Found<'_>, error: &SubstError) -> Err
 /// reads, and the retired names set anywhere.
 fn ignored(config: &Config) -> Vec<IgnoredOption> {
     let mut ignored = Vec::new();
-    for (section, option, replacement) in RETIRED {
+    let mut retired = RETIRED;
+    retired.sort_unstable();
+    for (section, option, replacement) in retired {
         let setting = config.section(section).and_then(|found| found.get(option));
         if let Some(location) = setting.and_then(|setting| setting.location()) {
             ignored.push(IgnoredOption {

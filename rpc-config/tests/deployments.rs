@@ -300,7 +300,8 @@ fn deprecated_names_are_honoured_and_retired_ones_reported() {
         "old.conf",
         "[DEFAULT]\nnotification_driver = messaging\nnotification_topics = legacy\nrpc_thread_pool_size = 16\n\
          rabbit_durable_queues = true\nrpc_conn_pool_size = 5\n\
-         [oslo_messaging_rabbit]\nkombu_reconnect_timeout = 30\n",
+         [oslo_messaging_rabbit]\nkombu_reconnect_timeout = 30\nssl_version = TLSv1_2\n\
+         [rpc_notifier2]\ntopics = older\n",
     );
     let config = Config::from_files(&[&old]).unwrap();
     let options = config.options();
@@ -351,6 +352,14 @@ fn deprecated_names_are_honoured_and_retired_ones_reported() {
             (
                 "DEFAULT.rpc_conn_pool_size".to_owned(),
                 retired_for("[oslo_messaging_rabbit] rpc_conn_pool_size")
+            ),
+            (
+                "rpc_notifier2.topics".to_owned(),
+                retired_for("[oslo_messaging_notifications] topics")
+            ),
+            (
+                "oslo_messaging_rabbit.ssl_version".to_owned(),
+                IgnoreReason::Unsupported
             ),
         ]
     );
