@@ -13,11 +13,9 @@ use bytes::Bytes;
 use metrics_exporter_prometheus::PrometheusHandle;
 use rpc_core::notify::{NotificationListener, NotificationResult, Notifier, NotifyDriver, Priority, handler};
 use rpc_core::transport::memory::{Broker, MemoryDriver};
-use rpc_core::transport::{
-    Acker, Address, Delivery, Driver, ListenOptions, Listener, NotificationRoute, OutgoingMessage, QueueState,
-    ReplyQueue, ReplySink, async_trait,
-};
-use rpc_core::{Codec, Context, Error, Retry, Target, Transport, TransportError, TransportErrorKind, json};
+use rpc_core::transport::{Driver, ListenOptions, Listener, NotificationRoute, OutgoingMessage, async_trait};
+use rpc_core::{Codec, Context, Error, Retry, Target, TransportError, json};
+use rpc_tests::passthrough::{Losing, Passing, Passthrough};
 use rpc_tests::prometheus::sample;
 
 /// The process's recorder, shared by the tests (each uses its own topics).
@@ -234,7 +232,7 @@ async fn deliveries_lost_before_their_handler_are_left_to_the_broker() {
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
     let listener_of = |topic: &str, batch: Option<usize>| {
         // Its first delivery comes as a lost connection leaves it.
-        let transport = Transport::new(LosesFirst {
+        let transport = Passing::transport(LosesFirst {
             inner: broker.driver(),
             left: AtomicUsize::new(1),
         });
@@ -311,21 +309,9 @@ struct LosesFirst {
 }
 
 #[async_trait]
-impl Driver for LosesFirst {
-    async fn send(&self, address: Address<'_>, message: OutgoingMessage) -> Result<(), TransportError> {
-        self.inner.send(address, message).await
-    }
-
-    async fn reply(&self, reply_to: &str, message: OutgoingMessage) -> Result<(), TransportError> {
-        self.inner.reply(reply_to, message).await
-    }
-
-    async fn listen(&self, address: Address<'_>, options: &ListenOptions) -> Result<Box<dyn Listener>, TransportError> {
-        self.inner.listen(address, options).await
-    }
-
-    async fn listen_replies(&self, sink: Arc<dyn ReplySink>) -> Result<ReplyQueue, TransportError> {
-        self.inner.listen_replies(sink).await
+impl Passthrough for LosesFirst {
+    fn inner(&self) -> &dyn Driver {
+        &self.inner
     }
 
     async fn listen_notifications(
@@ -335,64 +321,6 @@ impl Driver for LosesFirst {
         options: &ListenOptions,
     ) -> Result<Box<dyn Listener>, TransportError> {
         let inner = self.inner.listen_notifications(routes, pool, options).await?;
-        let left = self.left.swap(0, Ordering::SeqCst);
-        Ok(Box::new(Losing { inner, left }))
+        Ok(Losing::first(inner, self.left.swap(0, Ordering::SeqCst), true))
     }
-}
-
-#[derive(Debug)]
-struct Losing {
-    inner: Box<dyn Listener>,
-    left: usize,
-}
-
-#[async_trait]
-impl Listener for Losing {
-    async fn next(&mut self) -> Option<Result<Delivery, TransportError>> {
-        let delivery = match self.inner.next().await? {
-            Ok(delivery) if self.left > 0 => delivery,
-            other => return Some(other),
-        };
-        self.left -= 1;
-        let codec = delivery.codec().unwrap();
-        let lost = Delivery::with_codec(delivery.body().clone(), codec)
-            .with_headers(delivery.headers().clone())
-            .with_acker(Box::new(Lost { _unsettled: delivery }));
-        Some(Ok(lost))
-    }
-
-    async fn close(self: Box<Self>) -> Result<(), TransportError> {
-        self.inner.close().await
-    }
-
-    fn queues(&self) -> Vec<QueueState> {
-        self.inner.queues()
-    }
-}
-
-/// The acker of a delivery whose channel is gone; holds the original
-/// delivery, unsettled, which goes back to its queue when dropped.
-#[derive(Debug)]
-struct Lost {
-    _unsettled: Delivery,
-}
-
-#[async_trait]
-impl Acker for Lost {
-    async fn ack(&self) -> Result<(), TransportError> {
-        Err(channel_gone())
-    }
-
-    async fn reject(&self, _requeue: bool) -> Result<(), TransportError> {
-        Err(channel_gone())
-    }
-
-    fn is_gone(&self) -> bool {
-        true
-    }
-}
-
-/// What settling a delivery of a lost channel fails with.
-fn channel_gone() -> TransportError {
-    TransportError::new(TransportErrorKind::ConnectionLost, "the channel is gone")
 }

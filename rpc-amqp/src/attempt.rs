@@ -32,21 +32,18 @@ pub(crate) async fn connect(
     // Given up too when this future is dropped (a timeout around the
     // transport's start, say) before the attempt ends.
     let attempt = Attempt(Arc::clone(&socket));
-    let open = {
-        let socket = Arc::clone(&socket);
-        // lapin calls this on its I/O thread, once per attempt.
-        async move |uri: AMQPUri, runtime: async_rs::TokioRuntime| {
-            let mut plain = uri.clone();
-            plain.scheme = AMQPScheme::AMQP;
-            let stream = tokio::select! {
-                stream = plain.connect_with_config_async(TLSConfig::default(), &runtime) => stream?,
-                () = socket.given_up() => return Err(given_up()),
-            };
-            socket.hold(handle_of(&stream))?;
-            match uri.scheme {
-                AMQPScheme::AMQPS => Ok(stream.into_tls(&uri.authority.host, tls.as_ref()).await?),
-                AMQPScheme::AMQP => Ok(stream),
-            }
+    // lapin calls this on its I/O thread, once per attempt.
+    let open = async move |uri: AMQPUri, runtime: async_rs::TokioRuntime| {
+        let mut plain = uri.clone();
+        plain.scheme = AMQPScheme::AMQP;
+        let stream = tokio::select! {
+            stream = plain.connect_with_config_async(TLSConfig::default(), &runtime) => stream?,
+            () = socket.given_up() => return Err(given_up()),
+        };
+        socket.hold(handle_of(&stream))?;
+        match uri.scheme {
+            AMQPScheme::AMQPS => Ok(stream.into_tls(&uri.authority.host, tls.as_ref()).await?),
+            AMQPScheme::AMQP => Ok(stream),
         }
     };
     let connection = tokio::time::timeout(timeout, Connection::connector(uri, runtime, open, properties))

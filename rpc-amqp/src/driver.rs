@@ -387,26 +387,24 @@ impl Driver for AmqpDriver {
         let reply = Reply {
             reply_to: reply_to.to_owned(),
             routing_key: topology::short(reply_to)?,
-            body: message.body.clone(),
             properties: self.properties(&message),
             retry: message.retry,
             expiration: message.expiration(),
             final_reply: message.final_reply,
+            body: message.body,
         };
-        let outgoing = reply.message();
-        // Too big is too big however often it is tried.
-        self.publisher.check_size(&outgoing)?;
         if !self.config.confirm_replies {
             // Opted out of confirms: once written, it is the broker's; a
             // returned one is counted and logged by the channel's watcher.
             let kind = UnconfirmedKind::Reply;
             return self
                 .publisher
-                .publish_unconfirmed(outgoing, kind, message.retry)
+                .publish_unconfirmed(reply.message(), kind, reply.retry)
                 .await
                 .map(drop);
         }
-        // Published again as its failures allow: see `replies`.
+        // Published again as its failures allow (one too big, refused by
+        // the publisher, is not): see `replies`.
         self.replies.publish(reply).await
     }
 

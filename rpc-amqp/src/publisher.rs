@@ -519,7 +519,6 @@ impl Publisher {
     }
 }
 
-/// The error of a publish whose time ran out at `stage`.
 /// Why a message that had not reached the lane yet (waiting for a
 /// connection, or for the broker to lift a block) was not sent in time.
 pub(crate) fn not_sent_in_time(blocked: Option<Arc<str>>) -> TransportError {
@@ -531,6 +530,7 @@ pub(crate) fn not_sent_in_time(blocked: Option<Arc<str>>) -> TransportError {
     timed_out(&AtomicU8::new(stage as u8), blocked)
 }
 
+/// The error of a publish whose time ran out at `stage`.
 fn timed_out(stage: &AtomicU8, blocked: Option<Arc<str>>) -> TransportError {
     match stage.load(Ordering::Relaxed) {
         stage if stage == Stage::Blocked as u8 => TransportError::new(

@@ -136,6 +136,9 @@ impl Replies {
         let window = reply.expiration.map_or(self.window, |left| self.window.min(left));
         let deadline = Instant::now() + window;
         let first = self.publisher.publish(reply.message(), reply.retry).await;
+        if matches!(first, Ok(Outcome::Routed)) {
+            return Ok(());
+        }
         if reply.final_reply && matches!(first, Ok(Outcome::Returned)) && room_to_retry(deadline) {
             let size = u32::try_from(reply.body.len()).unwrap_or(u32::MAX);
             let room = Arc::clone(&self.room).try_acquire_owned();

@@ -105,23 +105,24 @@ const TOPICS: Spec = spec(N, "topics", "['notifications']");
 
 /// Names older oslo.messaging releases read, which 18.x no longer does
 /// (their options declare no deprecated names any more): set in a file,
-/// they have no effect, in Python as here. With what replaced each.
+/// they have no effect, in Python as here. With what replaced each; sorted
+/// by section and option, the order they are reported in.
 const RETIRED: [(&str, &str, &str); 7] = [
+    (D, "amqp_durable_queues", "[oslo_messaging_rabbit] amqp_durable_queues"),
     (D, "notification_driver", "[oslo_messaging_notifications] driver"),
+    (D, "notification_topics", "[oslo_messaging_notifications] topics"),
     (
         D,
         "notification_transport_url",
         "[oslo_messaging_notifications] transport_url",
     ),
-    (D, "notification_topics", "[oslo_messaging_notifications] topics"),
-    ("rpc_notifier2", "topics", "[oslo_messaging_notifications] topics"),
-    (D, "amqp_durable_queues", "[oslo_messaging_rabbit] amqp_durable_queues"),
     (
         D,
         "rabbit_durable_queues",
         "[oslo_messaging_rabbit] amqp_durable_queues",
     ),
     (D, "rpc_conn_pool_size", "[oslo_messaging_rabbit] rpc_conn_pool_size"),
+    ("rpc_notifier2", "topics", "[oslo_messaging_notifications] topics"),
 ];
 const RETRY: Spec = spec(N, "retry", "-1");
 
@@ -455,22 +456,19 @@ pub struct IgnoredOption {
 
 impl fmt::Display for IgnoredOption {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let why = match self.reason {
-            IgnoreReason::Unknown => "not an oslo.messaging option (misspelt?)",
-            IgnoreReason::Unsupported => "an oslo.messaging option this transport does not use",
-            IgnoreReason::Retired { replacement } => {
-                return write!(
-                    f,
-                    "{}: ignoring `{}` in [{}]: a name oslo.messaging no longer reads (nor do Python services); set {replacement}",
-                    self.location, self.option, self.section
-                );
-            }
-        };
         write!(
             f,
-            "{}: ignoring `{}` in [{}]: {why}",
+            "{}: ignoring `{}` in [{}]: ",
             self.location, self.option, self.section
-        )
+        )?;
+        match self.reason {
+            IgnoreReason::Unknown => f.write_str("not an oslo.messaging option (misspelt?)"),
+            IgnoreReason::Unsupported => f.write_str("an oslo.messaging option this transport does not use"),
+            IgnoreReason::Retired { replacement } => write!(
+                f,
+                "a name oslo.messaging no longer reads (nor do Python services); set {replacement}"
+            ),
+        }
     }
 }
 
@@ -771,9 +769,7 @@ fn substitution_error(spec: &Spec, found: &Found<'_>, error: &SubstError) -> Err
 /// reads, and the retired names set anywhere.
 fn ignored(config: &Config) -> Vec<IgnoredOption> {
     let mut ignored = Vec::new();
-    let mut retired = RETIRED;
-    retired.sort_unstable();
-    for (section, option, replacement) in retired {
+    for (section, option, replacement) in RETIRED {
         let setting = config.section(section).and_then(|found| found.get(option));
         if let Some(location) = setting.and_then(|setting| setting.location()) {
             ignored.push(IgnoredOption {
@@ -949,6 +945,7 @@ mod tests {
 
     #[test]
     fn every_unsupported_option_is_unknown_to_the_typed_table() {
+        assert!(RETIRED.is_sorted(), "RETIRED is reported in its order");
         for option in UNSUPPORTED_RABBIT_OPTIONS {
             assert!(default_text(RABBIT_SECTION, option).is_none(), "{option}");
         }

@@ -6,17 +6,13 @@ use std::time::{Duration, Instant};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use rpc_core::transport::memory::Broker;
+use rpc_core::transport::memory::{Broker, MemoryDriver};
 use rpc_core::transport::{
-    Acker, Address, Bytes, Delivery, Driver, ListenOptions, Listener, OutgoingMessage, ReplyQueue, ReplySink, Retry,
-    async_trait,
+    Address, Bytes, Driver, ListenOptions, Listener, OutgoingMessage, ReplyQueue, ReplySink, Retry, async_trait,
 };
-use rpc_core::{
-    Client, Codec, Context, DeliveryMode, Error, ErrorCode, Server, Target, Transport, TransportError,
-    TransportErrorKind,
-};
+use rpc_core::{Client, Codec, Context, DeliveryMode, Error, ErrorCode, Server, Target, Transport, TransportError};
 use rpc_tests::api::{Calculator, CalculatorClient};
-use rpc_tests::passthrough::{Passing, Passthrough};
+use rpc_tests::passthrough::{Losing, Passing, Passthrough};
 
 async fn serve(transport: Transport, topic: &str, max_message_size: usize) -> (Server, Calculator) {
     let calculator = Calculator::new("s1");
@@ -88,7 +84,7 @@ async fn duplicates_run_once(delivery: DeliveryMode) {
         .unwrap();
     server.start().await.unwrap();
     let client = Client::new(
-        Transport::new(Duplicating(broker.driver())),
+        Passing::transport(Duplicating(broker.driver())),
         Target::topic("duplicates"),
     );
     let calc = CalculatorClient::new(client);
@@ -124,25 +120,17 @@ async fn duplicate_deliveries_run_once_at_least_once() {
 
 /// A driver that publishes every request twice, as a redelivering broker might.
 #[derive(Debug)]
-struct Duplicating<D>(D);
+struct Duplicating(MemoryDriver);
 
 #[async_trait]
-impl<D: Driver> Driver for Duplicating<D> {
+impl Passthrough for Duplicating {
+    fn inner(&self) -> &dyn Driver {
+        &self.0
+    }
+
     async fn send(&self, address: Address<'_>, message: OutgoingMessage) -> Result<(), TransportError> {
         self.0.send(address, message.clone()).await?;
         self.0.send(address, message).await
-    }
-
-    async fn reply(&self, reply_to: &str, message: OutgoingMessage) -> Result<(), TransportError> {
-        self.0.reply(reply_to, message).await
-    }
-
-    async fn listen(&self, address: Address<'_>, options: &ListenOptions) -> Result<Box<dyn Listener>, TransportError> {
-        self.0.listen(address, options).await
-    }
-
-    async fn listen_replies(&self, sink: Arc<dyn ReplySink>) -> Result<ReplyQueue, TransportError> {
-        self.0.listen_replies(sink).await
     }
 }
 
@@ -315,7 +303,7 @@ async fn slow_heartbeats_never_delay_the_method_nor_follow_its_reply() {
 /// connection lost between their delivery and their acknowledgement.
 #[derive(Debug)]
 struct AcksFail {
-    inner: rpc_core::transport::memory::MemoryDriver,
+    inner: MemoryDriver,
 }
 
 #[async_trait]
@@ -325,48 +313,11 @@ impl Passthrough for AcksFail {
     }
 
     async fn listen(&self, address: Address<'_>, options: &ListenOptions) -> Result<Box<dyn Listener>, TransportError> {
-        Ok(Box::new(FailingAcks {
-            inner: self.inner.listen(address, options).await?,
-        }))
-    }
-}
-
-#[derive(Debug)]
-struct FailingAcks {
-    inner: Box<dyn Listener>,
-}
-
-#[async_trait]
-impl Listener for FailingAcks {
-    async fn next(&mut self) -> Option<Result<Delivery, TransportError>> {
-        let delivery = match self.inner.next().await? {
-            Ok(delivery) => delivery,
-            Err(error) => return Some(Err(error)),
-        };
-        let codec = delivery.codec().expect("a request");
-        let lost = Delivery::with_codec(delivery.body().clone(), codec)
-            .with_headers(delivery.headers().clone())
-            .with_acker(Box::new(ConnectionLost));
-        Some(Ok(lost))
-    }
-
-    async fn close(self: Box<Self>) -> Result<(), TransportError> {
-        self.inner.close().await
-    }
-}
-
-/// Fails every settlement: the connection is gone.
-#[derive(Debug)]
-struct ConnectionLost;
-
-#[async_trait]
-impl Acker for ConnectionLost {
-    async fn ack(&self) -> Result<(), TransportError> {
-        Err(TransportError::new(TransportErrorKind::ConnectionLost, "lost (test)"))
-    }
-
-    async fn reject(&self, _requeue: bool) -> Result<(), TransportError> {
-        Err(TransportError::new(TransportErrorKind::ConnectionLost, "lost (test)"))
+        Ok(Losing::first(
+            self.inner.listen(address, options).await?,
+            usize::MAX,
+            false,
+        ))
     }
 }
 

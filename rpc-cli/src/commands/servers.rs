@@ -128,21 +128,18 @@ pub(crate) async fn servers(global: &Global, args: ServersArgs) -> Result<(), Ex
 fn get(agent: &ureq::Agent, base: &str, path: &str) -> Result<Value, Exit> {
     let url = format!("{base}{path}");
     let shown = redact(&url);
+    let timed_out = || Exit::Timeout(format!("RabbitMQ's management API at {shown} did not answer in time"));
     let mut response = agent.get(&url).call().map_err(|error| match error {
         ureq::Error::StatusCode(401) => Exit::Config(format!("the management API at {shown} refused the credentials")),
         ureq::Error::StatusCode(404) => Exit::Failed(format!("{shown}: not found")),
-        ureq::Error::Timeout(_) => {
-            Exit::Timeout(format!("RabbitMQ's management API at {shown} did not answer in time"))
-        }
+        ureq::Error::Timeout(_) => timed_out(),
         other => Exit::Unreachable(format!(
             "cannot reach RabbitMQ's management API at {shown}: {other} \
              (is the plugin enabled? `rabbitmq-plugins enable rabbitmq_management`; or give --management-url)"
         )),
     })?;
     let body = response.body_mut().read_to_string().map_err(|error| match error {
-        ureq::Error::Timeout(_) => {
-            Exit::Timeout(format!("RabbitMQ's management API at {shown} did not answer in time"))
-        }
+        ureq::Error::Timeout(_) => timed_out(),
         error => Exit::Unreachable(format!("reading {shown}: {error}")),
     })?;
     serde_json::from_str(&body).map_err(|error| Exit::Failed(format!("{shown} did not answer JSON: {error}")))
