@@ -349,17 +349,18 @@ async fn keep_consuming(
             }
             Ended::ConnectionLost(error) => {
                 tracing::warn!(queue = %name, %error, "stopped consuming; will consume again once reconnected");
-                lost(&sink, error);
+                lost(&sink, &queue.spec, error);
             }
             Ended::Cancelled(why) => {
                 context.stats.cancels.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(queue = %name, %why, "the broker cancelled the consumer; declaring and consuming the queue again");
-                if let Sink::Replies(sink) = &sink {
+                if matches!(sink, Sink::Replies(_)) {
                     // Replies sent meanwhile may be lost: say so to the waiting calls.
-                    sink.connection_lost(TransportError::new(
+                    let error = TransportError::new(
                         TransportErrorKind::ConnectionLost,
                         format!("the reply queue's consumer was cancelled: {why}"),
-                    ));
+                    );
+                    lost(&sink, &queue.spec, error);
                 }
                 let delay = backoff.next_delay();
                 tokio::select! {
@@ -371,13 +372,21 @@ async fn keep_consuming(
     }
 }
 
-/// Tells the sink that the connection was lost. A server's notice is
-/// dropped when its buffer is full (its handlers are all busy): waiting for
-/// room would hold this queue off the broker until a handler finishes.
-fn lost(sink: &Sink, error: TransportError) {
+/// Tells the sink that the connection was lost, or the consumer
+/// cancelled. A server's notice is dropped when its buffer is full (its
+/// handlers are all busy): waiting for room would hold this queue off the
+/// broker until a handler finishes. The waiting calls are failed only when
+/// their replies went with the queue's consumer: a reply queue that
+/// outlives its connection (`transient_quorum`, a durable quorum queue)
+/// keeps the replies sent meanwhile, and hands them over once consumed
+/// again, as oslo's reply queue does.
+fn lost(sink: &Sink, queue: &QueueSpec, error: TransportError) {
     match sink {
         Sink::Server(sender) => {
             let _ = sender.try_send(Err(error));
+        }
+        Sink::Replies(_) if !queue.exclusive => {
+            tracing::info!(queue = %queue.name, %error, "the calls waiting keep waiting: their replies wait in the reply queue");
         }
         Sink::Replies(sink) => sink.connection_lost(error),
     }

@@ -84,6 +84,7 @@ macro_rules! with_conformance_scenarios {
             copies_of_a_notification_are_handled_once,
             batch_listener_gets_batches,
             batch_listener_without_a_timeout,
+            a_failing_notification_does_not_cost_its_batch,
             a_handler_panicking_before_its_future_is_caught,
             a_notification_requeued_forever_does_not_starve_the_others,
             typed_notifier_from_a_trait,

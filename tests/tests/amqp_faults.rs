@@ -67,6 +67,57 @@ async fn call_on_a_cut_connection_fails_fast_and_the_next_call_succeeds() {
     server.wait().await;
 }
 
+/// A reply queue that outlives its connection (`transient_quorum`: a
+/// durable quorum queue) keeps the replies sent while its caller
+/// reconnects: a call waiting when the connection was cut gets its reply
+/// once the queue is consumed again, as oslo's callers do. Until
+/// 2026-12-05 it failed at once with a connection error, and its reply,
+/// delivered later, was counted late.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_queue_that_outlives_its_connection_keeps_its_calls_waiting() {
+    let proxy = Proxy::start(upstream_of(&broker::url())).await;
+    let topic = unique_topic("cut_lasting_replies");
+    let (server, calculator) = start_server(broker::connect().await, &topic, "s1").await;
+    let url = through(
+        &broker::url(),
+        &[proxy.port()],
+        &format!("{TEST_OPTIONS}&{FAST}&transient_quorum=true"),
+    );
+    let transport = broker::connect_url(&url).await;
+    let calc =
+        CalculatorClient::new(Client::new(transport.clone(), Target::topic(&topic)).timeout(Duration::from_secs(30)));
+    let ctx = Context::new();
+    assert_eq!(calc.add(&ctx, 1, 2).await.unwrap(), 3);
+
+    let waiting = tokio::spawn({
+        let calc = calc.clone();
+        async move { calc.sleep(&Context::new(), 1_000).await }
+    });
+    let running = &calculator.observed.running;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while running.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the call did not reach its server");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    proxy.cut().await;
+    // The reply goes out while the caller is away.
+    while running.load(std::sync::atomic::Ordering::SeqCst) != 0 {
+        assert!(Instant::now() < deadline, "the call did not end on its server");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        !waiting.is_finished(),
+        "the call ended while its caller was away: {:?}",
+        waiting.await
+    );
+    proxy.restore();
+    assert_eq!(waiting.await.unwrap().unwrap(), 1_000);
+    assert_eq!(transport.pending_calls(), 0);
+    assert_eq!(transport.late_replies(), 0);
+    server.stop();
+    server.wait().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_reconnects_and_serves_again() {
     let proxy = Proxy::start(upstream_of(&broker::url())).await;

@@ -1,10 +1,14 @@
 //! What a notification listener dispatches to.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use futures_util::FutureExt;
+
 use super::{IntoNotificationResult, Notification, NotificationError, NotificationResult, Priority};
+use crate::server::delivery::panic_message;
 
 /// A handler's future: what it did with the notification, or why it did
 /// not (see [`NotificationError`]).
@@ -33,26 +37,41 @@ pub trait NotificationEndpoint: Send + Sync + 'static {
     fn dispatch<'a>(&'a self, notification: &'a Notification) -> Option<NotificationFuture<'a>>;
 
     /// Starts handling a batch (batch listeners), all of one priority. By
-    /// default each notification is dispatched in turn: the batch is
-    /// requeued when any asks for it or fails; one whose payload does not
-    /// decode is logged and skipped.
+    /// default each notification is dispatched in turn, whatever became of
+    /// the others: the batch is requeued when any asks for it, and fails
+    /// with the first failure (a panic included) once every other
+    /// notification was handled; one whose payload does not decode is
+    /// logged and skipped.
     fn dispatch_batch<'a>(&'a self, notifications: &'a [Notification]) -> Option<NotificationFuture<'a>> {
         Some(Box::pin(async move {
             let mut result = NotificationResult::Handled;
+            let mut failure = None;
             for notification in notifications {
-                let Some(handler) = self.dispatch(notification) else {
-                    continue;
+                let started = std::panic::catch_unwind(AssertUnwindSafe(|| self.dispatch(notification)));
+                let handled = match started {
+                    Ok(None) => continue,
+                    Ok(Some(handler)) => AssertUnwindSafe(handler).catch_unwind().await,
+                    Err(panic) => Err(panic),
                 };
-                match handler.await {
-                    Ok(NotificationResult::Handled) => {}
-                    Ok(NotificationResult::Requeue) => result = NotificationResult::Requeue,
-                    Err(error) if error.is_undecodable() => {
+                match handled {
+                    Ok(Ok(NotificationResult::Handled)) => {}
+                    Ok(Ok(NotificationResult::Requeue)) => result = NotificationResult::Requeue,
+                    Ok(Err(error)) if error.is_undecodable() => {
                         tracing::error!(event_type = notification.event_type(), message_id = notification.message_id(), %error, "skipping a notification in a batch");
                     }
-                    Err(error) => return Err(error),
+                    Ok(Err(error)) => {
+                        tracing::error!(event_type = notification.event_type(), message_id = notification.message_id(), %error, "a notification's handler failed; handling the rest of its batch");
+                        failure.get_or_insert(error);
+                    }
+                    Err(panic) => {
+                        let panic = panic_message(&*panic);
+                        tracing::error!(event_type = notification.event_type(), message_id = notification.message_id(), %panic, "a notification's handler panicked; handling the rest of its batch");
+                        failure
+                            .get_or_insert_with(|| NotificationError::failed(format!("a handler panicked: {panic}")));
+                    }
                 }
             }
-            Ok(result)
+            failure.map_or(Ok(result), Err)
         }))
     }
 

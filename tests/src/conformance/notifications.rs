@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use rpc_core::notify::{
-    Notification, NotificationFilter, NotificationListener, NotificationResult, Notifier, NotifyDriver, Priority,
-    handler, notifications,
+    Notification, NotificationError, NotificationFilter, NotificationListener, NotificationResult, Notifier,
+    NotifyDriver, Priority, handler, notifications,
 };
 use rpc_core::transport::{Driver, NotificationRoute, OutgoingMessage, async_trait};
 use rpc_core::{Context, Error, Executor, Target, TraceContext, Transport, TransportError, Value, json};
@@ -567,6 +567,59 @@ pub async fn batch_listener_gets_batches<C: Fn() -> F, F: Future<Output = Transp
     listener.stop();
     listener.wait().await;
     assert_eq!(listener.stats().handled, 25);
+}
+
+/// One notification whose handler fails, or panics, does not keep the
+/// rest of its batch from theirs: each is handled, and the batch is then
+/// acknowledged (requeues are not allowed). Until 2026-12-05 the default
+/// batch dispatch stopped at the first failure, and acknowledged the rest
+/// unhandled: lost.
+pub async fn a_failing_notification_does_not_cost_its_batch<C: Fn() -> F, F: Future<Output = Transport>>(connect: C) {
+    let topic = unique_topic("notify_batch_failing");
+    let seen = Seen::default();
+    let recorder = seen.clone();
+    let listener = NotificationListener::builder(connect().await, [Target::topic(&topic)])
+        .endpoint(handler([Priority::Info], move |notification| {
+            let recorder = recorder.clone();
+            async move {
+                let event_type = notification.event_type().to_owned();
+                recorder.push(notification);
+                match event_type.as_str() {
+                    "e1" => Err(NotificationError::failed("e1 fails")),
+                    "e3" => panic!("e3 panics"),
+                    _ => Ok(NotificationResult::Handled),
+                }
+            }
+        }))
+        .batch(6, Duration::MAX)
+        .executor(Executor::Sequential)
+        .build()
+        .unwrap();
+    let notifier = notifier(connect().await, &topic);
+    let ctx = Context::new();
+    // Queued before the listener starts: one batch of six.
+    for i in 0..6 {
+        notifier.info(&ctx, &format!("e{i}"), &json!({})).await.unwrap();
+    }
+    listener.start().await.unwrap();
+    let mut handled: Vec<String> = seen
+        .wait_for(6, Duration::from_secs(10))
+        .await
+        .iter()
+        .map(|notification| notification.event_type().to_owned())
+        .collect();
+    handled.sort();
+    assert_eq!(handled, ["e0", "e1", "e2", "e3", "e4", "e5"], "{:?}", listener.stats());
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while listener.stats().handled < 6 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the batch settled: {:?}", listener.stats()));
+    let stats = listener.stats();
+    assert_eq!((stats.handled, stats.requeued, stats.failed), (6, 0, 1), "{stats:?}");
+    shutdown(listener).await;
 }
 
 /// A batch listener whose batches have no timeout (`Duration::MAX`, the
