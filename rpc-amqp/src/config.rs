@@ -270,9 +270,12 @@ impl AmqpConfig {
         self
     }
 
-    /// How long a publish without a deadline of its own (a cast, a reply)
-    /// waits for the broker: its confirm, or the end of a resource alarm
-    /// that blocks publishers (default 30 s).
+    /// How long a publish without a deadline of its own (a cast, a reply, a
+    /// notification) waits for the broker: its confirm, or the end of a
+    /// resource alarm that blocks publishers (default 30 s). With
+    /// `Retry::Forever` (casts' and notifications' default) it starts once
+    /// connected: the wait for an unreachable broker is as long as it takes,
+    /// as oslo's; with a bounded `Retry` (replies') it bounds that wait too.
     pub fn publish_timeout(mut self, timeout: Duration) -> AmqpConfig {
         self.publish_timeout = bounded(timeout);
         self

@@ -12,7 +12,6 @@ use rpc_core::transport::{
     ReplyQueue, ReplySink, Retry, async_trait,
 };
 use rpc_core::{Codec, Transport, TransportError, TransportErrorKind};
-use tokio::time::Instant;
 
 use crate::backoff::Backoff;
 use crate::config::AmqpConfig;
@@ -251,9 +250,7 @@ impl AmqpDriver {
     async fn notify_once(&self, route: &NotificationRoute, message: &OutgoingMessage) -> Result<(), TransportError> {
         // The declarations within a publish's time: one waits for a
         // reconnection, and a blocked connection writes no frame at all.
-        let give_up = message
-            .deadline
-            .unwrap_or_else(|| Instant::now() + self.config.publish_timeout);
+        let give_up = self.publisher.give_up_at(message.deadline, message.retry).await?;
         for _ in 0..2 {
             let routing_key = topology::short_owned(route.routing_key())?;
             let declared = self.declare_notification_queue(route, routing_key.as_str(), message.retry);

@@ -265,11 +265,20 @@ impl Publisher {
         Ok(())
     }
 
-    /// When a publish gives up waiting: its deadline, or `publish_timeout`.
-    fn give_up_at(&self, message: &Message) -> Instant {
-        message
-            .deadline
-            .unwrap_or_else(|| Instant::now() + self.publish_timeout)
+    /// When a publish of `deadline` gives up waiting: its deadline, or
+    /// `publish_timeout` after now. A publish without a deadline that may
+    /// retry for ever (a cast or a notification by default) first waits
+    /// for a connection, as long as it takes, as oslo's do (`retry=None`):
+    /// its `publish_timeout` then starts (an outage longer than it failed
+    /// with `Unreachable` until 2026-12-05, and the message was not sent).
+    pub(crate) async fn give_up_at(&self, deadline: Option<Instant>, retry: Retry) -> Result<Instant, TransportError> {
+        if let Some(deadline) = deadline {
+            return Ok(deadline);
+        }
+        if retry == Retry::Forever {
+            self.link.connected(retry).await?;
+        }
+        Ok(Instant::now() + self.publish_timeout)
     }
 
     /// Publishes `message` on the lane and waits for the broker's confirm;
@@ -279,7 +288,7 @@ impl Publisher {
     /// the broker.
     pub(crate) async fn publish(&self, message: Message, retry: Retry) -> Result<Outcome, TransportError> {
         self.check_size(&message)?;
-        let give_up = self.give_up_at(&message);
+        let give_up = self.give_up_at(message.deadline, retry).await?;
         let stage = AtomicU8::new(Stage::Connecting as u8);
         let publish = self.publish_on_lane(message, retry, give_up, &stage);
         self.within(give_up, &stage, publish).await
@@ -377,7 +386,7 @@ impl Publisher {
         retry: Retry,
     ) -> Result<Outcome, TransportError> {
         self.check_size(&message)?;
-        let give_up = self.give_up_at(&message);
+        let give_up = self.give_up_at(message.deadline, retry).await?;
         let stage = AtomicU8::new(Stage::Connecting as u8);
         let publish = async {
             let reopens = self.unconfirmed.reopens();
@@ -453,7 +462,7 @@ impl Publisher {
     /// may close their channel (an auto-delete exchange may vanish).
     pub(crate) async fn publish_isolated(&self, message: Message, retry: Retry) -> Result<Outcome, TransportError> {
         self.check_size(&message)?;
-        let give_up = self.give_up_at(&message);
+        let give_up = self.give_up_at(message.deadline, retry).await?;
         let stage = AtomicU8::new(Stage::Connecting as u8);
         let publish = async {
             let _slot = self.isolated.slots.acquire().await.map_err(|_| closed())?;

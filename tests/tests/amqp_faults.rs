@@ -9,7 +9,8 @@
 use std::time::{Duration, Instant};
 
 use rpc_core::notify::{NotificationListener, NotificationListenerBuilder, Notifier, Priority, handler};
-use rpc_core::{Client, Context, Error, Executor, Target, json};
+use rpc_core::transport::Retry;
+use rpc_core::{Client, Context, Error, Executor, Target, TransportErrorKind, json};
 use rpc_tests::api::CalculatorClient;
 use rpc_tests::broker::{self, TEST_OPTIONS};
 use rpc_tests::conformance::{start_server, unique_topic};
@@ -846,6 +847,78 @@ async fn a_notification_cut_off_before_the_broker_has_it_is_published_again() {
     assert_eq!(event.ok().flatten().as_deref(), Some("cut.off"));
     listener.stop();
     listener.wait().await;
+}
+
+/// A notification and a cast sent with the default retry (for ever, as
+/// oslo's `retry=None`) while the broker is unreachable wait for it, for
+/// longer than `publish_timeout`, and go out once it is back. Until
+/// 2026-12-05 both failed with `Unreachable` once `publish_timeout` had
+/// passed, and were never sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_and_casts_wait_through_an_outage_longer_than_publish_timeout() {
+    let proxy = Proxy::start(upstream_of(&broker::url())).await;
+    let topic = unique_topic("notify_outage");
+    let (listener, mut received) = info_listener(broker::connect().await, &topic).await;
+    let (server, calculator) = start_server(broker::connect().await, &topic, "s1").await;
+    let url = through(
+        &broker::url(),
+        &[proxy.port()],
+        &format!("{TEST_OPTIONS}&{FAST}&publish_timeout=1"),
+    );
+    let transport = broker::connect_url(&url).await;
+    let notifier = Notifier::new(transport.clone(), "compute.host-1").topics([&topic]);
+    let calc = CalculatorClient::new(Client::new(transport.clone(), Target::topic(&topic)));
+    let ctx = Context::new();
+    notifier.info(&ctx, "before", &json!({})).await.unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(10), received.recv()).await;
+    assert_eq!(event.ok().flatten().as_deref(), Some("before"));
+
+    proxy.cut().await;
+    // Once the transport knows the broker is away: a publish cut off as the
+    // connection goes fails as lost (it may have reached the broker).
+    let probe = CalculatorClient::new(Client::new(transport.clone(), Target::topic(&topic)).retry(Retry::Never));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let probe = probe.cast().record(&ctx, "probe".into()).await;
+        match probe {
+            Err(Error::Transport(error)) if error.kind() == TransportErrorKind::Unreachable => break,
+            other => assert!(
+                Instant::now() < deadline,
+                "the transport never saw the broker away: {other:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let notifying = tokio::spawn(async move { notifier.info(&Context::new(), "during", &json!({})).await });
+    let casting = tokio::spawn(async move { calc.cast().record(&Context::new(), "during".into()).await });
+    // Three times `publish_timeout`: both still wait.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !notifying.is_finished(),
+        "the notification gave up: {:?}",
+        notifying.await
+    );
+    assert!(!casting.is_finished(), "the cast gave up: {:?}", casting.await);
+    proxy.restore();
+    let notified = tokio::time::timeout(Duration::from_secs(20), notifying).await;
+    assert!(matches!(notified, Ok(Ok(Ok(())))), "{notified:?}");
+    let cast = tokio::time::timeout(Duration::from_secs(20), casting).await;
+    assert!(matches!(cast, Ok(Ok(Ok(())))), "{cast:?}");
+    let event = tokio::time::timeout(Duration::from_secs(10), received.recv()).await;
+    assert_eq!(event.ok().flatten().as_deref(), Some("during"));
+    let records = calculator.observed.wait_for_records(1, Duration::from_secs(10)).await;
+    assert_eq!(records, ["s1:during"]);
+    // A transport closed meanwhile ends the wait.
+    proxy.cut().await;
+    let notifier = Notifier::new(transport.clone(), "compute.host-1").topics([&topic]);
+    let waiting = tokio::spawn(async move { notifier.info(&Context::new(), "closed", &json!({})).await });
+    transport.close().await.unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(10), waiting).await;
+    assert!(matches!(closed, Ok(Ok(Err(_)))), "{closed:?}");
+    listener.stop();
+    listener.wait().await;
+    server.stop();
+    server.wait().await;
 }
 
 /// Notifications a batch gathered from a connection that is then lost are

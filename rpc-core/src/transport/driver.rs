@@ -111,8 +111,9 @@ pub enum Retry {
     Never,
     /// Retry up to this many times, with backoff.
     Limited(u32),
-    /// Retry until the broker answers (oslo's default, `retry=None`). A call
-    /// still gives up at its timeout.
+    /// Retry until the broker answers (oslo's default, `retry=None`): a cast
+    /// or a notification waits through an outage of any length (closing its
+    /// transport ends the wait). A call still gives up at its timeout.
     #[default]
     Forever,
 }
