@@ -808,6 +808,45 @@ async fn lists_the_servers_of_a_topic_through_the_management_api() {
         "{}",
         stdout(&table)
     );
+    // Credentials holding characters a URL encodes, in the management URL
+    // or, without any there, in the transport's: sent decoded (until
+    // 2026-12-05 they went out encoded, and were refused).
+    broker.rabbitmqctl(&["add_user", "ops-1", "p@ss/w:rd"]);
+    broker.rabbitmqctl(&["set_user_tags", "ops-1", "management"]);
+    broker.rabbitmqctl(&["set_permissions", "-p", "/", "ops-1", ".*", ".*", ".*"]);
+    let encoded = "ops-1:p%40ss%2Fw%3Ard";
+    let ops_transport = format!("amqp://{encoded}@127.0.0.1:{}/%2f", broker.port());
+    for (transport_url, management_url) in [
+        (url.clone(), format!("http://{encoded}@127.0.0.1:{management}")),
+        (ops_transport, format!("http://127.0.0.1:{management}")),
+    ] {
+        let listed = rpc(&[
+            "--transport-url",
+            &transport_url,
+            "servers",
+            &topic,
+            "--management-url",
+            &management_url,
+            "--json",
+        ]);
+        assert!(listed.status.success(), "{management_url}: {}", stderr(&listed));
+        assert!(
+            json(&listed)
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|queue| queue["kind"] == "shared"),
+            "{}",
+            stdout(&listed)
+        );
+    }
+    let refused = rpc(&[
+        "servers",
+        &topic,
+        "--management-url",
+        &format!("http://ops-1:wrong@127.0.0.1:{management}"),
+    ]);
+    assert_eq!(refused.status.code(), Some(6), "{}", stderr(&refused));
     let unreachable = rpc(&["servers", &topic, "--management-url", "http://127.0.0.1:1"]);
     assert_eq!(unreachable.status.code(), Some(5), "{}", stderr(&unreachable));
     assert!(
