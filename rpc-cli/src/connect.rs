@@ -1,11 +1,13 @@
 //! The options every command takes, and the transport they lead to.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use rpc_config::{Config, Sources};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use rpc_config::{Config, Source, Sources, find_config_dirs, find_config_files};
 use rpc_core::{Codec, Transport};
 
 use crate::exit::Exit;
@@ -27,9 +29,17 @@ pub(crate) struct Global {
     /// override earlier ones.
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) config_file: Vec<PathBuf>,
-    /// A directory of oslo.config files (`*.conf`, by name), read after the files.
+    /// A directory of oslo.config files (`*.conf`, by name), read where it
+    /// stands among the files, as oslo.config reads it.
     #[arg(long, global = true, value_name = "DIR")]
     pub(crate) config_dir: Vec<PathBuf>,
+    /// The service whose files and exchange to use, as oslo.config's
+    /// project (`nova`): without --config-file, the first of
+    /// ~/.nova/nova.conf, ~/nova.conf, /etc/nova/nova.conf, /etc/nova.conf;
+    /// without --config-dir, the first nova.conf.d there; and the control
+    /// exchange `nova` unless the files or the URL set one.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub(crate) project: Option<String>,
     /// The wire format of requests: oslo's JSON (what Python services speak;
     /// Rust servers read both) or MessagePack.
     #[arg(long, global = true, value_enum, default_value_t = WireCodec::Oslo)]
@@ -61,20 +71,18 @@ impl From<WireCodec> for Codec {
 }
 
 impl Global {
-    /// The configuration files, if any were given; read at the first call.
+    /// The configuration files, if any were given or found for
+    /// `--project`; read at the first call.
     pub(crate) fn config(&self) -> Result<Option<&Config>, Exit> {
         let loaded = self.loaded.get_or_init(|| {
-            if self.config_file.is_empty() && self.config_dir.is_empty() {
+            let sources = self.sources(std::env::args_os().skip(1));
+            if sources.as_slice().is_empty() {
                 return Ok(None);
             }
-            let mut sources = Sources::new();
-            for file in &self.config_file {
-                sources = sources.file(file);
+            let mut config = Config::load(&sources).map_err(|error| error.to_string())?;
+            if let Some(project) = &self.project {
+                config = config.with_default_control_exchange(project);
             }
-            for dir in &self.config_dir {
-                sources = sources.dir(dir);
-            }
-            let config = Config::load(&sources).map_err(|error| error.to_string())?;
             for ignored in config.ignored_options() {
                 tracing::warn!("{ignored}");
             }
@@ -86,12 +94,46 @@ impl Global {
             .map_err(|error| Exit::Config(error.clone()))
     }
 
-    /// The RPC transport's URL: `--transport-url`, the files', the environment's, or the local RabbitMQ.
+    /// What to read, as oslo.config reads it: the project's default files
+    /// when the command line gives no `--config-file`, its default
+    /// directory when it gives no `--config-dir`, then the files and
+    /// directories of the command line (`args`), in its order.
+    fn sources(&self, args: impl IntoIterator<Item = OsString>) -> Sources {
+        let mut given = given_sources(args);
+        if given.is_empty() {
+            // Not seen in the arguments (clap has them all the same).
+            given.extend(self.config_file.iter().cloned().map(Source::File));
+            given.extend(self.config_dir.iter().cloned().map(Source::Dir));
+        }
+        let mut sources = Sources::new();
+        if let Some(project) = &self.project {
+            if !given.iter().any(|source| matches!(source, Source::File(_))) {
+                find_config_files(project)
+                    .into_iter()
+                    .for_each(|file| sources.push(Source::File(file)));
+            }
+            if !given.iter().any(|source| matches!(source, Source::Dir(_))) {
+                find_config_dirs(project)
+                    .into_iter()
+                    .for_each(|dir| sources.push(Source::Dir(dir)));
+            }
+        }
+        given.into_iter().for_each(|source| sources.push(source));
+        sources
+    }
+
+    /// The RPC transport's URL: `--transport-url`, the files', the
+    /// environment's, or the local RabbitMQ; with `--project`'s exchange
+    /// when neither the files nor the URL name one.
     pub(crate) fn rpc_url(&self, config: Option<&Config>) -> String {
-        match (&self.transport_url, config) {
+        let url = match (&self.transport_url, config) {
             (Some(url), _) => url.clone(),
-            (None, Some(config)) => config.rpc_url(),
+            (None, Some(config)) => return config.rpc_url(),
             (None, None) => environment_url().unwrap_or_else(|| DEFAULT_URL.to_owned()),
+        };
+        match &self.project {
+            Some(project) => with_default_exchange(url, project),
+            None => url,
         }
     }
 
@@ -140,6 +182,47 @@ impl Global {
     }
 }
 
+/// The `--config-file` and `--config-dir` options of a command line, in its
+/// order (clap keeps each option's values apart, and those given before the
+/// command are replaced by those given after it), up to `--`.
+fn given_sources(args: impl IntoIterator<Item = OsString>) -> Vec<Source> {
+    let mut sources = Vec::new();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let Some(text) = arg.to_str() else { continue };
+        if text == "--" {
+            break;
+        }
+        let make: fn(PathBuf) -> Source = match text.split_once('=').map_or(text, |(name, _)| name) {
+            "--config-file" => Source::File,
+            "--config-dir" => Source::Dir,
+            _ => continue,
+        };
+        let value = match text.split_once('=') {
+            Some((_, value)) => Some(OsString::from(value)),
+            None => args.next(),
+        };
+        if let Some(value) = value {
+            sources.push(make(PathBuf::from(value)));
+        }
+    }
+    sources
+}
+
+/// `url` with `control_exchange=EXCHANGE` in its query, unless it names
+/// one already (or is `memory://`, which has no exchange option).
+fn with_default_exchange(mut url: String, exchange: &str) -> String {
+    let query = url.split_once('?').map_or("", |(_, query)| query);
+    let named = query.split('&').any(|pair| pair.starts_with("control_exchange="));
+    if named || url.starts_with("memory:") {
+        return url;
+    }
+    url.push(if url.contains('?') { '&' } else { '?' });
+    url.push_str("control_exchange=");
+    url.extend(utf8_percent_encode(exchange, NON_ALPHANUMERIC).map(str::to_owned));
+    url
+}
+
 /// `$RPC_TRANSPORT_URL`, when set and not empty.
 fn environment_url() -> Option<String> {
     std::env::var(ENVIRONMENT_URL).ok().filter(|url| !url.trim().is_empty())
@@ -169,4 +252,44 @@ pub(crate) fn init_logging(verbose: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<OsString> {
+        line.split(' ').map(OsString::from).collect()
+    }
+
+    #[test]
+    fn files_and_directories_keep_the_command_line_s_order() {
+        let given = given_sources(args(
+            "--config-file a.conf call --config-dir d --config-file=b.conf topic m --args {} -- --config-file c",
+        ));
+        assert_eq!(
+            given,
+            [
+                Source::File("a.conf".into()),
+                Source::Dir("d".into()),
+                Source::File("b.conf".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_project_s_exchange_is_a_default() {
+        let url = "amqp://guest:guest@127.0.0.1:5672/%2f";
+        assert_eq!(
+            with_default_exchange(url.into(), "nova"),
+            format!("{url}?control_exchange=nova")
+        );
+        let given = format!("{url}?heartbeat=10&control_exchange=cinder");
+        assert_eq!(with_default_exchange(given.clone(), "nova"), given);
+        assert_eq!(
+            with_default_exchange(format!("{url}?heartbeat=10"), "nova"),
+            format!("{url}?heartbeat=10&control_exchange=nova")
+        );
+        assert_eq!(with_default_exchange("memory://".into(), "nova"), "memory://");
+    }
 }

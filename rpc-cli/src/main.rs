@@ -23,7 +23,8 @@ use crate::exit::Exit;
 /// Talks to Rust servers built on this framework and to OpenStack's Python
 /// services alike. Where to connect comes from `--transport-url`, else from
 /// oslo.config files (`--config-file`, `--config-dir`: the `nova.conf` a
-/// service reads), else `$RPC_TRANSPORT_URL`, else the local RabbitMQ.
+/// service reads; `--project nova` finds nova's own), else
+/// `$RPC_TRANSPORT_URL`, else the local RabbitMQ.
 ///
 /// Results are JSON on stdout, messages on stderr. Exit codes: 0 done,
 /// 1 the server answered an error, 2 bad command line, 3 timed out,

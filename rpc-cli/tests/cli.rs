@@ -568,6 +568,89 @@ async fn reads_kolla_and_openstack_ansible_config_files() {
     server.wait().await;
 }
 
+/// `--project NAME` reads the service's default file when no
+/// `--config-file` is given (here `~/.NAME/NAME.conf`, `HOME` a temporary
+/// directory) and uses the exchange the service sets in code, its name,
+/// unless the files set one (`rpc --config-file nova.conf` used
+/// `openstack`, where nova's processes use `nova`). Files and directories
+/// are read in the command line's order, those given before the command
+/// and after it alike: until 2026-12-05 directories came after every file,
+/// and files given after the command replaced those given before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projects_files_and_exchange_and_the_command_lines_order() {
+    let topic = topic("project");
+    let project = format!("svc{}", uuid::Uuid::new_v4().simple());
+    let server = Server::builder(
+        rpc_tests::broker::connect().await,
+        Target::server(&topic, "server1").with_exchange(&project),
+    )
+    .endpoint(TestEndpoint)
+    .build()
+    .unwrap();
+    server.start().await.unwrap();
+    let files = Files::new("project");
+    let broker = "[DEFAULT]\ntransport_url = rabbit://guest:guest@127.0.0.1:5672/\n";
+    let default_file = files.write(&format!(".{project}/{project}.conf"), broker);
+    let home = files.0.display().to_string();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_rpc"))
+            .args(args)
+            .env_remove("RPC_TRANSPORT_URL")
+            .env("HOME", &home)
+            .output()
+            .expect("rpc runs")
+    };
+    let call = ["call", topic.as_str(), "test", "--arg", "arg=x", "--timeout", "10"];
+
+    let called = run(&[&["--project", project.as_str()][..], &call].concat());
+    assert_eq!(json(&called), "x", "{}", stderr(&called));
+    // The same file without the project: oslo's default exchange, where nobody listens.
+    let unset = run(&[&["--config-file", default_file.as_str()][..], &call].concat());
+    assert_eq!(unset.status.code(), Some(4), "{}", stderr(&unset));
+    // A file that sets the exchange wins over the project's.
+    let elsewhere = files.write("elsewhere.conf", &format!("{broker}control_exchange = elsewhere\n"));
+    let set = run(&[
+        &["--project", project.as_str(), "--config-file", elsewhere.as_str()][..],
+        &call,
+    ]
+    .concat());
+    assert_eq!(set.status.code(), Some(4), "{}", stderr(&set));
+
+    // A file after a directory overrides it.
+    let dead = "[DEFAULT]\ntransport_url = rabbit://nobody:wrong@127.0.0.1:1/\n";
+    let first = files.write("first.conf", dead);
+    files.write("conf.d/50-dead.conf", dead);
+    let dir = files.0.join("conf.d").display().to_string();
+    let last = files.write("last.conf", broker);
+    let files_and_dir = [
+        "--project",
+        project.as_str(),
+        "--config-file",
+        first.as_str(),
+        "--config-dir",
+        dir.as_str(),
+        "--config-file",
+        last.as_str(),
+    ];
+    let ordered = run(&[&files_and_dir[..], &call].concat());
+    assert_eq!(json(&ordered), "x", "{}", stderr(&ordered));
+    // Files before the command and after it are all read.
+    let exchange = files.write("exchange.conf", &format!("{broker}control_exchange = {project}\n"));
+    let timeout = files.write("timeout.conf", "[DEFAULT]\nrpc_response_timeout = 10\n");
+    let mut split = vec![
+        "--config-file",
+        exchange.as_str(),
+        "call",
+        "--config-file",
+        timeout.as_str(),
+    ];
+    split.extend_from_slice(&call[1..]);
+    let both = run(&split);
+    assert_eq!(json(&both), "x", "{}", stderr(&both));
+    server.stop();
+    server.wait().await;
+}
+
 /// `$RPC_TRANSPORT_URL` is used when nothing else names a broker, ranks
 /// below the configuration files, and stays out of `--help` (clap's `env`
 /// printed it there, password and all, and ranked it above the files).

@@ -96,6 +96,51 @@ impl<P: AsRef<Path>> FromIterator<P> for Sources {
     }
 }
 
+/// A project's default config file: the first of `~/.PROJECT/PROJECT.conf`,
+/// `~/PROJECT.conf`, `/etc/PROJECT/PROJECT.conf` and `/etc/PROJECT.conf`
+/// that exists, as oslo.config's `find_config_files(project)` finds it (a
+/// service reads it when its command line gives no `--config-file`).
+/// oslo also looks for the program's own name (`nova-compute.conf`), and
+/// under `$SNAP`; these are not searched.
+pub fn find_config_files(project: &str) -> Vec<PathBuf> {
+    first_existing(&search_dirs(project, home().as_deref()), &format!("{project}.conf"))
+        .into_iter()
+        .collect()
+}
+
+/// A project's default config directory: the first of the directories
+/// [`find_config_files`] searches that holds a `PROJECT.conf.d`, as
+/// oslo.config's `find_config_dirs(project)` (read when the command line
+/// gives no `--config-dir`).
+pub fn find_config_dirs(project: &str) -> Vec<PathBuf> {
+    first_existing(&search_dirs(project, home().as_deref()), &format!("{project}.conf.d"))
+        .into_iter()
+        .collect()
+}
+
+fn home() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|home| !home.is_empty())
+        .map(PathBuf::from)
+}
+
+/// oslo.config's `_get_config_dirs(project)`, without the snap paths.
+fn search_dirs(project: &str, home: Option<&Path>) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(home) = home {
+        dirs.push(home.join(format!(".{project}")));
+        dirs.push(home.to_path_buf());
+    }
+    dirs.push(Path::new("/etc").join(project));
+    dirs.push(PathBuf::from("/etc"));
+    dirs
+}
+
+/// The first `dir/name` that exists, as oslo's `_search_dirs`.
+fn first_existing(dirs: &[PathBuf], name: &str) -> Option<PathBuf> {
+    dirs.iter().map(|dir| dir.join(name)).find(|path| path.exists())
+}
+
 /// The `*.conf` files of a directory, as oslo's `sorted(glob.glob(os.path.join(dir, '*.conf')))`.
 fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     if !dir.exists() {
@@ -158,4 +203,38 @@ pub(crate) fn read_sources(sources: &Sources) -> Result<Vec<(PathBuf, IniFile)>,
         return Err(Error::PermissionDenied { paths: denied });
     }
     Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_project_s_files_are_searched_in_oslo_s_order() {
+        let home = std::env::temp_dir().join(format!("rpc-config-home-{}", std::process::id()));
+        let dirs = search_dirs("nova", Some(&home));
+        assert_eq!(
+            dirs,
+            [
+                home.join(".nova"),
+                home.clone(),
+                PathBuf::from("/etc/nova"),
+                PathBuf::from("/etc")
+            ]
+        );
+        fs::create_dir_all(home.join(".nova")).unwrap();
+        assert_eq!(first_existing(&dirs, "nova.conf"), None);
+        fs::write(home.join("nova.conf"), "").unwrap();
+        assert_eq!(first_existing(&dirs, "nova.conf"), Some(home.join("nova.conf")));
+        // The project's own directory first.
+        fs::write(home.join(".nova/nova.conf"), "").unwrap();
+        assert_eq!(first_existing(&dirs, "nova.conf"), Some(home.join(".nova/nova.conf")));
+        fs::create_dir_all(home.join("nova.conf.d")).unwrap();
+        assert_eq!(first_existing(&dirs, "nova.conf.d"), Some(home.join("nova.conf.d")));
+        fs::remove_dir_all(&home).unwrap();
+        assert_eq!(
+            search_dirs("nova", None),
+            [PathBuf::from("/etc/nova"), PathBuf::from("/etc")]
+        );
+    }
 }

@@ -66,7 +66,7 @@ mod url;
 
 pub use config::{Config, DEFAULT_SECTION, Section, Setting};
 pub use error::{Error, Location, ParseErrorKind};
-pub use files::{Source, Sources};
+pub use files::{Source, Sources, find_config_dirs, find_config_files};
 pub use options::{
     DefaultOptions, DeprecatedOption, FailoverStrategy, IgnoreReason, IgnoredOption, NOTIFICATIONS_SECTION,
     NotificationOptions, Options, RABBIT_SECTION, RabbitOptions,
