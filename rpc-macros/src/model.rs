@@ -156,6 +156,12 @@ impl Method<'_> {
         self.attrs.iter().filter(|attr| attr.path().is_ident("doc"))
     }
 
+    /// `#[deprecated]`, copied onto the client stub's methods: their
+    /// callers are the ones to warn.
+    pub(crate) fn deprecated_attrs(&self) -> impl Iterator<Item = &Attribute> {
+        self.attrs.iter().filter(|attr| attr.path().is_ident("deprecated"))
+    }
+
     /// The version the method was added at, as its requests carry it: its
     /// `since`, else the endpoint's `since`, else the endpoint's `MAJOR.0`;
     /// none for an unversioned endpoint.

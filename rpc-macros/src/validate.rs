@@ -2,7 +2,7 @@
 //! offending tokens, and never stops the others.
 
 use syn::visit::{self, Visit};
-use syn::{Type, TypeImplTrait, TypePath, TypeReference};
+use syn::{Generics, Type, TypeImplTrait, TypePath, TypeReference};
 
 use crate::ctxt::Ctxt;
 use crate::model::{Endpoint, Kind, Method, Output, VersionArg};
@@ -42,9 +42,12 @@ fn check_item_shape(cx: &Ctxt, endpoint: &Endpoint<'_>) {
                     "`#[endpoint]` goes on an inherent `impl` block, not on a trait implementation; put it on the trait definition instead",
                 );
             }
-            if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
-                cx.error_spanned_by(&item.generics, "`#[endpoint]` does not support generic `impl` blocks");
-            }
+            refuse_generics(
+                cx,
+                &item.generics,
+                "`#[endpoint]` does not support generic `impl` blocks",
+                "`#[endpoint]` does not support a `where` clause on the `impl` block",
+            );
             if let Some(unsafety) = &item.unsafety {
                 cx.error_spanned_by(unsafety, "`#[endpoint]` does not support `unsafe impl`");
             }
@@ -56,9 +59,12 @@ fn check_item_shape(cx: &Ctxt, endpoint: &Endpoint<'_>) {
             }
         }
         Kind::Trait(item) => {
-            if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
-                cx.error_spanned_by(&item.generics, "`#[endpoint]` does not support generic traits");
-            }
+            refuse_generics(
+                cx,
+                &item.generics,
+                "`#[endpoint]` does not support generic traits",
+                "`#[endpoint]` does not support a `where` clause on the trait",
+            );
             if let Some(unsafety) = &item.unsafety {
                 cx.error_spanned_by(unsafety, "`#[endpoint]` does not support `unsafe trait`");
             }
@@ -144,11 +150,17 @@ fn check_receiver(cx: &Ctxt, method: &Method<'_>) {
 /// The request context comes first after `&self`, by reference, exactly once.
 fn check_context(cx: &Ctxt, method: &Method<'_>) {
     match method.params.first() {
-        Some(first) if first.is_context => {
-            if !matches!(*first.original.ty, Type::Reference(_)) {
-                cx.error_spanned_by(&first.original.ty, "take the context by reference: `ctx: &Context`");
+        Some(first) if first.is_context => match &*first.original.ty {
+            Type::Reference(reference) => {
+                if let Some(mutability) = &reference.mutability {
+                    cx.error_spanned_by(
+                        mutability,
+                        "the context is shared, not mutable: take it as `ctx: &Context`",
+                    );
+                }
             }
-        }
+            other => cx.error_spanned_by(other, "take the context by reference: `ctx: &Context`"),
+        },
         _ => {
             if method.params.iter().all(|param| !param.is_context) {
                 cx.error_spanned_by(
@@ -178,14 +190,41 @@ fn check_arg_patterns(cx: &Ctxt, method: &Method<'_>) {
             );
         }
     }
+    // The arguments struct, the stub and the dispatch take every argument:
+    // one switched off would be missing from the method only.
+    for param in &method.params {
+        let gated = param.original.attrs.iter().find(|attr| {
+            let path = attr.path();
+            path.is_ident("cfg") || path.is_ident("cfg_attr")
+        });
+        if let Some(attr) = gated {
+            cx.error_spanned_by(
+                attr,
+                "`#[endpoint]` does not support `#[cfg]` on an argument: put the method under `#[cfg]`, once per variant",
+            );
+        }
+    }
 }
 
 /// The dispatch table is one concrete function per method: no generics, no
 /// `impl Trait` arguments or results.
 fn check_no_generics(cx: &Ctxt, method: &Method<'_>) {
-    let generics = &method.sig.generics;
-    if !generics.params.is_empty() || generics.where_clause.is_some() {
-        cx.error_spanned_by(generics, "`#[endpoint]` methods cannot be generic");
+    refuse_generics(
+        cx,
+        &method.sig.generics,
+        "`#[endpoint]` methods cannot be generic",
+        "`#[endpoint]` methods cannot have a `where` clause",
+    );
+}
+
+/// Reports generic parameters with `generic`, or a `where` clause without
+/// any with `where_clause`, spanned at what was written (`Generics` prints
+/// no `where` clause: an error spanned by it pointed at the attribute).
+pub(crate) fn refuse_generics(cx: &Ctxt, generics: &Generics, generic: &str, where_clause: &str) {
+    if !generics.params.is_empty() {
+        cx.error_spanned_by(generics, generic);
+    } else if let Some(clause) = &generics.where_clause {
+        cx.error_spanned_by(clause, where_clause);
     }
 }
 

@@ -217,7 +217,7 @@ impl Generator<'_> {
         let methods = self.methods().map(|method| self.stub_method(method, false));
         let rt = &self.rt;
         quote! {
-            impl<S: #rt::Caller> #client<S> where #(#bounds,)* {
+            impl<__S: #rt::Caller> #client<__S> where #(#bounds,)* {
                 #(#methods)*
             }
         }
@@ -229,7 +229,7 @@ impl Generator<'_> {
         let methods = self.methods().map(|method| self.stub_method(method, true));
         let rt = &self.rt;
         quote! {
-            impl<S: #rt::Caller> #cast<'_, S> where #(#bounds,)* {
+            impl<__S: #rt::Caller> #cast<'_, __S> where #(#bounds,)* {
                 #(#methods)*
             }
         }
@@ -285,6 +285,7 @@ impl Generator<'_> {
         let rt = &self.rt;
         let vis = self.vis;
         let cfgs = method.cfg_attrs();
+        let deprecated = method.deprecated_attrs();
         let docs = self.stub_docs(method, is_cast);
         let ident = &method.sig.ident;
         let ctx = names::context(method);
@@ -314,6 +315,7 @@ impl Generator<'_> {
         quote! {
             #(#cfgs)*
             #docs
+            #(#deprecated)*
             #vis async fn #ident(&self, #ctx: &#rt::Context, #(#idents: #types),*) -> #rt::Result<#output, #rt::Error>
             where
                 #(#own_bounds,)*

@@ -36,7 +36,7 @@ impl Generator<'_> {
             }
             Kind::Trait(_) => {
                 let dispatcher = &self.dispatcher;
-                quote!(impl<S: #name + #rt::Send + #rt::Sync + 'static> #rt::Endpoint for #dispatcher<S>)
+                quote!(impl<__S: #name + #rt::Send + #rt::Sync + 'static> #rt::Endpoint for #dispatcher<__S>)
             }
         };
         let namespace = match &self.endpoint.namespace {
@@ -130,7 +130,7 @@ impl Generator<'_> {
             }
             Kind::Trait(_) => {
                 let name = self.name;
-                quote!(<S as #name>::#ident(&self.inner, #request.context(), #(#idents),*))
+                quote!(<__S as #name>::#ident(&self.inner, #request.context(), #(#idents),*))
             }
         };
         // Spanned on the return type: an error type that cannot travel is

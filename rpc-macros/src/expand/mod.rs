@@ -82,7 +82,7 @@ impl<'a> Generator<'a> {
             self.endpoint_impl(),
         ];
         quote! {
-            #[allow(non_camel_case_types, non_snake_case, non_upper_case_globals, unreachable_pub, private_interfaces, clippy::all)]
+            #[allow(non_camel_case_types, non_snake_case, non_upper_case_globals, unreachable_pub, private_interfaces, deprecated, clippy::all)]
             const _: () = {
                 use #root::__private as #rt;
                 // The probes that tell a `Result` (whatever alias names it)

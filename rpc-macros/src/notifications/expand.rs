@@ -140,7 +140,7 @@ fn dispatch_arm(listener: &Listener<'_>, handler: &Handler<'_>, receiver: &Token
     quote! {
         #(#cfgs)*
         {
-            if matches!(priority, #(#priorities)|*) && #pattern {
+            if #rt::matches!(priority, #(#priorities)|*) && #pattern {
                 return #rt::Some(#rt::Box::pin(async move {
                     let payload = #rt::payload::<#payload>(notification)?;
                     #call
@@ -185,7 +185,7 @@ fn trait_items(listener: &Listener<'_>, name: &Ident) -> TokenStream {
     quote! {
         #wrapper_struct
 
-        impl<S: #name> #rt::NotificationEndpoint for #wrapper<S> {
+        impl<__S: #name> #rt::NotificationEndpoint for #wrapper<__S> {
             #body
         }
 

@@ -94,9 +94,12 @@ pub(crate) fn lower<'a>(cx: &Ctxt, input: &'a Input, attr: TokenStream) -> Liste
                     "`#[notifications]` goes on an inherent `impl` block, not a trait implementation",
                 );
             }
-            if !item.generics.params.is_empty() {
-                cx.error_spanned_by(&item.generics, "`#[notifications]` does not support generic types");
-            }
+            crate::validate::refuse_generics(
+                cx,
+                &item.generics,
+                "`#[notifications]` does not support generic types",
+                "`#[notifications]` does not support a `where` clause on the `impl` block",
+            );
             let name = crate::model::self_type_name(&item.self_ty);
             if name.is_none() {
                 cx.error_spanned_by(&item.self_ty, "`#[notifications]` needs a named type");
@@ -112,9 +115,12 @@ pub(crate) fn lower<'a>(cx: &Ctxt, input: &'a Input, attr: TokenStream) -> Liste
             (name, Visibility::Public(syn::Token![pub](Span::call_site())), methods)
         }
         Input::Trait(item) => {
-            if !item.generics.params.is_empty() {
-                cx.error_spanned_by(&item.generics, "`#[notifications]` does not support generic traits");
-            }
+            crate::validate::refuse_generics(
+                cx,
+                &item.generics,
+                "`#[notifications]` does not support generic traits",
+                "`#[notifications]` does not support a `where` clause on the trait",
+            );
             let methods = item
                 .items
                 .iter()
@@ -130,6 +136,21 @@ pub(crate) fn lower<'a>(cx: &Ctxt, input: &'a Input, attr: TokenStream) -> Liste
         .into_iter()
         .map(|(sig, attrs)| lower_handler(cx, sig, attrs))
         .collect();
+    if let Input::Trait(item) = input {
+        // `<Trait>Notifier` has a method per handler, beside its own.
+        for handler in &handlers {
+            let name = handler.sig.ident.unraw().to_string();
+            if NOTIFIER_METHODS.contains(&name.as_str()) {
+                cx.error_spanned_by(
+                    &handler.sig.ident,
+                    format_args!(
+                        "`{name}` is a method of the generated `{}Notifier`: name the handler otherwise, with `#[on(...)]` for its priority",
+                        item.ident
+                    ),
+                );
+            }
+        }
+    }
     let trait_impl = matches!(input, Input::Impl(item) if item.trait_.is_some());
     if handlers.is_empty() && !trait_impl {
         let span = match input {
@@ -149,6 +170,9 @@ pub(crate) fn lower<'a>(cx: &Ctxt, input: &'a Input, attr: TokenStream) -> Liste
         handlers,
     }
 }
+
+/// The methods `<Trait>Notifier` has of its own.
+const NOTIFIER_METHODS: [&str; 2] = ["new", "notifier"];
 
 /// Parses `#[on(info, warn, event_type = "compute.instance.*")]`.
 fn parse_on(cx: &Ctxt, attrs: &[Attribute]) -> (Option<Vec<&'static str>>, Option<LitStr>) {
@@ -233,9 +257,12 @@ fn lower_handler<'a>(cx: &Ctxt, sig: &'a Signature, attrs: &'a [Attribute]) -> H
     if sig.asyncness.is_none() {
         cx.error_spanned_by(sig.fn_token, "a notification handler must be `async`");
     }
-    if !sig.generics.params.is_empty() {
-        cx.error_spanned_by(&sig.generics, "a notification handler cannot be generic");
-    }
+    crate::validate::refuse_generics(
+        cx,
+        &sig.generics,
+        "a notification handler cannot be generic",
+        "a notification handler cannot have a `where` clause",
+    );
     let mut inputs = sig.inputs.iter();
     match inputs.next() {
         Some(FnArg::Receiver(receiver)) if receiver.reference.is_some() && receiver.mutability.is_none() => {}
@@ -268,6 +295,8 @@ fn lower_handler<'a>(cx: &Ctxt, sig: &'a Signature, attrs: &'a [Attribute]) -> H
             }
             Some(&*payload.ty)
         }
+        // No argument at all: already reported, at the name.
+        _ if sig.inputs.is_empty() => None,
         _ => {
             cx.error_spanned_by(&sig.inputs, expected);
             None
@@ -282,11 +311,15 @@ fn lower_handler<'a>(cx: &Ctxt, sig: &'a Signature, attrs: &'a [Attribute]) -> H
     }
 }
 
-/// `&Notification`, `&rpc_core::notify::Notification`...
+/// `&Notification`, `&rpc_core::notify::Notification`... (not `&mut`: the
+/// listener shares it between its endpoints)
 fn is_notification_ref(ty: &Type) -> bool {
     let Type::Reference(reference) = ty else {
         return false;
     };
+    if reference.mutability.is_some() {
+        return false;
+    }
     matches!(&*reference.elem, Type::Path(path) if path.qself.is_none()
         && path.path.segments.last().is_some_and(|segment| segment.ident == "Notification"))
 }

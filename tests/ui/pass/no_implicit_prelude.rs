@@ -23,7 +23,21 @@ trait Contract {
     async fn commit(&self, ctx: &::rpc_core::Context) -> u8;
 }
 
+struct Audit;
+
+#[::rpc_core::notifications]
+impl Audit {
+    async fn info(&self, _notification: &::rpc_core::notify::Notification, _payload: ::rpc_core::Value) {}
+}
+
+#[::rpc_core::notifications]
+trait Billing {
+    #[on(info, warn, event_type = "billing.*")]
+    async fn charged(&self, notification: &::rpc_core::notify::Notification, payload: ::rpc_core::Value);
+}
+
 fn main() {
     let _ = <ApiClient>::new;
     let _ = <ContractClient>::new;
+    let _ = <BillingNotifier>::new;
 }

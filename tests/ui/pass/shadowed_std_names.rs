@@ -1,5 +1,6 @@
 //! Local items named like the prelude's do not confuse generated code; a
-//! `Result` alias is still treated as fallible.
+//! `Result` alias is still treated as fallible; a type named like the
+//! generated impls' generic parameters (`S`) is the user's type in them.
 #![allow(dead_code)]
 
 use rpc_core::{Context, endpoint};
@@ -24,6 +25,9 @@ struct Debug;
 mod core {}
 mod serde_json {}
 
+#[derive(serde::Serialize, serde::Deserialize)]
+struct S(u8);
+
 struct Api;
 
 #[endpoint]
@@ -31,8 +35,25 @@ impl Api {
     async fn check(&self, _ctx: &Context, allowed: bool) -> Result<u8> {
         if allowed { Ok(1) } else { Err(Denied) }
     }
+
+    async fn put(&self, _ctx: &Context, s: S) -> S {
+        s
+    }
+}
+
+#[endpoint]
+trait Store {
+    async fn put(&self, ctx: &Context, s: S) -> S;
+}
+
+#[rpc_core::notifications]
+trait Audit {
+    #[on(info, event_type = "audit.put")]
+    async fn put(&self, notification: &rpc_core::notify::Notification, payload: S);
 }
 
 fn main() {
     let _ = <ApiClient>::new;
+    let _ = <StoreClient>::put;
+    let _ = <AuditNotifier>::put;
 }

@@ -1,0 +1,10 @@
+use rpc_core::{endpoint, Context};
+
+struct Api;
+
+#[endpoint]
+impl Api {
+    async fn touch(&self, _ctx: &mut Context) {}
+}
+
+fn main() {}
