@@ -485,6 +485,11 @@ impl Driver for AmqpDriver {
     }
 
     async fn listen_replies(&self, sink: Arc<dyn ReplySink>) -> Result<ReplyQueue, TransportError> {
+        // The first call of a transport starts its reply queue: during an
+        // outage it waits for the broker, within its own timeout, as every
+        // later call does (it failed at once, after one attempt, until
+        // 2026-12-05; a caller that gives up drops this wait).
+        self.publisher.link().connected(Retry::Forever).await?;
         let spec = topology::reply_queue(&self.config);
         let name = spec.name.clone();
         self.publisher.unconfirmed.report_to(&sink);

@@ -113,9 +113,11 @@ impl Client {
         self
     }
 
-    /// Sends to the server named `server` only.
+    /// Sends to the server named `server` only; an empty name is none (any
+    /// server on the topic), as oslo routes it.
     pub fn server(mut self, server: impl Into<String>) -> Client {
-        self.target.set_server(Some(server.into()));
+        self.target
+            .set_server(Some(server.into()).filter(|server| !server.is_empty()));
         self
     }
 
@@ -310,7 +312,8 @@ impl Client {
         Address::new(
             self.target.exchange().unwrap_or(self.transport.control_exchange()),
             self.target.topic_name(),
-            self.target.server_name(),
+            // oslo routes on `if target.server`: an empty name is none.
+            self.target.server_name().filter(|server| !server.is_empty()),
             self.target.fanout(),
         )
     }

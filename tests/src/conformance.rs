@@ -213,6 +213,23 @@ pub async fn prepare_overrides_without_touching_original<C: Fn() -> F, F: Future
         other_exchange.call::<i64>(&ctx, "add", json!({"a": 1, "b": 1})).await,
         Err(Error::NoListener { .. })
     ));
+    // An empty server name is none, as oslo routes it (`topic.` reached
+    // nobody until 2026-12-05), prepared or in the target.
+    let unnamed = fixture.client.prepare().server("");
+    assert_eq!(unnamed.target().server_name(), None);
+    assert_eq!(
+        unnamed.call::<i64>(&ctx, "add", json!({"a": 1, "b": 2})).await.unwrap(),
+        3
+    );
+    let target = Target::server(fixture.client.target().topic_name(), "");
+    let from_target = Client::new(fixture.client.transport().clone(), target).timeout(Duration::from_secs(10));
+    assert_eq!(
+        from_target
+            .call::<i64>(&ctx, "add", json!({"a": 2, "b": 2}))
+            .await
+            .unwrap(),
+        4
+    );
     // The original still reaches the default namespace.
     assert_eq!(fixture.calc().add(&ctx, 1, 1).await.unwrap(), 2);
     fixture.shutdown().await;

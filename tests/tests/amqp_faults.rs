@@ -68,6 +68,34 @@ async fn call_on_a_cut_connection_fails_fast_and_the_next_call_succeeds() {
     server.wait().await;
 }
 
+/// A transport's first call, which starts its reply queue, made while the
+/// broker is away waits for it within its timeout, as every later call
+/// does. Until 2026-12-05 it failed at once, after one reconnection attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_call_during_an_outage_waits_for_the_broker() {
+    let proxy = Proxy::start(upstream_of(&broker::url())).await;
+    let topic = unique_topic("first_call_outage");
+    let (server, _) = start_server(broker::connect().await, &topic, "s1").await;
+    let transport = proxied(&[proxy.port()]).await;
+    proxy.cut().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while transport.driver().is_connected() {
+        assert!(Instant::now() < deadline, "the transport never saw the broker away");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let calc =
+        CalculatorClient::new(Client::new(transport.clone(), Target::topic(&topic)).timeout(Duration::from_secs(30)));
+    let calling = tokio::spawn(async move { calc.add(&Context::new(), 2, 3).await });
+    // Long enough for several reconnection attempts (`FAST`): still waiting.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!calling.is_finished(), "the call gave up: {:?}", calling.await);
+    proxy.restore();
+    let called = tokio::time::timeout(Duration::from_secs(20), calling).await;
+    assert!(matches!(called, Ok(Ok(Ok(5)))), "{called:?}");
+    server.stop();
+    server.wait().await;
+}
+
 /// A reply queue that outlives its connection (`transient_quorum`: a
 /// durable quorum queue) keeps the replies sent while its caller
 /// reconnects: a call waiting when the connection was cut gets its reply

@@ -14,6 +14,8 @@ use rpc_tests::logs::Logs;
 #[derive(Clone, Debug, Default)]
 struct Inventory {
     reserved: Arc<AtomicUsize>,
+    /// Told when work a `watch` call spawned saw its request cancelled.
+    cancelled: Arc<tokio::sync::Notify>,
 }
 
 #[endpoint(namespace = "inventory", version = "1.2")]
@@ -34,6 +36,21 @@ impl Inventory {
     async fn slow(&self, _ctx: &Context, millis: u64) -> u64 {
         tokio::time::sleep(Duration::from_millis(millis)).await;
         millis
+    }
+
+    /// Spawns work that stops when the request is cancelled, then waits.
+    async fn watch(&self, ctx: &Context) {
+        let (ctx, cancelled) = (ctx.clone(), Arc::clone(&self.cancelled));
+        tokio::spawn(async move {
+            ctx.cancelled().await;
+            cancelled.notify_one();
+        });
+        std::future::pending::<()>().await;
+    }
+
+    /// The shelves, by number.
+    async fn shelves(&self, _ctx: &Context) -> std::collections::HashMap<u32, String> {
+        std::collections::HashMap::from([(1, "bolts".to_owned())])
     }
 
     /// Fails as its caller asks.
@@ -177,6 +194,10 @@ async fn a_mock_records_calls_and_refuses_unknown_methods() {
     assert_eq!(unknown.remote().map(RemoteError::code), Some(ErrorCode::NoSuchMethod));
     let calls = mock.calls();
     assert_eq!(calls.len(), 3);
+    // A result as a server sends it, whatever JSON could hold: keys that are numbers.
+    let shelves = std::collections::HashMap::from([(7_u32, "nuts".to_owned())]);
+    let stocked = InventoryClient::new(Mock::new().returns("shelves", shelves.clone()));
+    assert_eq!(stocked.shelves(&ctx).await.unwrap(), shelves);
     assert_eq!(calls[0].namespace.as_deref(), Some("inventory"));
     assert_eq!(
         calls[0].version.map(|version| version.to_string()).as_deref(),
@@ -214,6 +235,14 @@ async fn local_runs_endpoints_with_their_layers_and_no_transport() {
     assert_eq!(panicked.remote().map(RemoteError::code), Some(ErrorCode::Internal));
     let short = Context::new().with_timeout(Duration::from_millis(50));
     assert!(client.slow(&short, 5_000).await.unwrap_err().is_timeout());
+    // At the deadline the request is cancelled, as on a server: what its
+    // handler spawned stops too (until 2026-12-05 it ran on for ever).
+    let short = Context::new().with_timeout(Duration::from_millis(50));
+    let cancelled = inventory.cancelled.notified();
+    assert!(client.watch(&short).await.unwrap_err().is_timeout());
+    tokio::time::timeout(Duration::from_secs(10), cancelled)
+        .await
+        .expect("the spawned work saw its request cancelled");
 
     // A timeout of `Duration::MAX` (the usual "no timeout") is "never", not an overflow.
     let unbounded = InventoryClient::new(local.clone().layer(TimeoutLayer::new().method("count", Duration::MAX)));

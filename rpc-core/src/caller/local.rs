@@ -94,7 +94,8 @@ impl Local {
         };
         let mut context = ctx.clone();
         let trace = ctx.trace().map_or_else(TraceContext::new_root, TraceContext::child);
-        context.set_lifecycle(deadline, trace, Cancellation::new());
+        let cancellation = Cancellation::new();
+        context.set_lifecycle(deadline, trace, cancellation.clone());
         let mut request = Request {
             method: invocation.method().to_owned(),
             namespace: invocation.namespace().map(str::to_owned),
@@ -116,14 +117,19 @@ impl Local {
             None => run.await,
             Some(deadline) => {
                 let left = deadline.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
-                tokio::time::timeout(left, run).await.map_err(|_| Error::Timeout {
-                    method: method.to_owned(),
-                    target: "local".to_owned(),
-                    timeout: left,
-                    progress: CallProgress::Working {
-                        server: "local".to_owned(),
-                        last_heard: Duration::ZERO,
-                    },
+                tokio::time::timeout(left, run).await.map_err(|_| {
+                    // As a server does at the deadline: what the handler
+                    // spawned, waiting on `ctx.cancelled()`, stops too.
+                    cancellation.cancel();
+                    Error::Timeout {
+                        method: method.to_owned(),
+                        target: "local".to_owned(),
+                        timeout: left,
+                        progress: CallProgress::Working {
+                            server: "local".to_owned(),
+                            last_heard: Duration::ZERO,
+                        },
+                    }
                 })?
             }
         };

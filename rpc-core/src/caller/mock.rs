@@ -11,7 +11,8 @@ use serde_json::Value;
 use super::{Caller, Invocation};
 use crate::{Codec, Context, Error, Payload, RemoteError, Version};
 
-type Handler = dyn Fn(&Context, Value) -> Result<Value, RemoteError> + Send + Sync;
+/// An answer, encoded as the stub decodes it.
+type Handler = dyn Fn(&Context, Value) -> Result<Payload, Error> + Send + Sync;
 
 /// A caller for tests of code that uses a typed client: each method
 /// answers as the test said ([`returns`](Mock::returns),
@@ -84,18 +85,34 @@ impl Mock {
         method: impl Into<String>,
         handler: impl Fn(&Context, Value) -> Result<Value, RemoteError> + Send + Sync + 'static,
     ) -> Mock {
-        lock(&self.inner.answers).insert(method.into(), Arc::new(handler));
-        self
+        self.answer_with(method, move |ctx, args| {
+            let value = handler(ctx, args).map_err(Error::Remote)?;
+            Codec::MsgPack.encode(&value).map_err(|source| Error::Encode {
+                what: "the mock's answer",
+                source,
+            })
+        })
     }
 
-    /// `method` returns `value`.
+    /// `method` returns `value`, encoded as a server encodes a result (a
+    /// map keyed by numbers stays so: it went through JSON, whose keys are
+    /// strings, until 2026-12-05, and the typed stub could not decode it).
     ///
     /// # Panics
     ///
-    /// When `value` does not serialize as JSON (a test's mistake).
+    /// When `value` does not serialize (a test's mistake).
     pub fn returns(self, method: impl Into<String>, value: impl Serialize) -> Mock {
-        let value = serde_json::to_value(value).expect("a mock's answer serializes as JSON");
-        self.on(method, move |_, _| Ok(value.clone()))
+        let payload = Codec::MsgPack.encode(&value).expect("a mock's answer serializes");
+        self.answer_with(method, move |_, _| Ok(payload.clone()))
+    }
+
+    fn answer_with(
+        self,
+        method: impl Into<String>,
+        handler: impl Fn(&Context, Value) -> Result<Payload, Error> + Send + Sync + 'static,
+    ) -> Mock {
+        lock(&self.inner.answers).insert(method.into(), Arc::new(handler));
+        self
     }
 
     /// `method` fails with `error`.
@@ -136,12 +153,7 @@ impl Mock {
         let Some(handler) = handler else {
             return Err(Error::Remote(RemoteError::no_such_method(invocation.method())));
         };
-        let value = handler(ctx, args)?;
-        let result = Codec::MsgPack.encode(&value).map_err(|source| Error::Encode {
-            what: "the mock's answer",
-            source,
-        })?;
-        Ok(Some(result))
+        handler(ctx, args).map(Some)
     }
 }
 
