@@ -139,13 +139,26 @@ impl Global {
 
     /// Opens the RPC transport.
     pub(crate) async fn transport(&self) -> Result<Transport, Exit> {
-        open(&self.rpc_url(self.config()?)).await
+        let url = self.rpc_url(self.config()?);
+        self.given_url_checked(open(&url).await)
+    }
+
+    /// A bad `--transport-url` is a bad command line (2), not a bad
+    /// configuration file (6), whose transport URL it would be otherwise.
+    fn given_url_checked(&self, opened: Result<Transport, Exit>) -> Result<Transport, Exit> {
+        match opened {
+            Err(Exit::Config(message)) if self.transport_url.is_some() => {
+                Err(Exit::Usage(format!("--transport-url: {message}")))
+            }
+            other => other,
+        }
     }
 
     /// Opens the notifications' transport (the files' `[oslo_messaging_notifications]
     /// transport_url` when `--transport-url` is not given).
     pub(crate) async fn notification_transport(&self) -> Result<Transport, Exit> {
-        open(&self.notification_url()?).await
+        let opened = open(&self.notification_url()?).await;
+        self.given_url_checked(opened)
     }
 
     fn notification_url(&self) -> Result<String, Exit> {
@@ -167,14 +180,17 @@ impl Global {
             url.push('=');
             url.push_str(value);
         }
-        open(&url).await
+        self.given_url_checked(open(&url).await)
     }
 
     /// The call timeout: the command's, else the files' `rpc_response_timeout`, else 60 s.
     pub(crate) fn timeout(&self, given: Option<f64>) -> Result<Duration, Exit> {
         match given {
+            // Zero too: every call would time out before it was sent.
             Some(seconds) => Duration::try_from_secs_f64(seconds)
-                .map_err(|_| Exit::Usage(format!("--timeout must be a positive number of seconds, not {seconds}"))),
+                .ok()
+                .filter(|timeout| !timeout.is_zero())
+                .ok_or_else(|| Exit::Usage(format!("--timeout must be a positive number of seconds, not {seconds}"))),
             None => Ok(self
                 .config()?
                 .map_or(rpc_core::DEFAULT_TIMEOUT, |config| config.call_timeout())),

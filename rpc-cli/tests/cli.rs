@@ -378,6 +378,75 @@ async fn listen_takes_no_more_than_it_prints() {
     raw.delete_queue(&pool).await;
 }
 
+/// `rpc listen` whose reader does not read (`rpc listen | less`, paused)
+/// holds a line it cannot write: a Ctrl-C asks it to stop, which waits for
+/// that line, and a second one ends it at once, with 130. Until 2026-12-05
+/// the second did nothing, and only SIGKILL ended it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_stuck_on_its_reader_ends_at_a_second_ctrl_c() {
+    let topic = topic("listen_stuck");
+    let url = rpc_tests::broker::url();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rpc"))
+        .args(["--transport-url", &url, "listen", "--topic", &topic])
+        .env_remove("RPC_TRANSPORT_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("rpc listen starts");
+    let mut errors = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    errors.read_line(&mut first).unwrap();
+    assert!(first.contains("listening on"), "{first}");
+    // Far more than the pipe holds (64 KiB), and never read.
+    let notifier = rpc_core::notify::Notifier::new(rpc_tests::broker::connect_url(&url).await, "cli-test")
+        .topics([topic.as_str()]);
+    let ctx = rpc_core::Context::new();
+    let payload = serde_json::json!({ "padding": "x".repeat(4096) });
+    for i in 0..64 {
+        notifier.info(&ctx, &format!("e{i}"), &payload).await.unwrap();
+    }
+    // Until one of its threads waits to write to the full pipe.
+    let tasks = format!("/proc/{}/task", child.id());
+    let writing = || {
+        std::fs::read_dir(&tasks).into_iter().flatten().flatten().any(|task| {
+            std::fs::read_to_string(task.path().join("wchan")).is_ok_and(|wchan| wchan.contains("pipe_write"))
+        })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !writing() {
+        assert!(std::time::Instant::now() < deadline, "rpc listen never filled its pipe");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pid = child.id().to_string();
+    let interrupt = || {
+        let sent = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        assert!(sent.success());
+    };
+    interrupt();
+    // Stopping, it waits for the line it cannot write.
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    while std::time::Instant::now() < deadline {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "it ended at the first Ctrl-C: its pipe was not full"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    interrupt();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("rpc listen did not end at the second Ctrl-C");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status.code(), Some(130));
+}
+
 /// `rpc servers` against a management API that accepts and never answers
 /// gives up at its `--timeout` (exit 3), and never shows a password, even
 /// one holding `/` or given without a scheme.
@@ -706,6 +775,16 @@ fn bad_command_lines_exit_2_with_a_clear_message() {
         (&["listen", "--priority", "loud"][..], "unknown priority `loud`"),
         (&["ping", "t", "--interval=-1"][..], "--interval must be positive"),
         (&["--codec", "xml", "call", "t", "m"][..], "invalid value 'xml'"),
+        // Every call would time out before it went out (accepted until 2026-12-05).
+        (
+            &["call", "t", "m", "--timeout", "0"][..],
+            "--timeout must be a positive number",
+        ),
+        // A bad URL on the command line is not a bad configuration file (6, until 2026-12-05).
+        (
+            &["--transport-url", "amqp://h:port/", "call", "t", "m"][..],
+            "--transport-url",
+        ),
     ] {
         let output = rpc(args);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {}", stderr(&output));
@@ -744,6 +823,21 @@ fn the_log_driver_shows_what_it_logs() {
             stderr(&logged)
         );
     }
+    // Without a broker: the log driver needs none (until 2026-12-05 it
+    // waited for one, then failed with 5).
+    let started = std::time::Instant::now();
+    let logged = rpc(&[
+        "--transport-url",
+        "amqp://guest:guest@127.0.0.1:1/%2f",
+        "notify",
+        "--driver",
+        "log",
+        "--event-type",
+        "cli.logged",
+    ]);
+    assert!(logged.status.success(), "{}", stderr(&logged));
+    assert!(stderr(&logged).contains("cli.logged"), "{}", stderr(&logged));
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
 }
 
 /// `rpc notify` with files whose only notification driver is one it does

@@ -162,9 +162,23 @@ pub(crate) async fn listen(global: &Global, args: ListenArgs) -> Result<(), Exit
     }
     seen.close();
     listener.stop();
-    listener.wait().await;
-    ended
+    // Stopping waits for the notification being printed, which a reader
+    // that does not read holds for ever (`rpc listen | less`, paused): a
+    // Ctrl-C then ends the command at once. (The signal stays caught once
+    // caught: a second one did nothing until 2026-12-05.)
+    tokio::select! {
+        () = listener.wait() => ended,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("rpc: interrupted while stopping: exiting at once");
+            // The runtime cannot shut down under a write that never returns.
+            std::process::exit(INTERRUPTED);
+        }
+    }
 }
+
+/// The exit status of a command ended by a second Ctrl-C, as shells give a
+/// process killed by SIGINT.
+const INTERRUPTED: i32 = 130;
 
 /// A notification as one line of `format`.
 fn line(format: Format, notification: &Notification) -> String {

@@ -71,7 +71,31 @@ pub(crate) async fn notify(global: &Global, args: NotifyArgs) -> Result<(), Exit
     if let Some(config) = config.filter(|_| args.driver.is_none()) {
         refuse_unknown_drivers(&config.options().notifications.driver)?;
     }
-    let transport = global.notification_transport().await?;
+    // The drivers that will run: only `messaging` ones need the broker (a
+    // `log` notification was refused, after a long wait, when none answered).
+    let drivers: Vec<NotifyDriver> = match (args.driver, config) {
+        (Some(driver), _) => vec![driver],
+        (None, Some(config)) => config
+            .options()
+            .notifications
+            .driver
+            .iter()
+            .filter_map(|name| NotifyDriver::from_name(name))
+            .collect(),
+        (None, None) => Vec::new(),
+    };
+    let over_the_broker = drivers.is_empty()
+        || drivers
+            .iter()
+            .any(|driver| matches!(driver, NotifyDriver::MessagingV2 | NotifyDriver::Messaging));
+    if !drivers.is_empty() && drivers.iter().all(|driver| *driver == NotifyDriver::Noop) {
+        tracing::warn!("the notification driver is noop: nothing is sent");
+    }
+    let transport = if over_the_broker {
+        global.notification_transport().await?
+    } else {
+        rpc_core::transport::memory::Broker::new().transport()
+    };
     let mut notifier = match config {
         // The files' driver, topics and retry, then the command line's.
         // Files without a driver send nothing, as oslo does; the command asks to send.
