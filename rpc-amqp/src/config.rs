@@ -382,6 +382,10 @@ fn parse_host(entry: &str, default_port: u16) -> Result<Host, String> {
     let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
         let (host, rest) = rest.split_once(']').ok_or("unclosed `[` in an IPv6 host")?;
         (host, rest.strip_prefix(':'))
+    } else if hostport.matches(':').count() > 1 {
+        // An IPv6 address without brackets, and so without a port, as
+        // oslo reads it (`netutils.parse_host_port`).
+        (hostport, None)
     } else {
         match hostport.rsplit_once(':') {
             Some((host, port)) => (host, Some(port)),
@@ -459,7 +463,14 @@ fn parse_url(url: &str) -> Result<AmqpConfig, String> {
     let mut query_pairs = Vec::new();
     for pair in query.split('&').filter(|pair| !pair.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        query_pairs.push((decode(key, "option name")?, decode(value, "option value")?));
+        // As oslo's `parse_qs`, which drops a blank value, and reads `+` as
+        // a space (`rpc-config` writes a space so: `ssl_ca_file` in a
+        // directory with a space in its name was not found until 2026-12-05).
+        if value.is_empty() {
+            continue;
+        }
+        let form = |text: &str| text.replace('+', " ");
+        query_pairs.push((decode(&form(key), "option name")?, decode(&form(value), "option value")?));
     }
     // TLS may be switched on by the query, which changes the default port.
     for (key, value) in &query_pairs {
@@ -467,16 +478,27 @@ fn parse_url(url: &str) -> Result<AmqpConfig, String> {
             tls = Some(TlsConfig::default());
         }
     }
-    let default_port = if tls.is_some() { 5671 } else { 5672 };
-    let hosts = if authority.is_empty() {
+    // oslo's form (`rabbit://`) is what oslo connects to: port 5672 unless
+    // written, with TLS too (`str(host.port or 5672)`), and its hosts in an
+    // order shuffled for each connection, so that a cluster's clients
+    // spread over its nodes. AMQP's own forms default to 5671 with TLS,
+    // and keep the order written unless told to shuffle.
+    let oslo_form = matches!(scheme.to_ascii_lowercase().as_str(), "rabbit" | "kombu");
+    let default_port = if tls.is_some() && !oslo_form { 5671 } else { 5672 };
+    let entries: Vec<&str> = authority.split(',').filter(|entry| !entry.is_empty()).collect();
+    let hosts = if entries.is_empty() {
         vec![parse_host("", default_port)?]
     } else {
-        authority
-            .split(',')
+        // Empty entries are skipped, as oslo skips them.
+        entries
+            .into_iter()
             .map(|entry| parse_host(entry, default_port))
             .collect::<Result<Vec<_>, _>>()?
     };
     let mut config = AmqpConfig::new(hosts);
+    if oslo_form {
+        config.failover = FailoverStrategy::Shuffle;
+    }
     config.vhost = match decode(path, "vhost")? {
         vhost if vhost.is_empty() => "/".to_owned(),
         vhost => vhost,
@@ -534,6 +556,8 @@ fn parse_url(url: &str) -> Result<AmqpConfig, String> {
             "max_retry_interval" | "rabbit_interval_max" => config.max_retry_interval = parse_seconds(key, value)?,
             "failover_strategy" | "kombu_failover_strategy" => {
                 config.failover = match value.as_str() {
+                    // oslo shuffles its hosts first, whatever the strategy.
+                    "round-robin" if oslo_form => FailoverStrategy::Shuffle,
                     "round-robin" => FailoverStrategy::RoundRobin,
                     "shuffle" => FailoverStrategy::Shuffle,
                     _ => return Err(format!("`{key}` must be `round-robin` or `shuffle`")),
@@ -649,7 +673,34 @@ mod tests {
         assert_eq!(config.connect_timeout, Duration::from_millis(2500));
         let tls = config.tls.unwrap();
         assert_eq!(tls.ca_file, Some(PathBuf::from("/etc/ca.pem")));
-        assert_eq!(config.hosts[0].port, 5671, "ssl switches the default port");
+        // oslo's form: 5672 with TLS too, as oslo connects.
+        assert_eq!(config.hosts[0].port, 5672);
+    }
+
+    #[test]
+    fn urls_are_read_as_oslo_reads_them() {
+        // An IPv6 address without brackets has no port.
+        let config = AmqpConfig::from_url("rabbit://u:p@2001:db8::8//").unwrap();
+        assert_eq!(config.hosts, [Host::new("2001:db8::8", 5672, "u", "p")]);
+        // `+` in a query value is a space (`parse_qs`); `%2B` is a plus.
+        let config = AmqpConfig::from_url("rabbit://h/?ssl=true&ssl_ca_file=/etc/My+CA/a%2Bb.pem").unwrap();
+        assert_eq!(config.tls.unwrap().ca_file, Some(PathBuf::from("/etc/My CA/a+b.pem")));
+        // A blank value is no value; empty host entries are skipped.
+        let config = AmqpConfig::from_url("rabbit://u:p@h1,u:p@h2,/?ssl=&heartbeat=").unwrap();
+        assert_eq!(config.hosts.len(), 2);
+        assert!(config.tls.is_none());
+        // oslo connects to 5672 unless told, with TLS too; AMQP's own forms to 5671.
+        assert_eq!(AmqpConfig::from_url("rabbit://h/?ssl=true").unwrap().hosts[0].port, 5672);
+        assert_eq!(AmqpConfig::from_url("amqp://h/?ssl=true").unwrap().hosts[0].port, 5671);
+        assert_eq!(AmqpConfig::from_url("amqps://h/").unwrap().hosts[0].port, 5671);
+        // oslo shuffles its hosts, whatever the strategy; AMQP's forms keep the order written.
+        for url in ["rabbit://h1,h2/", "rabbit://h1,h2/?kombu_failover_strategy=round-robin"] {
+            assert_eq!(AmqpConfig::from_url(url).unwrap().failover, FailoverStrategy::Shuffle, "{url}");
+        }
+        assert_eq!(
+            AmqpConfig::from_url("amqp://h1,h2/").unwrap().failover,
+            FailoverStrategy::RoundRobin
+        );
     }
 
     #[test]
