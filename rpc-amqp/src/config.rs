@@ -470,7 +470,10 @@ fn parse_url(url: &str) -> Result<AmqpConfig, String> {
             continue;
         }
         let form = |text: &str| text.replace('+', " ");
-        query_pairs.push((decode(&form(key), "option name")?, decode(&form(value), "option value")?));
+        query_pairs.push((
+            decode(&form(key), "option name")?,
+            decode(&form(value), "option value")?,
+        ));
     }
     // TLS may be switched on by the query, which changes the default port.
     for (key, value) in &query_pairs {
@@ -690,12 +693,19 @@ mod tests {
         assert_eq!(config.hosts.len(), 2);
         assert!(config.tls.is_none());
         // oslo connects to 5672 unless told, with TLS too; AMQP's own forms to 5671.
-        assert_eq!(AmqpConfig::from_url("rabbit://h/?ssl=true").unwrap().hosts[0].port, 5672);
+        assert_eq!(
+            AmqpConfig::from_url("rabbit://h/?ssl=true").unwrap().hosts[0].port,
+            5672
+        );
         assert_eq!(AmqpConfig::from_url("amqp://h/?ssl=true").unwrap().hosts[0].port, 5671);
         assert_eq!(AmqpConfig::from_url("amqps://h/").unwrap().hosts[0].port, 5671);
         // oslo shuffles its hosts, whatever the strategy; AMQP's forms keep the order written.
         for url in ["rabbit://h1,h2/", "rabbit://h1,h2/?kombu_failover_strategy=round-robin"] {
-            assert_eq!(AmqpConfig::from_url(url).unwrap().failover, FailoverStrategy::Shuffle, "{url}");
+            assert_eq!(
+                AmqpConfig::from_url(url).unwrap().failover,
+                FailoverStrategy::Shuffle,
+                "{url}"
+            );
         }
         assert_eq!(
             AmqpConfig::from_url("amqp://h1,h2/").unwrap().failover,

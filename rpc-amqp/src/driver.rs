@@ -181,10 +181,15 @@ impl AmqpDriver {
     /// at-most-once mode, to classic queues (a quorum queue may refuse a
     /// message between leaders, and the confirm says so), when a client
     /// listens for replies to report a returned request to, unless the
-    /// configuration asks for confirms (`confirm_calls`).
+    /// configuration asks for confirms (`confirm_calls`). With a reply queue
+    /// that outlives the connection (`transient_quorum`) a lost connection
+    /// does not fail the calls waiting, so only the confirm tells a request
+    /// lost with it: confirmed, it fails at once; unconfirmed, its call
+    /// would wait out its timeout.
     fn unconfirmed(&self, address: &Address<'_>, message: &OutgoingMessage) -> bool {
         !self.config.confirm_calls
             && !self.config.quorum_queues
+            && !self.config.transient_quorum
             && !address.fanout
             && message.delivery == DeliveryMode::AtMostOnce
             && self.publisher.unconfirmed.can_report()

@@ -43,7 +43,7 @@
 //! | `shared_queues_ttl` | seconds an unused topic, server or notification queue lives, with what waits in it (not oslo's behaviour: for test brokers); 0: forever | 0 |
 //! | `reply_retry_timeout` (`kombu_missing_consumer_retry_timeout`) | seconds a server retries a reply whose queue is missing (its caller reconnecting) | 60 |
 //! | `max_message_size` | largest body sent, bytes; larger ones fail before reaching the broker | 16 MiB |
-//! | `publish_timeout` | seconds a publish without a deadline (a reply, a cast) may wait for a connection, an alarm's end and the confirm | 30 |
+//! | `publish_timeout` | seconds a publish without a deadline (a reply, a cast, a notification) may wait for an alarm's end and the confirm, and for a connection with a bounded `Retry` (with `Retry::Forever`, the default of casts and notifications, the wait for a connection has no bound, as oslo's) | 30 |
 //! | `single_connection` | servers consume on the publishing connection (see *Connections*) | false |
 //! | `confirm_calls` | calls' requests wait for the broker's publisher confirm, as casts do (see *Behaviour*) | false |
 //! | `confirm_replies` | a server's replies wait for the broker's publisher confirm, and go out again when lost or returned, as oslo's do; `false`: at-most-once replies, a frame and a wake-up saved per call (see *Behaviour*) | true |
@@ -82,7 +82,8 @@
 //!   fails at once with [`Error::NoListener`](rpc_core::Error::NoListener).
 //!   Casts, replies and notifications wait for the broker's publisher
 //!   confirm. A call's request does not (unless `confirm_calls`, or with
-//!   quorum queues, which may refuse a message between leaders): its reply
+//!   quorum queues, which may refuse a message between leaders, or with
+//!   `transient_quorum`, whose lost connections fail no call): its reply
 //!   proves it routed, and a returned request fails its call within a few
 //!   milliseconds, collected from the channel's returns (the `unconfirmed`
 //!   and `returned` counts of [`DriverStats`](rpc_core::transport::DriverStats)).
@@ -103,7 +104,9 @@
 //!   publish at fault fails. Bodies over `max_message_size` fail before
 //!   sending ([`TransportErrorKind::Refused`](rpc_core::TransportErrorKind::Refused)).
 //!   Every publish is bounded: by its message's deadline (a call's timeout),
-//!   or by `publish_timeout`; past it, the error says where it stood
+//!   or by `publish_timeout`, which starts once connected for a publish that
+//!   retries for ever (casts' and notifications' default: they wait through
+//!   an outage, as oslo's); past it, the error says where it stood
 //!   (`Unreachable`, `Blocked`, or `Unconfirmed`: it may have been routed).
 //! - **Replies** come back on the transport's one reply queue, consumed
 //!   without a polling delay; late replies are dropped and counted. A
@@ -142,7 +145,9 @@
 //!   heartbeats. The first connection tries the hosts with the reconnection
 //!   backoff for `startup_timeout` (a broker that answers and refuses, bad
 //!   credentials say, fails at once). On a loss, calls waiting for replies
-//!   fail at once with a connection error; the transport reconnects with
+//!   fail at once with a connection error (with `transient_quorum`, whose
+//!   reply queue outlives the connection, they wait for the replies kept
+//!   there, their requests confirmed); the transport reconnects with
 //!   exponential backoff and jitter, moving to the next host, declares its
 //!   queues again and consumes again. Publishes wait for the reconnection as
 //!   the request's [`Retry`](rpc_core::Retry) allows (calls at most until

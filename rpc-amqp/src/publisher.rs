@@ -26,7 +26,8 @@
 //! skipped, and while the broker blocks publishers (a resource alarm) a
 //! publish waits for the block to lift. Every wait, the confirm's included,
 //! ends at the message's deadline, or after `publish_timeout` for a message
-//! without one.
+//! without one (counted once connected when it retries for ever: see
+//! [`Publisher::give_up_at`]).
 //!
 //! An exchange is checked once per connection (a passive declare) before
 //! it is published to, and again after the broker closed the channel of

@@ -15,7 +15,9 @@
 //! call through the client's reply sink: `NoListener`, within a tick
 //! instead of a round trip. (A return later than [`QUIET`], on a broker
 //! that slow, is collected with the next message.) A lost connection fails
-//! every waiting call, as before. What this path gives up: a channel error (an exchange deleted
+//! every waiting call, as before (this path is not taken with
+//! `transient_quorum`, whose reply queue outlives the connection: there a
+//! loss fails no call, and only a confirm tells a request lost with it). What this path gives up: a channel error (an exchange deleted
 //! under traffic, nothing else a checked request can cause) loses the
 //! requests it interrupts, which then wait for their timeout; quorum
 //! queues, which may refuse a message between leaders, keep confirms.

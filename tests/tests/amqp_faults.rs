@@ -68,6 +68,52 @@ async fn call_on_a_cut_connection_fails_fast_and_the_next_call_succeeds() {
     server.wait().await;
 }
 
+/// With a reply queue that outlives its connection, a call whose request
+/// was lost with the connection (written, never read by the broker) fails
+/// at once: such calls' requests wait for the broker's confirm, the only
+/// sign of their loss once a lost connection fails no waiting call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_lost_with_a_lasting_reply_queue_fails_at_once() {
+    let proxy = Proxy::start(upstream_of(&broker::url())).await;
+    let topic = unique_topic("lost_request_lasting_replies");
+    let (server, calculator) = start_server(broker::connect().await, &topic, "s1").await;
+    let url = through(
+        &broker::url(),
+        &[proxy.port()],
+        &format!("{TEST_OPTIONS}&{FAST}&transient_quorum=true"),
+    );
+    let transport = broker::connect_url(&url).await;
+    let calc =
+        CalculatorClient::new(Client::new(transport.clone(), Target::topic(&topic)).timeout(Duration::from_secs(30)));
+    assert_eq!(calc.add(&Context::new(), 1, 2).await.unwrap(), 3);
+
+    proxy.stall();
+    let held = proxy.held();
+    let calling = tokio::spawn(async move { calc.add(&Context::new(), 2, 2).await });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while proxy.held() == held {
+        assert!(Instant::now() < deadline, "the request was never written");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Written, held by the proxy: the broker never sees it.
+    let cut_at = Instant::now();
+    proxy.cut().await;
+    let called = tokio::time::timeout(Duration::from_secs(10), calling).await;
+    assert!(
+        matches!(&called, Ok(Ok(Err(error))) if error.is_connection_error()),
+        "{called:?}"
+    );
+    assert!(
+        cut_at.elapsed() < Duration::from_secs(5),
+        "failed after {:?}",
+        cut_at.elapsed()
+    );
+    assert_eq!(calculator.observed.handled.load(std::sync::atomic::Ordering::SeqCst), 1);
+    proxy.restore();
+    server.stop();
+    server.wait().await;
+}
+
 /// A transport's first call, which starts its reply queue, made while the
 /// broker is away waits for it within its timeout, as every later call
 /// does. Until 2026-12-05 it failed at once, after one reconnection attempt.
