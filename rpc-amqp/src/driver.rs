@@ -489,12 +489,12 @@ impl Driver for AmqpDriver {
         self.start_listener(queues).await
     }
 
-    async fn listen_replies(&self, sink: Arc<dyn ReplySink>) -> Result<ReplyQueue, TransportError> {
+    async fn listen_replies(&self, sink: Arc<dyn ReplySink>, retry: Retry) -> Result<ReplyQueue, TransportError> {
         // The first call of a transport starts its reply queue: during an
-        // outage it waits for the broker, within its own timeout, as every
-        // later call does (it failed at once, after one attempt, until
-        // 2026-12-05; a caller that gives up drops this wait).
-        self.publisher.link().connected(Retry::Forever).await?;
+        // outage it waits for the broker as its `retry` allows, within its
+        // timeout, as its publish would (it failed at once, after one
+        // attempt, until 2026-12-05; a caller that gives up drops the wait).
+        self.publisher.link().connected(retry).await?;
         let spec = topology::reply_queue(&self.config);
         let name = spec.name.clone();
         self.publisher.unconfirmed.report_to(&sink);

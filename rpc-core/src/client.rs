@@ -424,7 +424,7 @@ impl Client {
         args: &A,
         deadline: Instant,
     ) -> Result<PendingCall, Error> {
-        let replies = self.transport.replies().await?;
+        let replies = self.transport.replies(self.options.retry).await?;
         let pending = replies.register(self.options.call_monitor_timeout.is_some());
         tracing::debug!(method = method.name, target = %self.target, msg_id = pending.msg_id(), "call");
         let reply = CallHeader {

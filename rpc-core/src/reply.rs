@@ -10,7 +10,7 @@ use tokio::sync::{Notify, oneshot};
 use crate::ids::{self, Id, RandomKeys};
 use crate::message::Reply;
 use crate::progress::Heard;
-use crate::transport::{Delivery, Driver, ReplyQueue, ReplySink};
+use crate::transport::{Delivery, Driver, ReplyQueue, ReplySink, Retry};
 use crate::{TransportError, TransportErrorKind};
 
 /// What a waiting call receives: its final reply, or why none will come.
@@ -181,9 +181,11 @@ pub(crate) struct ReplyRouter {
 }
 
 impl ReplyRouter {
-    pub(crate) async fn start(driver: &dyn Driver) -> Result<ReplyRouter, TransportError> {
+    pub(crate) async fn start(driver: &dyn Driver, retry: Retry) -> Result<ReplyRouter, TransportError> {
         let table = Arc::new(Table::default());
-        let queue = driver.listen_replies(Arc::clone(&table) as Arc<dyn ReplySink>).await?;
+        let queue = driver
+            .listen_replies(Arc::clone(&table) as Arc<dyn ReplySink>, retry)
+            .await?;
         Ok(ReplyRouter { table, queue })
     }
 

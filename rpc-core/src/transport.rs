@@ -99,11 +99,11 @@ impl Transport {
     }
 
     /// The reply queue, created on the first call.
-    pub(crate) async fn replies(&self) -> Result<&ReplyRouter, Error> {
+    pub(crate) async fn replies(&self, retry: Retry) -> Result<&ReplyRouter, Error> {
         self.inner
             .replies
             .get_or_try_init(|| async {
-                let router = ReplyRouter::start(&*self.inner.driver).await?;
+                let router = ReplyRouter::start(&*self.inner.driver, retry).await?;
                 tracing::debug!(reply_queue = %router.address(), "listening for replies");
                 Ok(router)
             })

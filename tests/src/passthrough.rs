@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rpc_core::transport::{
     Acker, Address, Delivery, Driver, ListenOptions, Listener, NotificationRoute, OutgoingMessage, QueueState,
-    ReplyQueue, ReplySink, async_trait,
+    ReplyQueue, ReplySink, Retry, async_trait,
 };
 use rpc_core::{Transport, TransportError, TransportErrorKind};
 
@@ -35,8 +35,8 @@ pub trait Passthrough: Send + Sync + fmt::Debug + 'static {
     }
 
     /// [`Driver::listen_replies`].
-    async fn listen_replies(&self, sink: Arc<dyn ReplySink>) -> Result<ReplyQueue, TransportError> {
-        self.inner().listen_replies(sink).await
+    async fn listen_replies(&self, sink: Arc<dyn ReplySink>, retry: Retry) -> Result<ReplyQueue, TransportError> {
+        self.inner().listen_replies(sink, retry).await
     }
 
     /// [`Driver::notify`].
@@ -80,8 +80,8 @@ impl<P: Passthrough> Driver for Passing<P> {
         self.0.listen(address, options).await
     }
 
-    async fn listen_replies(&self, sink: Arc<dyn ReplySink>) -> Result<ReplyQueue, TransportError> {
-        self.0.listen_replies(sink).await
+    async fn listen_replies(&self, sink: Arc<dyn ReplySink>, retry: Retry) -> Result<ReplyQueue, TransportError> {
+        self.0.listen_replies(sink, retry).await
     }
 
     async fn notify(&self, route: &NotificationRoute, message: OutgoingMessage) -> Result<(), TransportError> {

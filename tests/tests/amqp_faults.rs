@@ -115,8 +115,9 @@ async fn a_request_lost_with_a_lasting_reply_queue_fails_at_once() {
 }
 
 /// A transport's first call, which starts its reply queue, made while the
-/// broker is away waits for it within its timeout, as every later call
-/// does. Until 2026-12-05 it failed at once, after one reconnection attempt.
+/// broker is away waits for it as its retry allows, within its timeout, as
+/// every later call does: for ever by default, not with `Retry::Never`.
+/// Until 2026-12-05 it failed at once, after one reconnection attempt.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_call_during_an_outage_waits_for_the_broker() {
     let proxy = Proxy::start(upstream_of(&broker::url())).await;
@@ -129,8 +130,16 @@ async fn the_first_call_during_an_outage_waits_for_the_broker() {
         assert!(Instant::now() < deadline, "the transport never saw the broker away");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let calc =
-        CalculatorClient::new(Client::new(transport.clone(), Target::topic(&topic)).timeout(Duration::from_secs(30)));
+    let client = Client::new(transport.clone(), Target::topic(&topic)).timeout(Duration::from_secs(30));
+    let never = CalculatorClient::new(client.prepare().retry(Retry::Never));
+    let started = Instant::now();
+    let refused = never.add(&Context::new(), 1, 1).await;
+    assert!(
+        matches!(&refused, Err(error) if error.is_connection_error()),
+        "{refused:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    let calc = CalculatorClient::new(client);
     let calling = tokio::spawn(async move { calc.add(&Context::new(), 2, 3).await });
     // Long enough for several reconnection attempts (`FAST`): still waiting.
     tokio::time::sleep(Duration::from_secs(1)).await;

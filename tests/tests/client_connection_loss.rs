@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rpc_core::transport::memory::{Broker, MemoryDriver};
-use rpc_core::transport::{Address, Driver, OutgoingMessage, ReplyQueue, ReplySink, async_trait};
+use rpc_core::transport::{Address, Driver, OutgoingMessage, ReplyQueue, ReplySink, Retry, async_trait};
 use rpc_core::{Client, Context, Error, Server, Target, TransportError, TransportErrorKind};
 use rpc_tests::api::{Calculator, CalculatorClient};
 use rpc_tests::passthrough::{Passing, Passthrough};
@@ -78,9 +78,9 @@ impl Passthrough for HeldDriver {
         self.inner.send(address, message).await
     }
 
-    async fn listen_replies(&self, sink: Arc<dyn ReplySink>) -> Result<ReplyQueue, TransportError> {
+    async fn listen_replies(&self, sink: Arc<dyn ReplySink>, retry: Retry) -> Result<ReplyQueue, TransportError> {
         *self.sink.lock().unwrap() = Some(Arc::clone(&sink));
-        self.inner.listen_replies(sink).await
+        self.inner.listen_replies(sink, retry).await
     }
 }
 

@@ -171,7 +171,7 @@ async fn hostile_headers_on_every_executor_and_delivery_mode() {
             let replies = Arc::new(Replies::default());
             let queue = broker
                 .driver()
-                .listen_replies(Arc::new(RecordingSink(Arc::clone(&replies))))
+                .listen_replies(Arc::new(RecordingSink(Arc::clone(&replies))), Retry::Never)
                 .await
                 .unwrap();
             let mut cases = hostile::cases(Codec::MsgPack, &queue.address, "m");
@@ -233,8 +233,8 @@ impl Driver for SlowHeartbeats {
         self.inner.listen(address, options).await
     }
 
-    async fn listen_replies(&self, sink: Arc<dyn ReplySink>) -> Result<ReplyQueue, TransportError> {
-        self.inner.listen_replies(sink).await
+    async fn listen_replies(&self, sink: Arc<dyn ReplySink>, retry: Retry) -> Result<ReplyQueue, TransportError> {
+        self.inner.listen_replies(sink, retry).await
     }
 }
 

@@ -572,8 +572,10 @@ pub trait Driver: Send + Sync + fmt::Debug + 'static {
     async fn listen(&self, address: Address<'_>, options: &ListenOptions) -> Result<Box<dyn Listener>, TransportError>;
 
     /// Creates this transport's reply queue and starts delivering what
-    /// arrives on it to `sink`. Called once per transport.
-    async fn listen_replies(&self, sink: Arc<dyn ReplySink>) -> Result<ReplyQueue, TransportError>;
+    /// arrives on it to `sink`, waiting for the broker as `retry` allows
+    /// (the first call's: its timeout bounds the wait). Called once per
+    /// transport, again after a start that failed.
+    async fn listen_replies(&self, sink: Arc<dyn ReplySink>, retry: Retry) -> Result<ReplyQueue, TransportError>;
 
     /// Publishes a notification on `route`, making sure it waits for a
     /// consumer (the queue `<topic>.<priority>` exists). The default fails:

@@ -34,7 +34,7 @@ use tokio::time::Instant;
 
 use super::{
     Acker, Address, Delivery, Driver, Headers, ListenOptions, Listener, NotificationRoute, OutgoingMessage, QueueState,
-    ReplyQueue, ReplySink,
+    ReplyQueue, ReplySink, Retry,
 };
 use crate::{Codec, Transport, TransportError, TransportErrorKind};
 
@@ -380,7 +380,7 @@ impl Driver for MemoryDriver {
         }))
     }
 
-    async fn listen_replies(&self, sink: Arc<dyn ReplySink>) -> Result<ReplyQueue, TransportError> {
+    async fn listen_replies(&self, sink: Arc<dyn ReplySink>, _retry: Retry) -> Result<ReplyQueue, TransportError> {
         let name = format!("reply_{}", uuid::Uuid::new_v4().simple());
         lock(&self.broker.state.queues).replies.insert(name.clone(), sink);
         let registration = ReplyRegistration {
@@ -688,7 +688,7 @@ mod tests {
         let driver = Broker::new().driver();
         let sink = Arc::new(Collect::default());
         let queue = driver
-            .listen_replies(Arc::clone(&sink) as Arc<dyn ReplySink>)
+            .listen_replies(Arc::clone(&sink) as Arc<dyn ReplySink>, Retry::Never)
             .await
             .unwrap();
         driver.reply(&queue.address, message(b"r", None)).await.unwrap();

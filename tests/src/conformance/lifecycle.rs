@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use rpc_core::transport::{
-    Address, Driver, ListenOptions, Listener, OutgoingMessage, ReplyQueue, ReplySink, async_trait, headers,
+    Address, Driver, ListenOptions, Listener, OutgoingMessage, ReplyQueue, ReplySink, Retry, async_trait, headers,
 };
 use rpc_core::{
     CallProgress, Client, Codec, Context, Error, ErrorCode, Prepared, Server, Target, TraceContext, Transport,
@@ -585,7 +585,7 @@ impl Driver for Tampered {
         self.inner.driver().listen(address, options).await
     }
 
-    async fn listen_replies(&self, sink: Arc<dyn ReplySink>) -> Result<ReplyQueue, TransportError> {
-        self.inner.driver().listen_replies(sink).await
+    async fn listen_replies(&self, sink: Arc<dyn ReplySink>, retry: Retry) -> Result<ReplyQueue, TransportError> {
+        self.inner.driver().listen_replies(sink, retry).await
     }
 }
