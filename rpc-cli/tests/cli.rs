@@ -380,13 +380,16 @@ async fn listen_takes_no_more_than_it_prints() {
 
 /// `rpc listen` whose reader does not read (`rpc listen | less`, paused)
 /// holds a line it cannot write: a Ctrl-C asks it to stop, which waits for
-/// that line, and a second one ends it at once, with 130. Until 2026-12-05
-/// the second did nothing, and only SIGKILL ended it.
+/// that line, and a second one ends it at once, with 130, on one core too
+/// (`taskset`: the runtime then has one thread, which the write must not
+/// hold). Until 2026-12-05 the second did nothing, and only SIGKILL ended
+/// it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listen_stuck_on_its_reader_ends_at_a_second_ctrl_c() {
     let topic = topic("listen_stuck");
     let url = rpc_tests::broker::url();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rpc"))
+    let mut child = Command::new("taskset")
+        .args(["--cpu-list", "0", env!("CARGO_BIN_EXE_rpc")])
         .args(["--transport-url", &url, "listen", "--topic", &topic])
         .env_remove("RPC_TRANSPORT_URL")
         .stdout(Stdio::piped())

@@ -193,10 +193,7 @@ fn check_arg_patterns(cx: &Ctxt, method: &Method<'_>) {
     // The arguments struct, the stub and the dispatch take every argument:
     // one switched off would be missing from the method only.
     for param in &method.params {
-        let gated = param.original.attrs.iter().find(|attr| {
-            let path = attr.path();
-            path.is_ident("cfg") || path.is_ident("cfg_attr")
-        });
+        let gated = param.original.attrs.iter().find(|attr| attr.path().is_ident("cfg"));
         if let Some(attr) = gated {
             cx.error_spanned_by(
                 attr,
@@ -220,7 +217,7 @@ fn check_no_generics(cx: &Ctxt, method: &Method<'_>) {
 /// Reports generic parameters with `generic`, or a `where` clause without
 /// any with `where_clause`, spanned at what was written (`Generics` prints
 /// no `where` clause: an error spanned by it pointed at the attribute).
-pub(crate) fn refuse_generics(cx: &Ctxt, generics: &Generics, generic: &str, where_clause: &str) {
+fn refuse_generics(cx: &Ctxt, generics: &Generics, generic: &str, where_clause: &str) {
     if !generics.params.is_empty() {
         cx.error_spanned_by(generics, generic);
     } else if let Some(clause) = &generics.where_clause {

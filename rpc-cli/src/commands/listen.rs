@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use clap::{Args, ValueEnum};
-use futures_util::FutureExt;
 use rpc_core::notify::{Notification, NotificationListener, NotificationResult, Priority, handler};
 use rpc_core::{Executor, Target, Value};
 use tokio::sync::mpsc;
@@ -104,7 +103,14 @@ pub(crate) async fn listen(global: &Global, args: ListenArgs) -> Result<(), Exit
             if limit.is_some_and(|limit| taken.load(Ordering::SeqCst) >= limit) || printed.is_closed() {
                 return NotificationResult::Requeue;
             }
-            match print(&line(format, &notification)) {
+            // Written off the runtime's threads: a write that never returns
+            // (a reader that does not read) must not hold the one that
+            // would hear Ctrl-C (on a single core, the only one).
+            let text = line(format, &notification);
+            let written = tokio::task::spawn_blocking(move || print(&text))
+                .await
+                .unwrap_or_else(|error| Err(io::Error::other(error)));
+            match written {
                 Ok(()) => {
                     taken.fetch_add(1, Ordering::SeqCst);
                     let _ = printed.send(Ok(()));
@@ -135,16 +141,15 @@ pub(crate) async fn listen(global: &Global, args: ListenArgs) -> Result<(), Exit
     let listener = builder.build()?;
     listener.start().await?;
     // Ctrl-C is caught from before it says it listens: one pressed right
-    // after stops it as any other, without the default handler's exit.
-    let interrupted = tokio::signal::ctrl_c();
-    tokio::pin!(interrupted);
-    let _ = interrupted.as_mut().now_or_never();
+    // after stops it as any other, without the default handler's exit. One
+    // stream for both presses: the second is kept if it comes early.
+    let mut interrupts = Interrupts::new()?;
     eprintln!("rpc: listening on {}", topics.join(", "));
     let mut count = 0;
     let mut ended = Ok(());
     loop {
         tokio::select! {
-            _ = &mut interrupted => break,
+            () = interrupts.next() => break,
             one = seen.recv() => match one {
                 Some(Ok(())) => {
                     count += 1;
@@ -168,7 +173,7 @@ pub(crate) async fn listen(global: &Global, args: ListenArgs) -> Result<(), Exit
     // caught: a second one did nothing until 2026-12-05.)
     tokio::select! {
         () = listener.wait() => ended,
-        _ = tokio::signal::ctrl_c() => {
+        () = interrupts.next() => {
             eprintln!("rpc: interrupted while stopping: exiting at once");
             // The runtime cannot shut down under a write that never returns.
             std::process::exit(INTERRUPTED);
@@ -179,6 +184,39 @@ pub(crate) async fn listen(global: &Global, args: ListenArgs) -> Result<(), Exit
 /// The exit status of a command ended by a second Ctrl-C, as shells give a
 /// process killed by SIGINT.
 const INTERRUPTED: i32 = 130;
+
+/// Ctrl-C presses, from one registration: none is missed between two waits.
+struct Interrupts {
+    #[cfg(unix)]
+    signal: tokio::signal::unix::Signal,
+}
+
+impl Interrupts {
+    fn new() -> Result<Interrupts, Exit> {
+        #[cfg(unix)]
+        {
+            let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+                .map_err(|error| Exit::Failed(format!("cannot catch Ctrl-C: {error}")))?;
+            Ok(Interrupts { signal })
+        }
+        #[cfg(not(unix))]
+        Ok(Interrupts {})
+    }
+
+    /// The next press.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        {
+            if self.signal.recv().await.is_none() {
+                std::future::pending::<()>().await;
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
 
 /// A notification as one line of `format`.
 fn line(format: Format, notification: &Notification) -> String {

@@ -94,12 +94,9 @@ pub(crate) fn lower<'a>(cx: &Ctxt, input: &'a Input, attr: TokenStream) -> Liste
                     "`#[notifications]` goes on an inherent `impl` block, not a trait implementation",
                 );
             }
-            crate::validate::refuse_generics(
-                cx,
-                &item.generics,
-                "`#[notifications]` does not support generic types",
-                "`#[notifications]` does not support a `where` clause on the `impl` block",
-            );
+            if !item.generics.params.is_empty() {
+                cx.error_spanned_by(&item.generics, "`#[notifications]` does not support generic types");
+            }
             let name = crate::model::self_type_name(&item.self_ty);
             if name.is_none() {
                 cx.error_spanned_by(&item.self_ty, "`#[notifications]` needs a named type");
@@ -115,12 +112,9 @@ pub(crate) fn lower<'a>(cx: &Ctxt, input: &'a Input, attr: TokenStream) -> Liste
             (name, Visibility::Public(syn::Token![pub](Span::call_site())), methods)
         }
         Input::Trait(item) => {
-            crate::validate::refuse_generics(
-                cx,
-                &item.generics,
-                "`#[notifications]` does not support generic traits",
-                "`#[notifications]` does not support a `where` clause on the trait",
-            );
+            if !item.generics.params.is_empty() {
+                cx.error_spanned_by(&item.generics, "`#[notifications]` does not support generic traits");
+            }
             let methods = item
                 .items
                 .iter()
@@ -137,8 +131,9 @@ pub(crate) fn lower<'a>(cx: &Ctxt, input: &'a Input, attr: TokenStream) -> Liste
         .map(|(sig, attrs)| lower_handler(cx, sig, attrs))
         .collect();
     if let Input::Trait(item) = input {
-        // `<Trait>Notifier` has a method per handler, beside its own.
-        for handler in &handlers {
+        // `<Trait>Notifier` has a method per handler that sends one
+        // priority and event type, beside its own.
+        for handler in handlers.iter().filter(|handler| handler.sends().is_some()) {
             let name = handler.sig.ident.unraw().to_string();
             if NOTIFIER_METHODS.contains(&name.as_str()) {
                 cx.error_spanned_by(
@@ -257,12 +252,9 @@ fn lower_handler<'a>(cx: &Ctxt, sig: &'a Signature, attrs: &'a [Attribute]) -> H
     if sig.asyncness.is_none() {
         cx.error_spanned_by(sig.fn_token, "a notification handler must be `async`");
     }
-    crate::validate::refuse_generics(
-        cx,
-        &sig.generics,
-        "a notification handler cannot be generic",
-        "a notification handler cannot have a `where` clause",
-    );
+    if !sig.generics.params.is_empty() {
+        cx.error_spanned_by(&sig.generics, "a notification handler cannot be generic");
+    }
     let mut inputs = sig.inputs.iter();
     match inputs.next() {
         Some(FnArg::Receiver(receiver)) if receiver.reference.is_some() && receiver.mutability.is_none() => {}

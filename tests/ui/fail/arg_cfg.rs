@@ -5,8 +5,6 @@ struct Api;
 #[endpoint]
 impl Api {
     async fn put(&self, _ctx: &Context, #[cfg(any())] extra: u32, _item: String) {}
-
-    async fn take(&self, _ctx: &Context, #[cfg_attr(any(), allow(unused))] _item: String) {}
 }
 
 fn main() {}

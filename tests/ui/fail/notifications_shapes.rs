@@ -13,38 +13,16 @@ trait GenericTrait<T> {
     async fn info(&self, notification: &Notification, payload: rpc_core::Value);
 }
 
-struct Audit;
-
-#[notifications]
-impl Audit
-where
-    Audit: Sized,
-{
-    async fn info(&self, _notification: &Notification, _payload: rpc_core::Value) {}
-}
-
-#[notifications]
-trait Bounded
-where
-    Self: Sized,
-{
-    async fn info(&self, notification: &Notification, payload: rpc_core::Value);
-}
-
 #[notifications]
 trait Handlers {
-    async fn info(&self, notification: &Notification, payload: rpc_core::Value)
-    where
-        Self: Sized;
-
     async fn warn(&self, notification: &mut Notification, payload: rpc_core::Value);
 
     async fn error();
 
-    #[on(debug)]
+    #[on(debug, event_type = "audit.new")]
     async fn new(&self, notification: &Notification, payload: rpc_core::Value);
 
-    #[on(audit)]
+    #[on(audit, event_type = "audit.notifier")]
     async fn notifier(&self, notification: &Notification, payload: rpc_core::Value);
 }
 

@@ -47,8 +47,39 @@ pub trait Events {
     async fn debugging(&self, notification: &Notification, payload: rpc_core::Value) -> Result<NotificationResult, String>;
 }
 
+/// Handlers that generate no notifier method may take its methods' names,
+/// and `where` clauses are the user's.
+#[notifications]
+pub trait Lifecycle
+where
+    Self: Sized,
+{
+    /// Any priority of two: no notifier method.
+    #[on(info, warn, event_type = "lifecycle.new")]
+    async fn new(&self, notification: &Notification, payload: rpc_core::Value)
+    where
+        Self: Sync;
+
+    /// A pattern: no notifier method.
+    #[on(info, event_type = "lifecycle.*")]
+    async fn notifier(&self, notification: &Notification, payload: rpc_core::Value);
+}
+
+/// A `where` clause on an impl block.
+#[derive(Debug)]
+pub struct Bounded;
+
+#[notifications]
+impl Bounded
+where
+    Bounded: Sized,
+{
+    async fn info(&self, _notification: &Notification, _payload: rpc_core::Value) {}
+}
+
 fn main() {
     fn endpoint<E: rpc_core::notify::NotificationEndpoint>(_: E) {}
+    endpoint(Bounded);
     endpoint(Audit);
     #[derive(Debug)]
     struct Impl;
