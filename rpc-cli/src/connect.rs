@@ -37,7 +37,8 @@ pub(crate) struct Global {
     /// project (`nova`): without --config-file, the first of
     /// ~/.nova/nova.conf, ~/nova.conf, /etc/nova/nova.conf, /etc/nova.conf;
     /// without --config-dir, the first nova.conf.d there; and the control
-    /// exchange `nova` unless the files or the URL set one.
+    /// exchange `nova`, unless the transport URL in use names one
+    /// (--transport-url's query, or the files' control_exchange).
     #[arg(long, global = true, value_name = "NAME")]
     pub(crate) project: Option<String>,
     /// The wire format of requests: oslo's JSON (what Python services speak;
@@ -205,17 +206,22 @@ fn given_sources(args: impl IntoIterator<Item = OsString>) -> Vec<Source> {
     let mut sources = Vec::new();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
-        let Some(text) = arg.to_str() else { continue };
-        if text == "--" {
+        // Compared as bytes: a path need not be UTF-8.
+        let bytes = arg.as_encoded_bytes();
+        if bytes == b"--" {
             break;
         }
-        let make: fn(PathBuf) -> Source = match text.split_once('=').map_or(text, |(name, _)| name) {
-            "--config-file" => Source::File,
-            "--config-dir" => Source::Dir,
+        let (name, value) = match bytes.iter().position(|byte| *byte == b'=') {
+            Some(at) => (&bytes[..at], Some(&bytes[at + 1..])),
+            None => (bytes, None),
+        };
+        let make: fn(PathBuf) -> Source = match name {
+            b"--config-file" => Source::File,
+            b"--config-dir" => Source::Dir,
             _ => continue,
         };
-        let value = match text.split_once('=') {
-            Some((_, value)) => Some(OsString::from(value)),
+        let value = match value {
+            Some(value) => Some(os_string(value)),
             None => args.next(),
         };
         if let Some(value) = value {
@@ -225,12 +231,24 @@ fn given_sources(args: impl IntoIterator<Item = OsString>) -> Vec<Source> {
     sources
 }
 
+/// The text after `--option=`, split from an argument at an ASCII `=`.
+#[cfg(unix)]
+fn os_string(bytes: &[u8]) -> OsString {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::OsStr::from_bytes(bytes).to_owned()
+}
+
+/// The text after `--option=` (elsewhere than on Unix, as UTF-8).
+#[cfg(not(unix))]
+fn os_string(bytes: &[u8]) -> OsString {
+    OsString::from(String::from_utf8_lossy(bytes).into_owned())
+}
+
 /// `url` with `control_exchange=EXCHANGE` in its query, unless it names
-/// one already (or is `memory://`, which has no exchange option).
+/// one already.
 fn with_default_exchange(mut url: String, exchange: &str) -> String {
     let query = url.split_once('?').map_or("", |(_, query)| query);
-    let named = query.split('&').any(|pair| pair.starts_with("control_exchange="));
-    if named || url.starts_with("memory:") {
+    if query.split('&').any(|pair| pair.starts_with("control_exchange=")) {
         return url;
     }
     url.push(if url.contains('?') { '&' } else { '?' });
@@ -293,6 +311,17 @@ mod tests {
         );
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn a_path_need_not_be_utf8() {
+        use std::os::unix::ffi::OsStringExt;
+        let path = OsString::from_vec(b"/etc/n\xffva.conf".to_vec());
+        let mut joined = b"--config-file=".to_vec();
+        joined.extend_from_slice(path.as_encoded_bytes());
+        let given = given_sources([OsString::from_vec(joined), "--config-dir".into(), path.clone()]);
+        assert_eq!(given, [Source::File(path.clone().into()), Source::Dir(path.into())]);
+    }
+
     #[test]
     fn the_project_s_exchange_is_a_default() {
         let url = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -306,6 +335,9 @@ mod tests {
             with_default_exchange(format!("{url}?heartbeat=10"), "nova"),
             format!("{url}?heartbeat=10&control_exchange=nova")
         );
-        assert_eq!(with_default_exchange("memory://".into(), "nova"), "memory://");
+        assert_eq!(
+            with_default_exchange("memory://".into(), "nova"),
+            "memory://?control_exchange=nova"
+        );
     }
 }

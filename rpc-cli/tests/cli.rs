@@ -706,15 +706,15 @@ async fn a_projects_files_and_exchange_and_the_command_lines_order() {
     ];
     let ordered = run(&[&files_and_dir[..], &call].concat());
     assert_eq!(json(&ordered), "x", "{}", stderr(&ordered));
-    // Files before the command and after it are all read.
-    let exchange = files.write("exchange.conf", &format!("{broker}control_exchange = {project}\n"));
-    let timeout = files.write("timeout.conf", "[DEFAULT]\nrpc_response_timeout = 10\n");
+    // Files before the command and after it are all read: the exchange
+    // comes from the first, the broker from the second (the first's is dead).
+    let exchange = files.write("exchange.conf", &format!("{dead}control_exchange = {project}\n"));
     let mut split = vec![
         "--config-file",
         exchange.as_str(),
         "call",
         "--config-file",
-        timeout.as_str(),
+        last.as_str(),
     ];
     split.extend_from_slice(&call[1..]);
     let both = run(&split);

@@ -995,6 +995,13 @@ async fn notifications_and_casts_wait_through_an_outage_longer_than_publish_time
     proxy.cut().await;
     let notifier = Notifier::new(transport.clone(), "compute.host-1").topics([&topic]);
     let waiting = tokio::spawn(async move { notifier.info(&Context::new(), "closed", &json!({})).await });
+    // Past `publish_timeout`: it waits, and only the close ends it.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !waiting.is_finished(),
+        "it gave up before the close: {:?}",
+        waiting.await
+    );
     transport.close().await.unwrap();
     let closed = tokio::time::timeout(Duration::from_secs(10), waiting).await;
     assert!(matches!(closed, Ok(Ok(Err(_)))), "{closed:?}");
