@@ -153,9 +153,11 @@ impl Context {
         self.get_str("user")
     }
 
-    /// The project id (`project`).
+    /// The project id: `project_id`, as oslo.policy's credentials read it,
+    /// else `project` (oslo.context's `to_dict()` sends both; a Rust caller
+    /// that set only `project_id` was not recognised until 2026-12-05).
     pub fn project(&self) -> Option<&str> {
-        self.get_str("project")
+        self.get_str("project_id").or_else(|| self.get_str("project"))
     }
 
     /// The role names (`roles`); empty when absent.
@@ -377,6 +379,12 @@ mod tests {
         assert_eq!(ctx.roles(), ["admin", "member"]);
         assert!(ctx.is_admin());
         assert!(!Context::new().is_admin());
+        // oslo.policy's key first: a context with only `project_id` has a project.
+        let mut scoped = Context::new();
+        scoped.insert("project_id", "p1").unwrap();
+        assert_eq!(scoped.project(), Some("p1"));
+        scoped.insert("project", "old").unwrap();
+        assert_eq!(scoped.project(), Some("p1"));
     }
 
     #[test]

@@ -11,7 +11,9 @@ use crate::{Context, Error, ErrorCode, Payload};
 
 /// Retries a failed call of an idempotent method (`#[rpc(idempotent)]`)
 /// up to `attempts` times in all, with a backoff that doubles from 100 ms
-/// up to 5 s, within the context's deadline. Retried failures: timeouts,
+/// up to 5 s, each wait a random point between half of it and all of it
+/// (so that callers refused together do not come back together), within
+/// the context's deadline. Retried failures: timeouts,
 /// no server listening, a lost connection, and an overloaded server.
 /// Calls of other methods, and casts, go once.
 #[derive(Clone, Copy, Debug)]
@@ -54,6 +56,11 @@ pub struct Retrying<S> {
     policy: RetryLayer,
 }
 
+/// A wait between half of `delay` and all of it, at random.
+fn jittered(delay: Duration) -> Duration {
+    delay / 2 + delay.mul_f64(rand::random::<f64>() / 2.0)
+}
+
 /// Whether trying again may succeed.
 fn retryable(error: &Error) -> bool {
     match error {
@@ -80,8 +87,11 @@ impl<S: Caller> Caller for Retrying<S> {
             if attempt >= self.policy.attempts || !time_left {
                 return Err(error);
             }
-            tracing::info!(method = invocation.method(), attempt, %error, retry_in = ?delay, "retrying an idempotent call");
-            tokio::time::sleep(delay).await;
+            // Equal jitter: clients refused together (an overload, a
+            // reconnection) do not all come back at the same instant.
+            let wait = jittered(delay);
+            tracing::info!(method = invocation.method(), attempt, %error, retry_in = ?wait, "retrying an idempotent call");
+            tokio::time::sleep(wait).await;
             delay = (delay * 2).min(self.policy.max_backoff);
             attempt += 1;
         }
@@ -92,5 +102,21 @@ impl<S: Caller> Caller for Retrying<S> {
         A: Serialize + Sync + ?Sized,
     {
         self.inner.cast(ctx, invocation)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_are_spread_between_half_the_backoff_and_all_of_it() {
+        let delay = Duration::from_millis(400);
+        let waits: Vec<Duration> = (0..32).map(|_| jittered(delay)).collect();
+        assert!(waits.iter().all(|wait| (delay / 2..=delay).contains(wait)), "{waits:?}");
+        assert!(
+            waits.iter().any(|wait| *wait != waits[0]),
+            "the same wait every time: {waits:?}"
+        );
     }
 }

@@ -19,9 +19,14 @@ use crate::endpoint::HandlerFuture;
 use crate::message::Request;
 use crate::{ErrorCode, RemoteError};
 
-/// Runs at most so many requests of a method at once; the others wait
-/// (their caller's deadline still applies) in arrival order, holding their
-/// place in the server's executor.
+/// Runs at most so many requests of a method at once; the others wait in
+/// arrival order, holding their place in the server's executor: a burst of
+/// one method larger than the executor (64 requests by default) keeps the
+/// others waiting too, so give the executor room beyond the sum of the
+/// limits. A waiter whose request is cancelled (its caller's deadline
+/// passed, or its caller gave up) leaves without running, also under
+/// `#[rpc(uninterruptible)]` (it took a slot and ran, for nobody, until
+/// 2026-12-05).
 ///
 /// ```
 /// use rpc_core::middleware::ConcurrencyLimit;
@@ -66,11 +71,18 @@ impl Middleware for ConcurrencyLimit {
                 Ok(permit) => permit,
                 Err(_) => {
                     let _queued = crate::metrics::Counted::enter(crate::metrics::Gauge::Queued);
-                    // Never closed: waits for a slot.
-                    slots
-                        .acquire()
-                        .await
-                        .map_err(|_| RemoteError::new(ErrorCode::Internal, "RuntimeError", "the limit was closed"))?
+                    let context = request.context().clone();
+                    tokio::select! {
+                        // Never closed: waits for a slot.
+                        permit = slots.acquire() => permit
+                            .map_err(|_| RemoteError::new(ErrorCode::Internal, "RuntimeError", "the limit was closed"))?,
+                        () = context.cancelled() => return Err(RemoteError::new(
+                            ErrorCode::DeadlineExceeded,
+                            "DeadlineExceeded",
+                            format!("`{}` was cancelled while it waited for its concurrency limit; it did not run", request.method()),
+                        )
+                        .with_module("rpc_core")),
+                    }
                 }
             };
             let outcome = next.run(request).await;
@@ -114,14 +126,14 @@ impl RateLimit {
         RateLimit::default()
     }
 
-    /// At most `count` requests of `method` per `per`.
+    /// At most `count` requests of `method` per `per` (0: none at all).
     pub fn method(mut self, method: impl Into<String>, count: u32, per: Duration) -> RateLimit {
         self.methods.insert(method.into(), Arc::new(Bucket::new(count, per)));
         self
     }
 
     /// At most `count` requests per `per` of all the methods without a limit
-    /// of their own, together.
+    /// of their own, together (0: none at all).
     pub fn others(mut self, count: u32, per: Duration) -> RateLimit {
         self.others = Some(Arc::new(Bucket::new(count, per)));
         self
@@ -161,7 +173,8 @@ impl fmt::Debug for RateLimit {
     }
 }
 
-/// A token bucket: `count` tokens, one more every `per / count`.
+/// A token bucket: `count` tokens, one more every `per / count`; none ever
+/// with a `count` of 0 (which let one through per `per` until 2026-12-05).
 struct Bucket {
     count: u32,
     per: Duration,
@@ -170,7 +183,6 @@ struct Bucket {
 
 impl Bucket {
     fn new(count: u32, per: Duration) -> Bucket {
-        let count = count.max(1);
         Bucket {
             count,
             per: per.max(Duration::from_nanos(1)),
@@ -183,6 +195,7 @@ impl Bucket {
         let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let (tokens, last) = &mut *state;
         let now = Instant::now();
+        // A count of 0 refills nothing: 0 / per, never NaN.
         let refill = now.duration_since(*last).as_secs_f64() / self.per.as_secs_f64() * f64::from(self.count);
         *tokens = (*tokens + refill).min(f64::from(self.count));
         *last = now;
@@ -212,5 +225,13 @@ mod tests {
         assert!(bucket.take());
         assert!(bucket.take());
         assert!(!bucket.take(), "the bucket holds `count` tokens at most");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_bucket_of_none_refuses_everything() {
+        let bucket = Bucket::new(0, Duration::from_secs(1));
+        assert!(!bucket.take());
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        assert!(!bucket.take(), "a count of 0 lets nothing through, ever");
     }
 }

@@ -34,6 +34,7 @@ impl Guarded {
 
     /// Holds its slot for `millis`.
     async fn hold(&self, _ctx: &Context, millis: u64) {
+        self.seen.lock().unwrap().push(format!("hold {millis}"));
         tokio::time::sleep(Duration::from_millis(millis)).await;
     }
 }
@@ -193,6 +194,38 @@ pub async fn limits_per_method<C: Fn() -> F, F: Future<Output = Transport>>(conn
     );
     server.stop();
     server.wait().await;
+
+    // A waiter whose caller's deadline passes leaves without running, on a
+    // server that lets handlers run past deadlines too (it took the slot
+    // and ran, for nobody, until 2026-12-05).
+    let topic = unique_topic("limits_expired");
+    let guarded = Guarded::default();
+    let server = serve(connect().await, &topic, |builder| {
+        builder
+            .endpoint(guarded.clone())
+            .layer(ConcurrencyLimit::new().method("hold", 1))
+            .interrupt_at_deadline(false)
+    })
+    .await;
+    let client = Client::new(connect().await, Target::topic(&topic));
+    let holding = tokio::spawn({
+        let client = GuardedClient::new(client.clone().timeout(Duration::from_secs(10)));
+        async move { client.hold(&Context::new(), 1_000).await }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while guarded.seen.lock().unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the first hold never started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let expired = GuardedClient::new(client.timeout(Duration::from_millis(200)))
+        .hold(&Context::new(), 1)
+        .await;
+    assert!(expired.is_err(), "{expired:?}");
+    holding.await.unwrap().unwrap();
+    // Settled: the expired waiter was answered (or dropped) by now.
+    server.stop();
+    server.wait().await;
+    assert_eq!(*guarded.seen.lock().unwrap(), ["hold 1000"], "the expired waiter ran");
 }
 
 /// A server's health: not live before start; ready once consuming every
