@@ -75,7 +75,8 @@ pub enum FailoverStrategy {
     /// In the order written, moving to the next node on failure.
     #[default]
     RoundRobin,
-    /// In an order shuffled once per transport, then round-robin.
+    /// In an order shuffled for each connection, then round-robin (what
+    /// oslo does, whatever its strategy: the default with `rabbit://`).
     Shuffle,
 }
 

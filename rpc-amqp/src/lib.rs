@@ -15,12 +15,16 @@
 //!
 //! `scheme://[user:password@]host[:port][,[user:password@]host[:port]...][/vhost][?option=value&...]`
 //!
-//! - schemes: `amqp` (port 5672), `amqps` (TLS, port 5671), and oslo's `rabbit`
-//!   (TLS with `?ssl=true`);
+//! - schemes: `amqp` (port 5672; 5671 with `?ssl=true`), `amqps` (TLS, port
+//!   5671), and oslo's `rabbit` (port 5672 unless written, with TLS too, as
+//!   oslo connects; TLS with `?ssl=true`);
 //! - user names, passwords and the vhost are percent-decoded (`%2f` is `/`);
 //!   without credentials, `guest:guest`; an empty vhost is `/`;
 //! - several comma-separated hosts fail over: on a lost connection, the next
-//!   host is tried (`rabbit://u:p@h1:5672,u:p@h2:5672/nova`);
+//!   host is tried (`rabbit://u:p@h1:5672,u:p@h2:5672/nova`); oslo's
+//!   `rabbit://` hosts in an order shuffled for each connection, as oslo
+//!   shuffles them (a cluster's clients spread over its nodes), AMQP's forms
+//!   in the order written unless `failover_strategy=shuffle`;
 //! - passwords never appear in logs, `Debug` output or error messages.
 //!
 //! | option (oslo alias) | meaning | default |
@@ -33,7 +37,7 @@
 //! | `prefetch` (`rabbit_qos_prefetch_count`) | cap on a server's prefetch (by default its concurrency limit) | none |
 //! | `retry_interval` (`rabbit_retry_interval`) | first reconnection delay, seconds (at least 0.1: 0 would retry in a loop); doubles, with jitter, and starts again only after a connection that lasted longer than the next delay | 1 |
 //! | `max_retry_interval` (`rabbit_interval_max`) | longest reconnection delay, seconds | 30 |
-//! | `failover_strategy` (`kombu_failover_strategy`) | `round-robin` or `shuffle` | `round-robin` |
+//! | `failover_strategy` (`kombu_failover_strategy`) | `round-robin` or `shuffle` (with `rabbit://` always `shuffle`: oslo shuffles its hosts whatever the strategy) | `round-robin`; `shuffle` with `rabbit://` |
 //! | `durable` (`amqp_durable_queues`) | durable control exchange, persistent messages | false |
 //! | `quorum` (`rabbit_quorum_queue`) | quorum topic and server queues (and `durable`) | false |
 //! | `quorum_delivery_limit` (`rabbit_quorum_delivery_limit`) | `x-delivery-limit` of quorum queues; 0: the broker's (RabbitMQ 4: 20) | 0 |

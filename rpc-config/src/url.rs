@@ -14,7 +14,8 @@
 //! - a host is `name`, `name:port`, `[ipv6]` or `[ipv6]:port`; an IPv6
 //!   address with a port must be bracketed (a bare one has no port). Host
 //!   names are not percent-decoded. The port is optional: none is written
-//!   when the URL gives none (the transport picks 5672, or 5671 with TLS);
+//!   when the URL gives none (the transport picks 5672, as oslo does, with
+//!   TLS too; 5671 only for AMQP's own `amqps://` and `amqp://...?ssl=true`);
 //! - the virtual host is the path after its first `/`, percent-decoded:
 //!   absent without a path, empty for a lone `/`, and `/` for `//` (kolla's
 //!   `...:5672//`); `//nova` is the vhost `/nova`;

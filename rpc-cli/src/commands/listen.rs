@@ -142,7 +142,9 @@ pub(crate) async fn listen(global: &Global, args: ListenArgs) -> Result<(), Exit
     listener.start().await?;
     // Ctrl-C is caught from before it says it listens: one pressed right
     // after stops it as any other, without the default handler's exit. One
-    // stream for both presses: the second is kept if it comes early.
+    // stream for both presses: a press while stopping is heard however soon
+    // it comes after the first took effect (two presses before it did count
+    // as one).
     let mut interrupts = Interrupts::new()?;
     eprintln!("rpc: listening on {}", topics.join(", "));
     let mut count = 0;
