@@ -447,6 +447,12 @@ fn parse_number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, Strin
         .map_err(|_| format!("`{key}` must be a whole number, not `{value}`"))
 }
 
+/// A whole number AMQP carries in 16 bits, capped there.
+fn parse_short(key: &str, value: &str) -> Result<u16, String> {
+    let number: u64 = parse_number(key, value)?;
+    Ok(u16::try_from(number).unwrap_or(u16::MAX))
+}
+
 fn parse_url(url: &str) -> Result<AmqpConfig, String> {
     let (scheme, rest) = url.split_once("://").ok_or("expected `amqp://...`")?;
     let mut tls = match scheme.to_ascii_lowercase().as_str() {
@@ -528,10 +534,12 @@ fn parse_url(url: &str) -> Result<AmqpConfig, String> {
                     _ => tls.key_file = path,
                 }
             }
-            "heartbeat" | "heartbeat_timeout_threshold" => config.heartbeat = parse_number(key, value)?,
+            // AMQP carries both in 16 bits: a larger value (oslo reads any
+            // integer) is the largest, not an error at connection time.
+            "heartbeat" | "heartbeat_timeout_threshold" => config.heartbeat = parse_short(key, value)?,
             "connect_timeout" => config.connect_timeout = parse_seconds(key, value)?,
             "prefetch" | "rabbit_qos_prefetch_count" => {
-                config.prefetch = Some(parse_number::<u16>(key, value)?).filter(|prefetch| *prefetch > 0);
+                config.prefetch = Some(parse_short(key, value)?).filter(|prefetch| *prefetch > 0);
             }
             "codec" => config.codec = Codec::from_name(value).ok_or_else(|| format!("unknown codec `{value}`"))?,
             "control_exchange" if !value.is_empty() => config.control_exchange = value.clone(),
@@ -689,6 +697,9 @@ mod tests {
         // `+` in a query value is a space (`parse_qs`); `%2B` is a plus.
         let config = AmqpConfig::from_url("rabbit://h/?ssl=true&ssl_ca_file=/etc/My+CA/a%2Bb.pem").unwrap();
         assert_eq!(config.tls.unwrap().ca_file, Some(PathBuf::from("/etc/My CA/a+b.pem")));
+        // Values past AMQP's 16 bits are its largest (rpc-config reads up to 32).
+        let config = AmqpConfig::from_url("rabbit://h/?heartbeat_timeout_threshold=70000&prefetch=100000").unwrap();
+        assert_eq!((config.heartbeat, config.prefetch), (u16::MAX, Some(u16::MAX)));
         // A blank value is no value; empty host entries are skipped.
         let config = AmqpConfig::from_url("rabbit://u:p@h1,u:p@h2,/?ssl=&heartbeat=").unwrap();
         assert_eq!(config.hosts.len(), 2);
