@@ -546,6 +546,30 @@ pub async fn ping_answers_pong_when_enabled<C: Fn() -> F, F: Future<Output = Tra
     server.stop();
     server.wait().await;
 
+    // A probe carries no credentials and must not be shed: the ping answers
+    // before the layers, which still guard every other method (a policy
+    // refused it until 2026-12-05).
+    let topic = unique_topic("ping_guarded");
+    let server = Server::builder(connect().await, Target::server(&topic, "s1"))
+        .endpoint(Calculator::new("s1"))
+        .layer(rpc_core::middleware::Policy::new(rpc_core::middleware::Rule::role(
+            "member",
+        )))
+        .layer(rpc_core::middleware::RateLimit::new().others(0, Duration::from_secs(3600)))
+        .rpc_ping(true)
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let client = Client::new(connect().await, Target::topic(&topic));
+    for _ in 0..3 {
+        let pong: String = client.call(&ctx, PING_METHOD, json!({})).await.unwrap();
+        assert_eq!(pong, "pong");
+    }
+    let refused = CalculatorClient::new(client).add(&ctx, 1, 2).await;
+    assert_eq!(remote_code(refused), ErrorCode::Forbidden);
+    server.stop();
+    server.wait().await;
+
     let plain = Fixture::new(connect, "no_ping").await;
     let refused = plain.client.call::<String>(&ctx, PING_METHOD, json!({})).await;
     assert_eq!(remote_code(refused), ErrorCode::NoSuchMethod);

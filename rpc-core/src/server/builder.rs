@@ -78,7 +78,9 @@ impl ServerBuilder {
     /// (`oslo_rpc_server_ping`), in the default namespace at version 1.0,
     /// returns `"pong"` whatever its arguments, so liveness probes written
     /// for OpenStack services (openstack-helm's) work against this server.
-    /// It is tried after the server's own endpoints.
+    /// It is tried after the server's own endpoints, and answers before the
+    /// layers: a probe carries no credentials, and must not be refused by a
+    /// `Policy` or held by a limit (nor does `RequestLog` log it).
     pub fn rpc_ping(mut self, enabled: bool) -> ServerBuilder {
         self.ping = enabled;
         self
@@ -119,6 +121,7 @@ impl ServerBuilder {
                 target: self.target,
                 dispatcher,
                 layers: self.layers,
+                ping: self.ping,
                 limit,
                 max_message_size: self.max_message_size,
                 delivery: self.delivery,

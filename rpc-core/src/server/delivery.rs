@@ -285,7 +285,15 @@ async fn run_method(
     // heartbeat task is spawned only when its first beat is due: a call
     // that finishes sooner costs no task.
     let mut beats = address.zip(heartbeat::interval(request, deadline));
-    let (handler, interruptible) = shared.layers.dispatch(&shared.dispatcher, request);
+    // A liveness probe carries no credentials and must not be shed: the
+    // built-in ping answers before the layers (a `Policy` refused it, and a
+    // limit could make it wait, until 2026-12-05: a probe then restarted a
+    // healthy server).
+    let (handler, interruptible) = if shared.ping && super::ping::is_ping(request) {
+        shared.dispatcher.dispatch(request)
+    } else {
+        shared.layers.dispatch(&shared.dispatcher, request)
+    };
     let interruptible = interruptible && shared.interrupt_at_deadline;
     let mut run = AssertUnwindSafe(handler).catch_unwind();
     let first_beat = beats.as_ref().map(|(_, interval)| crate::deadline::after(*interval));

@@ -131,6 +131,8 @@ struct Shared {
     target: Target,
     dispatcher: Dispatcher,
     layers: Stack,
+    /// oslo's ping is on (`rpc_ping_enabled`): it answers before the layers.
+    ping: bool,
     limit: usize,
     max_message_size: usize,
     delivery: DeliveryMode,

@@ -10,6 +10,12 @@ use crate::message::Request;
 /// The ping method's name, as oslo.messaging names it.
 pub const PING_METHOD: &str = "oslo_rpc_server_ping";
 
+/// Whether `request` is oslo's ping, in the default namespace where the
+/// ping endpoint answers it.
+pub(super) fn is_ping(request: &Request) -> bool {
+    request.method() == PING_METHOD && request.namespace().is_none()
+}
+
 /// The ping endpoint; a server adds it last, when enabled.
 #[derive(Debug)]
 pub(super) struct PingEndpoint;
@@ -20,7 +26,7 @@ impl Endpoint for PingEndpoint {
     }
 
     fn dispatch<'a>(&'a self, request: &'a Request) -> Option<HandlerFuture<'a>> {
-        (request.method() == PING_METHOD).then(|| {
+        is_ping(request).then(|| {
             let pong = request.encode_result("pong");
             Box::pin(std::future::ready(pong)) as HandlerFuture<'a>
         })
