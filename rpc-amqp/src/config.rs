@@ -96,6 +96,7 @@ pub struct AmqpConfig {
     pub(crate) codec: Codec,
     pub(crate) control_exchange: String,
     pub(crate) durable_queues: bool,
+    pub(crate) auto_delete: bool,
     pub(crate) quorum_queues: bool,
     pub(crate) transient_quorum: bool,
     pub(crate) quorum_delivery_limit: Option<u32>,
@@ -129,6 +130,7 @@ impl AmqpConfig {
             codec: Codec::default(),
             control_exchange: DEFAULT_CONTROL_EXCHANGE.to_owned(),
             durable_queues: false,
+            auto_delete: false,
             quorum_queues: false,
             transient_quorum: false,
             quorum_delivery_limit: None,
@@ -206,6 +208,16 @@ impl AmqpConfig {
     /// this says: RabbitMQ 4.3 refuses transient shared queues.
     pub fn durable_queues(mut self, durable: bool) -> AmqpConfig {
         self.durable_queues = durable;
+        self
+    }
+
+    /// Control exchanges, and topic, server and notification queues,
+    /// declared auto-delete (oslo's `amqp_auto_delete`, default false): the
+    /// same flags as Python services that set it, whose declarations would
+    /// otherwise fail against ours (`PRECONDITION_FAILED`, inequivalent
+    /// `auto_delete`).
+    pub fn auto_delete(mut self, auto_delete: bool) -> AmqpConfig {
+        self.auto_delete = auto_delete;
         self
     }
 
@@ -544,6 +556,7 @@ fn parse_url(url: &str) -> Result<AmqpConfig, String> {
             "codec" => config.codec = Codec::from_name(value).ok_or_else(|| format!("unknown codec `{value}`"))?,
             "control_exchange" if !value.is_empty() => config.control_exchange = value.clone(),
             "durable" | "amqp_durable_queues" => config.durable_queues = parse_bool(key, value)?,
+            "auto_delete" | "amqp_auto_delete" => config.auto_delete = parse_bool(key, value)?,
             "quorum" | "rabbit_quorum_queue" => config.quorum_queues = parse_bool(key, value)?,
             "transient_quorum" | "rabbit_transient_quorum_queue" => config.transient_quorum = parse_bool(key, value)?,
             "quorum_delivery_limit" | "rabbit_quorum_delivery_limit" => {

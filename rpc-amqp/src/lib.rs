@@ -39,6 +39,7 @@
 //! | `max_retry_interval` (`rabbit_interval_max`) | longest reconnection delay, seconds | 30 |
 //! | `failover_strategy` (`kombu_failover_strategy`) | `round-robin` or `shuffle` (with `rabbit://` always `shuffle`: oslo shuffles its hosts whatever the strategy) | `round-robin`; `shuffle` with `rabbit://` |
 //! | `durable` (`amqp_durable_queues`) | durable control exchange, persistent messages | false |
+//! | `auto_delete` (`amqp_auto_delete`) | auto-delete control exchanges, topic, server and notification queues, as oslo declares them with it | false |
 //! | `quorum` (`rabbit_quorum_queue`) | quorum topic and server queues (and `durable`) | false |
 //! | `quorum_delivery_limit` (`rabbit_quorum_delivery_limit`) | `x-delivery-limit` of quorum queues; 0: the broker's (RabbitMQ 4: 20) | 0 |
 //! | `transient_quorum` (`rabbit_transient_quorum_queue`) | reply and fanout queues as quorum queues that expire unused, instead of exclusive ones | false |

@@ -54,6 +54,8 @@ pub(crate) struct QueueSpec {
     pub(crate) durable: bool,
     /// Owned by the declaring connection, deleted with it.
     pub(crate) exclusive: bool,
+    /// Deleted once its last consumer leaves (oslo's `amqp_auto_delete`).
+    pub(crate) auto_delete: bool,
     /// `x-expires`, in milliseconds.
     pub(crate) expires: Option<u32>,
     /// `x-delivery-limit` (quorum queues).
@@ -72,7 +74,7 @@ pub(crate) fn control_exchange(config: &AmqpConfig, name: &str) -> ExchangeSpec 
         name: name.to_owned(),
         fanout: false,
         durable: config.durable(),
-        auto_delete: false,
+        auto_delete: config.auto_delete,
     }
 }
 
@@ -133,6 +135,7 @@ pub(crate) fn notification_queue(config: &AmqpConfig, name: String, bindings: Ve
         kind,
         durable: true,
         exclusive: false,
+        auto_delete: config.auto_delete,
         expires: config.shared_queue_ttl.map(millis),
         delivery_limit: config.quorum_delivery_limit.filter(|_| kind == QueueKind::Quorum),
         cancel_on_failover: config.cancel_on_failover,
@@ -149,6 +152,7 @@ fn private_queue(config: &AmqpConfig, name: String) -> QueueSpec {
         kind: if quorum { QueueKind::Quorum } else { QueueKind::Classic },
         durable: quorum,
         exclusive: !quorum,
+        auto_delete: false,
         expires: config.transient_queue_ttl.map(millis).filter(|_| quorum),
         delivery_limit: None,
         exchanges: Vec::new(),
@@ -256,6 +260,7 @@ pub(crate) async fn declare_queue(channel: &Channel, spec: &QueueSpec, passive: 
         passive,
         durable: spec.durable,
         exclusive: spec.exclusive,
+        auto_delete: spec.auto_delete,
         ..QueueDeclareOptions::default()
     };
     channel

@@ -88,6 +88,7 @@ const RABBIT_RETRY_INTERVAL: Spec = spec(R, "rabbit_retry_interval", "1");
 const RABBIT_INTERVAL_MAX: Spec = spec(R, "rabbit_interval_max", "30");
 const KOMBU_FAILOVER_STRATEGY: Spec = spec(R, "kombu_failover_strategy", "round-robin");
 const AMQP_DURABLE_QUEUES: Spec = spec(R, "amqp_durable_queues", "False");
+const AMQP_AUTO_DELETE: Spec = spec(R, "amqp_auto_delete", "False");
 const RABBIT_QUORUM_QUEUE: Spec = spec(R, "rabbit_quorum_queue", "False");
 const RABBIT_TRANSIENT_QUORUM_QUEUE: Spec = spec(R, "rabbit_transient_quorum_queue", "False");
 const RABBIT_QUORUM_DELIVERY_LIMIT: Spec = spec(R, "rabbit_quorum_delivery_limit", "0");
@@ -126,7 +127,7 @@ const RETIRED: [(&str, &str, &str); 7] = [
 ];
 const RETRY: Spec = spec(N, "retry", "-1");
 
-const SPECS: [&Spec; 26] = [
+const SPECS: [&Spec; 27] = [
     &TRANSPORT_URL,
     &CONTROL_EXCHANGE,
     &RPC_RESPONSE_TIMEOUT,
@@ -143,6 +144,7 @@ const SPECS: [&Spec; 26] = [
     &RABBIT_INTERVAL_MAX,
     &KOMBU_FAILOVER_STRATEGY,
     &AMQP_DURABLE_QUEUES,
+    &AMQP_AUTO_DELETE,
     &RABBIT_QUORUM_QUEUE,
     &RABBIT_TRANSIENT_QUORUM_QUEUE,
     &RABBIT_QUORUM_DELIVERY_LIMIT,
@@ -157,8 +159,7 @@ const SPECS: [&Spec; 26] = [
 
 /// `[oslo_messaging_rabbit]` options of oslo.messaging that this framework's
 /// transport does not use (current names and deprecated ones).
-const UNSUPPORTED_RABBIT_OPTIONS: [&str; 22] = [
-    "amqp_auto_delete",
+const UNSUPPORTED_RABBIT_OPTIONS: [&str; 21] = [
     "conn_pool_min_size",
     "conn_pool_ttl",
     "direct_mandatory_flag",
@@ -268,6 +269,9 @@ pub struct RabbitOptions {
     /// (`[DEFAULT] amqp_durable_queues` and `rabbit_durable_queues` are
     /// retired names, ignored as oslo.messaging 18 ignores them.)
     pub amqp_durable_queues: bool,
+    /// `amqp_auto_delete`: auto-delete control exchanges, and topic, server
+    /// and notification queues. Default false.
+    pub amqp_auto_delete: bool,
     /// `rabbit_quorum_queue`: quorum queues (`x-queue-type: quorum`). Default false.
     pub rabbit_quorum_queue: bool,
     /// `rabbit_transient_quorum_queue`: quorum queues for reply and fanout queues too. Default false.
@@ -301,6 +305,7 @@ impl Default for RabbitOptions {
             rabbit_interval_max: 30,
             kombu_failover_strategy: FailoverStrategy::RoundRobin,
             amqp_durable_queues: false,
+            amqp_auto_delete: false,
             rabbit_quorum_queue: false,
             rabbit_transient_quorum_queue: false,
             rabbit_quorum_delivery_limit: 0,
@@ -405,6 +410,7 @@ impl Options {
                     "rabbit_interval_max" => Some(rabbit.rabbit_interval_max.to_string()),
                     "kombu_failover_strategy" => Some(rabbit.kombu_failover_strategy.as_str().to_owned()),
                     "amqp_durable_queues" => Some(flag(rabbit.amqp_durable_queues)),
+                    "amqp_auto_delete" => Some(flag(rabbit.amqp_auto_delete)),
                     "rabbit_quorum_queue" => Some(flag(rabbit.rabbit_quorum_queue)),
                     "rabbit_transient_quorum_queue" => Some(flag(rabbit.rabbit_transient_quorum_queue)),
                     "rabbit_quorum_delivery_limit" => Some(rabbit.rabbit_quorum_delivery_limit.to_string()),
@@ -544,6 +550,7 @@ pub(crate) fn read(config: &Config) -> Result<Typed, Error> {
         rabbit_interval_max: r.number(&RABBIT_INTERVAL_MAX, 1, 30)?,
         kombu_failover_strategy: r.failover(&KOMBU_FAILOVER_STRATEGY)?,
         amqp_durable_queues: r.boolean(&AMQP_DURABLE_QUEUES)?,
+        amqp_auto_delete: r.boolean(&AMQP_AUTO_DELETE)?,
         rabbit_quorum_queue: r.boolean(&RABBIT_QUORUM_QUEUE)?,
         rabbit_transient_quorum_queue: r.boolean(&RABBIT_TRANSIENT_QUORUM_QUEUE)?,
         rabbit_quorum_delivery_limit: r.number(&RABBIT_QUORUM_DELIVERY_LIMIT, 0, 0)?,
@@ -944,11 +951,23 @@ mod tests {
     }
 
     #[test]
+    fn auto_delete_reaches_the_transport() {
+        let config = Config::from_text("nova.conf", "[oslo_messaging_rabbit]\namqp_auto_delete = true\n").unwrap();
+        assert!(config.options().rabbit.amqp_auto_delete);
+        assert!(config.ignored_options().is_empty(), "{:?}", config.ignored_options());
+        assert!(
+            config.rpc_url().contains("amqp_auto_delete=true"),
+            "{}",
+            config.rpc_url()
+        );
+    }
+
+    #[test]
     fn every_unsupported_option_is_unknown_to_the_typed_table() {
         assert!(RETIRED.is_sorted(), "RETIRED is reported in its order");
         for option in UNSUPPORTED_RABBIT_OPTIONS {
             assert!(default_text(RABBIT_SECTION, option).is_none(), "{option}");
         }
-        assert_eq!(SPECS.len(), 26);
+        assert_eq!(SPECS.len(), 27);
     }
 }

@@ -419,7 +419,7 @@ fn misspelt_options_are_reported_not_fatal() {
     let config = Config::from_text(
         "glance.conf",
         "[DEFAULT]\nsome_service_option = 1\n\
-         [oslo_messaging_rabbit]\nrabbit_quorum_queues = true\namqp_auto_delete = false\n\
+         [oslo_messaging_rabbit]\nrabbit_quorum_queues = true\nrabbit_ha_queues = false\n\
          [oslo_messaging_notifications]\ntopic = notifications\ndriver = noop\n",
     )
     .unwrap();
@@ -427,7 +427,7 @@ fn misspelt_options_are_reported_not_fatal() {
     assert_eq!(
         ignored,
         [
-            "glance.conf:5: ignoring `amqp_auto_delete` in [oslo_messaging_rabbit]: \
+            "glance.conf:5: ignoring `rabbit_ha_queues` in [oslo_messaging_rabbit]: \
              an oslo.messaging option this transport does not use",
             "glance.conf:4: ignoring `rabbit_quorum_queues` in [oslo_messaging_rabbit]: \
              not an oslo.messaging option (misspelt?)",

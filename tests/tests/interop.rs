@@ -247,3 +247,62 @@ async fn python_client_capped_at_1_1_to_rust_server_at_1_2() {
     server.stop();
     server.wait().await;
 }
+
+/// With oslo's `amqp_auto_delete = true` (and the durable queues sharing
+/// topics with Python services needs), a Rust server declares its control
+/// exchange and its topic and server queues with the flags oslo.messaging
+/// declares them with, so a Python service's declarations after it succeed.
+/// Until 2026-12-05 the option was ignored, and they failed with
+/// `PRECONDITION_FAILED` (inequivalent `auto_delete`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oslo_declarations_with_auto_delete_match_ours() {
+    use lapin::options::{ExchangeDeclareOptions, QueueDeclareOptions};
+    use lapin::types::FieldTable;
+
+    let topic = unique_topic("auto_delete");
+    let exchange = format!("{topic}_exchange");
+    // No test TTLs: oslo declares none (and auto-delete cleans up here).
+    let url = broker::url_with(&format!(
+        "amqp_durable_queues=true&amqp_auto_delete=true&control_exchange={exchange}"
+    ));
+    let server = Server::builder(broker::connect_url(&url).await, Target::server(&topic, "s1"))
+        .endpoint(Interop::new("s1"))
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    // What kombu declares for oslo with these options (impl_rabbit's
+    // `declare_topic_consumer` and `topic_send`).
+    let raw = rpc_tests::raw::Raw::connect().await;
+    let (durable, auto_delete) = (true, true);
+    raw.channel
+        .exchange_declare(
+            exchange.as_str().into(),
+            lapin::ExchangeKind::Topic,
+            ExchangeDeclareOptions {
+                durable,
+                auto_delete,
+                ..ExchangeDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("oslo's exchange declaration matches ours");
+    for queue in [topic.clone(), format!("{topic}.s1")] {
+        let channel = raw.connection.create_channel().await.unwrap();
+        channel
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions {
+                    durable,
+                    auto_delete,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("oslo's declaration of `{queue}` matches ours: {error}"));
+    }
+    // Once the server leaves, the broker deletes them, as oslo's.
+    server.stop();
+    server.wait().await;
+}
