@@ -425,10 +425,21 @@ impl Publisher {
             );
             let written = match kind {
                 // The first poll hands the frames to lapin's I/O loop.
-                UnconfirmedKind::Request { .. } => {
+                UnconfirmedKind::Request { call_id } => {
                     let written = publish.now_or_never().map_or(Ok(()), |written| written.map(drop));
                     if written.is_ok() {
                         lane.sent(self.unconfirmed.counts());
+                        // Marked sent, then the connection checked: a loss
+                        // noticed before the mark (which then failed no
+                        // such call) is seen here; one after it fails the
+                        // call with the others.
+                        self.unconfirmed.request_sent(call_id);
+                        if self.link.is_lost(connected.generation) {
+                            return Err(TransportError::new(
+                                TransportErrorKind::ConnectionLost,
+                                "the connection was lost as the request went out: it may not have reached the broker",
+                            ));
+                        }
                     }
                     written
                 }

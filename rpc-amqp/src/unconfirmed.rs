@@ -121,6 +121,14 @@ impl Unconfirmed {
         }
     }
 
+    /// Tells the reply sink that the request of the call `msg_id` was
+    /// handed to the connection.
+    pub(crate) fn request_sent(&self, msg_id: &str) {
+        if let Some(sink) = current(&self.sink) {
+            sink.sent(msg_id);
+        }
+    }
+
     /// Reports returned requests to `sink` from now on.
     pub(crate) fn report_to(&self, sink: &Arc<dyn ReplySink>) {
         *lock(&self.sink) = Some(Arc::downgrade(sink));

@@ -161,6 +161,13 @@ impl ReplySink for Table {
         self.fail_all(error.kind(), &error.to_string(), true);
     }
 
+    fn sent(&self, msg_id: &str) {
+        let Some(key) = ids::key_of(msg_id) else { return };
+        if let Some(pending) = self.calls().get_mut(&key) {
+            pending.sent = true;
+        }
+    }
+
     fn undeliverable(&self, msg_id: &str, error: TransportError) {
         let pending = ids::key_of(msg_id).and_then(|key| self.calls().remove(&key));
         match pending {
@@ -352,12 +359,15 @@ mod tests {
         let table = Arc::new(Table::default());
         let calls: Vec<PendingCall> = (0..3).map(|_| pending(&table)).collect();
         let mut going_out = pending(&table);
-        for call in &calls {
-            call.sent();
-        }
+        // Marked by the client, or by the driver as it hands the frames
+        // over (through the sink, before the publish returns).
+        calls[0].sent();
+        calls[1].sent();
+        ReplySink::sent(&*table, calls[2].msg_id());
         table.connection_lost(TransportError::new(TransportErrorKind::ConnectionLost, "gone"));
         for mut call in calls {
-            let error = (&mut call.outcome).await.unwrap().unwrap_err();
+            let failed = tokio::time::timeout(std::time::Duration::from_secs(5), &mut call.outcome).await;
+            let error = failed.expect("failed at the loss").unwrap().unwrap_err();
             assert!(error.is_connection_error());
         }
         // Still going out at the loss: it goes out once the transport is

@@ -488,6 +488,17 @@ pub trait ReplySink: Send + Sync + fmt::Debug {
     fn undeliverable(&self, msg_id: &str, error: TransportError) {
         let _ = (msg_id, error);
     }
+
+    /// The request of the call `msg_id` was handed to the connection: a
+    /// lost connection fails the call from now on. A driver that publishes
+    /// requests without a confirm says so as it hands the frames over, and
+    /// then checks that the connection still stands, so that no loss falls
+    /// between the two (the client also marks the call, once the publish
+    /// returned: a loss noticed in between left it waiting out its
+    /// timeout, its request lost with the connection).
+    fn sent(&self, msg_id: &str) {
+        let _ = msg_id;
+    }
 }
 
 /// A client's reply queue: its address, and what keeps replies coming.
