@@ -431,10 +431,12 @@ impl Publisher {
                         lane.sent(self.unconfirmed.counts());
                         // Marked sent, then the connection checked: a loss
                         // noticed before the mark (which then failed no
-                        // such call) is seen here; one after it fails the
-                        // call with the others.
+                        // such call) is seen here, by the link or by the
+                        // connection's status (the reply consumer may end
+                        // on it first); one after it fails the call with
+                        // the others.
                         self.unconfirmed.request_sent(call_id);
-                        if self.link.is_lost(connected.generation) {
+                        if self.link.is_lost(connected.generation) || !connected.connection.status().connected() {
                             return Err(TransportError::new(
                                 TransportErrorKind::ConnectionLost,
                                 "the connection was lost as the request went out: it may not have reached the broker",
