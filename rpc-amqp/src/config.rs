@@ -467,7 +467,8 @@ fn parse_short(key: &str, value: &str) -> Result<u16, String> {
 
 fn parse_url(url: &str) -> Result<AmqpConfig, String> {
     let (scheme, rest) = url.split_once("://").ok_or("expected `amqp://...`")?;
-    let mut tls = match scheme.to_ascii_lowercase().as_str() {
+    let scheme = scheme.to_ascii_lowercase();
+    let mut tls = match scheme.as_str() {
         "amqp" | "rabbit" | "kombu" => None,
         "amqps" => Some(TlsConfig::default()),
         other => return Err(format!("unsupported scheme `{other}`")),
@@ -505,7 +506,7 @@ fn parse_url(url: &str) -> Result<AmqpConfig, String> {
     // order shuffled for each connection, so that a cluster's clients
     // spread over its nodes. AMQP's own forms default to 5671 with TLS,
     // and keep the order written unless told to shuffle.
-    let oslo_form = matches!(scheme.to_ascii_lowercase().as_str(), "rabbit" | "kombu");
+    let oslo_form = matches!(scheme.as_str(), "rabbit" | "kombu");
     let default_port = if tls.is_some() && !oslo_form { 5671 } else { 5672 };
     let entries: Vec<&str> = authority.split(',').filter(|entry| !entry.is_empty()).collect();
     let hosts = if entries.is_empty() {
@@ -518,9 +519,6 @@ fn parse_url(url: &str) -> Result<AmqpConfig, String> {
             .collect::<Result<Vec<_>, _>>()?
     };
     let mut config = AmqpConfig::new(hosts);
-    if oslo_form {
-        config.failover = FailoverStrategy::Shuffle;
-    }
     config.vhost = match decode(path, "vhost")? {
         vhost if vhost.is_empty() => "/".to_owned(),
         vhost => vhost,
@@ -581,8 +579,6 @@ fn parse_url(url: &str) -> Result<AmqpConfig, String> {
             "max_retry_interval" | "rabbit_interval_max" => config.max_retry_interval = parse_seconds(key, value)?,
             "failover_strategy" | "kombu_failover_strategy" => {
                 config.failover = match value.as_str() {
-                    // oslo shuffles its hosts first, whatever the strategy.
-                    "round-robin" if oslo_form => FailoverStrategy::Shuffle,
                     "round-robin" => FailoverStrategy::RoundRobin,
                     "shuffle" => FailoverStrategy::Shuffle,
                     _ => return Err(format!("`{key}` must be `round-robin` or `shuffle`")),
@@ -601,6 +597,10 @@ fn parse_url(url: &str) -> Result<AmqpConfig, String> {
         }
     }
     config.tls = tls;
+    if oslo_form {
+        // oslo shuffles its hosts first, whatever the strategy.
+        config.failover = FailoverStrategy::Shuffle;
+    }
     Ok(config)
 }
 

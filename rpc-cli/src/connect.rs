@@ -176,10 +176,7 @@ impl Global {
     pub(crate) async fn notification_transport_with(&self, option: &str, value: &str) -> Result<Transport, Exit> {
         let mut url = self.notification_url()?;
         if !url.starts_with("memory:") {
-            url.push(if url.contains('?') { '&' } else { '?' });
-            url.push_str(option);
-            url.push('=');
-            url.push_str(value);
+            push_option(&mut url, option, value);
         }
         self.given_url_checked(open(&url).await)
     }
@@ -248,13 +245,19 @@ fn os_string(bytes: &[u8]) -> OsString {
 /// one already.
 fn with_default_exchange(mut url: String, exchange: &str) -> String {
     let query = url.split_once('?').map_or("", |(_, query)| query);
-    if query.split('&').any(|pair| pair.starts_with("control_exchange=")) {
-        return url;
+    if !query.split('&').any(|pair| pair.starts_with("control_exchange=")) {
+        let exchange = utf8_percent_encode(exchange, NON_ALPHANUMERIC).to_string();
+        push_option(&mut url, "control_exchange", &exchange);
     }
-    url.push(if url.contains('?') { '&' } else { '?' });
-    url.push_str("control_exchange=");
-    url.extend(utf8_percent_encode(exchange, NON_ALPHANUMERIC).map(str::to_owned));
     url
+}
+
+/// Adds `option=value` (already encoded) to `url`'s query.
+fn push_option(url: &mut String, option: &str, value: &str) {
+    url.push(if url.contains('?') { '&' } else { '?' });
+    url.push_str(option);
+    url.push('=');
+    url.push_str(value);
 }
 
 /// `$RPC_TRANSPORT_URL`, when set and not empty.

@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::Duration;
 
 use rpc_core::notify::Priority;
@@ -30,6 +30,45 @@ fn url() -> String {
 
 fn topic(name: &str) -> String {
     format!("cli_{name}_{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
+}
+
+/// Starts `rpc listen` as `command` gives it (program and arguments), with
+/// its output piped, once it says it listens.
+fn start_listening(mut command: Command) -> Child {
+    let mut child = command
+        .env_remove("RPC_TRANSPORT_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("rpc listen starts");
+    let mut errors = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    errors.read_line(&mut first).unwrap();
+    assert!(first.contains("listening on"), "{first}");
+    // Kept open: what it says later must not meet a closed pipe.
+    child.stderr = Some(errors.into_inner());
+    child
+}
+
+/// Presses Ctrl-C for `child` (SIGINT).
+fn interrupt(child: &Child) {
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+/// `child`'s exit status once it exits, or `None` after `within`.
+fn exit_within(child: &mut Child, within: Duration) -> Option<ExitStatus> {
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
 }
 
 fn stdout(output: &Output) -> String {
@@ -284,32 +323,17 @@ async fn listen_takes_no_more_than_it_prints() {
     let pool = format!("{topic}_pool");
     let url = rpc_tests::broker::url();
     let listen = |extra: &[&str]| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rpc"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_rpc"));
+        command
             .args(["--transport-url", &url, "listen", "--topic", &topic, "--pool", &pool])
-            .args(extra)
-            .env_remove("RPC_TRANSPORT_URL")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("rpc listen starts");
-        let mut errors = BufReader::new(child.stderr.take().unwrap());
-        let mut first = String::new();
-        errors.read_line(&mut first).unwrap();
-        assert!(first.contains("listening on"), "{first}");
-        child
+            .args(extra);
+        start_listening(command)
     };
-    let exited = |child: &mut std::process::Child| {
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                return status;
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("rpc listen did not exit");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+    let exited = |child: &mut Child| {
+        exit_within(child, Duration::from_secs(30)).unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!("rpc listen did not exit");
+        })
     };
     let raw = rpc_tests::raw::Raw::connect().await;
     // The pool queue's messages, once `enough` says so (or after 10 s).
@@ -330,11 +354,7 @@ async fn listen_takes_no_more_than_it_prints() {
     // The pool's queue, declared by a first listener stopped with Ctrl-C,
     // holds five notifications when the counted one starts.
     let first = listen(&[]);
-    let interrupted = Command::new("kill")
-        .args(["-INT", &first.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(interrupted.success());
+    interrupt(&first);
     assert!(first.wait_with_output().unwrap().status.success());
     let notifier = rpc_core::notify::Notifier::new(rpc_tests::broker::connect_url(&url).await, "cli-test")
         .topics([topic.as_str()]);
@@ -388,18 +408,15 @@ async fn listen_takes_no_more_than_it_prints() {
 async fn listen_stuck_on_its_reader_ends_at_a_second_ctrl_c() {
     let topic = topic("listen_stuck");
     let url = rpc_tests::broker::url();
-    let mut child = Command::new("taskset")
-        .args(["--cpu-list", "0", env!("CARGO_BIN_EXE_rpc")])
-        .args(["--transport-url", &url, "listen", "--topic", &topic])
-        .env_remove("RPC_TRANSPORT_URL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("rpc listen starts");
-    let mut errors = BufReader::new(child.stderr.take().unwrap());
-    let mut first = String::new();
-    errors.read_line(&mut first).unwrap();
-    assert!(first.contains("listening on"), "{first}");
+    let mut command = Command::new("taskset");
+    command.args(["--cpu-list", "0", env!("CARGO_BIN_EXE_rpc")]).args([
+        "--transport-url",
+        &url,
+        "listen",
+        "--topic",
+        &topic,
+    ]);
+    let mut child = start_listening(command);
     // Far more than the pipe holds (64 KiB), and never read.
     let notifier = rpc_core::notify::Notifier::new(rpc_tests::broker::connect_url(&url).await, "cli-test")
         .topics([topic.as_str()]);
@@ -415,37 +432,21 @@ async fn listen_stuck_on_its_reader_ends_at_a_second_ctrl_c() {
             std::fs::read_to_string(task.path().join("wchan")).is_ok_and(|wchan| wchan.contains("pipe_write"))
         })
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !writing() {
-        assert!(std::time::Instant::now() < deadline, "rpc listen never filled its pipe");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let pid = child.id().to_string();
-    let interrupt = || {
-        let sent = Command::new("kill").args(["-INT", &pid]).status().unwrap();
-        assert!(sent.success());
-    };
-    interrupt();
+    rpc_tests::eventually("rpc listen filling its pipe", Duration::from_secs(20), || {
+        if writing() { Ok(()) } else { Err(()) }
+    })
+    .await;
+    interrupt(&child);
     // Stopping, it waits for the line it cannot write.
-    let deadline = std::time::Instant::now() + Duration::from_secs(1);
-    while std::time::Instant::now() < deadline {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "it ended at the first Ctrl-C: its pipe was not full"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    interrupt();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("rpc listen did not end at the second Ctrl-C");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let early = exit_within(&mut child, Duration::from_secs(1));
+    assert!(
+        early.is_none(),
+        "it ended at the first Ctrl-C ({early:?}): its pipe was not full"
+    );
+    interrupt(&child);
+    let Some(status) = exit_within(&mut child, Duration::from_secs(10)) else {
+        let _ = child.kill();
+        panic!("rpc listen did not end at the second Ctrl-C");
     };
     assert_eq!(status.code(), Some(130));
 }
@@ -537,11 +538,7 @@ async fn an_interrupted_ping_is_lost() {
         assert!(std::time::Instant::now() < deadline, "the ping never reached the queue");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let interrupted = Command::new("kill")
-        .args(["-INT", &ping.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(interrupted.success());
+    interrupt(&ping);
     let output = ping.wait_with_output().unwrap();
     assert!(
         stdout(&output).contains("1 sent, 0 answered, 1 lost"),

@@ -103,9 +103,7 @@ impl<P: AsRef<Path>> FromIterator<P> for Sources {
 /// oslo also looks for the program's own name (`nova-compute.conf`), and
 /// under `$SNAP`; these are not searched.
 pub fn find_config_files(project: &str) -> Vec<PathBuf> {
-    first_existing(&search_dirs(project, home().as_deref()), &format!("{project}.conf"))
-        .into_iter()
-        .collect()
+    find(project, ".conf")
 }
 
 /// A project's default config directory: the first of the directories
@@ -113,9 +111,17 @@ pub fn find_config_files(project: &str) -> Vec<PathBuf> {
 /// oslo.config's `find_config_dirs(project)` (read when the command line
 /// gives no `--config-dir`).
 pub fn find_config_dirs(project: &str) -> Vec<PathBuf> {
-    first_existing(&search_dirs(project, home().as_deref()), &format!("{project}.conf.d"))
-        .into_iter()
-        .collect()
+    find(project, ".conf.d")
+}
+
+/// The first `PROJECT<extension>` in the project's search directories.
+fn find(project: &str, extension: &str) -> Vec<PathBuf> {
+    first_existing(
+        &search_dirs(project, home().as_deref()),
+        &format!("{project}{extension}"),
+    )
+    .into_iter()
+    .collect()
 }
 
 fn home() -> Option<PathBuf> {

@@ -11,16 +11,42 @@ use std::time::{Duration, Instant};
 use rpc_core::notify::{NotificationListener, NotificationListenerBuilder, Notifier, Priority, handler};
 use rpc_core::transport::Retry;
 use rpc_core::{Client, Context, Error, Executor, Target, TransportErrorKind, json};
-use rpc_tests::api::CalculatorClient;
+use rpc_tests::api::{Calculator, CalculatorClient};
 use rpc_tests::broker::{self, TEST_OPTIONS};
 use rpc_tests::conformance::{start_server, unique_topic};
+use rpc_tests::eventually;
 use rpc_tests::proxy::{Proxy, through, upstream_of};
 use rpc_tests::raw::Raw;
 
 use rpc_tests::broker::FAST_RECONNECT as FAST;
 
 async fn proxied(ports: &[u16]) -> rpc_core::Transport {
-    broker::connect_url(&through(&broker::url(), ports, &format!("{TEST_OPTIONS}&{FAST}"))).await
+    proxied_with(ports, "").await
+}
+
+/// [`proxied`], with `options` added to the URL.
+async fn proxied_with(ports: &[u16], options: &str) -> rpc_core::Transport {
+    broker::connect_url(&through(
+        &broker::url(),
+        ports,
+        &format!("{TEST_OPTIONS}&{FAST}&{options}"),
+    ))
+    .await
+}
+
+/// A server of `topic` on a direct connection, and through `proxy` a
+/// client whose reply queue outlives its connection (`transient_quorum`),
+/// its first call answered.
+async fn lasting_replies(
+    proxy: &Proxy,
+    topic: &str,
+) -> (rpc_core::Server, Calculator, rpc_core::Transport, CalculatorClient) {
+    let (server, calculator) = start_server(broker::connect().await, topic, "s1").await;
+    let transport = proxied_with(&[proxy.port()], "transient_quorum=true").await;
+    let calc =
+        CalculatorClient::new(Client::new(transport.clone(), Target::topic(topic)).timeout(Duration::from_secs(30)));
+    assert_eq!(calc.add(&Context::new(), 1, 2).await.unwrap(), 3);
+    (server, calculator, transport, calc)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,25 +102,15 @@ async fn call_on_a_cut_connection_fails_fast_and_the_next_call_succeeds() {
 async fn a_request_lost_with_a_lasting_reply_queue_fails_at_once() {
     let proxy = Proxy::start(upstream_of(&broker::url())).await;
     let topic = unique_topic("lost_request_lasting_replies");
-    let (server, calculator) = start_server(broker::connect().await, &topic, "s1").await;
-    let url = through(
-        &broker::url(),
-        &[proxy.port()],
-        &format!("{TEST_OPTIONS}&{FAST}&transient_quorum=true"),
-    );
-    let transport = broker::connect_url(&url).await;
-    let calc =
-        CalculatorClient::new(Client::new(transport.clone(), Target::topic(&topic)).timeout(Duration::from_secs(30)));
-    assert_eq!(calc.add(&Context::new(), 1, 2).await.unwrap(), 3);
+    let (server, calculator, _transport, calc) = lasting_replies(&proxy, &topic).await;
 
     proxy.stall();
     let held = proxy.held();
     let calling = tokio::spawn(async move { calc.add(&Context::new(), 2, 2).await });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while proxy.held() == held {
-        assert!(Instant::now() < deadline, "the request was never written");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually("the request written", Duration::from_secs(10), || {
+        if proxy.held() == held { Err(held) } else { Ok(()) }
+    })
+    .await;
     // Written, held by the proxy: the broker never sees it.
     let cut_at = Instant::now();
     proxy.cut().await;
@@ -125,11 +141,14 @@ async fn the_first_call_during_an_outage_waits_for_the_broker() {
     let (server, _) = start_server(broker::connect().await, &topic, "s1").await;
     let transport = proxied(&[proxy.port()]).await;
     proxy.cut().await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while transport.driver().is_connected() {
-        assert!(Instant::now() < deadline, "the transport never saw the broker away");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually("the transport seeing the broker away", Duration::from_secs(10), || {
+        if transport.driver().is_connected() {
+            Err(())
+        } else {
+            Ok(())
+        }
+    })
+    .await;
     let client = Client::new(transport.clone(), Target::topic(&topic)).timeout(Duration::from_secs(30));
     let never = CalculatorClient::new(client.prepare().retry(Retry::Never));
     let started = Instant::now();
@@ -161,34 +180,17 @@ async fn the_first_call_during_an_outage_waits_for_the_broker() {
 async fn a_reply_queue_that_outlives_its_connection_keeps_its_calls_waiting() {
     let proxy = Proxy::start(upstream_of(&broker::url())).await;
     let topic = unique_topic("cut_lasting_replies");
-    let (server, calculator) = start_server(broker::connect().await, &topic, "s1").await;
-    let url = through(
-        &broker::url(),
-        &[proxy.port()],
-        &format!("{TEST_OPTIONS}&{FAST}&transient_quorum=true"),
-    );
-    let transport = broker::connect_url(&url).await;
-    let calc =
-        CalculatorClient::new(Client::new(transport.clone(), Target::topic(&topic)).timeout(Duration::from_secs(30)));
-    let ctx = Context::new();
-    assert_eq!(calc.add(&ctx, 1, 2).await.unwrap(), 3);
+    let (server, calculator, transport, calc) = lasting_replies(&proxy, &topic).await;
 
-    let waiting = tokio::spawn({
-        let calc = calc.clone();
-        async move { calc.sleep(&Context::new(), 1_000).await }
-    });
-    let running = &calculator.observed.running;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while running.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-        assert!(Instant::now() < deadline, "the call did not reach its server");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let waiting = tokio::spawn(async move { calc.sleep(&Context::new(), 1_000).await });
+    let running = |count| {
+        let now = calculator.observed.running.load(std::sync::atomic::Ordering::SeqCst);
+        if now == count { Ok(()) } else { Err(now) }
+    };
+    eventually("the call running on its server", Duration::from_secs(10), || running(1)).await;
     proxy.cut().await;
     // The reply goes out while the caller is away.
-    while running.load(std::sync::atomic::Ordering::SeqCst) != 0 {
-        assert!(Instant::now() < deadline, "the call did not end on its server");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually("the call ended on its server", Duration::from_secs(10), || running(0)).await;
     assert!(
         !waiting.is_finished(),
         "the call ended while its caller was away: {:?}",
@@ -792,14 +794,8 @@ async fn a_busy_server_consumes_again_once_reconnected() {
     let proxy = Proxy::start(upstream_of(&broker::url())).await;
     let topic = unique_topic("busy_reconnect");
     // Its fanout queue a quorum one, not exclusive: the test can count its messages.
-    let url = through(
-        &broker::url(),
-        &[proxy.port()],
-        &format!("{TEST_OPTIONS}&{FAST}&transient_quorum=true"),
-    );
-    let (server, _) =
-        rpc_tests::conformance::start_server_with(broker::connect_url(&url).await, &topic, "s1", Executor::Sequential)
-            .await;
+    let transport = proxied_with(&[proxy.port()], "transient_quorum=true").await;
+    let (server, _) = rpc_tests::conformance::start_server_with(transport, &topic, "s1", Executor::Sequential).await;
     let client = Client::new(broker::connect().await, Target::topic(&topic));
     let ctx = Context::new();
     // The one handler is busy for 15 s; each queue then delivers one cast,
@@ -943,12 +939,7 @@ async fn notifications_and_casts_wait_through_an_outage_longer_than_publish_time
     let topic = unique_topic("notify_outage");
     let (listener, mut received) = info_listener(broker::connect().await, &topic).await;
     let (server, calculator) = start_server(broker::connect().await, &topic, "s1").await;
-    let url = through(
-        &broker::url(),
-        &[proxy.port()],
-        &format!("{TEST_OPTIONS}&{FAST}&publish_timeout=1"),
-    );
-    let transport = broker::connect_url(&url).await;
+    let transport = proxied_with(&[proxy.port()], "publish_timeout=1").await;
     let notifier = Notifier::new(transport.clone(), "compute.host-1").topics([&topic]);
     let calc = CalculatorClient::new(Client::new(transport.clone(), Target::topic(&topic)));
     let ctx = Context::new();

@@ -176,7 +176,8 @@ pub(crate) async fn listen(global: &Global, args: ListenArgs) -> Result<(), Exit
     tokio::select! {
         () = listener.wait() => ended,
         () = interrupts.next() => {
-            eprintln!("rpc: interrupted while stopping: exiting at once");
+            // Not `eprintln!`, which panics on a closed stderr.
+            let _ = writeln!(io::stderr(), "rpc: interrupted while stopping: exiting at once");
             // The runtime cannot shut down under a write that never returns.
             std::process::exit(INTERRUPTED);
         }

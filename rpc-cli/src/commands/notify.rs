@@ -84,10 +84,7 @@ pub(crate) async fn notify(global: &Global, args: NotifyArgs) -> Result<(), Exit
             .collect(),
         (None, None) => Vec::new(),
     };
-    let over_the_broker = drivers.is_empty()
-        || drivers
-            .iter()
-            .any(|driver| matches!(driver, NotifyDriver::MessagingV2 | NotifyDriver::Messaging));
+    let over_the_broker = drivers.is_empty() || drivers.iter().any(|driver| driver.uses_transport());
     if !drivers.is_empty() && drivers.iter().all(|driver| *driver == NotifyDriver::Noop) {
         tracing::warn!("the notification driver is noop: nothing is sent");
     }

@@ -71,12 +71,14 @@ impl Middleware for ConcurrencyLimit {
                 Ok(permit) => permit,
                 Err(_) => {
                     let _queued = crate::metrics::Counted::enter(crate::metrics::Gauge::Queued);
-                    let context = request.context().clone();
+                    // The token alone, not the whole context: the request
+                    // is borrowed again to run.
+                    let cancellation = request.context().cancellation().cloned().unwrap_or_default();
                     tokio::select! {
                         // Never closed: waits for a slot.
                         permit = slots.acquire() => permit
                             .map_err(|_| RemoteError::new(ErrorCode::Internal, "RuntimeError", "the limit was closed"))?,
-                        () = context.cancelled() => return Err(RemoteError::new(
+                        () = cancellation.cancelled() => return Err(RemoteError::new(
                             ErrorCode::DeadlineExceeded,
                             "DeadlineExceeded",
                             format!("`{}` was cancelled while it waited for its concurrency limit; it did not run", request.method()),

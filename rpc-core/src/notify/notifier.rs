@@ -56,6 +56,12 @@ impl NotifyDriver {
             NotifyDriver::Noop => "noop",
         }
     }
+
+    /// Whether it sends over the transport (`messagingv2`, `messaging`);
+    /// `log` and `noop` need no broker.
+    pub const fn uses_transport(self) -> bool {
+        matches!(self, NotifyDriver::MessagingV2 | NotifyDriver::Messaging)
+    }
 }
 
 impl fmt::Display for NotifyDriver {
@@ -289,9 +295,7 @@ impl Notifier {
 
     /// Whether one of its drivers sends over the transport.
     fn sends(&self) -> bool {
-        self.drivers
-            .iter()
-            .any(|driver| matches!(driver, NotifyDriver::MessagingV2 | NotifyDriver::Messaging))
+        self.drivers.iter().any(|driver| driver.uses_transport())
     }
 
     fn check(&self, event_type: &str) -> Result<(), Error> {
