@@ -497,6 +497,21 @@ impl RemoteError {
         self.inner.data.as_ref()
     }
 
+    /// The attached data in `codec`, re-encoded when it came from another
+    /// (a forwarded error). Data `codec` cannot hold (bytes or numeric
+    /// keys, in JSON) is left out, with a warning: the error still reaches
+    /// its caller.
+    pub(crate) fn data_in(&self, codec: Codec) -> Option<std::borrow::Cow<'_, Payload>> {
+        let data = self.data()?;
+        match data.in_codec(codec) {
+            Ok(data) => Some(data),
+            Err(reason) => {
+                tracing::warn!(class = self.class(), %codec, %reason, "sending an error without its data, which the caller's codec cannot hold");
+                None
+            }
+        }
+    }
+
     /// Decodes the attached data as `E`: how a typed application error comes back.
     ///
     /// Fails when there is no data, or when it does not decode as `E`.

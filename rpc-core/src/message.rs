@@ -65,6 +65,14 @@ impl Payload {
         codec.encode(&value)
     }
 
+    /// The value in `codec`: itself when it already is, re-encoded otherwise.
+    pub(crate) fn in_codec(&self, codec: Codec) -> Result<std::borrow::Cow<'_, Payload>, CodecError> {
+        if self.codec == codec {
+            return Ok(std::borrow::Cow::Borrowed(self));
+        }
+        self.transcode(codec).map(std::borrow::Cow::Owned)
+    }
+
     /// The codec the value is encoded with.
     pub fn codec(&self) -> Codec {
         self.codec

@@ -345,3 +345,75 @@ async fn a_request_that_cannot_be_acknowledged_is_left_to_the_broker() {
     server.stop();
     server.wait().await;
 }
+
+/// Answers `add` with a result encoded in a codec of its own, as a layer
+/// forwarding another server's answer or serving a cached one would, and
+/// `divide` with an error whose data JSON cannot hold.
+struct Forwarding(Codec);
+
+impl rpc_core::middleware::Middleware for Forwarding {
+    fn call<'a>(
+        &'a self,
+        request: &'a mut rpc_core::Request,
+        next: rpc_core::middleware::Next<'a>,
+    ) -> rpc_core::HandlerFuture<'a> {
+        let codec = self.0;
+        match request.method() {
+            "add" => Box::pin(async move { Ok(codec.encode(&5u32).unwrap()) }),
+            "whoami" => Box::pin(async move { Ok(Codec::MsgPack.encode(&numbered()).unwrap()) }),
+            "divide" => Box::pin(async move {
+                let data = Codec::MsgPack.encode(&numbered()).unwrap();
+                Err(
+                    rpc_core::RemoteError::new(ErrorCode::Application, "Forwarded", "from elsewhere")
+                        .with_payload(data),
+                )
+            }),
+            _ => next.run(request),
+        }
+    }
+}
+
+/// A map keyed by numbers, which JSON cannot hold.
+fn numbered() -> std::collections::BTreeMap<u32, &'static str> {
+    std::collections::BTreeMap::from([(1, "x")])
+}
+
+#[tokio::test]
+async fn results_and_errors_from_another_codec_reach_their_callers() {
+    for (caller, forwarded) in [(Codec::MsgPack, Codec::OsloJson), (Codec::OsloJson, Codec::MsgPack)] {
+        let transport = Broker::new().transport();
+        let server = Server::builder(transport.clone(), Target::server("forwarding", "s1"))
+            .endpoint(Calculator::new("s1"))
+            .layer(Forwarding(forwarded))
+            .build()
+            .unwrap();
+        server.start().await.unwrap();
+        let client = CalculatorClient::new(
+            Client::new(transport, Target::topic("forwarding"))
+                .codec(caller)
+                .timeout(Duration::from_secs(5)),
+        );
+        let ctx = Context::new();
+        // MessagePack would read the JSON text `5` as the number 53; JSON
+        // cannot hold MessagePack's bytes, and the caller waited out its timeout.
+        assert_eq!(client.add(&ctx, 1, 1).await.unwrap(), 5, "{caller:?} caller");
+        // JSON cannot hold a map keyed by numbers: the error comes without it.
+        match client.divide(&ctx, 1, 1).await {
+            // The data is not a `MathError`: the error comes as it was sent.
+            Err(Error::Remote(error) | Error::UndecodableApplicationError { error, .. }) => {
+                assert_eq!(error.class(), "Forwarded", "{caller:?} caller");
+                assert_eq!(error.data().is_some(), caller == Codec::MsgPack, "{caller:?} caller");
+            }
+            other => panic!("{caller:?} caller: {other:?}"),
+        }
+        if caller == Codec::OsloJson {
+            // A result that cannot be sent at all is answered with why.
+            match client.whoami(&ctx).await {
+                Err(Error::Remote(error)) => assert_eq!(error.class(), "EncodeError"),
+                other => panic!("{other:?}"),
+            }
+        }
+        server.stop();
+        server.wait().await;
+    }
+}

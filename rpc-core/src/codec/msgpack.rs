@@ -432,14 +432,14 @@ struct FailureIn {
 
 fn write_failure(buffer: &mut Vec<u8>, failure: &RemoteError) -> Result<(), CodecError> {
     // Data from another codec (a forwarded error) is re-encoded.
-    let data = failure.data().map(|data| data.transcode(Codec::MsgPack)).transpose()?;
+    let data = failure.data_in(Codec::MsgPack);
     FailureOut {
         code: failure.code(),
         class: failure.class(),
         module: failure.module(),
         message: failure.message(),
         traceback: failure.traceback(),
-        data: data.as_ref().map(Payload::as_bytes),
+        data: data.as_deref().map(Payload::as_bytes),
     }
     .serialize(&mut rmp_serde::Serializer::new(buffer).with_struct_map())
     .map_err(CodecError::new)
@@ -456,7 +456,12 @@ fn into_remote(failure: FailureIn) -> RemoteError {
 }
 
 pub(super) fn encode_reply(reply: &ReplyOut<'_>) -> Result<Vec<u8>, CodecError> {
-    let result = reply.result.map(Payload::as_bytes);
+    // A result from another codec (a forwarded or cached one) is re-encoded.
+    let result = reply
+        .result
+        .map(|payload| payload.in_codec(Codec::MsgPack))
+        .transpose()?;
+    let result = result.as_deref().map(Payload::as_bytes);
     let mut buffer = Vec::with_capacity(64 + result.map_or(0, <[u8]>::len));
     let _ = write::write_array_len(&mut buffer, REPLY_FIELDS);
     let _ = write::write_uint(&mut buffer, u64::from(FRAME_VERSION));

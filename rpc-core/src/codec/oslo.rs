@@ -311,9 +311,10 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Box<RawV
 }
 
 fn failure_text(error: &RemoteError) -> Result<String, CodecError> {
-    // Data from another codec (a forwarded error) is re-encoded.
-    let data = error.data().map(|data| data.transcode(Codec::OsloJson)).transpose()?;
-    let rpc_data = data.as_ref().map(|data| raw(data.as_bytes())).transpose()?;
+    // Data from another codec (a forwarded error) is re-encoded; data that
+    // JSON cannot hold is left out rather than cost the caller its reply.
+    let data = error.data_in(Codec::OsloJson);
+    let rpc_data = data.as_deref().map(|data| raw(data.as_bytes())).transpose()?;
     serde_json::to_string(&FailureOut {
         class: error.class(),
         module: error.module(),
@@ -377,7 +378,12 @@ impl Serialize for ReplyInner<'_> {
 }
 
 pub(super) fn encode_reply(reply: &ReplyOut<'_>) -> Result<Vec<u8>, CodecError> {
-    let result = reply.result.map(|payload| raw(payload.as_bytes())).transpose()?;
+    // A result from another codec (a forwarded or cached one) is re-encoded.
+    let result = reply
+        .result
+        .map(|payload| payload.in_codec(Codec::OsloJson))
+        .transpose()?;
+    let result = result.as_deref().map(|payload| raw(payload.as_bytes())).transpose()?;
     let failure = reply.failure.map(failure_text).transpose()?;
     let unique_id = crate::ids::Id::next();
     envelope::seal(&ReplyInner {

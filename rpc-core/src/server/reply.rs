@@ -4,7 +4,7 @@ use crate::message::{Payload, ReplyAddress, ReplyOut};
 use crate::transport::{Headers, OutgoingMessage, Retry};
 use tokio::time::Instant;
 
-use crate::{Codec, RemoteError};
+use crate::{Codec, ErrorCode, RemoteError};
 
 use super::Shared;
 
@@ -56,8 +56,30 @@ async fn publish_with(
 ) {
     let body = match codec.encode_reply(reply) {
         Ok(body) => body,
+        Err(reason) if reply.ending => {
+            // The caller is told why, rather than left to time out.
+            tracing::error!(%reason, "cannot encode a reply; answering with the reason instead");
+            let failure = RemoteError::new(
+                ErrorCode::Internal,
+                "EncodeError",
+                format!("the server could not encode its reply: {reason}"),
+            )
+            .with_module("rpc_core");
+            let fallback = ReplyOut {
+                result: None,
+                failure: Some(&failure),
+                ..*reply
+            };
+            match codec.encode_reply(&fallback) {
+                Ok(body) => body,
+                Err(reason) => {
+                    tracing::error!(%reason, "cannot encode a reply; its caller will time out");
+                    return;
+                }
+            }
+        }
         Err(reason) => {
-            tracing::error!(%reason, "cannot encode a reply");
+            tracing::error!(%reason, "cannot encode a progress notice");
             return;
         }
     };
