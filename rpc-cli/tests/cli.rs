@@ -876,6 +876,10 @@ fn describes_and_compares_endpoint_descriptions() {
         text.contains("add(item: String, count: u32, location?: Option<String> since 1.2) -> u64 or StockError"),
         "{text}"
     );
+    assert!(
+        text.contains("  type StockError = NothingToAdd { item: String }\n"),
+        "{text}"
+    );
     let as_json = rpc(&["describe", "--json", &api("1.1")]);
     assert_eq!(json(&as_json)["version"], "1.1");
     // Several files: one JSON document, an array.

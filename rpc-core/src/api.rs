@@ -17,12 +17,17 @@
 //! moving a type to another module is not a change.
 
 mod compat;
+mod shape;
 
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use compat::{
     Change, Report, Severity, SnapshotError, UPDATE_VARIABLE, assert_compatible, check_snapshot, compare, read_snapshot,
 };
+pub use shape::{FieldShape, TypeShape, VariantShape};
 
 use crate::Version;
 
@@ -40,6 +45,12 @@ pub struct EndpointDescription {
     pub version: Option<Version>,
     /// The remote methods, in declaration order.
     pub methods: Vec<MethodDescription>,
+    /// The shapes of the named types the methods send and return (structs'
+    /// fields, enums' variants), by their serde name, as their
+    /// `Deserialize` reads them; a type that cannot be traced is missing,
+    /// and compared by name alone (see [`TypeShape`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub types: BTreeMap<String, TypeShape>,
 }
 
 /// One remote method.
@@ -86,7 +97,14 @@ impl EndpointDescription {
             namespace: namespace.map(str::to_owned),
             version,
             methods: Vec::new(),
+            types: BTreeMap::new(),
         }
+    }
+
+    /// Adds the shapes of the named types `T` holds (a name already there
+    /// keeps its shape). Returns whether `T` could be traced.
+    pub fn trace<T: DeserializeOwned>(&mut self) -> bool {
+        shape::trace::<T>(&mut self.types)
     }
 
     /// Adds a method.

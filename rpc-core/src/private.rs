@@ -28,8 +28,8 @@ pub use crate::caller::Caller;
 pub use crate::endpoint::{Endpoint, HandlerFuture};
 pub use crate::message::{Payload, Request};
 pub use crate::remote::{
-    Api, Argument, ClassOf, DefaultClass, IsOption, NamedClass, OptionProbe, OptionalArgument, Output, PlainProbe,
-    Returns, ReturnsResult, ReturnsValue, handler_is_send,
+    Api, Argument, ClassOf, DefaultClass, IsOption, NamedClass, NoShapes, OptionProbe, OptionalArgument, Output,
+    PlainProbe, Returns, ReturnsResult, ReturnsValue, Shapes, TracedShapes, handler_is_send,
 };
 pub use crate::stub::{Prepared, Stub};
 pub use crate::{Client, Context, Error, RemoteError, Version};

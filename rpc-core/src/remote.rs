@@ -389,6 +389,50 @@ pub trait PlainProbe {
 
 impl<T> PlainProbe for &IsOption<T> {}
 
+/// Records the shapes of a type's named types into a description:
+/// `(&Shapes::<T>::new()).record(&mut description)`. Types that are not
+/// `DeserializeOwned` here (a generic parameter) record nothing.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Shapes<T: ?Sized>(PhantomData<fn() -> Box<T>>);
+
+impl<T: ?Sized> Shapes<T> {
+    /// The probe.
+    pub const fn new() -> Shapes<T> {
+        Shapes(PhantomData)
+    }
+}
+
+impl<T: ?Sized> Default for Shapes<T> {
+    fn default() -> Shapes<T> {
+        Shapes::new()
+    }
+}
+
+/// Picked for a `DeserializeOwned` type: traces it.
+#[doc(hidden)]
+pub trait TracedShapes {
+    /// Adds the type's shapes to `description`.
+    fn record(&self, description: &mut crate::api::EndpointDescription);
+}
+
+impl<T: DeserializeOwned> TracedShapes for Shapes<T> {
+    fn record(&self, description: &mut crate::api::EndpointDescription) {
+        description.trace::<T>();
+    }
+}
+
+/// Picked otherwise: nothing to record.
+#[doc(hidden)]
+pub trait NoShapes {
+    /// Records nothing.
+    fn record(&self, description: &mut crate::api::EndpointDescription) {
+        let _ = description;
+    }
+}
+
+impl<T: ?Sized> NoShapes for &Shapes<T> {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -84,9 +84,29 @@ pub mod v1_2 {
 
 /// A 1.2 that breaks its callers: `count` gone from `add`, `total` gone.
 pub mod broken {
-    use rpc_core::{Context, endpoint};
+    use std::fmt;
 
-    use super::StockError;
+    use rpc_core::{Context, endpoint};
+    use serde::{Deserialize, Serialize};
+
+    /// Why an `add` fails, with a field its callers of 1.1 cannot decode
+    /// without.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub enum StockError {
+        /// Nothing to add.
+        NothingToAdd {
+            /// The item.
+            item: String,
+            /// Where it was not added: required, a breaking change.
+            bin: u32,
+        },
+    }
+
+    impl fmt::Display for StockError {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("nothing to add")
+        }
+    }
 
     /// The inventory API, broken.
     #[endpoint(namespace = "inventory", version = "1.2")]
@@ -320,6 +340,11 @@ pub fn breaking_changes_are_reported() {
     let text = report.to_string();
     assert!(text.contains("`add(count)`: removed or renamed"), "{text}");
     assert!(text.contains("`total`: removed or renamed"), "{text}");
+    // A field added to the error type, whose name did not change.
+    assert!(
+        text.contains("breaking: type `StockError::NothingToAdd.bin`: a required field added"),
+        "{text}"
+    );
 }
 
 /// Instantiates the rolling-upgrade scenarios for a transport (see

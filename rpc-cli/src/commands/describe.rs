@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use rpc_core::api as compat;
-use rpc_core::api::EndpointDescription;
+use rpc_core::api::{EndpointDescription, TypeShape};
 
 use crate::exit::Exit;
 
@@ -94,7 +94,36 @@ fn text(description: &EndpointDescription) -> String {
             method.returns
         ));
     }
+    for (name, shape) in &description.types {
+        out.push_str(&format!("  type {name}{}\n", shape_text(shape)));
+    }
     out
+}
+
+/// A type's shape as Rust would declare it, on one line:
+/// ` { sku: String, note?: Option<String> }`, ` = Plain | Boxed(u16)`.
+fn shape_text(shape: &TypeShape) -> String {
+    match shape {
+        TypeShape::Struct { fields } => {
+            let fields: Vec<String> = fields
+                .iter()
+                .map(|field| {
+                    let optional = if field.optional { "?" } else { "" };
+                    format!("{}{optional}: {}", field.name, field.ty)
+                })
+                .collect();
+            format!(" {{ {} }}", fields.join(", "))
+        }
+        TypeShape::Tuple { items } => format!("({})", items.join(", ")),
+        TypeShape::Enum { variants } => {
+            let variants: Vec<String> = variants
+                .iter()
+                .map(|variant| format!("{}{}", variant.name, shape_text(&variant.shape)))
+                .collect();
+            format!(" = {}", variants.join(" | "))
+        }
+        _ => String::new(),
+    }
 }
 
 /// Compares two descriptions; exits 1 when the new one breaks callers of the old.

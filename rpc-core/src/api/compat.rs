@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::{EndpointDescription, MethodDescription};
+use super::{EndpointDescription, FieldShape, MethodDescription, TypeShape};
 use crate::Version;
 
 /// How a change affects a rolling upgrade.
@@ -56,6 +56,9 @@ pub struct Change {
     pub method: Option<String>,
     /// The argument it concerns, if any.
     pub argument: Option<String>,
+    /// The named type it concerns, if any (`Item`, `Kind::Crate`), with the
+    /// field when it concerns one (`Item.sku`).
+    pub ty: Option<String>,
     /// What changed, and what it does to callers.
     pub message: String,
 }
@@ -63,9 +66,10 @@ pub struct Change {
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: ", self.severity)?;
-        match (&self.method, &self.argument) {
-            (Some(method), Some(argument)) => write!(f, "`{method}({argument})`: ")?,
-            (Some(method), None) => write!(f, "`{method}`: ")?,
+        match (&self.method, &self.argument, &self.ty) {
+            (Some(method), Some(argument), _) => write!(f, "`{method}({argument})`: ")?,
+            (Some(method), None, _) => write!(f, "`{method}`: ")?,
+            (None, _, Some(ty)) => write!(f, "type `{ty}`: ")?,
             _ => {}
         }
         f.write_str(&self.message)
@@ -195,6 +199,12 @@ pub fn compare(old: &EndpointDescription, new: &EndpointDescription) -> Report {
             );
         }
     }
+    // The types both versions send, by their serde name.
+    for (name, old_shape) in &old.types {
+        if let Some(new_shape) = new.types.get(name) {
+            compare_shape(name, old_shape, new_shape, &mut changes);
+        }
+    }
     let grew = changes.0.iter().any(|change| change.severity == Severity::Compatible);
     if grew && new_version.precedence() <= old_version.precedence() {
         changes.add(
@@ -225,7 +235,7 @@ pub fn compare(old: &EndpointDescription, new: &EndpointDescription) -> Report {
 
 fn compare_method(old: &MethodDescription, new: &MethodDescription, old_version: Version, changes: &mut Changes) {
     let name = Some(new.name.as_str());
-    if old.since != new.since {
+    if !same_version(old.since, new.since) {
         changes.add(
             Severity::Breaking,
             name,
@@ -282,7 +292,7 @@ fn compare_method(old: &MethodDescription, new: &MethodDescription, old_version:
                 ),
             );
         }
-        if old_argument.since != new_argument.since {
+        if !same_version(old_argument.since, new_argument.since) {
             changes.add(
                 Severity::Breaking,
                 name,
@@ -333,19 +343,168 @@ fn compare_method(old: &MethodDescription, new: &MethodDescription, old_version:
     }
 }
 
+/// Compares two versions of the named type (or enum variant) `name`.
+fn compare_shape(name: &str, old: &TypeShape, new: &TypeShape, changes: &mut Changes) {
+    match (old, new) {
+        (TypeShape::Struct { fields: old }, TypeShape::Struct { fields: new }) => {
+            compare_fields(name, old, new, changes);
+        }
+        (TypeShape::Tuple { items: old }, TypeShape::Tuple { items: new }) if old != new => changes.add_type(
+            Severity::Breaking,
+            name.to_owned(),
+            format!(
+                "its items changed from ({}) to ({}): one side cannot decode what the other sends",
+                old.join(", "),
+                new.join(", ")
+            ),
+        ),
+        (TypeShape::Enum { variants: old }, TypeShape::Enum { variants: new }) => {
+            for old_variant in old {
+                let variant = format!("{name}::{}", old_variant.name);
+                match new.iter().find(|new_variant| new_variant.name == old_variant.name) {
+                    Some(new_variant) => compare_shape(&variant, &old_variant.shape, &new_variant.shape, changes),
+                    None => changes.add_type(
+                        Severity::Breaking,
+                        variant,
+                        "removed or renamed: peers of the previous version send it, and this one cannot decode it"
+                            .to_owned(),
+                    ),
+                }
+            }
+            for new_variant in new {
+                if !old.iter().any(|old_variant| old_variant.name == new_variant.name) {
+                    changes.add_type(
+                        Severity::Compatible,
+                        format!("{name}::{}", new_variant.name),
+                        "added: peers of the previous version cannot decode it; send it only to those of this one"
+                            .to_owned(),
+                    );
+                }
+            }
+        }
+        (TypeShape::Unit, TypeShape::Unit) | (TypeShape::Tuple { .. }, TypeShape::Tuple { .. }) => {}
+        (old, new) => changes.add_type(
+            Severity::Breaking,
+            name.to_owned(),
+            format!(
+                "changed from {} to {}: one side cannot decode what the other sends",
+                kind(old),
+                kind(new)
+            ),
+        ),
+    }
+}
+
+/// A struct's (or struct variant's) fields: peers of either version must
+/// decode what the other sends, so a field may come or go only where its
+/// absence is accepted (`Option`, `#[serde(default)]`).
+fn compare_fields(name: &str, old: &[FieldShape], new: &[FieldShape], changes: &mut Changes) {
+    let find = |fields: &[FieldShape], wanted: &str| fields.iter().position(|field| field.name == wanted);
+    for old_field in old {
+        let ty = format!("{name}.{}", old_field.name);
+        let Some(new_field) = find(new, &old_field.name).map(|at| &new[at]) else {
+            if old_field.optional {
+                changes.add_type(
+                    Severity::Compatible,
+                    ty,
+                    "an optional field removed: peers of the previous version read it as absent".to_owned(),
+                );
+            } else {
+                changes.add_type(
+                    Severity::Breaking,
+                    ty,
+                    "a required field removed or renamed: peers of the previous version cannot decode what this one \
+                     sends"
+                        .to_owned(),
+                );
+            }
+            continue;
+        };
+        if old_field.ty != new_field.ty {
+            changes.add_type(
+                Severity::Breaking,
+                ty,
+                format!(
+                    "the type changed from `{}` to `{}`: one side cannot decode what the other sends",
+                    old_field.ty, new_field.ty
+                ),
+            );
+        } else if old_field.optional && !new_field.optional {
+            changes.add_type(
+                Severity::Breaking,
+                ty,
+                "became required: peers of the previous version may leave it out".to_owned(),
+            );
+        } else if !old_field.optional && new_field.optional {
+            changes.add_type(
+                Severity::Compatible,
+                ty,
+                "became optional: peers of the previous version still need it sent".to_owned(),
+            );
+        }
+    }
+    for new_field in new {
+        if find(old, &new_field.name).is_some() {
+            continue;
+        }
+        let ty = format!("{name}.{}", new_field.name);
+        if new_field.optional {
+            changes.add_type(
+                Severity::Compatible,
+                ty,
+                "an optional field added: peers of the previous version leave it out, or ignore it".to_owned(),
+            );
+        } else {
+            changes.add_type(
+                Severity::Breaking,
+                ty,
+                "a required field added: peers of the previous version do not send it; make it an `Option` or \
+                 `#[serde(default)]`"
+                    .to_owned(),
+            );
+        }
+    }
+}
+
+fn kind(shape: &TypeShape) -> &'static str {
+    match shape {
+        TypeShape::Struct { .. } => "a struct",
+        TypeShape::Tuple { .. } => "a tuple",
+        TypeShape::Unit => "a unit",
+        TypeShape::Enum { .. } => "an enum",
+    }
+}
+
 /// The changes found so far.
 #[derive(Default)]
 struct Changes(Vec<Change>);
 
 impl Changes {
+    /// A change to the named type (or field) `ty`.
+    fn add_type(&mut self, severity: Severity, ty: String, message: String) {
+        self.0.push(Change {
+            severity,
+            method: None,
+            argument: None,
+            ty: Some(ty),
+            message,
+        });
+    }
+
     fn add(&mut self, severity: Severity, method: Option<&str>, argument: Option<&str>, message: String) {
         self.0.push(Change {
             severity,
             method: method.map(str::to_owned),
             argument: argument.map(str::to_owned),
+            ty: None,
             message,
         });
     }
+}
+
+/// Whether two `since`s name the same version (`1.1` and `1.1.0` do).
+fn same_version(old: Option<Version>, new: Option<Version>) -> bool {
+    old.map(|version| version.precedence()) == new.map(|version| version.precedence())
 }
 
 fn next_minor(old: Version, new: Version) -> Version {
@@ -491,7 +650,14 @@ pub fn assert_compatible(description: &EndpointDescription, path: impl AsRef<Pat
         }
         return;
     }
-    let report = report.map(|report| report.to_string()).unwrap_or_default();
+    let report = match report {
+        Some(report) if report.changes.is_empty() => format!(
+            "{report} that callers would see; the description holds more detail than the snapshot (types' \
+             shapes, recorded since it was written)"
+        ),
+        Some(report) => report.to_string(),
+        None => String::new(),
+    };
     panic!(
         "the API of `{}` differs from its snapshot `{}`:\n{report}\n\
          If this is the API you mean to release, accept it with `{UPDATE_VARIABLE}=1 cargo test` and commit the snapshot.",
@@ -740,5 +906,107 @@ mod tests {
             Err(SnapshotError::Invalid { .. })
         ));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `Item` as 1.0 shipped it, and as later versions change it.
+    mod item {
+        use serde::Deserialize;
+
+        #[allow(dead_code)]
+        #[derive(Deserialize)]
+        pub(crate) enum Kind {
+            Plain,
+            Boxed(u16),
+        }
+
+        pub(crate) mod v1 {
+            #[allow(dead_code)]
+            #[derive(serde::Deserialize)]
+            pub(crate) struct Item {
+                pub(crate) sku: String,
+                pub(crate) count: u32,
+                pub(crate) note: Option<String>,
+                pub(crate) kind: super::Kind,
+            }
+        }
+
+        /// A required field added: old callers do not send it.
+        pub(crate) mod required_added {
+            #[allow(dead_code)]
+            #[derive(serde::Deserialize)]
+            pub(crate) struct Item {
+                pub(crate) sku: String,
+                pub(crate) count: u32,
+                pub(crate) note: Option<String>,
+                pub(crate) kind: super::Kind,
+                pub(crate) bin: u32,
+            }
+        }
+
+        /// Fields renamed, retyped, removed; optional ones added.
+        pub(crate) mod reshaped {
+            #[allow(dead_code)]
+            #[derive(serde::Deserialize)]
+            pub(crate) struct Item {
+                pub(crate) code: String,
+                pub(crate) count: u64,
+                pub(crate) kind: Kind,
+                #[serde(default)]
+                pub(crate) tags: Vec<String>,
+            }
+
+            #[allow(dead_code)]
+            #[derive(serde::Deserialize)]
+            pub(crate) enum Kind {
+                Boxed(u16),
+                Pallet { size: u32 },
+            }
+        }
+    }
+
+    fn with_item<T: serde::de::DeserializeOwned>(version: &str) -> EndpointDescription {
+        let mut description = EndpointDescription::new("Inventory", Some("inventory"), v(version))
+            .method(MethodDescription::new("add", v("1.0"), "u64", None).argument(argument("item", "Item", None)));
+        assert!(description.trace::<T>());
+        description
+    }
+
+    #[test]
+    fn a_since_written_with_its_revision_has_not_moved() {
+        let mut new = base();
+        new.methods[2].since = v("1.1.0");
+        assert!(compare(&base(), &new).changes.is_empty());
+    }
+
+    #[test]
+    fn changes_inside_a_type_are_found_by_its_shape() {
+        let old = with_item::<item::v1::Item>("1.0");
+        // The type's name, all the old check compared, did not change.
+        let report = compare(&old, &with_item::<item::required_added::Item>("1.1"));
+        assert_eq!(
+            only(&report).to_string(),
+            "breaking: type `Item.bin`: a required field added: peers of the previous version do not send it; \
+             make it an `Option` or `#[serde(default)]`"
+        );
+        let report = compare(&old, &with_item::<item::reshaped::Item>("1.1"));
+        let lines: Vec<String> = report.changes.iter().map(ToString::to_string).collect();
+        for expected in [
+            "breaking: type `Item.sku`: a required field removed or renamed",
+            "breaking: type `Item.count`: the type changed from `u32` to `u64`",
+            "compatible: type `Item.note`: an optional field removed",
+            "breaking: type `Item.code`: a required field added",
+            "compatible: type `Item.tags`: an optional field added",
+            "breaking: type `Kind::Plain`: removed or renamed",
+            "compatible: type `Kind::Pallet`: added",
+        ] {
+            assert!(
+                lines.iter().any(|line| line.starts_with(expected)),
+                "{expected}\n{report}"
+            );
+        }
+        assert_eq!(lines.len(), 7, "{report}");
+        assert!(!report.is_compatible(), "{report}");
+        // Unchanged types, traced again, compare equal.
+        assert!(compare(&old, &with_item::<item::v1::Item>("1.0")).changes.is_empty());
     }
 }

@@ -170,6 +170,11 @@ impl Generator<'_> {
             let wire_name = &method.wire_name;
             let since = version_expr(rt, method.added_at(self.endpoint));
             let tag = self.return_tag(method);
+            let traced = method
+                .wire_params()
+                .map(|param| &*param.original.ty)
+                .chain(method.return_type())
+                .map(|ty| quote!((&#rt::Shapes::<#ty>::new()).record(&mut description);));
             let arguments = method.wire_params().map(|param| {
                 let ty = &param.original.ty;
                 let name = param.ident.map(|ident| syn::ext::IdentExt::unraw(ident).to_string());
@@ -190,6 +195,7 @@ impl Generator<'_> {
                     description = description.method(
                         #rt::MethodDescription::new(#wire_name, #since, returns, error) #(#arguments)*
                     );
+                    #(#traced)*
                 }
             }
         });

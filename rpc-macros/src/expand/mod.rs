@@ -88,7 +88,7 @@ impl<'a> Generator<'a> {
                 // The probes that tell a `Result` (whatever alias names it)
                 // from other types, and find an error's wire class.
                 #[allow(unused_imports)]
-                use #rt::{DefaultClass as _, NamedClass as _, OptionProbe as _, PlainProbe as _, ReturnsResult as _, ReturnsValue as _};
+                use #rt::{DefaultClass as _, NamedClass as _, NoShapes as _, OptionProbe as _, PlainProbe as _, ReturnsResult as _, ReturnsValue as _, TracedShapes as _};
                 #(#items)*
             };
         }
