@@ -11,7 +11,7 @@ use tracing::Instrument;
 
 use crate::message::RequestHeader;
 use crate::progress::{self, CallProgress};
-use crate::reply::PendingCall;
+use crate::reply::{PendingCall, Unanswered};
 use crate::server::running::{CANCEL_METHOD, CancelArgs};
 use crate::transport::{Address, DeliveryMode, Headers, OutgoingMessage, Retry, headers};
 use crate::{
@@ -514,7 +514,8 @@ impl Client {
                         Ok(Ok(reply)) => Ok(reply),
                         // A request the broker returned (sent without
                         // waiting for its confirm) reads as one refused at once.
-                        Ok(Err(error)) => Err(self.send_error(error)),
+                        Ok(Err(Unanswered::Transport(error))) => Err(self.send_error(error)),
+                        Ok(Err(Unanswered::Undecodable(source))) => Err(Error::Decode { what: "the reply", source }),
                         Err(_) => Err(Error::Transport(TransportError::new(
                             TransportErrorKind::Closed,
                             "the reply queue was closed",

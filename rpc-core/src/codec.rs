@@ -122,6 +122,15 @@ impl Codec {
         }
     }
 
+    /// The message id of a reply that does not decode, read leniently: the
+    /// call it answers can then fail at once rather than time out.
+    pub(crate) fn reply_msg_id(self, body: &Bytes) -> Option<String> {
+        match self {
+            Codec::MsgPack => msgpack::reply_msg_id(body),
+            Codec::OsloJson => oslo::reply_msg_id(body),
+        }
+    }
+
     pub(crate) fn decode_reply(self, body: &Bytes) -> Result<Reply, CodecError> {
         match self {
             Codec::MsgPack => msgpack::decode_reply(body),

@@ -11,10 +11,35 @@ use crate::ids::{self, Id, RandomKeys};
 use crate::message::Reply;
 use crate::progress::Heard;
 use crate::transport::{Delivery, Driver, ReplyQueue, ReplySink, Retry};
-use crate::{TransportError, TransportErrorKind};
+use crate::{CodecError, TransportError, TransportErrorKind};
 
 /// What a waiting call receives: its final reply, or why none will come.
-pub(crate) type Outcome = Result<Reply, TransportError>;
+pub(crate) type Outcome = Result<Reply, Unanswered>;
+
+/// Why a call gets no reply it can read.
+#[derive(Debug)]
+pub(crate) enum Unanswered {
+    /// The transport failed it: not delivered, or lost with a connection.
+    Transport(TransportError),
+    /// Its reply came and does not decode.
+    Undecodable(CodecError),
+}
+
+#[cfg(test)]
+impl Unanswered {
+    fn transport(self) -> TransportError {
+        match self {
+            Unanswered::Transport(error) => error,
+            Unanswered::Undecodable(reason) => panic!("undecodable: {reason}"),
+        }
+    }
+}
+
+impl From<TransportError> for Unanswered {
+    fn from(error: TransportError) -> Unanswered {
+        Unanswered::Transport(error)
+    }
+}
 
 #[derive(Debug)]
 struct Pending {
@@ -61,7 +86,16 @@ impl Table {
         let reply = match decoded {
             Ok(reply) => reply,
             Err(reason) => {
-                tracing::warn!(%reason, "dropping an undecodable reply");
+                // The call it answers, if its id can be read, fails now
+                // with the reason, rather than time out.
+                let pending = codec
+                    .reply_msg_id(delivery.body())
+                    .and_then(|msg_id| ids::key_of(&msg_id))
+                    .and_then(|key| self.calls().remove(&key));
+                tracing::warn!(%reason, answered = pending.is_some(), "an undecodable reply");
+                if let Some(pending) = pending {
+                    let _ = pending.done.send(Err(Unanswered::Undecodable(reason)));
+                }
                 return;
             }
         };
@@ -121,7 +155,7 @@ impl Table {
             tracing::warn!(calls = failed.len(), %message, "failing calls waiting for replies");
         }
         for pending in failed {
-            let _ = pending.done.send(Err(TransportError::new(kind, message)));
+            let _ = pending.done.send(Err(TransportError::new(kind, message).into()));
         }
     }
 }
@@ -172,7 +206,7 @@ impl ReplySink for Table {
         let pending = ids::key_of(msg_id).and_then(|key| self.calls().remove(&key));
         match pending {
             Some(pending) => {
-                let _ = pending.done.send(Err(error));
+                let _ = pending.done.send(Err(error.into()));
             }
             None => tracing::debug!(msg_id, %error, "a call that no longer waits was not delivered"),
         }
@@ -289,6 +323,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_undecodable_reply_fails_its_call_at_once() {
+        let table = Arc::new(Table::default());
+        let mut oslo = pending(&table);
+        let mut msgpack = pending(&table);
+        let mut other = pending(&table);
+        // A failure that is an object, not oslo's serialized string.
+        let inner = format!(
+            r#"{{"_msg_id": "{}", "failure": {{"class": "X"}}, "ending": true}}"#,
+            oslo.msg_id()
+        );
+        let body = serde_json::json!({"oslo.version": "2.0", "oslo.message": inner}).to_string();
+        table.route(&Delivery::with_codec(Bytes::from(body), Codec::OsloJson));
+        // A MessagePack reply whose failure has no class.
+        let mut frame = Vec::new();
+        rmp::encode::write_array_len(&mut frame, 5).unwrap();
+        rmp::encode::write_uint(&mut frame, 1).unwrap();
+        rmp::encode::write_str(&mut frame, msgpack.msg_id()).unwrap();
+        rmp::encode::write_bool(&mut frame, true).unwrap();
+        rmp::encode::write_nil(&mut frame).unwrap();
+        rmp::encode::write_map_len(&mut frame, 0).unwrap();
+        table.route(&Delivery::with_codec(Bytes::from(frame), Codec::MsgPack));
+        for call in [&mut oslo, &mut msgpack] {
+            match call.outcome.try_recv() {
+                Ok(Err(Unanswered::Undecodable(_))) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(other.outcome.try_recv().is_err(), "another call was failed");
+    }
+
+    #[tokio::test]
     async fn legacy_two_message_replies_keep_the_first_result() {
         for codec in [Codec::MsgPack, Codec::OsloJson] {
             let table = Arc::new(Table::default());
@@ -346,7 +411,7 @@ mod tests {
         let mut other = pending(&table);
         let error = TransportError::new(TransportErrorKind::Unroutable, "no queue");
         table.undeliverable(returned.msg_id(), error);
-        let failed = (&mut returned.outcome).await.unwrap().unwrap_err();
+        let failed = (&mut returned.outcome).await.unwrap().unwrap_err().transport();
         assert_eq!(failed.kind(), TransportErrorKind::Unroutable);
         assert!(other.outcome.try_recv().is_err(), "another call was failed");
         // A call that no longer waits, or an id that is not ours: nothing happens.
@@ -367,7 +432,7 @@ mod tests {
         table.connection_lost(TransportError::new(TransportErrorKind::ConnectionLost, "gone"));
         for mut call in calls {
             let failed = tokio::time::timeout(std::time::Duration::from_secs(5), &mut call.outcome).await;
-            let error = failed.expect("failed at the loss").unwrap().unwrap_err();
+            let error = failed.expect("failed at the loss").unwrap().unwrap_err().transport();
             assert!(error.is_connection_error());
         }
         // Still going out at the loss: it goes out once the transport is

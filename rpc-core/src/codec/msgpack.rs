@@ -477,6 +477,11 @@ pub(super) fn encode_reply(reply: &ReplyOut<'_>) -> Result<Vec<u8>, CodecError> 
     Ok(buffer)
 }
 
+pub(super) fn reply_msg_id(body: &[u8]) -> Option<String> {
+    let mut frame = Frame::new(body, REPLY_FIELDS, "reply").ok()?;
+    frame.text("msg_id").ok().map(str::to_owned)
+}
+
 pub(super) fn decode_reply(body: &Bytes) -> Result<Reply, CodecError> {
     let mut frame = Frame::new(body, REPLY_FIELDS, "reply")?;
     let msg_id = frame.text("msg_id")?.to_owned();

@@ -236,6 +236,11 @@ struct ReplyAddressIn {
     reply_to: Option<String>,
 }
 
+pub(super) fn reply_msg_id(body: &[u8]) -> Option<String> {
+    let inner = envelope::open(body).ok()?;
+    serde_json::from_str::<ReplyAddressIn>(&inner).ok()?.msg_id
+}
+
 pub(super) fn reply_address(body: &[u8]) -> Option<ReplyAddress> {
     let inner = envelope::open(body).ok()?;
     let address: ReplyAddressIn = serde_json::from_str(&inner).ok()?;
