@@ -96,9 +96,13 @@ pub enum UrlError {
     /// likely a user name or password holding one of them unencoded. None
     /// of the URL is shown, since any of it may be the password.
     #[error(
-        "the host list does not parse, and an `@` follows its end: a user name or password holding `/`, `?` or `#` must be percent-encoded (`%2F`, `%3F`, `%23`)"
+        "the host list does not parse, and an `@` follows: a user name or password holding `/`, `?`, `#` or `,` must be percent-encoded (`%2F`, `%3F`, `%23`, `%2C`)"
     )]
     UnencodedCredentials,
+    /// An `@` but no `//` before it: credentials outside a host list
+    /// (`rabbit:/user:pass@host`). None of the URL is shown.
+    #[error("the URL has credentials but no `//` before them: write `rabbit://user:pass@host:port/`")]
+    NoHostList,
 }
 
 /// One broker of a transport URL (oslo's `TransportHost`).
@@ -215,6 +219,8 @@ impl TransportUrl {
         let scheme = Scheme::from_name(&scheme).ok_or(UrlError::UnsupportedScheme(scheme))?;
         let (netloc, rest) = match rest.strip_prefix("//") {
             Some(after) => after.split_at(after.find(['/', '?', '#']).unwrap_or(after.len())),
+            // oslo would read `user:pass@host` as the virtual host, and show it.
+            None if rest.contains('@') => return Err(UrlError::NoHostList),
             None => ("", rest),
         };
         // An `@` after the host list: most likely in a password holding an
@@ -224,14 +230,19 @@ impl TransportUrl {
         let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
         let virtual_host = path.strip_prefix('/').map(unquote);
         let mut hosts = Vec::new();
-        for entry in netloc.split(',').filter(|entry| !entry.is_empty()) {
-            // `user:pa/ss@host`: the host list ends inside the password, so
-            // the error would show a piece of it as a host or port.
+        let entries: Vec<&str> = netloc.split(',').collect();
+        for (index, entry) in entries.iter().enumerate().filter(|(_, entry)| !entry.is_empty()) {
+            // `user:pa/ss@host` or `user:pa,ss@host`: the host list ends, or
+            // an entry does, inside the password, so the error would show a
+            // piece of it as a host or port.
+            let split_credentials = !entry.contains('@')
+                && (entries[index + 1..].iter().any(|later| later.contains('@'))
+                    || (!netloc.contains('@') && at_after_hosts));
             let host = parse_host(entry).map_err(|error| {
-                if netloc.contains('@') || !at_after_hosts {
-                    error
-                } else {
+                if split_credentials {
                     UrlError::UnencodedCredentials
+                } else {
+                    error
                 }
             })?;
             hosts.push(host);
@@ -372,8 +383,14 @@ pub(crate) fn redact(url: &str) -> String {
     // Mask everything between `//` and the last `@`: a password holding an
     // unencoded `/`, `?` or `#` (which end the host list) stays hidden too.
     // A URL that does not parse may show less than it could; never more.
-    let Some(start) = url.find("//").map(|at| at + 2) else {
+    // Without `//` after the scheme, what follows the scheme up to the last `@`.
+    let Some(colon) = url.find(':') else {
         return url.to_owned();
+    };
+    let start = if url[colon + 1..].starts_with("//") {
+        colon + 3
+    } else {
+        colon + 1
     };
     let tail = url.get(start..).unwrap_or_default();
     match tail.rfind('@') {
@@ -745,6 +762,29 @@ mod tests {
         // A virtual host holding an `@` still parses.
         let url = TransportUrl::parse("amqp://h:5672/vh@x").unwrap();
         assert_eq!(url.virtual_host(), Some("vh@x"));
+        // A comma in a password splits the host list inside it; a single
+        // slash leaves the credentials out of any host list.
+        for (url, expected) in [
+            ("rabbit://nova:s3cr3t,x@h:5672//", UrlError::UnencodedCredentials),
+            ("rabbit://nova:s3[cr3t,x@h:5672//", UrlError::UnencodedCredentials),
+            ("rabbit:/nova:s3cr3t@h//", UrlError::NoHostList),
+            ("rabbit:nova:s3cr3t@h", UrlError::NoHostList),
+        ] {
+            let error = TransportUrl::parse(url).unwrap_err();
+            assert_eq!(error, expected, "{url}");
+            let (shown, error) = (redact(url), error.to_string());
+            assert!(
+                !shown.contains("s3") && !error.contains("s3"),
+                "{url}: {shown}; {error}"
+            );
+        }
+        // Not a scheme this crate opens, and no `//`: hidden all the same.
+        assert_eq!(redact("kafka:nova:s3cr3t@h"), "kafka:***@h");
+        // A bad port after the credentials' entry names that host alone.
+        assert_eq!(
+            TransportUrl::parse("rabbit://u:p@h1:5672,h2:abc/").unwrap_err(),
+            UrlError::InvalidPort("h2:abc".to_owned())
+        );
     }
 
     #[test]
