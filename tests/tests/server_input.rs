@@ -417,3 +417,46 @@ async fn results_and_errors_from_another_codec_reach_their_callers() {
         server.wait().await;
     }
 }
+
+/// An endpoint with oslo's ping method of its own.
+struct OwnPing;
+
+#[rpc_core::endpoint]
+impl OwnPing {
+    async fn oslo_rpc_server_ping(&self, _ctx: &Context) -> String {
+        "own".to_owned()
+    }
+}
+
+#[tokio::test]
+async fn an_endpoints_own_ping_goes_through_the_layers() {
+    let transport = Broker::new().transport();
+    let server = Server::builder(transport.clone(), Target::server("own_ping", "s1"))
+        .endpoint(OwnPing)
+        .layer(rpc_core::middleware::Policy::new(rpc_core::middleware::Rule::role(
+            "admin",
+        )))
+        .rpc_ping(true)
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let client = Client::new(transport, Target::topic("own_ping")).timeout(Duration::from_secs(5));
+    // The built-in ping skips the layers; a method of the user's does not,
+    // whatever its name (as oslo, which then adds no ping of its own).
+    let refused = client
+        .call::<String>(&Context::new(), rpc_core::PING_METHOD, serde_json::json!({}))
+        .await;
+    match refused {
+        Err(Error::Remote(error)) => assert_eq!(error.code(), ErrorCode::Forbidden),
+        other => panic!("{other:?}"),
+    }
+    let mut admin = Context::new();
+    admin.insert("roles", ["admin"]).unwrap();
+    let own: String = client
+        .call(&admin, rpc_core::PING_METHOD, serde_json::json!({}))
+        .await
+        .unwrap();
+    assert_eq!(own, "own");
+    server.stop();
+    server.wait().await;
+}

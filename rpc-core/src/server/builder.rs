@@ -80,7 +80,10 @@ impl ServerBuilder {
     /// for OpenStack services (openstack-helm's) work against this server.
     /// It is tried after the server's own endpoints, and answers before the
     /// layers: a probe carries no credentials, and must not be refused by a
-    /// `Policy` or held by a limit (nor does `RequestLog` log it).
+    /// `Policy` or held by a limit (nor does `RequestLog` log it). An
+    /// endpoint with a method of that name in the default namespace keeps
+    /// it, and goes through the layers as any method: the built-in ping is
+    /// then not added (as oslo, which warns), and a warning says so.
     pub fn rpc_ping(mut self, enabled: bool) -> ServerBuilder {
         self.ping = enabled;
         self
@@ -105,7 +108,17 @@ impl ServerBuilder {
             return Err(Error::Config("a server needs at least one endpoint".to_owned()));
         }
         let mut dispatcher = self.dispatcher;
-        if self.ping {
+        // As oslo: an endpoint with a ping of its own keeps it, and the
+        // built-in one (which answers before the layers) is not added.
+        let own_ping = dispatcher.serves(None, crate::PING_METHOD);
+        if self.ping && own_ping {
+            tracing::warn!(
+                method = crate::PING_METHOD,
+                "an endpoint has its own ping: the built-in one is not added, and pings go through the layers"
+            );
+        }
+        let ping = self.ping && !own_ping;
+        if ping {
             dispatcher.push(Box::new(super::ping::PingEndpoint));
         }
         let limit = self.executor.limit();
@@ -121,7 +134,7 @@ impl ServerBuilder {
                 target: self.target,
                 dispatcher,
                 layers: self.layers,
-                ping: self.ping,
+                ping,
                 limit,
                 max_message_size: self.max_message_size,
                 delivery: self.delivery,
