@@ -7,7 +7,7 @@ use rpc_core::notify::{Notifier, NotifyDriver};
 use rpc_core::transport::Retry;
 use rpc_core::{Client, Executor, Server, ServerBuilder, Target, Transport};
 
-use crate::{Config, TransportUrl};
+use crate::{Config, Scheme, TransportUrl};
 
 /// oslo.messaging's transport when `transport_url` is unset.
 pub const DEFAULT_TRANSPORT_URL: &str = "rabbit://guest:guest@localhost:5672/";
@@ -28,7 +28,12 @@ impl Config {
     }
 
     fn full_url(&self, url: Option<&TransportUrl>) -> String {
-        let query = self.options().transport_query();
+        let mut query = self.options().transport_query();
+        if url.is_some_and(|url| url.scheme() == Scheme::Memory) {
+            // The broker's options mean nothing in memory: a file written
+            // for RabbitMQ opens `memory://` by changing only its URL.
+            query.retain(|(name, _)| *name == "control_exchange");
+        }
         match url {
             Some(url) => url.full_url_with(&query),
             None => match TransportUrl::parse(DEFAULT_TRANSPORT_URL) {
@@ -127,6 +132,17 @@ mod tests {
             config.notification_url(),
             "rabbit://n:p@h3:5672/?control_exchange=nova&rabbit_quorum_queue=true"
         );
+    }
+
+    #[tokio::test]
+    async fn a_file_written_for_rabbitmq_opens_memory_by_its_url_alone() {
+        let config = config(
+            "[DEFAULT]\ntransport_url = memory://tests\ncontrol_exchange = nova\n\
+             [oslo_messaging_rabbit]\nheartbeat_timeout_threshold = 30\namqp_durable_queues = true\n",
+        );
+        assert_eq!(config.rpc_url(), "memory://tests?control_exchange=nova");
+        let transport = config.transport().await.expect("memory opens");
+        assert_eq!(transport.control_exchange(), "nova");
     }
 
     #[test]
