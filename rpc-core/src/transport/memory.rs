@@ -236,7 +236,19 @@ struct Queue {
 
 impl Queue {
     fn push(&self, message: Message) {
-        lock(&self.messages).push_back(message);
+        let mut messages = lock(&self.messages);
+        // As RabbitMQ reaps expired messages at a queue's head: a queue
+        // nobody consumes (a stopped server's) does not grow with calls
+        // that gave up on it.
+        let now = Instant::now();
+        while messages
+            .front()
+            .is_some_and(|head| head.expires_at.is_some_and(|at| at <= now))
+        {
+            messages.pop_front();
+        }
+        messages.push_back(message);
+        drop(messages);
         self.ready.notify_one();
     }
 
@@ -592,6 +604,25 @@ mod tests {
             .send(Address::new("openstack", "nobody", None, true), message(b"x", None))
             .await
             .unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expired_messages_do_not_pile_up_in_a_queue_nobody_reads() {
+        let broker = Broker::new();
+        let driver = broker.driver();
+        let address = Address::new("openstack", "t", Some("s1"), false);
+        drop(driver.listen(address, &options()).await.unwrap());
+        for _ in 0..1000 {
+            driver
+                .send(address, message(b"gave up", Some(Duration::from_secs(1))))
+                .await
+                .unwrap();
+        }
+        tokio::time::advance(Duration::from_secs(2)).await;
+        driver.send(address, message(b"last", None)).await.unwrap();
+        let queues = lock(&broker.state.queues);
+        let held = lock(&queues.exchanges["openstack"]["t"].servers["s1"].messages).len();
+        assert_eq!(held, 1);
     }
 
     #[tokio::test]
