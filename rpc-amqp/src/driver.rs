@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use lapin::BasicProperties;
 use rpc_core::transport::{
-    Address, DeliveryMode, Driver, DriverStats, ListenOptions, Listener, NotificationRoute, OutgoingMessage,
+    Address, DeliveryMode, Driver, DriverStats, ListenOptions, Listener, NotificationRoute, OutgoingMessage, ReplyName,
     ReplyQueue, ReplySink, Retry, async_trait,
 };
 use rpc_core::{Codec, Transport, TransportError, TransportErrorKind};
@@ -421,16 +421,19 @@ impl Driver for AmqpDriver {
                 spec: topology.topic_queue,
                 prefetch: Some(limit),
                 delete_on_close: false,
+                renamed: None,
             },
             QueueConsumer {
                 spec: topology.server_queue,
                 prefetch: Some(limit),
                 delete_on_close: false,
+                renamed: None,
             },
             QueueConsumer {
                 spec: topology.fanout_queue,
                 prefetch: Some(limit.div_ceil(8)),
                 delete_on_close: true,
+                renamed: None,
             },
         ];
         self.start_listener(queues).await
@@ -484,6 +487,7 @@ impl Driver for AmqpDriver {
                 spec,
                 prefetch: Some(limit),
                 delete_on_close: false,
+                renamed: None,
             })
             .collect();
         self.start_listener(queues).await
@@ -496,17 +500,18 @@ impl Driver for AmqpDriver {
         // attempt, until 2026-12-05; a caller that gives up drops the wait).
         self.publisher.link().connected(retry).await?;
         let spec = topology::reply_queue(&self.config);
-        let name = spec.name.clone();
+        let name = ReplyName::new(&spec.name);
         self.publisher.unconfirmed.report_to(&sink);
         let consumer = ReplyConsumer::start(
             Arc::clone(self.publisher.link()),
             Arc::clone(&self.config),
             Arc::clone(&self.consumers),
             spec,
+            name.clone(),
             sink,
         )
         .await?;
-        Ok(ReplyQueue::new(name, consumer))
+        Ok(ReplyQueue::renamable(name, consumer))
     }
 
     async fn close(&self) -> Result<(), TransportError> {

@@ -30,7 +30,7 @@ use futures_util::{FutureExt, StreamExt};
 use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, QueueDeleteOptions};
 use lapin::types::ShortString;
 use lapin::{Channel, Consumer};
-use rpc_core::transport::{Delivery, Listener, QueueState, ReplySink, Retry, async_trait};
+use rpc_core::transport::{Delivery, Listener, QueueState, ReplyName, ReplySink, Retry, async_trait};
 use rpc_core::{TransportError, TransportErrorKind};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -70,6 +70,8 @@ pub(crate) struct QueueConsumer {
     /// Whether to delete the queue when the listener closes (a server's
     /// fanout queue).
     pub(crate) delete_on_close: bool,
+    /// Where a reply queue's new name goes, when it must take one.
+    pub(crate) renamed: Option<ReplyName>,
 }
 
 /// Counters shared by a driver's consumers.
@@ -233,12 +235,14 @@ impl ReplyConsumer {
         config: Arc<AmqpConfig>,
         stats: Arc<ConsumerStats>,
         spec: QueueSpec,
+        name: ReplyName,
         sink: Arc<dyn ReplySink>,
     ) -> Result<ReplyConsumer, TransportError> {
         let queue = QueueConsumer {
             spec,
             prefetch: None,
             delete_on_close: false,
+            renamed: Some(name),
         };
         let mut tasks = start(link, config, stats, vec![queue], Sink::Replies(sink)).await?;
         let (_, stop, _) = tasks.pop().expect("one task per queue");
@@ -278,13 +282,13 @@ enum Ended {
 /// The task of one queue: consumes it until stopped, whatever happens.
 async fn keep_consuming(
     context: Context,
-    queue: QueueConsumer,
+    mut queue: QueueConsumer,
     state: QueueState,
     sink: Sink,
     first: oneshot::Sender<Result<(), TransportError>>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let name = queue.spec.name.clone();
+    let mut name = queue.spec.name.clone();
     let mut first = Some(first);
     let mut backoff = Backoff::new(context.config.retry_interval, context.config.max_retry_interval);
     loop {
@@ -321,6 +325,19 @@ async fn keep_consuming(
                 if let Some(first) = first.take() {
                     let _ = first.send(Err(error));
                     return;
+                }
+                if queue.spec.exclusive && topology::is_resource_locked(&error) {
+                    // The broker still holds the queue for the connection
+                    // lost (it has not seen it die: a half-open socket, a
+                    // balancer that failed over), and may for minutes: a
+                    // queue of this process alone takes a new name.
+                    name = topology::renamed(&name);
+                    tracing::warn!(queue = %queue.spec.name, renamed = %name, "the broker still holds the queue for the lost connection; declaring it under a new name");
+                    queue.spec.name.clone_from(&name);
+                    if let Some(renamed) = &queue.renamed {
+                        renamed.set(&name);
+                    }
+                    continue;
                 }
                 let delay = backoff.next_delay();
                 tracing::warn!(queue = %name, %error, retry_in = ?delay, "cannot consume the queue; retrying");

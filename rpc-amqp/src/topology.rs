@@ -295,6 +295,21 @@ pub(crate) fn is_precondition_failed(error: &TransportError) -> bool {
         if matches!(amqp.kind(), AMQPErrorKind::Soft(AMQPSoftError::PRECONDITIONFAILED)))
 }
 
+/// Whether the broker refused a declaration because the queue is
+/// exclusive to another connection.
+pub(crate) fn is_resource_locked(error: &TransportError) -> bool {
+    let lapin = std::error::Error::source(error).and_then(|source| source.downcast_ref::<lapin::Error>());
+    matches!(lapin.map(lapin::Error::kind), Some(lapin::ErrorKind::ProtocolError(amqp))
+        if matches!(amqp.kind(), AMQPErrorKind::Soft(AMQPSoftError::RESOURCELOCKED)))
+}
+
+/// A private queue's name with a new id in place of its last one
+/// (`reply_<id>`, `topic_fanout_<id>`).
+pub(crate) fn renamed(name: &str) -> String {
+    let prefix = name.rsplit_once('_').map_or(name, |(prefix, _)| prefix);
+    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+}
+
 pub(crate) async fn new_channel(connected: &Connected) -> Result<Channel, TransportError> {
     connected
         .connection

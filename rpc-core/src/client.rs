@@ -427,9 +427,10 @@ impl Client {
         let replies = self.transport.replies(self.options.retry).await?;
         let pending = replies.register(self.options.call_monitor_timeout.is_some());
         tracing::debug!(method = method.name, target = %self.target, msg_id = pending.msg_id(), "call");
+        let reply_to = replies.address();
         let reply = CallHeader {
             msg_id: pending.msg_id(),
-            reply_to: replies.address(),
+            reply_to: &reply_to,
             deadline,
         };
         // Dropped while the request goes out (it waits for the broker's

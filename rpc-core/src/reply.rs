@@ -231,8 +231,8 @@ impl ReplyRouter {
     }
 
     /// The reply queue's name, sent with every call.
-    pub(crate) fn address(&self) -> &str {
-        &self.queue.address
+    pub(crate) fn address(&self) -> Arc<str> {
+        self.queue.name()
     }
 
     /// Registers a call before its request is sent.

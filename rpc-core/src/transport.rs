@@ -15,7 +15,7 @@ pub use async_trait::async_trait;
 pub use bytes::Bytes;
 pub use driver::{
     Acker, Address, Delivery, DeliveryMode, Driver, DriverStats, ListenOptions, Listener, NotificationRoute,
-    OutgoingMessage, QueueState, ReplyQueue, ReplySink, Retry,
+    OutgoingMessage, QueueState, ReplyName, ReplyQueue, ReplySink, Retry,
 };
 pub use headers::Headers;
 pub use registry::{ConnectFuture, Connector, redact_url, register, transport_from_url};

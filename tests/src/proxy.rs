@@ -27,6 +27,9 @@ struct Shared {
     stalled: watch::Sender<bool>,
     /// Bytes from clients read while stalled, held back from the broker.
     held: AtomicUsize,
+    /// Raised to close the client side of the connections accepted before:
+    /// each knows the value at its start.
+    orphaned: watch::Sender<u64>,
     connections: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -39,6 +42,7 @@ impl Proxy {
             refusing: AtomicBool::new(false),
             stalled: watch::channel(false).0,
             held: AtomicUsize::new(0),
+            orphaned: watch::channel(0).0,
             connections: Mutex::default(),
         });
         let accept = tokio::spawn(accept(listener, upstream, Arc::clone(&shared))).abort_handle();
@@ -86,6 +90,15 @@ impl Proxy {
         self.shared.stalled.send_replace(true);
     }
 
+    /// Closes the client side of every forwarded connection and keeps its
+    /// broker side open and silent, as a load balancer failing over does:
+    /// clients see their connections closed and connect again (through the
+    /// proxy, as new connections pass), while the broker holds the old ones
+    /// (and their exclusive queues) until its heartbeat timeout.
+    pub fn drop_clients(&self) {
+        self.shared.orphaned.send_modify(|generation| *generation += 1);
+    }
+
     /// How many bytes from clients the proxy read while stalled and holds
     /// back from the broker: once a client wrote, what it wrote is known
     /// not to have reached the broker.
@@ -115,16 +128,24 @@ async fn accept(listener: TcpListener, upstream: SocketAddr, shared: Arc<Shared>
             continue;
         }
         let stalled = shared.stalled.subscribe();
+        let mut orphaned = shared.orphaned.subscribe();
+        let generation = *orphaned.borrow_and_update();
         let counter = Arc::clone(&shared);
         let forward = tokio::spawn(async move {
             if let Ok(outbound) = TcpStream::connect(upstream).await {
                 let _ = inbound.set_nodelay(true);
                 let _ = outbound.set_nodelay(true);
-                let (from_client, to_client) = inbound.into_split();
-                let (from_broker, to_broker) = outbound.into_split();
-                tokio::select! {
-                    () = pipe(from_client, to_broker, stalled.clone(), Some(&counter.held)) => {}
-                    () = pipe(from_broker, to_client, stalled, None) => {}
+                let (mut from_client, mut to_client) = inbound.into_split();
+                let (mut from_broker, mut to_broker) = outbound.into_split();
+                let dropped = tokio::select! {
+                    () = pipe(&mut from_client, &mut to_broker, stalled.clone(), Some(&counter.held)) => false,
+                    () = pipe(&mut from_broker, &mut to_client, stalled, None) => false,
+                    _ = orphaned.wait_for(|now| *now > generation) => true,
+                };
+                if dropped {
+                    drop((from_client, to_client));
+                    // The broker's side stays open, unread and unwritten.
+                    std::future::pending::<()>().await;
                 }
             }
         });

@@ -98,6 +98,47 @@ async fn call_on_a_cut_connection_fails_fast_and_the_next_call_succeeds() {
 /// was lost with the connection (written, never read by the broker) fails
 /// at once: such calls' requests wait for the broker's confirm, the only
 /// sign of their loss once a lost connection fails no waiting call.
+/// A balancer failing over closes the clients' side of their connections
+/// and keeps the broker's open: the broker holds the old connections, and
+/// their exclusive reply and fanout queues, until its heartbeat timeout
+/// (a minute here). Both sides connect again at once, and declaring those
+/// queues again was refused (`RESOURCE_LOCKED`) until then, while calls
+/// named the locked reply queue and their replies were lost: the queues
+/// take new names, and calls and fanout casts get through within seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queues_the_broker_still_holds_for_a_dropped_connection_take_new_names() {
+    let proxy = Proxy::start(upstream_of(&broker::url())).await;
+    let topic = unique_topic("dropped_clients");
+    let (server, calculator) = start_server(proxied_with(&[proxy.port()], "heartbeat=30").await, &topic, "s1").await;
+    let transport = proxied_with(&[proxy.port()], "heartbeat=30").await;
+    let client = Client::new(transport.clone(), Target::topic(&topic)).timeout(Duration::from_secs(2));
+    let calc = CalculatorClient::new(client.clone());
+    let ctx = Context::new();
+    assert_eq!(calc.add(&ctx, 1, 2).await.unwrap(), 3);
+    proxy.drop_clients();
+    let dropped = Instant::now();
+    loop {
+        // Each call waits 2 s at most; the broker holds the old queues for 30 s or more.
+        match calc.add(&ctx, 2, 3).await {
+            Ok(sum) => {
+                assert_eq!(sum, 5);
+                break;
+            }
+            Err(error) => assert!(
+                dropped.elapsed() < Duration::from_secs(20),
+                "no call answered in {:?}: {error}",
+                dropped.elapsed()
+            ),
+        }
+    }
+    let fanout = CalculatorClient::new(client.prepare().fanout(true));
+    fanout.cast().record(&ctx, "to all".to_owned()).await.unwrap();
+    calculator.observed.wait_for_records(1, Duration::from_secs(10)).await;
+    assert!(dropped.elapsed() < Duration::from_secs(25), "{:?}", dropped.elapsed());
+    server.stop();
+    server.wait().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_lost_with_a_lasting_reply_queue_fails_at_once() {
     let proxy = Proxy::start(upstream_of(&broker::url())).await;

@@ -505,18 +505,55 @@ pub trait ReplySink: Send + Sync + fmt::Debug {
 /// Dropping it stops the deliveries.
 #[non_exhaustive]
 pub struct ReplyQueue {
-    /// The name servers send replies to (oslo's `_reply_q`).
+    /// The name servers send replies to (oslo's `_reply_q`), as the queue
+    /// was first declared; [`name`](ReplyQueue::name) is the current one.
     pub address: String,
+    name: ReplyName,
     _guard: Box<dyn std::any::Any + Send + Sync>,
 }
 
 impl ReplyQueue {
     /// A reply queue named `address`; dropping `guard` must stop deliveries.
     pub fn new(address: String, guard: impl std::any::Any + Send + Sync) -> ReplyQueue {
+        ReplyQueue::renamable(ReplyName::new(&address), guard)
+    }
+
+    /// A reply queue whose driver may give it a new name (see [`ReplyName`]).
+    pub fn renamable(name: ReplyName, guard: impl std::any::Any + Send + Sync) -> ReplyQueue {
         ReplyQueue {
-            address,
+            address: name.get().to_string(),
+            name,
             _guard: Box::new(guard),
         }
+    }
+
+    /// The name calls send now.
+    pub fn name(&self) -> Arc<str> {
+        self.name.get()
+    }
+}
+
+/// The name of a reply queue that its driver may change: an exclusive
+/// queue the broker still holds for a connection it has not yet seen die
+/// cannot be declared again under its name, so the driver declares it
+/// under a new one, and the calls sent from then on name that.
+#[derive(Clone, Debug)]
+pub struct ReplyName(Arc<std::sync::Mutex<Arc<str>>>);
+
+impl ReplyName {
+    /// A name, to be shared by the driver and its [`ReplyQueue`].
+    pub fn new(name: &str) -> ReplyName {
+        ReplyName(Arc::new(std::sync::Mutex::new(Arc::from(name))))
+    }
+
+    /// The current name.
+    pub fn get(&self) -> Arc<str> {
+        Arc::clone(&self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Renames the queue.
+    pub fn set(&self, name: &str) {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::from(name);
     }
 }
 
