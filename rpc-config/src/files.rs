@@ -48,20 +48,25 @@ impl Sources {
 
     /// Adds a config file, read after the sources added so far.
     pub fn file(mut self, path: impl Into<PathBuf>) -> Sources {
-        self.items.push(Source::File(path.into()));
+        self.push(Source::File(path.into()));
         self
     }
 
     /// Adds a config directory, whose `*.conf` files are read, sorted by
     /// name, after the sources added so far.
     pub fn dir(mut self, path: impl Into<PathBuf>) -> Sources {
-        self.items.push(Source::Dir(path.into()));
+        self.push(Source::Dir(path.into()));
         self
     }
 
-    /// Adds a source, read after the sources added so far.
+    /// Adds a source, read after the sources added so far. A path starting
+    /// with `~` is in the home directory, as oslo.config expands it (a shell
+    /// does not, after `--config-file=`).
     pub fn push(&mut self, source: Source) {
-        self.items.push(source);
+        self.items.push(match source {
+            Source::File(path) => Source::File(expand_home(path)),
+            Source::Dir(path) => Source::Dir(expand_home(path)),
+        });
     }
 
     /// The sources, in order.
@@ -142,6 +147,17 @@ fn search_dirs(project: &str, home: Option<&Path>) -> Vec<PathBuf> {
     dirs
 }
 
+/// `~` and `~/...` in the home directory (`$HOME`), as Python's `expanduser`.
+fn expand_home(path: PathBuf) -> PathBuf {
+    let Ok(rest) = path.strip_prefix("~") else {
+        return path;
+    };
+    match std::env::var_os("HOME").filter(|home| !home.is_empty()) {
+        Some(home) => PathBuf::from(home).join(rest),
+        None => path,
+    }
+}
+
 /// The first `dir/name` that exists, as oslo's `_search_dirs`.
 fn first_existing(dirs: &[PathBuf], name: &str) -> Option<PathBuf> {
     dirs.iter().map(|dir| dir.join(name)).find(|path| path.exists())
@@ -214,6 +230,20 @@ pub(crate) fn read_sources(sources: &Sources) -> Result<Vec<(PathBuf, IniFile)>,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tilde_is_the_home_directory() {
+        let home = PathBuf::from(std::env::var_os("HOME").expect("HOME is set"));
+        let sources = Sources::new().file("~/nova.conf").dir("~").file("/etc/~/x.conf");
+        assert_eq!(
+            sources.as_slice(),
+            [
+                Source::File(home.join("nova.conf")),
+                Source::Dir(home.clone()),
+                Source::File(PathBuf::from("/etc/~/x.conf"))
+            ]
+        );
+    }
 
     #[test]
     fn a_project_s_files_are_searched_in_oslo_s_order() {
