@@ -159,7 +159,7 @@ const SPECS: [&Spec; 27] = [
 
 /// `[oslo_messaging_rabbit]` options of oslo.messaging that this framework's
 /// transport does not use (current names and deprecated ones).
-const UNSUPPORTED_RABBIT_OPTIONS: [&str; 21] = [
+const UNSUPPORTED_RABBIT_OPTIONS: [&str; 22] = [
     "conn_pool_min_size",
     "conn_pool_ttl",
     "direct_mandatory_flag",
@@ -179,6 +179,7 @@ const UNSUPPORTED_RABBIT_OPTIONS: [&str; 21] = [
     "rabbit_retry_backoff",
     "rabbit_stream_fanout",
     "ssl_enforce_fips_mode",
+    "ssl_enforce_hostname_verification",
     "ssl_version",
     "use_queue_manager",
 ];
@@ -948,6 +949,28 @@ mod tests {
         let empty = Config::from_text("empty.conf", "").unwrap();
         assert_eq!(empty.options().rabbit, RabbitOptions::default());
         assert!(empty.options().transport_query().is_empty());
+    }
+
+    #[test]
+    fn oslo_options_this_transport_ignores_are_told_from_typos() {
+        // 18.3.1 still declares it (deprecated): not "misspelt?".
+        let config = Config::from_text(
+            "nova.conf",
+            "[oslo_messaging_rabbit]\nssl_enforce_hostname_verification = false\nssl_enforce_hostnme = x\n",
+        )
+        .unwrap();
+        let reasons: Vec<(&str, IgnoreReason)> = config
+            .ignored_options()
+            .iter()
+            .map(|ignored| (ignored.option.as_str(), ignored.reason))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                ("ssl_enforce_hostname_verification", IgnoreReason::Unsupported),
+                ("ssl_enforce_hostnme", IgnoreReason::Unknown)
+            ]
+        );
     }
 
     #[test]
