@@ -215,7 +215,9 @@ impl AmqpConfig {
     /// declared auto-delete (oslo's `amqp_auto_delete`, default false): the
     /// same flags as Python services that set it, whose declarations would
     /// otherwise fail against ours (`PRECONDITION_FAILED`, inequivalent
-    /// `auto_delete`).
+    /// `auto_delete`). Not with [`quorum_queues`](AmqpConfig::quorum_queues):
+    /// RabbitMQ refuses auto-delete quorum queues, and connecting fails with
+    /// `Error::Config`.
     pub fn auto_delete(mut self, auto_delete: bool) -> AmqpConfig {
         self.auto_delete = auto_delete;
         self

@@ -125,6 +125,13 @@ impl AmqpDriver {
     /// Connects to the broker: the first connection tries the hosts with the
     /// reconnection backoff for at most `startup_timeout`.
     pub async fn connect(config: AmqpConfig) -> Result<AmqpDriver, rpc_core::Error> {
+        if config.quorum_queues && config.auto_delete {
+            // RabbitMQ refuses auto-delete quorum queues; the declaration's
+            // error would read as a queue that exists with other settings.
+            return Err(rpc_core::Error::Config(
+                "`auto_delete` (`amqp_auto_delete`) cannot go with `quorum` (`rabbit_quorum_queue`): RabbitMQ refuses auto-delete quorum queues".to_owned(),
+            ));
+        }
         let config = Arc::new(config);
         if !config.confirm_replies && config.transient_quorum {
             tracing::warn!(
@@ -545,5 +552,22 @@ impl Driver for AmqpDriver {
         stats.acknowledged = self.consumers.acks.acknowledged.load(Ordering::Relaxed);
         stats.ack_frames = self.consumers.acks.frames.load(Ordering::Relaxed);
         stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Host;
+
+    #[tokio::test]
+    async fn quorum_queues_cannot_be_auto_delete() {
+        let config = AmqpConfig::new(vec![Host::new("127.0.0.1", 1, "u", "p")])
+            .quorum_queues(true)
+            .auto_delete(true);
+        match AmqpDriver::connect(config).await {
+            Err(rpc_core::Error::Config(reason)) => assert!(reason.contains("auto-delete quorum"), "{reason}"),
+            other => panic!("{:?}", other.map(drop)),
+        }
     }
 }
