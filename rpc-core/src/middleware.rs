@@ -47,6 +47,7 @@ mod policy;
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use limit::{ConcurrencyLimit, RateLimit};
 pub use log::RequestLog;
@@ -85,6 +86,8 @@ impl<M: Middleware + ?Sized> Middleware for Box<M> {
 pub struct Next<'a> {
     rest: &'a [Arc<dyn Middleware>],
     dispatcher: &'a Dispatcher,
+    /// Set by the endpoint that runs the request, once it is picked.
+    interruptible: Interruptible,
 }
 
 impl<'a> Next<'a> {
@@ -96,9 +99,14 @@ impl<'a> Next<'a> {
                 Next {
                     rest,
                     dispatcher: self.dispatcher,
+                    interruptible: self.interruptible,
                 },
             ),
-            None => self.dispatcher.dispatch(request).0,
+            None => {
+                let (handler, interruptible) = self.dispatcher.dispatch(request);
+                self.interruptible.0.store(interruptible, Ordering::Relaxed);
+                handler
+            }
         }
     }
 }
@@ -133,16 +141,36 @@ impl Stack {
         &'a self,
         dispatcher: &'a Dispatcher,
         request: &'a mut Request,
-    ) -> (HandlerFuture<'a>, bool) {
+    ) -> (HandlerFuture<'a>, Interruptible) {
         if self.layers.is_empty() {
-            return dispatcher.dispatch(request);
+            let (handler, interruptible) = dispatcher.dispatch(request);
+            return (handler, Interruptible::new(interruptible));
         }
-        let interruptible = dispatcher.interruptible(request);
+        // Until an endpoint is picked (a layer may pick it late, or a
+        // method other than the one requested), that of the endpoint
+        // listing the method; then that of the endpoint running it.
+        let interruptible = Interruptible::new(dispatcher.interruptible(request));
         let next = Next {
             rest: &self.layers,
             dispatcher,
+            interruptible: interruptible.clone(),
         };
         (next.run(request), interruptible)
+    }
+}
+
+/// Whether a request's handler may be interrupted, as the endpoint
+/// running it says once it is picked.
+#[derive(Clone, Debug)]
+pub(crate) struct Interruptible(Arc<AtomicBool>);
+
+impl Interruptible {
+    pub(crate) fn new(interruptible: bool) -> Interruptible {
+        Interruptible(Arc::new(AtomicBool::new(interruptible)))
+    }
+
+    pub(crate) fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
     }
 }
 

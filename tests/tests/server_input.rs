@@ -460,3 +460,64 @@ async fn an_endpoints_own_ping_goes_through_the_layers() {
     server.stop();
     server.wait().await;
 }
+
+/// A hand-written endpoint that lists no methods (as a proxy's may) and
+/// runs `commit` to the end whatever its caller does.
+struct Committer {
+    committed: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl rpc_core::Endpoint for Committer {
+    fn namespace(&self) -> Option<&str> {
+        None
+    }
+
+    fn version(&self) -> rpc_core::Version {
+        rpc_core::Version::new(1, 0)
+    }
+
+    fn methods(&self) -> &[&str] {
+        &[]
+    }
+
+    fn interruptible(&self, method: &str) -> bool {
+        method != "commit"
+    }
+
+    fn dispatch<'a>(&'a self, request: &'a rpc_core::Request) -> Option<rpc_core::HandlerFuture<'a>> {
+        (request.method() == "commit").then(|| -> rpc_core::HandlerFuture<'a> {
+            Box::pin(async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                self.committed.store(true, Ordering::SeqCst);
+                request.encode_result(&true)
+            })
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_layer_does_not_make_an_uninterruptible_handler_interruptible() {
+    let committed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let transport = Broker::new().transport();
+    let server = Server::builder(transport.clone(), Target::server("commits", "s1"))
+        .endpoint(Committer {
+            committed: Arc::clone(&committed),
+        })
+        .layer(rpc_core::middleware::RequestLog)
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let client = Client::new(transport, Target::topic("commits")).timeout(Duration::from_millis(100));
+    let gave_up = client
+        .call::<bool>(&Context::new(), "commit", serde_json::json!({}))
+        .await;
+    assert!(matches!(gave_up, Err(Error::Timeout { .. })), "{gave_up:?}");
+    // The endpoint running it said no: it ran to the end past the deadline.
+    rpc_tests::eventually("the commit to finish", Duration::from_secs(5), || {
+        committed.load(Ordering::SeqCst).then_some(()).ok_or("not yet")
+    })
+    .await;
+    assert_eq!(server.stats().interrupted, 0);
+    server.stop();
+    server.wait().await;
+}

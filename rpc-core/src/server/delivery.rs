@@ -42,6 +42,7 @@ use super::{Shared, reply};
 use crate::cancel;
 use crate::message::{Payload, ReplyAddress, Request, UndecodableRequest};
 use crate::metrics::{self, Dropped};
+use crate::middleware::Interruptible;
 use crate::recent::Admission;
 use crate::transport::{Delivery, DeliveryMode};
 use crate::{Cancellation, Codec, CodecError, ErrorCode, RemoteError, TraceContext};
@@ -290,11 +291,13 @@ async fn run_method(
     // limit could make it wait, until 2026-12-05: a probe then restarted a
     // healthy server).
     let (handler, interruptible) = if shared.ping && super::ping::is_ping(request) {
-        shared.dispatcher.dispatch(request)
+        let (handler, interruptible) = shared.dispatcher.dispatch(request);
+        (handler, Interruptible::new(interruptible))
     } else {
         shared.layers.dispatch(&shared.dispatcher, request)
     };
-    let interruptible = interruptible && shared.interrupt_at_deadline;
+    // Read when it matters: a layer may pick the endpoint late.
+    let interruptible = || interruptible.get() && shared.interrupt_at_deadline;
     let mut run = AssertUnwindSafe(handler).catch_unwind();
     let first_beat = beats.as_ref().map(|(_, interval)| crate::deadline::after(*interval));
     let wake_at = match (first_beat, deadline) {
@@ -313,7 +316,7 @@ async fn run_method(
             () = &mut timer, if timed => {
                 if deadline.is_some_and(|deadline| deadline <= Instant::now()) {
                     cancellation.cancel();
-                    if interruptible {
+                    if interruptible() {
                         break Ran::Deadline;
                     }
                     break Ran::Done((&mut run).await);
@@ -326,7 +329,13 @@ async fn run_method(
                     None => timed = false,
                 }
             }
-            () = cancel::server_waiter(cancellation), if interruptible => break Ran::Cancelled,
+            () = cancel::server_waiter(cancellation), if interruptible() => {
+                // Asked again: the endpoint picked since may not allow it.
+                if interruptible() {
+                    break Ran::Cancelled;
+                }
+                break Ran::Done((&mut run).await);
+            }
         }
     };
     drop(run);
