@@ -456,6 +456,7 @@ impl Client {
         call: Option<CallHeader<'_>>,
     ) -> Result<(), Error> {
         let unique_id = ids::Id::next();
+        let span = outgoing_trace(ctx);
         let header = RequestHeader {
             method: method.name,
             namespace: method.namespace,
@@ -469,6 +470,7 @@ impl Client {
                 .map(|timeout| timeout.min(crate::header::MAX_CALL_MONITOR).as_secs_f64()),
             unique_id: unique_id.as_str(),
             context: ctx,
+            trace: span.as_ref(),
         };
         let codec = self.wire_codec();
         let body = codec.encode_request(&header, args).map_err(|source| Error::Encode {
@@ -478,7 +480,7 @@ impl Client {
         // A call's request expires with the call: nobody waits for it after.
         let deadline = call.as_ref().map(|call| call.deadline);
         let mut message = OutgoingMessage::new(body, codec, deadline, self.options.retry)
-            .with_headers(lifecycle_headers(ctx, deadline));
+            .with_headers(lifecycle_headers(span.as_ref(), deadline));
         match &call {
             Some(call) => message = message.for_call(call.msg_id),
             None => {
@@ -548,7 +550,7 @@ impl Client {
 /// context's); notifications carry the trace context too. Each header
 /// costs: every one is a field table entry that lapin encodes, copies and
 /// parses.
-pub(crate) fn lifecycle_headers(ctx: &Context, deadline: Option<Instant>) -> Headers {
+pub(crate) fn lifecycle_headers(span: Option<&TraceContext>, deadline: Option<Instant>) -> Headers {
     let mut headers = Headers::new();
     if let Some(deadline) = deadline {
         headers.insert(
@@ -556,7 +558,7 @@ pub(crate) fn lifecycle_headers(ctx: &Context, deadline: Option<Instant>) -> Hea
             deadline::to_unix_millis(deadline::system_time_of(deadline)),
         );
     }
-    if let Some(span) = outgoing_trace(ctx) {
+    if let Some(span) = span {
         headers.insert(headers::TRACEPARENT, span.traceparent());
         if let Some(state) = span.state() {
             headers.insert(headers::TRACESTATE, state.to_owned());
@@ -583,7 +585,7 @@ fn call_span(ctx: &Context, method: Method<'_>, target: &Target) -> tracing::Spa
 /// `rpc.call` span of a call); otherwise a new span in the context's trace.
 /// `None` outside any trace: the server then starts one (a trace made up
 /// here and recorded nowhere would tell it nothing more, and cost a header).
-fn outgoing_trace(ctx: &Context) -> Option<TraceContext> {
+pub(crate) fn outgoing_trace(ctx: &Context) -> Option<TraceContext> {
     #[cfg(feature = "opentelemetry")]
     if let Some(trace) = crate::otel::trace_of(&tracing::Span::current()) {
         return Some(trace);

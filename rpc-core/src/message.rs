@@ -207,6 +207,9 @@ pub(crate) struct RequestHeader<'a> {
     pub(crate) call_monitor: Option<f64>,
     pub(crate) unique_id: &'a str,
     pub(crate) context: &'a Context,
+    /// The request's span, for codecs that carry it in the context (oslo
+    /// 18.3's `_context_traceparent`); headers carry it too.
+    pub(crate) trace: Option<&'a crate::TraceContext>,
 }
 
 /// A reply to send, borrowed from the call's state.

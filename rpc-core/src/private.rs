@@ -162,6 +162,7 @@ pub mod wire {
             call_monitor: None,
             unique_id,
             context,
+            trace: None,
         };
         codec.encode_request(&header, args)
     }

@@ -521,3 +521,50 @@ async fn a_layer_does_not_make_an_uninterruptible_handler_interruptible() {
     server.stop();
     server.wait().await;
 }
+
+/// Tells what trace a request came in, and the `traceparent` its context carries.
+struct Traces;
+
+#[rpc_core::endpoint]
+impl Traces {
+    async fn trace_id(&self, ctx: &Context) -> String {
+        ctx.trace().map(rpc_core::TraceContext::trace_id).unwrap_or_default()
+    }
+
+    async fn context_traceparent(&self, ctx: &Context) -> Option<String> {
+        ctx.get_str("traceparent").map(str::to_owned)
+    }
+}
+
+#[tokio::test]
+async fn the_trace_travels_in_the_context_as_oslo_18_3_carries_it() {
+    let transport = Broker::new().transport();
+    let server = Server::builder(transport.clone(), Target::server("traces", "s1"))
+        .endpoint(Traces)
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let client = TracesClient::new(
+        Client::new(transport, Target::topic("traces"))
+            .codec(Codec::OsloJson)
+            .timeout(Duration::from_secs(5)),
+    );
+    // A Python caller with tracing on: the trace only in the context.
+    let upstream = rpc_core::TraceContext::new_root();
+    let mut from_python = Context::new();
+    from_python.insert("traceparent", upstream.traceparent()).unwrap();
+    assert_eq!(client.trace_id(&from_python).await.unwrap(), upstream.trace_id());
+    // A Rust handler passing its context on: the request's own span
+    // replaces the one the context came with, for a Python server to follow.
+    let passed_on = from_python.clone().with_trace(rpc_core::TraceContext::new_root());
+    let sent = client
+        .context_traceparent(&passed_on)
+        .await
+        .unwrap()
+        .expect("a traceparent");
+    let sent = rpc_core::TraceContext::parse(&sent, None).expect("a valid traceparent");
+    assert_eq!(sent.trace_id(), passed_on.trace().unwrap().trace_id());
+    assert_ne!(sent.trace_id(), upstream.trace_id());
+    server.stop();
+    server.wait().await;
+}

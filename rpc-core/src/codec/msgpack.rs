@@ -524,6 +524,7 @@ mod tests {
             call_monitor: Some(30.0),
             unique_id: "u1",
             context,
+            trace: None,
         }
     }
 

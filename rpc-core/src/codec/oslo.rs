@@ -31,6 +31,7 @@ use super::envelope;
 use crate::header::{self, RawHeader};
 use crate::message::{Payload, Reply, ReplyAddress, ReplyOut, Request, RequestHeader, UndecodableRequest};
 use crate::notify::message::{self, Names, Notification, NotificationHeader, RawNotification};
+use crate::transport::headers::{TRACEPARENT, TRACESTATE};
 use crate::{Codec, CodecError, Context, ErrorCode, RemoteError};
 
 const CONTEXT_PREFIX: &str = "_context_";
@@ -121,7 +122,18 @@ impl Serialize for RequestOut<'_> {
         }
         map.serialize_entry("_unique_id", header.unique_id)?;
         for (key, value) in header.context.iter() {
+            // oslo 18.3 carries the trace in the context: this request's
+            // span replaces the one it came with (a context passed on).
+            if header.trace.is_some() && matches!(key, TRACEPARENT | TRACESTATE) {
+                continue;
+            }
             map.serialize_entry(&format_args!("{CONTEXT_PREFIX}{key}"), value)?;
+        }
+        if let Some(trace) = header.trace {
+            map.serialize_entry(&format_args!("{CONTEXT_PREFIX}{TRACEPARENT}"), &trace.traceparent())?;
+            if let Some(state) = trace.state() {
+                map.serialize_entry(&format_args!("{CONTEXT_PREFIX}{TRACESTATE}"), state)?;
+            }
         }
         map.end()
     }
@@ -670,6 +682,35 @@ mod tests {
     }
 
     #[test]
+    fn the_requests_span_replaces_the_traceparent_its_context_came_with() {
+        let stale = crate::TraceContext::new_root();
+        let mut context = Context::new();
+        context.insert("traceparent", stale.traceparent()).unwrap();
+        context.insert("tracestate", "old=1").unwrap();
+        let span = crate::TraceContext::new_root();
+        let header = RequestHeader {
+            method: "test",
+            namespace: None,
+            version: None,
+            msg_id: None,
+            reply_to: None,
+            call_monitor: None,
+            unique_id: "u1",
+            context: &context,
+            trace: Some(&span),
+        };
+        let body = encode_request(&header, &serde_json::json!({})).unwrap();
+        let outer: Value = serde_json::from_slice(&body).unwrap();
+        let inner = outer["oslo.message"].as_str().unwrap();
+        // Once each (Python's json keeps the last of a repeated key; a
+        // strict reader refuses it).
+        assert_eq!(inner.matches("\"_context_traceparent\"").count(), 1, "{inner}");
+        assert!(!inner.contains("_context_tracestate"), "{inner}");
+        let inner: Value = serde_json::from_str(inner).unwrap();
+        assert_eq!(inner["_context_traceparent"], span.traceparent());
+    }
+
+    #[test]
     fn writes_a_request_python_reads() {
         let context = Context::new().with_request_id("req-1");
         let version = Version::new(2, 0);
@@ -682,6 +723,7 @@ mod tests {
             call_monitor: None,
             unique_id: "u1",
             context: &context,
+            trace: None,
         };
         let body = encode_request(&header, &serde_json::json!({"arg": "myarg"})).unwrap();
         let outer: Value = serde_json::from_slice(&body).unwrap();
@@ -769,6 +811,7 @@ mod tests {
             call_monitor: None,
             unique_id: "u",
             context: &context,
+            trace: None,
         };
         let error = encode_request(&header, &[1, 2]).unwrap_err();
         assert!(error.to_string().contains("must serialize as a map"), "{error}");

@@ -346,7 +346,7 @@ impl Notifier {
             })
             .collect();
         let bodies = bodies.inspect_err(|error| self.refused(priority, error))?;
-        let headers = crate::client::lifecycle_headers(ctx, None);
+        let headers = crate::client::lifecycle_headers(crate::client::outgoing_trace(ctx).as_ref(), None);
         let mut failed = None;
         for ((topic, name), body) in self.topics.iter().enumerate().zip(bodies) {
             let route = self.route(topic, priority);

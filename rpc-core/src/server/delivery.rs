@@ -71,7 +71,8 @@ async fn serve(shared: &Arc<Shared>, guard: &mut Guard) {
         .delivery
         .as_ref()
         .map(|delivery| Incoming::read(delivery.headers()))
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .or_trace_of(request.context());
     guard.codec = Some(codec);
     guard.address = request.reply.clone();
     if incoming.expired() {

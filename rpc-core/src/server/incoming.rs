@@ -6,7 +6,7 @@
 use std::time::SystemTime;
 
 use crate::transport::{Headers, headers};
-use crate::{TraceContext, deadline};
+use crate::{Context, TraceContext, deadline};
 
 /// The lifecycle of one incoming request, from its headers.
 #[derive(Debug, Default)]
@@ -27,6 +27,18 @@ impl Incoming {
             deadline: headers.get(headers::DEADLINE).and_then(deadline::from_unix_millis),
             parent: TraceContext::from_headers(headers),
         }
+    }
+
+    /// Without a `traceparent` header (an oslo peer), the trace oslo 18.3
+    /// carries in the request's context (`_context_traceparent`, with
+    /// `[oslo_messaging_tracing] tracing_enabled`).
+    pub(super) fn or_trace_of(mut self, context: &Context) -> Incoming {
+        if self.parent.is_none() {
+            self.parent = context
+                .get_str(headers::TRACEPARENT)
+                .and_then(|parent| TraceContext::parse(parent, context.get_str(headers::TRACESTATE)));
+        }
+        self
     }
 
     /// Whether the caller's deadline has passed: nobody waits for the result.
