@@ -285,6 +285,38 @@ pub async fn fanout_cast_reaches_every_server<C: Fn() -> F, F: Future<Output = T
     }
 }
 
+/// An exchange other than the control exchange, the same on every run (a
+/// broker keeps exchanges: a new name per run would pile them up).
+pub const OTHER_EXCHANGE: &str = "conformance_other_exchange";
+
+/// A topic's queue is one queue, whatever exchanges bind it (RabbitMQ
+/// names a queue once per virtual host): a server listening through
+/// another exchange binds the same queue there, and requests sent through
+/// either exchange reach the servers of both.
+pub async fn a_topic_queue_is_shared_across_exchanges<C: Fn() -> F, F: Future<Output = Transport>>(connect: C) {
+    let topic = unique_topic("exchanges");
+    let (first, _) = start_server(connect().await, &topic, "s1").await;
+    let second = Server::builder(
+        connect().await,
+        Target::server(&topic, "s2").with_exchange(OTHER_EXCHANGE),
+    )
+    .endpoint(Calculator::new("s2"))
+    .build()
+    .unwrap();
+    second.start().await.unwrap();
+    second.stop();
+    second.wait().await;
+    // Through the other exchange, to the queue s1 consumes.
+    let client = Client::new(connect().await, Target::topic(&topic).with_exchange(OTHER_EXCHANGE))
+        .timeout(Duration::from_secs(10));
+    assert_eq!(
+        CalculatorClient::new(client).whoami(&Context::new()).await.unwrap(),
+        "s1"
+    );
+    first.stop();
+    first.wait().await;
+}
+
 /// Servers on one topic share its requests.
 pub async fn load_spreads_across_servers<C: Fn() -> F, F: Future<Output = Transport>>(connect: C) {
     let topic = unique_topic("spread");

@@ -140,16 +140,17 @@ impl Broker {
             }
             return Ok(());
         }
-        let topic = queues
-            .exchanges
-            .get(address.exchange)
-            .and_then(|topics| topics.get(address.topic))
-            .ok_or_else(|| unroutable(address))?;
-        let queue = match address.server {
-            None => &topic.shared,
-            Some(server) => topic.servers.get(server).ok_or_else(|| unroutable(address))?,
+        let key = match address.server {
+            None => address.topic.to_owned(),
+            Some(server) => format!("{}.{server}", address.topic),
         };
-        queue.push(message);
+        let bound = queues.bound(address.exchange, &key);
+        if bound.is_empty() {
+            return Err(unroutable(address));
+        }
+        for queue in bound {
+            queue.push(message.clone());
+        }
         Ok(())
     }
 }
@@ -171,43 +172,43 @@ struct State {
     next_id: AtomicU64,
 }
 
+/// The broker's queues, by name (one namespace, as a RabbitMQ virtual host
+/// has), and the bindings that route each exchange's messages to them: a
+/// queue bound in two exchanges gets the messages of both, as on RabbitMQ.
 #[derive(Default)]
 struct Queues {
-    /// exchange -> topic -> the topic's queues.
-    exchanges: HashMap<String, HashMap<String, TopicQueues>>,
+    /// Topic (`topic`), server (`topic.server`) and notification queues.
+    named: HashMap<String, Arc<Queue>>,
+    /// exchange -> routing key -> the names of the queues bound with it.
+    bindings: HashMap<String, HashMap<String, HashSet<String>>>,
     /// topic -> one fanout queue per listening server, by listener id.
     fanout: HashMap<String, HashMap<u64, Arc<Queue>>>,
     /// reply queue name -> the client's sink (replies are handed over directly).
     replies: HashMap<String, Arc<dyn ReplySink>>,
-    /// exchange -> notification queue name -> its routing keys and messages.
-    notifications: HashMap<String, HashMap<String, NotificationQueue>>,
-}
-
-/// A notification queue: the keys it is bound with, and its messages.
-#[derive(Default)]
-struct NotificationQueue {
-    keys: HashSet<String>,
-    queue: Arc<Queue>,
 }
 
 impl Queues {
-    /// Declares the notification queue `name` in `exchange`, bound with `key`.
-    fn notification_queue(&mut self, exchange: &str, name: &str, key: &str) -> Arc<Queue> {
-        let queue = self
-            .notifications
+    /// Declares the queue `name` and binds it in `exchange` with `key`.
+    fn bind(&mut self, exchange: &str, key: &str, name: &str) -> Arc<Queue> {
+        self.bindings
             .entry(exchange.to_owned())
             .or_default()
-            .entry(name.to_owned())
-            .or_default();
-        queue.keys.insert(key.to_owned());
-        Arc::clone(&queue.queue)
+            .entry(key.to_owned())
+            .or_default()
+            .insert(name.to_owned());
+        Arc::clone(self.named.entry(name.to_owned()).or_default())
     }
-}
 
-#[derive(Default)]
-struct TopicQueues {
-    shared: Arc<Queue>,
-    servers: HashMap<String, Arc<Queue>>,
+    /// The queues `exchange` routes `key` to.
+    fn bound(&self, exchange: &str, key: &str) -> Vec<&Arc<Queue>> {
+        self.bindings
+            .get(exchange)
+            .and_then(|keys| keys.get(key))
+            .into_iter()
+            .flatten()
+            .filter_map(|name| self.named.get(name))
+            .collect()
+    }
 }
 
 #[derive(Clone)]
@@ -325,14 +326,9 @@ impl Driver for MemoryDriver {
         let id = self.broker.state.next_id.fetch_add(1, Ordering::Relaxed);
         let fanout = Arc::new(Queue::default());
         let mut queues = lock(&self.broker.state.queues);
-        let topic = queues
-            .exchanges
-            .entry(address.exchange.to_owned())
-            .or_default()
-            .entry(address.topic.to_owned())
-            .or_default();
-        let shared = Arc::clone(&topic.shared);
-        let own = Arc::clone(topic.servers.entry(server.to_owned()).or_default());
+        let shared = queues.bind(address.exchange, address.topic, address.topic);
+        let own_name = format!("{}.{server}", address.topic);
+        let own = queues.bind(address.exchange, &own_name, &own_name);
         queues
             .fanout
             .entry(address.topic.to_owned())
@@ -341,6 +337,7 @@ impl Driver for MemoryDriver {
         Ok(Box::new(ServerListener {
             broker: self.broker.clone(),
             topic: address.topic.to_owned(),
+            server: server.to_owned(),
             id,
             shared,
             own,
@@ -352,17 +349,15 @@ impl Driver for MemoryDriver {
         let key = route.routing_key();
         let mut queues = lock(&self.broker.state.queues);
         // As oslo's notifier: the queue named after the key waits for its consumer.
-        queues.notification_queue(&route.exchange, &key, &key);
+        queues.bind(&route.exchange, &key, &key);
         let message = Message {
             body: message.body,
             content_type: ContentType::Codec(message.codec),
             expires_at: message.deadline,
             headers: message.headers,
         };
-        for queue in queues.notifications[&route.exchange].values() {
-            if queue.keys.contains(&key) {
-                queue.queue.push(message.clone());
-            }
+        for queue in queues.bound(&route.exchange, &key) {
+            queue.push(message.clone());
         }
         Ok(())
     }
@@ -379,7 +374,7 @@ impl Driver for MemoryDriver {
         for route in routes {
             let key = route.routing_key();
             let name = pool.unwrap_or(&key);
-            let queue = queues.notification_queue(&route.exchange, name, &key);
+            let queue = queues.bind(&route.exchange, &key, name);
             if !consumed.iter().any(|known| Arc::ptr_eq(known, &queue)) {
                 consumed.push(queue);
                 names.push(name.to_owned());
@@ -434,6 +429,7 @@ fn consumed(name: impl Into<String>) -> QueueState {
 struct ServerListener {
     broker: Broker,
     topic: String,
+    server: String,
     id: u64,
     shared: Arc<Queue>,
     own: Arc<Queue>,
@@ -465,10 +461,15 @@ impl Listener for ServerListener {
     }
 
     fn queues(&self) -> Vec<QueueState> {
-        ["", " (server)", " (fanout)"]
-            .into_iter()
-            .map(|which| consumed(format!("{}{which}", self.topic)))
-            .collect()
+        // Named as RabbitMQ's queues are (the fanout one by listener, not uuid).
+        [
+            self.topic.clone(),
+            format!("{}.{}", self.topic, self.server),
+            format!("{}_fanout_{}", self.topic, self.id),
+        ]
+        .into_iter()
+        .map(consumed)
+        .collect()
     }
 }
 
@@ -621,7 +622,7 @@ mod tests {
         tokio::time::advance(Duration::from_secs(2)).await;
         driver.send(address, message(b"last", None)).await.unwrap();
         let queues = lock(&broker.state.queues);
-        let held = lock(&queues.exchanges["openstack"]["t"].servers["s1"].messages).len();
+        let held = lock(&queues.named["t.s1"].messages).len();
         assert_eq!(held, 1);
     }
 

@@ -171,6 +171,22 @@ pub async fn notifications_wait_for_their_first_listener<C: Fn() -> F, F: Future
     shutdown(listener).await;
 }
 
+/// A notification queue is one queue, whatever exchanges bind it: a
+/// service notifying through its own exchange (as each OpenStack service
+/// does, on its control exchange) reaches the listeners of the topic.
+pub async fn notifications_share_queues_across_exchanges<C: Fn() -> F, F: Future<Output = Transport>>(connect: C) {
+    let topic = unique_topic("notify_exchanges");
+    let (listener, seen) = recording_listener(connect().await, &topic, None).await;
+    notifier(connect().await, &topic)
+        .exchange(super::OTHER_EXCHANGE)
+        .info(&Context::new(), "from.elsewhere", &json!({}))
+        .await
+        .unwrap();
+    let all = seen.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(all[0].event_type(), "from.elsewhere");
+    shutdown(listener).await;
+}
+
 /// Listeners without a pool share a topic's notifications; each pool gets
 /// every notification once, shared by the pool's listeners.
 pub async fn pools_each_get_every_notification<C: Fn() -> F, F: Future<Output = Transport>>(connect: C) {
