@@ -29,6 +29,24 @@ pub struct Notification {
     pub(crate) payload: Payload,
 }
 
+/// The longest notification name accepted (`publisher_id`, `event_type`,
+/// `message_id`, `timestamp`, `_unique_id`), in bytes. They are not AMQP
+/// names, and oslo bounds none: a `publisher_id` such as
+/// `compute.<a fully qualified host name>` may pass 255 bytes, where a
+/// notification refused is lost.
+pub(crate) const MAX_NOTIFICATION_NAME_LEN: usize = 4096;
+
+/// `value`, when it is at most [`MAX_NOTIFICATION_NAME_LEN`] bytes long.
+pub(crate) fn bounded_name<'a>(what: &str, value: &'a str) -> Result<&'a str, CodecError> {
+    if value.len() > MAX_NOTIFICATION_NAME_LEN {
+        return Err(CodecError::new(format_args!(
+            "`{what}` is {} bytes long, over the limit of {MAX_NOTIFICATION_NAME_LEN}",
+            value.len()
+        )));
+    }
+    Ok(value)
+}
+
 /// A notification's four names (`publisher_id`, `event_type`, `message_id`,
 /// `timestamp`), and its `_unique_id`, in one shared text: one allocation
 /// when decoded, none when cloned (a listener hands each handler its own
@@ -37,7 +55,7 @@ pub struct Notification {
 pub(crate) struct Names {
     text: Arc<str>,
     /// Where each name ends in `text`; names are at most
-    /// [`MAX_NAME_LEN`](header::MAX_NAME_LEN) bytes, so five fit in a `u16`.
+    /// [`MAX_NOTIFICATION_NAME_LEN`] bytes, so five fit in a `u16`.
     ends: [u16; 5],
     /// The names the sender left out or sent as null, one bit each by
     /// index: they read as empty.
@@ -57,7 +75,7 @@ impl Names {
     /// The id its duplicates share (`_unique_id`); not one of oslo's names.
     pub(crate) const UNIQUE_ID: usize = 4;
 
-    /// The names, each at most `MAX_NAME_LEN` bytes (checked by the caller).
+    /// The names, each at most `MAX_NOTIFICATION_NAME_LEN` bytes (checked by the caller).
     #[cfg(test)]
     pub(crate) fn new(publisher_id: &str, event_type: &str, message_id: &str, timestamp: &str) -> Names {
         Names::decoded(
@@ -72,7 +90,7 @@ impl Names {
         )
     }
 
-    /// The names as decoded (`None`: left out), each at most `MAX_NAME_LEN`
+    /// The names as decoded (`None`: left out), each at most `MAX_NOTIFICATION_NAME_LEN`
     /// bytes (checked by the caller), in the order of the indexes above;
     /// `not_strings` has a bit set, by index, for each name that was
     /// another JSON value than a string (given here as its JSON text).
@@ -85,9 +103,9 @@ impl Names {
                 missing |= 1 << index;
                 ""
             });
-            debug_assert!(name.len() <= header::MAX_NAME_LEN);
+            debug_assert!(name.len() <= MAX_NOTIFICATION_NAME_LEN);
             text.push_str(name);
-            *end = u16::try_from(text.len()).expect("five names of at most 255 bytes");
+            *end = u16::try_from(text.len()).expect("five names of at most 4096 bytes");
         }
         Names {
             text: text.into(),
@@ -242,7 +260,7 @@ pub(crate) struct RawNotification<'a> {
 
 /// A field a notification may leave out (as empty), bounded in length.
 fn bounded<'a>(what: &str, value: Option<&'a str>) -> Result<&'a str, CodecError> {
-    header::bounded(what, value.unwrap_or_default())
+    bounded_name(what, value.unwrap_or_default())
 }
 
 /// Checks every field of `raw` and the context's size.
@@ -261,7 +279,7 @@ pub(crate) fn check<'a>(
         return Err(CodecError::new("the notification has no `event_type`"));
     }
     header::check_context(&context)?;
-    let given = |what: &str, value: Option<&'a str>| value.map(|value| header::bounded(what, value)).transpose();
+    let given = |what: &str, value: Option<&'a str>| value.map(|value| bounded_name(what, value)).transpose();
     let names = Names::decoded(
         [
             given("publisher_id", raw.publisher_id)?,
@@ -270,7 +288,7 @@ pub(crate) fn check<'a>(
             given("timestamp", raw.timestamp)?,
             // Not one of oslo's names: one this framework cannot keep is no
             // id (the notification is still handled), not a reason to drop it.
-            raw.unique_id.and_then(|id| header::bounded("_unique_id", id).ok()),
+            raw.unique_id.and_then(|id| bounded_name("_unique_id", id).ok()),
         ],
         raw.not_strings,
     );
@@ -293,7 +311,7 @@ mod tests {
 
     #[test]
     fn each_name_reads_back_as_decoded() {
-        let longest = "x".repeat(header::MAX_NAME_LEN);
+        let longest = "x".repeat(MAX_NOTIFICATION_NAME_LEN);
         let cases = [
             (
                 "compute.host-1",
@@ -355,7 +373,7 @@ mod tests {
         }
         // A sender's other value than a string, an empty one, one too long
         // to keep, or none: no id, and the notification is still read.
-        let too_long = format!(", \"_unique_id\": \"{}\"", "u".repeat(header::MAX_NAME_LEN + 1));
+        let too_long = format!(", \"_unique_id\": \"{}\"", "u".repeat(MAX_NOTIFICATION_NAME_LEN + 1));
         for unique_id in [", \"_unique_id\": 7", ", \"_unique_id\": \"\"", &too_long, ""] {
             let body =
                 format!(r#"{{"event_type": "e", "priority": "INFO", "payload": {{}}, "message_id": "m"{unique_id}}}"#);
@@ -377,7 +395,17 @@ mod tests {
             (decoded.publisher_id(), decoded.message_id(), decoded.timestamp()),
             ("", "", "")
         );
-        let too_long = "x".repeat(header::MAX_NAME_LEN + 1);
+        // Past AMQP's 255 bytes (a publisher on a long host name): kept.
+        let publisher = format!("compute.{}", "h".repeat(300));
+        let decoded = notification(RawNotification {
+            priority: Some("INFO"),
+            event_type: Some("e"),
+            publisher_id: Some(&publisher),
+            ..RawNotification::default()
+        })
+        .unwrap();
+        assert_eq!(decoded.publisher_id(), publisher);
+        let too_long = "x".repeat(MAX_NOTIFICATION_NAME_LEN + 1);
         let error = notification(RawNotification {
             priority: Some("INFO"),
             event_type: Some("e"),
@@ -385,7 +413,7 @@ mod tests {
             ..RawNotification::default()
         })
         .unwrap_err();
-        assert!(error.to_string().contains("`timestamp` is 256 bytes long"), "{error}");
+        assert!(error.to_string().contains("`timestamp` is 4097 bytes long"), "{error}");
     }
 
     #[test]

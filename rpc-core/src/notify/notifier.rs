@@ -8,7 +8,6 @@ use serde::Serialize;
 
 use super::message::NotificationHeader;
 use super::{Priority, log_driver, timestamp};
-use crate::header;
 use crate::ids::Id;
 use crate::metrics::NotifierMetrics;
 use crate::transport::{DeliveryMode, NotificationRoute, OutgoingMessage};
@@ -240,7 +239,7 @@ impl Notifier {
 
     /// Sends a notification of `priority`, through each of its drivers.
     ///
-    /// Fails when the event type is empty or a name is over 255 bytes, when
+    /// Fails when the event type is empty or a name is over 4096 bytes, when
     /// the payload cannot be encoded, or when the transport fails on a topic
     /// (the other topics, and the other drivers, are still tried): with the
     /// first error.
@@ -400,7 +399,7 @@ impl fmt::Debug for Notifier {
 }
 
 fn check_name(what: &str, value: &str) -> Result<(), Error> {
-    header::bounded(what, value)
+    super::message::bounded_name(what, value)
         .map(drop)
         .map_err(|error| Error::InvalidNotification(error.to_string()))
 }
