@@ -184,6 +184,21 @@ const UNSUPPORTED_RABBIT_OPTIONS: [&str; 22] = [
     "use_queue_manager",
 ];
 
+/// Whether oslo.messaging registers `option` in `group`: `None` for a
+/// group whose options are not all known here (`[DEFAULT]`, where the
+/// service registers its own, and the service's sections).
+pub(crate) fn is_registered(group: &str, option: &str) -> Option<bool> {
+    let group = normalize_section(group);
+    if group != RABBIT_SECTION && group != NOTIFICATIONS_SECTION {
+        return None;
+    }
+    let typed = SPECS
+        .iter()
+        .flat_map(|spec| names(spec))
+        .any(|(spec_group, name)| spec_group == group && name == option);
+    Some(typed || (group == RABBIT_SECTION && UNSUPPORTED_RABBIT_OPTIONS.contains(&option)))
+}
+
 /// The default of an option typed here, as a `$reference` to it reads when it is unset.
 pub(crate) fn default_text(group: &str, name: &str) -> Option<&'static str> {
     let group = normalize_section(group);
@@ -800,7 +815,7 @@ fn ignored(config: &Config) -> Vec<IgnoredOption> {
             if typed {
                 continue;
             }
-            let reason = if section_name == RABBIT_SECTION && UNSUPPORTED_RABBIT_OPTIONS.contains(&option) {
+            let reason = if is_registered(section_name, option) == Some(true) {
                 IgnoreReason::Unsupported
             } else {
                 IgnoreReason::Unknown

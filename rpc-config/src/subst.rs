@@ -5,8 +5,10 @@
 //! `[_a-z][._a-z0-9]*` (case-insensitive):
 //! - `\$` is first rewritten as `$$`, and `$$` is a literal `$`;
 //! - `$name` and `${name}` are replaced by option `name` of the same section,
-//!   or else of `[DEFAULT]`; `${section.name}` (or `$section.name`) by option
-//!   `name` of `[section]`;
+//!   or else of `[DEFAULT]` (in oslo.messaging's sections, only an option
+//!   oslo registers there is read in the section: `$host` in
+//!   `[oslo_messaging_rabbit]` is `[DEFAULT]`'s); `${section.name}` (or
+//!   `$section.name`) by option `name` of `[section]`;
 //! - a `$` followed by anything else is kept as it is.
 //!
 //! A referenced option is taken from the files (its effective value, itself
@@ -128,8 +130,16 @@ fn resolve(config: &Config, section: &str, name: &str, depth: usize, budget: &mu
     *budget = budget
         .checked_sub(1)
         .ok_or_else(|| SubstError::TooLarge(name.to_owned()))?;
-    let first = name.split_once('.').unwrap_or((section, name));
+    let (first, implicit) = match name.split_once('.') {
+        Some(explicit) => (explicit, false),
+        None => ((section, name), true),
+    };
     for (group, option) in [first, (DEFAULT_SECTION, name)] {
+        // `$name` looks in its section only among the options oslo
+        // registers there, then in `[DEFAULT]`.
+        if implicit && group != DEFAULT_SECTION && options::is_registered(group, option) == Some(false) {
+            continue;
+        }
         if let Some(setting) = config.setting(group, option) {
             return substitute_at(config, group, setting.value(), depth + 1, budget);
         }
@@ -164,16 +174,22 @@ mod tests {
     #[test]
     fn references_resolve_in_section_then_default() {
         let config = config(
-            "[DEFAULT]\nhost = rabbit1\nuser = nova\n[oslo_messaging_rabbit]\nhost = rabbit2\nca = /etc/$host/ca.pem\n",
+            "[DEFAULT]\nhost = rabbit1\nuser = nova\n[oslo_messaging_rabbit]\nhost = rabbit2\nca = /etc/$host/ca.pem\n\
+             ssl = true\n[nova]\nhost = n1\n",
         );
         let sub = |section: &str, value: &str| substitute(&config, section, value).unwrap();
         assert_eq!(sub("DEFAULT", "rabbit://$user@$host//"), "rabbit://nova@rabbit1//");
-        assert_eq!(sub("oslo_messaging_rabbit", "$user@$host"), "nova@rabbit2");
+        // `host` is no option of oslo's rabbit section: oslo reads `[DEFAULT]`'s.
+        assert_eq!(sub("oslo_messaging_rabbit", "$user@$host"), "nova@rabbit1");
+        // One it registers is read in the section.
+        assert_eq!(sub("oslo_messaging_rabbit", "$ssl"), "true");
+        // A service's own section: any option may be its.
+        assert_eq!(sub("nova", "$host"), "n1");
         assert_eq!(
-            sub("oslo_messaging_rabbit", "${DEFAULT.host}:${host}"),
+            sub("oslo_messaging_rabbit", "${DEFAULT.host}:${oslo_messaging_rabbit.host}"),
             "rabbit1:rabbit2"
         );
-        assert_eq!(sub("DEFAULT", "${oslo_messaging_rabbit.ca}"), "/etc/rabbit2/ca.pem");
+        assert_eq!(sub("DEFAULT", "${oslo_messaging_rabbit.ca}"), "/etc/rabbit1/ca.pem");
         // Options typed here resolve to their oslo defaults when unset.
         assert_eq!(
             sub("DEFAULT", "$control_exchange/$rpc_response_timeout"),
