@@ -100,6 +100,7 @@ pub struct AmqpConfig {
     pub(crate) quorum_queues: bool,
     pub(crate) transient_quorum: bool,
     pub(crate) quorum_delivery_limit: Option<u32>,
+    pub(crate) quorum_max_in_memory: (Option<u64>, Option<u64>),
     pub(crate) cancel_on_failover: bool,
     pub(crate) max_message_size: usize,
     pub(crate) publish_timeout: Duration,
@@ -134,6 +135,7 @@ impl AmqpConfig {
             quorum_queues: false,
             transient_quorum: false,
             quorum_delivery_limit: None,
+            quorum_max_in_memory: (None, None),
             cancel_on_failover: false,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             publish_timeout: Duration::from_secs(30),
@@ -266,6 +268,17 @@ impl AmqpConfig {
     /// leaves the broker's default (unlimited on RabbitMQ 3, 20 on 4).
     pub fn quorum_delivery_limit(mut self, limit: Option<u32>) -> AmqpConfig {
         self.quorum_delivery_limit = limit;
+        self
+    }
+
+    /// How many messages, and how many bytes, a quorum queue keeps in
+    /// memory (`x-max-in-memory-length`, `x-max-in-memory-bytes`: oslo's
+    /// `rabbit_quorum_max_memory_length` and `rabbit_quorum_max_memory_bytes`);
+    /// `None` sets no limit. RabbitMQ 3 compares them between declarations:
+    /// a Python service that sets them declares its queues with them, and
+    /// they must match ours. RabbitMQ 4 ignores them.
+    pub fn quorum_max_in_memory(mut self, length: Option<u64>, bytes: Option<u64>) -> AmqpConfig {
+        self.quorum_max_in_memory = (length, bytes);
         self
     }
 
@@ -561,6 +574,12 @@ fn parse_url(url: &str) -> Result<AmqpConfig, String> {
             "transient_quorum" | "rabbit_transient_quorum_queue" => config.transient_quorum = parse_bool(key, value)?,
             "quorum_delivery_limit" | "rabbit_quorum_delivery_limit" => {
                 config.quorum_delivery_limit = Some(parse_number::<u32>(key, value)?).filter(|limit| *limit > 0);
+            }
+            "quorum_max_memory_length" | "rabbit_quorum_max_memory_length" => {
+                config.quorum_max_in_memory.0 = Some(parse_number::<u64>(key, value)?).filter(|limit| *limit > 0);
+            }
+            "quorum_max_memory_bytes" | "rabbit_quorum_max_memory_bytes" => {
+                config.quorum_max_in_memory.1 = Some(parse_number::<u64>(key, value)?).filter(|limit| *limit > 0);
             }
             "cancel_on_failover" | "enable_cancel_on_failover" => config.cancel_on_failover = parse_bool(key, value)?,
             "max_message_size" => config.max_message_size = parse_number(key, value)?,

@@ -60,6 +60,9 @@ pub(crate) struct QueueSpec {
     pub(crate) expires: Option<u32>,
     /// `x-delivery-limit` (quorum queues).
     pub(crate) delivery_limit: Option<u32>,
+    /// `x-max-in-memory-length` and `x-max-in-memory-bytes` (quorum queues,
+    /// as oslo sends them: RabbitMQ 3 compares them between declarations).
+    pub(crate) max_in_memory: (Option<u64>, Option<u64>),
     /// The exchanges to declare before binding.
     pub(crate) exchanges: Vec<ExchangeSpec>,
     /// (exchange, routing key) pairs.
@@ -138,6 +141,11 @@ pub(crate) fn notification_queue(config: &AmqpConfig, name: String, bindings: Ve
         auto_delete: config.auto_delete,
         expires: config.shared_queue_ttl.map(millis),
         delivery_limit: config.quorum_delivery_limit.filter(|_| kind == QueueKind::Quorum),
+        max_in_memory: if kind == QueueKind::Quorum {
+            config.quorum_max_in_memory
+        } else {
+            (None, None)
+        },
         cancel_on_failover: config.cancel_on_failover,
     }
 }
@@ -155,6 +163,7 @@ fn private_queue(config: &AmqpConfig, name: String) -> QueueSpec {
         auto_delete: false,
         expires: config.transient_queue_ttl.map(millis).filter(|_| quorum),
         delivery_limit: None,
+        max_in_memory: (None, None),
         exchanges: Vec::new(),
         bindings: Vec::new(),
         cancel_on_failover: config.cancel_on_failover && quorum,
@@ -251,7 +260,22 @@ pub(crate) fn queue_arguments(spec: &QueueSpec) -> FieldTable {
             AMQPValue::LongInt(i32::try_from(limit).unwrap_or(i32::MAX)),
         );
     }
+    let (length, bytes) = spec.max_in_memory;
+    for (name, value) in [("x-max-in-memory-length", length), ("x-max-in-memory-bytes", bytes)] {
+        if let Some(value) = value {
+            arguments.insert(name.into(), py_amqp_integer(value));
+        }
+    }
     arguments
+}
+
+/// An integer as py-amqp writes it into a field table: 32 bits when it
+/// fits, else 64 (the broker compares the types too).
+fn py_amqp_integer(value: u64) -> AMQPValue {
+    match i32::try_from(value) {
+        Ok(value) => AMQPValue::LongInt(value),
+        Err(_) => AMQPValue::LongLongInt(i64::try_from(value).unwrap_or(i64::MAX)),
+    }
 }
 
 /// Declares the queue (`passive`: only checks that it exists, whatever its flags).
@@ -433,6 +457,7 @@ mod tests {
             .quorum_queues(true)
             .transient_quorum(true)
             .quorum_delivery_limit(Some(5))
+            .quorum_max_in_memory(Some(100), Some(1 << 32))
             .cancel_on_failover(true);
         let topology = server(&config, &Address::new("openstack", "t", Some("s"), false), "s");
         assert!(topology.topic_queue.exchanges[0].durable);
@@ -440,6 +465,14 @@ mod tests {
         assert!(topic.durable && topic.kind == QueueKind::Quorum && topic.delivery_limit == Some(5));
         let arguments = queue_arguments(topic);
         assert_eq!(arguments.inner().get("x-delivery-limit"), Some(&AMQPValue::LongInt(5)));
+        assert_eq!(
+            arguments.inner().get("x-max-in-memory-length"),
+            Some(&AMQPValue::LongInt(100))
+        );
+        assert_eq!(
+            arguments.inner().get("x-max-in-memory-bytes"),
+            Some(&AMQPValue::LongLongInt(1 << 32))
+        );
         assert!(
             consumer_arguments(topic)
                 .inner()
@@ -451,6 +484,7 @@ mod tests {
         assert_eq!(fanout.expires, Some(1_800_000));
         assert!(fanout.exchanges[0].durable);
         assert_eq!(fanout.delivery_limit, None);
+        assert_eq!(fanout.max_in_memory, (None, None));
         let reply = reply_queue(&config);
         assert!(reply.kind == QueueKind::Quorum && !reply.exclusive);
     }

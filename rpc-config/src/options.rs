@@ -92,6 +92,8 @@ const AMQP_AUTO_DELETE: Spec = spec(R, "amqp_auto_delete", "False");
 const RABBIT_QUORUM_QUEUE: Spec = spec(R, "rabbit_quorum_queue", "False");
 const RABBIT_TRANSIENT_QUORUM_QUEUE: Spec = spec(R, "rabbit_transient_quorum_queue", "False");
 const RABBIT_QUORUM_DELIVERY_LIMIT: Spec = spec(R, "rabbit_quorum_delivery_limit", "0");
+const RABBIT_QUORUM_MAX_MEMORY_LENGTH: Spec = spec(R, "rabbit_quorum_max_memory_length", "0");
+const RABBIT_QUORUM_MAX_MEMORY_BYTES: Spec = spec(R, "rabbit_quorum_max_memory_bytes", "0");
 const ENABLE_CANCEL_ON_FAILOVER: Spec = spec(R, "enable_cancel_on_failover", "False");
 const RABBIT_TRANSIENT_QUEUES_TTL: Spec = spec(R, "rabbit_transient_queues_ttl", "1800");
 const KOMBU_MISSING_CONSUMER_RETRY_TIMEOUT: Spec = aliased(
@@ -127,7 +129,7 @@ const RETIRED: [(&str, &str, &str); 7] = [
 ];
 const RETRY: Spec = spec(N, "retry", "-1");
 
-const SPECS: [&Spec; 27] = [
+const SPECS: [&Spec; 29] = [
     &TRANSPORT_URL,
     &CONTROL_EXCHANGE,
     &RPC_RESPONSE_TIMEOUT,
@@ -148,6 +150,8 @@ const SPECS: [&Spec; 27] = [
     &RABBIT_QUORUM_QUEUE,
     &RABBIT_TRANSIENT_QUORUM_QUEUE,
     &RABBIT_QUORUM_DELIVERY_LIMIT,
+    &RABBIT_QUORUM_MAX_MEMORY_LENGTH,
+    &RABBIT_QUORUM_MAX_MEMORY_BYTES,
     &ENABLE_CANCEL_ON_FAILOVER,
     &RABBIT_TRANSIENT_QUEUES_TTL,
     &KOMBU_MISSING_CONSUMER_RETRY_TIMEOUT,
@@ -159,7 +163,7 @@ const SPECS: [&Spec; 27] = [
 
 /// `[oslo_messaging_rabbit]` options of oslo.messaging that this framework's
 /// transport does not use (current names and deprecated ones).
-const UNSUPPORTED_RABBIT_OPTIONS: [&str; 22] = [
+const UNSUPPORTED_RABBIT_OPTIONS: [&str; 18] = [
     "conn_pool_min_size",
     "conn_pool_ttl",
     "direct_mandatory_flag",
@@ -172,10 +176,6 @@ const UNSUPPORTED_RABBIT_OPTIONS: [&str; 22] = [
     "processname",
     "rabbit_ha_queues",
     "rabbit_login_method",
-    "rabbit_quorum_max_memory_bytes",
-    "rabbit_quorum_max_memory_length",
-    "rabbit_quroum_max_memory_bytes",
-    "rabbit_quroum_max_memory_length",
     "rabbit_retry_backoff",
     "rabbit_stream_fanout",
     "ssl_enforce_fips_mode",
@@ -295,6 +295,12 @@ pub struct RabbitOptions {
     /// `rabbit_quorum_delivery_limit`: deliveries of a message before it is
     /// dropped; 0 sets no limit. Default 0.
     pub rabbit_quorum_delivery_limit: u32,
+    /// `rabbit_quorum_max_memory_length`: messages a quorum queue keeps in
+    /// memory (`x-max-in-memory-length`); 0 sets no limit. Default 0.
+    pub rabbit_quorum_max_memory_length: u32,
+    /// `rabbit_quorum_max_memory_bytes`: bytes a quorum queue keeps in
+    /// memory (`x-max-in-memory-bytes`); 0 sets no limit. Default 0.
+    pub rabbit_quorum_max_memory_bytes: u32,
     /// `enable_cancel_on_failover`: `x-cancel-on-ha-failover` on consumers. Default false.
     pub enable_cancel_on_failover: bool,
     /// `rabbit_transient_queues_ttl`: seconds an unused reply or fanout queue
@@ -325,6 +331,8 @@ impl Default for RabbitOptions {
             rabbit_quorum_queue: false,
             rabbit_transient_quorum_queue: false,
             rabbit_quorum_delivery_limit: 0,
+            rabbit_quorum_max_memory_length: 0,
+            rabbit_quorum_max_memory_bytes: 0,
             enable_cancel_on_failover: false,
             rabbit_transient_queues_ttl: 1800,
             kombu_missing_consumer_retry_timeout: 60,
@@ -430,6 +438,8 @@ impl Options {
                     "rabbit_quorum_queue" => Some(flag(rabbit.rabbit_quorum_queue)),
                     "rabbit_transient_quorum_queue" => Some(flag(rabbit.rabbit_transient_quorum_queue)),
                     "rabbit_quorum_delivery_limit" => Some(rabbit.rabbit_quorum_delivery_limit.to_string()),
+                    "rabbit_quorum_max_memory_length" => Some(rabbit.rabbit_quorum_max_memory_length.to_string()),
+                    "rabbit_quorum_max_memory_bytes" => Some(rabbit.rabbit_quorum_max_memory_bytes.to_string()),
                     "enable_cancel_on_failover" => Some(flag(rabbit.enable_cancel_on_failover)),
                     "rabbit_transient_queues_ttl" => Some(rabbit.rabbit_transient_queues_ttl.to_string()),
                     "kombu_missing_consumer_retry_timeout" => {
@@ -570,6 +580,8 @@ pub(crate) fn read(config: &Config) -> Result<Typed, Error> {
         rabbit_quorum_queue: r.boolean(&RABBIT_QUORUM_QUEUE)?,
         rabbit_transient_quorum_queue: r.boolean(&RABBIT_TRANSIENT_QUORUM_QUEUE)?,
         rabbit_quorum_delivery_limit: r.number(&RABBIT_QUORUM_DELIVERY_LIMIT, 0, 0)?,
+        rabbit_quorum_max_memory_length: r.number(&RABBIT_QUORUM_MAX_MEMORY_LENGTH, 0, 0)?,
+        rabbit_quorum_max_memory_bytes: r.number(&RABBIT_QUORUM_MAX_MEMORY_BYTES, 0, 0)?,
         enable_cancel_on_failover: r.boolean(&ENABLE_CANCEL_ON_FAILOVER)?,
         rabbit_transient_queues_ttl: r.number(&RABBIT_TRANSIENT_QUEUES_TTL, 0, 1800)?,
         kombu_missing_consumer_retry_timeout: r.number(&KOMBU_MISSING_CONSUMER_RETRY_TIMEOUT, 0, 60)?,
@@ -1001,11 +1013,27 @@ mod tests {
     }
 
     #[test]
+    fn quorum_memory_limits_reach_the_transport() {
+        let config = Config::from_text(
+            "nova.conf",
+            "[oslo_messaging_rabbit]\nrabbit_quorum_queue = true\nrabbit_quorum_max_memory_length = 100\n\
+             rabbit_quorum_max_memory_bytes = 4096\n",
+        )
+        .unwrap();
+        assert!(config.ignored_options().is_empty(), "{:?}", config.ignored_options());
+        let url = config.rpc_url();
+        assert!(
+            url.contains("rabbit_quorum_max_memory_length=100") && url.contains("rabbit_quorum_max_memory_bytes=4096"),
+            "{url}"
+        );
+    }
+
+    #[test]
     fn every_unsupported_option_is_unknown_to_the_typed_table() {
         assert!(RETIRED.is_sorted(), "RETIRED is reported in its order");
         for option in UNSUPPORTED_RABBIT_OPTIONS {
             assert!(default_text(RABBIT_SECTION, option).is_none(), "{option}");
         }
-        assert_eq!(SPECS.len(), 27);
+        assert_eq!(SPECS.len(), 29);
     }
 }

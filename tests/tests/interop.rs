@@ -248,6 +248,55 @@ async fn python_client_capped_at_1_1_to_rust_server_at_1_2() {
     server.wait().await;
 }
 
+/// A Python service with `rabbit_quorum_queue` and quorum memory limits
+/// declares its topic and server queues with `x-max-in-memory-length` and
+/// `x-max-in-memory-bytes`, which RabbitMQ 3 compares: ours carry the same.
+/// Until 2026-12-05 the options were ignored, and the Python service's
+/// declarations failed with `PRECONDITION_FAILED` (inequivalent arg).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oslo_declarations_with_quorum_memory_limits_match_ours() {
+    use lapin::options::QueueDeclareOptions;
+    use lapin::types::{AMQPValue, FieldTable};
+
+    let topic = unique_topic("quorum_memory");
+    let url = broker::url_with(&format!(
+        "{}&rabbit_quorum_queue=true&rabbit_quorum_max_memory_length=100&rabbit_quorum_max_memory_bytes=4096",
+        broker::TEST_OPTIONS
+    ));
+    let server = Server::builder(broker::connect_url(&url).await, Target::server(&topic, "s1"))
+        .endpoint(Interop::new("s1"))
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    // What kombu declares for oslo with these options (`_get_queue_arguments`),
+    // with the test's queue TTL.
+    let mut arguments = FieldTable::default();
+    arguments.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    arguments.insert("x-max-in-memory-length".into(), AMQPValue::LongInt(100));
+    arguments.insert("x-max-in-memory-bytes".into(), AMQPValue::LongInt(4096));
+    arguments.insert("x-expires".into(), AMQPValue::LongInt(60_000));
+    let raw = rpc_tests::raw::Raw::connect().await;
+    for queue in [topic.clone(), format!("{topic}.s1")] {
+        let channel = raw.connection.create_channel().await.unwrap();
+        channel
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..QueueDeclareOptions::default()
+                },
+                arguments.clone(),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("oslo's declaration of `{queue}` matches ours: {error}"));
+    }
+    server.stop();
+    server.wait().await;
+    for queue in [topic.clone(), format!("{topic}.s1")] {
+        raw.delete_queue(&queue).await;
+    }
+}
+
 /// With oslo's `amqp_auto_delete = true` (and the durable queues sharing
 /// topics with Python services needs), a Rust server declares its control
 /// exchange and its topic and server queues with the flags oslo.messaging
