@@ -362,6 +362,23 @@ impl Server {
 
     /// Waits until the server has stopped and every request it took has been
     /// answered. Returns at once when the server is not running.
+    ///
+    /// It has no bound of its own: a handler that never returns (one that
+    /// waits on something that never comes, for a caller that sent no
+    /// deadline, as oslo's callers do not) keeps it waiting. Bound it as
+    /// oslo.service's `graceful_shutdown_timeout` does, then leave the
+    /// process; requests not answered by then are those a broker gives to
+    /// another server (at-least-once mode) or whose callers time out:
+    ///
+    /// ```no_run
+    /// # async fn demo(server: rpc_core::Server) {
+    /// server.stop();
+    /// if tokio::time::timeout(std::time::Duration::from_secs(60), server.wait()).await.is_err() {
+    ///     tracing::warn!("requests still running after 60 s; exiting without them");
+    ///     std::process::exit(1);
+    /// }
+    /// # }
+    /// ```
     pub async fn wait(&self) {
         self.shared.control.wait().await;
     }
