@@ -887,7 +887,7 @@ pub async fn notifier_drivers<C: Fn() -> F, F: Future<Output = Transport>>(conne
     // Bad input is refused before sending.
     let empty = notifier.info(&ctx, "", &json!({})).await;
     assert!(matches!(empty, Err(Error::InvalidNotification(_))), "{empty:?}");
-    let long = notifier.info(&ctx, &"e".repeat(256), &json!({})).await;
+    let long = notifier.info(&ctx, &"e".repeat(4097), &json!({})).await;
     assert!(matches!(long, Err(Error::InvalidNotification(_))), "{long:?}");
     shutdown(listener).await;
 }
