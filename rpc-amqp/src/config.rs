@@ -529,8 +529,19 @@ fn parse_url(url: &str) -> Result<AmqpConfig, String> {
     } else {
         // Empty entries are skipped, as oslo skips them.
         entries
-            .into_iter()
-            .map(|entry| parse_host(entry, default_port))
+            .iter()
+            .enumerate()
+            .map(|(index, entry)| {
+                parse_host(entry, default_port).map_err(|reason| {
+                    // `user:pa,ss@host`: the list split inside the password,
+                    // and the reason would show a piece of it.
+                    if !entry.contains('@') && entries[index + 1..].iter().any(|later| later.contains('@')) {
+                        "a host does not parse and credentials follow it: a user name or password holding `,` must be percent-encoded (`%2C`)".to_owned()
+                    } else {
+                        reason
+                    }
+                })
+            })
             .collect::<Result<Vec<_>, _>>()?
     };
     let mut config = AmqpConfig::new(hosts);
@@ -798,6 +809,9 @@ mod tests {
             ("amqp://u:secret@h/?codec=xml", "unknown codec `xml`"),
             ("amqps://u:secret@h/?ssl_cert_file=/c.pem", "go together"),
             ("amqp://u:secret@[::1/", "unclosed `[`"),
+            // A comma in the password splits the host list inside it.
+            ("amqp://u:sec,ret@h/", "holding `,` must be percent-encoded"),
+            ("amqp://u:sec,ret@h:5672,v:p@h2/", "holding `,` must be percent-encoded"),
         ] {
             let error = AmqpConfig::from_url(url).unwrap_err().to_string();
             assert!(error.contains(needle), "{url}: {error}");

@@ -104,7 +104,14 @@ fn open_memory(url: &str) -> Result<Transport, String> {
 /// ```
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+        // No host list (`rabbit:/user:secret@host`): what follows the
+        // scheme up to the last `@` may all be credentials.
+        return match (url.split_once(':'), url.rfind('@')) {
+            (Some((scheme, _)), Some(last_at)) if last_at > scheme.len() => {
+                format!("{scheme}:***{}", &url[last_at..])
+            }
+            _ => url.to_owned(),
+        };
     };
     let Some(last_at) = rest.rfind('@') else {
         return url.to_owned();
@@ -173,6 +180,9 @@ mod tests {
             ("amqp://u:p@h1,v:q,z@h2", "amqp://u:***@h1,v:***@h2"),
             ("memory://", "memory://"),
             ("not a url", "not a url"),
+            // No `//`: everything after the scheme up to the last `@`.
+            ("rabbit:/u:secret@h//", "rabbit:***@h//"),
+            ("rabbit:u:secret@h", "rabbit:***@h"),
         ] {
             assert_eq!(redact_url(url), shown, "{url}");
         }
