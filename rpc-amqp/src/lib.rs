@@ -39,8 +39,8 @@
 //! | `max_retry_interval` (`rabbit_interval_max`) | longest reconnection delay, seconds | 30 |
 //! | `failover_strategy` (`kombu_failover_strategy`) | `round-robin` or `shuffle` (with `rabbit://` always `shuffle`: oslo shuffles its hosts whatever the strategy) | `round-robin`; `shuffle` with `rabbit://` |
 //! | `durable` (`amqp_durable_queues`) | durable control exchange, persistent messages | false |
-//! | `auto_delete` (`amqp_auto_delete`) | auto-delete control exchanges, topic, server and notification queues, as oslo declares them with it | false |
-//! | `quorum` (`rabbit_quorum_queue`) | quorum topic and server queues (and `durable`) | false |
+//! | `auto_delete` (`amqp_auto_delete`) | auto-delete control exchanges, topic, server and notification queues, as oslo declares them with it; not with `quorum` (RabbitMQ refuses auto-delete quorum queues: connecting fails with `Error::Config`) | false |
+//! | `quorum` (`rabbit_quorum_queue`) | quorum topic, server and notification queues (and `durable`) | false |
 //! | `quorum_delivery_limit` (`rabbit_quorum_delivery_limit`) | `x-delivery-limit` of quorum queues; 0: the broker's (RabbitMQ 4: 20) | 0 |
 //! | `quorum_max_memory_length`, `quorum_max_memory_bytes` (`rabbit_quorum_max_memory_length`, `rabbit_quorum_max_memory_bytes`) | `x-max-in-memory-length` and `x-max-in-memory-bytes` of quorum queues, as oslo declares them; 0: none | 0 |
 //! | `transient_quorum` (`rabbit_transient_quorum_queue`) | reply and fanout queues as quorum queues that expire unused, instead of exclusive ones | false |
@@ -188,7 +188,8 @@ pub use driver::AmqpDriver;
 pub const SCHEMES: [&str; 4] = ["amqp", "amqps", "rabbit", "kombu"];
 
 /// Makes [`rpc_core::transport_from_url`] open `amqp://`, `amqps://` and
-/// oslo's `rabbit://` URLs with this transport. Call it once at start-up.
+/// oslo's `rabbit://` (and its older `kombu://`) URLs with this transport.
+/// Call it once at start-up.
 pub fn register() {
     for scheme in SCHEMES {
         rpc_core::transport::register(scheme, |url| Box::pin(async move { connect(&url).await }));

@@ -75,7 +75,7 @@ enum Command {
     Describe(commands::describe::DescribeArgs),
     /// Compares two endpoint descriptions: exits 1 when NEW breaks callers of OLD.
     ///
-    /// Example: rpc compat api/inventory-1.1.json api/inventory-1.2.json
+    /// Example: rpc compat tests/api/inventory-1.1.json tests/api/inventory-1.2.json
     Compat(commands::describe::CompatArgs),
     /// Measures a method's latency and throughput against a live server.
     ///

@@ -126,7 +126,7 @@ pub enum Error {
     #[error("server {0}")]
     ServerState(&'static str),
     /// A notification cannot be sent as asked: an empty event type, a name
-    /// over 255 bytes, an unknown priority.
+    /// over 4096 bytes, an unknown priority.
     #[error("invalid notification: {0}")]
     InvalidNotification(String),
 }
