@@ -970,6 +970,13 @@ pub async fn concurrent_calls<C: Fn() -> F, F: Future<Output = Transport>>(conne
         assert_eq!(result.unwrap(), 2 * i);
     }
     assert_eq!(fixture.client.transport().pending_calls(), 0);
-    assert!(fixture.calculator.observed.peak.load(Ordering::SeqCst) <= rpc_core::DEFAULT_CONCURRENCY);
+    // Calls that take time fill the executor, and no more: `add` returns
+    // before another starts on its thread, and could not tell.
+    let slow = join_all((0..200).map(|_| calc.sleep(&ctx, 100))).await;
+    assert!(slow.iter().all(|result| matches!(result, Ok(100))), "{slow:?}");
+    assert_eq!(
+        fixture.calculator.observed.peak.load(Ordering::SeqCst),
+        rpc_core::DEFAULT_CONCURRENCY
+    );
     fixture.shutdown().await;
 }

@@ -310,7 +310,11 @@ async fn a_stopping_at_least_once_server_settles_its_running_requests() {
         worker.cast().record(&Context::new(), value).await.unwrap();
     }
     // All 50 are running (a second each) when the server stops.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    eventually("the 50 casts running", Duration::from_secs(10), || {
+        let in_flight = server.stats().in_flight;
+        if in_flight == 50 { Ok(()) } else { Err(in_flight) }
+    })
+    .await;
     server.stop();
     server.wait().await;
     assert_eq!(read_journal(&first).len(), 50, "wait returned before the work was done");

@@ -49,11 +49,32 @@ async fn lasting_replies(
     (server, calculator, transport, calc)
 }
 
+/// Waits until `count` requests run on `calculator`'s server.
+async fn until_running(calculator: &Calculator, count: usize) {
+    eventually("the calls running on their server", Duration::from_secs(10), || {
+        let now = calculator.observed.running.load(std::sync::atomic::Ordering::SeqCst);
+        if now == count { Ok(()) } else { Err(now) }
+    })
+    .await;
+}
+
+/// Waits until `transport` sees the broker away.
+async fn until_disconnected(transport: &rpc_core::Transport) {
+    eventually("the transport seeing the broker away", Duration::from_secs(10), || {
+        if transport.driver().is_connected() {
+            Err(())
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn call_on_a_cut_connection_fails_fast_and_the_next_call_succeeds() {
     let proxy = Proxy::start(upstream_of(&broker::url())).await;
     let topic = unique_topic("cut_client");
-    let (server, _) = start_server(broker::connect().await, &topic, "s1").await;
+    let (server, calculator) = start_server(broker::connect().await, &topic, "s1").await;
     let transport = proxied(&[proxy.port()]).await;
     let calc =
         CalculatorClient::new(Client::new(transport.clone(), Target::topic(&topic)).timeout(Duration::from_secs(30)));
@@ -64,7 +85,7 @@ async fn call_on_a_cut_connection_fails_fast_and_the_next_call_succeeds() {
         let calc = calc.clone();
         async move { calc.sleep(&Context::new(), 5_000).await }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_running(&calculator, 1).await;
     let cut_at = Instant::now();
     proxy.cut().await;
     let result = waiting.await.unwrap();
@@ -182,14 +203,7 @@ async fn the_first_call_during_an_outage_waits_for_the_broker() {
     let (server, _) = start_server(broker::connect().await, &topic, "s1").await;
     let transport = proxied(&[proxy.port()]).await;
     proxy.cut().await;
-    eventually("the transport seeing the broker away", Duration::from_secs(10), || {
-        if transport.driver().is_connected() {
-            Err(())
-        } else {
-            Ok(())
-        }
-    })
-    .await;
+    until_disconnected(&transport).await;
     let client = Client::new(transport.clone(), Target::topic(&topic)).timeout(Duration::from_secs(30));
     let never = CalculatorClient::new(client.prepare().retry(Retry::Never));
     let started = Instant::now();
@@ -257,13 +271,18 @@ async fn a_server_reconnects_and_serves_again() {
     assert_eq!(calc.add(&ctx, 1, 1).await.unwrap(), 2);
 
     proxy.cut().await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    wait_for_health(|| server.health(), |health| !health.is_ready()).await;
     // Requests sent while the server is away wait in its queue.
     let during = tokio::spawn({
         let calc = calc.clone();
         async move { calc.add(&Context::new(), 20, 1).await }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let raw = Raw::connect().await;
+    let waiting = Instant::now() + Duration::from_secs(10);
+    while raw.message_count(&topic).await == 0 {
+        assert!(Instant::now() < waiting, "the request never reached the queue");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     proxy.restore();
     let restored_at = Instant::now();
     assert_eq!(during.await.unwrap().unwrap(), 21);
@@ -285,14 +304,14 @@ async fn a_server_started_while_reconnecting_comes_up_with_the_broker() {
     let topic = unique_topic("start_reconnecting");
     let transport = proxied(&[proxy.port()]).await;
     let calculator = rpc_tests::api::Calculator::new("s1");
-    let server = rpc_core::Server::builder(transport, Target::server(&topic, "s1"))
+    let server = rpc_core::Server::builder(transport.clone(), Target::server(&topic, "s1"))
         .endpoint(calculator.clone())
         .build()
         .unwrap();
 
     // The broker stays away: start fails with a connection error, promptly.
     proxy.cut().await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    until_disconnected(&transport).await;
     let started = Instant::now();
     let error = server.start().await.unwrap_err();
     assert!(error.is_connection_error(), "{error}");
@@ -317,7 +336,7 @@ async fn a_channel_error_does_not_cost_the_connection() {
     // the same connection must not notice.
     let proxy = Proxy::start(upstream_of(&broker::url())).await;
     let topic = unique_topic("channel_error");
-    let (server, _) = start_server(broker::connect().await, &topic, "s1").await;
+    let (server, calculator) = start_server(broker::connect().await, &topic, "s1").await;
     let client = Client::new(proxied(&[proxy.port()]).await, Target::topic(&topic)).timeout(Duration::from_secs(10));
     let calc = CalculatorClient::new(client.clone());
     assert_eq!(calc.add(&Context::new(), 1, 2).await.unwrap(), 3);
@@ -326,7 +345,7 @@ async fn a_channel_error_does_not_cost_the_connection() {
         let calc = calc.clone();
         async move { calc.sleep(&Context::new(), 1_000).await }
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    until_running(&calculator, 1).await;
     for _ in 0..3 {
         let nowhere = client.prepare().exchange(unique_topic("no_such_exchange"));
         let result = nowhere
@@ -526,21 +545,24 @@ async fn a_server_stalled_under_steady_load_serves_again_within_seconds() {
 async fn client_fault_mid_stream(fault: Fault) {
     let proxy = Proxy::start(upstream_of(&broker::url())).await;
     let topic = unique_topic("steady_client");
-    let (server, _) = start_server(broker::connect().await, &topic, "s1").await;
+    let (server, calculator) = start_server(broker::connect().await, &topic, "s1").await;
     let transport = proxied(&[proxy.port()]).await;
     let timeout = Duration::from_secs(30);
     let calc = CalculatorClient::new(Client::new(transport.clone(), Target::topic(&topic)).timeout(timeout));
-    let until = Instant::now() + Duration::from_secs(if matches!(fault, Fault::Stall) { 14 } else { 6 });
-    let load = tokio::spawn(steady_load(calc.clone(), 16, until));
     // Calls the server answers only after the fault struck: they cannot
-    // complete before it, whatever the machine's scheduling.
+    // complete before it, whatever the machine's scheduling. All four run
+    // on the server before the load starts.
     let slow: Vec<_> = (0..4)
         .map(|_| {
             let calc = calc.clone();
             tokio::spawn(async move { (calc.sleep(&Context::new(), 3_000).await, Instant::now()) })
         })
         .collect();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    until_running(&calculator, 4).await;
+    let until = Instant::now() + Duration::from_secs(if matches!(fault, Fault::Stall) { 14 } else { 6 });
+    let load = tokio::spawn(steady_load(calc.clone(), 16, until));
+    // The load runs a while before the fault (a window, not a condition).
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let fault_at = Instant::now();
     let effective = fault.inflict(&proxy).await;
     let restored = Instant::now();
@@ -567,7 +589,7 @@ async fn client_fault_mid_stream(fault: Fault) {
         match &outcome.result {
             // A reply already on its way when the fault took effect.
             Ok(_) => assert!(
-                outcome.ended < effective + Duration::from_millis(200),
+                outcome.ended < effective + Duration::from_millis(500),
                 "succeeded {:?} into the fault",
                 outcome.ended - effective
             ),

@@ -38,7 +38,8 @@ async fn a_server_killed_mid_call_reads_as_gone_silent() {
             ..
         }) => {
             assert_eq!(server, "doomed");
-            assert!(*silent_for >= Duration::from_secs(2), "{silent_for:?}");
+            // Since its last notice, within the call's 4 s.
+            assert!(*silent_for <= Duration::from_secs(4), "{silent_for:?}");
         }
         other => panic!("expected the server to have gone silent: {other:?}"),
     }
@@ -64,8 +65,10 @@ async fn a_dropped_call_is_cancelled_on_the_server_it_heard_from() {
     wait_for_notice(logs, "heard").await;
     call.abort();
     let dropped = Instant::now();
+    // Without the cancel, it would run its 30 s (interrupted at the
+    // caller's 4 s deadline at the earliest).
     while server.stats().cancelled == 0 {
-        assert!(dropped.elapsed() < Duration::from_secs(2), "{:?}", server.stats());
+        assert!(dropped.elapsed() < Duration::from_secs(10), "{:?}", server.stats());
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     eprintln!("cancelled {:?} after the drop", dropped.elapsed());

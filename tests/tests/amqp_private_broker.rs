@@ -301,7 +301,11 @@ async fn a_memory_alarm_blocks_publishers_but_not_acknowledgements() {
         let calc = calc.clone();
         async move { calc.sleep(&Context::new(), 1_500).await }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    rpc_tests::eventually("the request running", Duration::from_secs(10), || {
+        let in_flight = server.stats().in_flight;
+        if in_flight == 1 { Ok(()) } else { Err(in_flight) }
+    })
+    .await;
     node.rabbitmqctl(&["set_vm_memory_high_watermark", "absolute", "1"]);
 
     // A cast now fails within its publish time, with a typed error.

@@ -93,7 +93,8 @@ async fn duplicates_run_once(delivery: DeliveryMode) {
     }
     // A call's duplicate is dropped too: exactly one reply comes back.
     assert_eq!(calc.add(&Context::new(), 1, 1).await.unwrap(), 2);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Four requests and their four copies.
+    processed(&server, 8).await;
     let mut records = calculator.observed.records();
     records.sort();
     assert_eq!(records, ["s1:a", "s1:b", "s1:c"]);
