@@ -104,7 +104,7 @@ impl<'a> Next<'a> {
             ),
             None => {
                 let (handler, interruptible) = self.dispatcher.dispatch(request);
-                self.interruptible.0.store(interruptible, Ordering::Relaxed);
+                self.interruptible.set(interruptible);
                 handler
             }
         }
@@ -144,12 +144,12 @@ impl Stack {
     ) -> (HandlerFuture<'a>, Interruptible) {
         if self.layers.is_empty() {
             let (handler, interruptible) = dispatcher.dispatch(request);
-            return (handler, Interruptible::new(interruptible));
+            return (handler, Interruptible::Known(interruptible));
         }
         // Until an endpoint is picked (a layer may pick it late, or a
         // method other than the one requested), that of the endpoint
         // listing the method; then that of the endpoint running it.
-        let interruptible = Interruptible::new(dispatcher.interruptible(request));
+        let interruptible = Interruptible::Later(Arc::new(AtomicBool::new(dispatcher.interruptible(request))));
         let next = Next {
             rest: &self.layers,
             dispatcher,
@@ -160,17 +160,26 @@ impl Stack {
 }
 
 /// Whether a request's handler may be interrupted, as the endpoint
-/// running it says once it is picked.
+/// running it says: known at once without layers (no allocation on that
+/// path), set once a layer hands the request on otherwise.
 #[derive(Clone, Debug)]
-pub(crate) struct Interruptible(Arc<AtomicBool>);
+pub(crate) enum Interruptible {
+    Known(bool),
+    Later(Arc<AtomicBool>),
+}
 
 impl Interruptible {
-    pub(crate) fn new(interruptible: bool) -> Interruptible {
-        Interruptible(Arc::new(AtomicBool::new(interruptible)))
+    pub(crate) fn get(&self) -> bool {
+        match self {
+            Interruptible::Known(interruptible) => *interruptible,
+            Interruptible::Later(shared) => shared.load(Ordering::Relaxed),
+        }
     }
 
-    pub(crate) fn get(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+    fn set(&self, interruptible: bool) {
+        if let Interruptible::Later(shared) = self {
+            shared.store(interruptible, Ordering::Relaxed);
+        }
     }
 }
 

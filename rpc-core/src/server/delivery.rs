@@ -293,7 +293,7 @@ async fn run_method(
     // healthy server).
     let (handler, interruptible) = if shared.ping && super::ping::is_ping(request) {
         let (handler, interruptible) = shared.dispatcher.dispatch(request);
-        (handler, Interruptible::new(interruptible))
+        (handler, Interruptible::Known(interruptible))
     } else {
         shared.layers.dispatch(&shared.dispatcher, request)
     };
