@@ -22,7 +22,7 @@
 //! Transports opened with the same `memory://name` URL in one process share a
 //! broker; [`Broker::new`] makes a private one.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
@@ -141,17 +141,22 @@ impl Broker {
             return Ok(());
         }
         let key = match address.server {
-            None => address.topic.to_owned(),
-            Some(server) => format!("{}.{server}", address.topic),
+            None => std::borrow::Cow::Borrowed(address.topic),
+            Some(server) => std::borrow::Cow::Owned(format!("{}.{server}", address.topic)),
         };
-        let bound = queues.bound(address.exchange, &key);
-        if bound.is_empty() {
-            return Err(unroutable(address));
+        match queues.bound(address.exchange, &key) {
+            [] => Err(unroutable(address)),
+            [(_, queue)] => {
+                queue.push(message);
+                Ok(())
+            }
+            bound => {
+                for (_, queue) in bound {
+                    queue.push(message.clone());
+                }
+                Ok(())
+            }
         }
-        for queue in bound {
-            queue.push(message.clone());
-        }
-        Ok(())
     }
 }
 
@@ -179,35 +184,39 @@ struct State {
 struct Queues {
     /// Topic (`topic`), server (`topic.server`) and notification queues.
     named: HashMap<String, Arc<Queue>>,
-    /// exchange -> routing key -> the names of the queues bound with it.
-    bindings: HashMap<String, HashMap<String, HashSet<String>>>,
+    /// exchange -> routing key -> the queues bound with it.
+    bindings: HashMap<String, HashMap<String, Vec<Bound>>>,
     /// topic -> one fanout queue per listening server, by listener id.
     fanout: HashMap<String, HashMap<u64, Arc<Queue>>>,
     /// reply queue name -> the client's sink (replies are handed over directly).
     replies: HashMap<String, Arc<dyn ReplySink>>,
 }
 
+/// A queue bound with a key: its name, and the queue.
+type Bound = (String, Arc<Queue>);
+
 impl Queues {
     /// Declares the queue `name` and binds it in `exchange` with `key`.
     fn bind(&mut self, exchange: &str, key: &str, name: &str) -> Arc<Queue> {
-        self.bindings
+        let queue = Arc::clone(self.named.entry(name.to_owned()).or_default());
+        let bound = self
+            .bindings
             .entry(exchange.to_owned())
             .or_default()
             .entry(key.to_owned())
-            .or_default()
-            .insert(name.to_owned());
-        Arc::clone(self.named.entry(name.to_owned()).or_default())
+            .or_default();
+        if !bound.iter().any(|(known, _)| known == name) {
+            bound.push((name.to_owned(), Arc::clone(&queue)));
+        }
+        queue
     }
 
     /// The queues `exchange` routes `key` to.
-    fn bound(&self, exchange: &str, key: &str) -> Vec<&Arc<Queue>> {
+    fn bound(&self, exchange: &str, key: &str) -> &[Bound] {
         self.bindings
             .get(exchange)
             .and_then(|keys| keys.get(key))
-            .into_iter()
-            .flatten()
-            .filter_map(|name| self.named.get(name))
-            .collect()
+            .map_or(&[], Vec::as_slice)
     }
 }
 
@@ -241,12 +250,15 @@ impl Queue {
         // As RabbitMQ reaps expired messages at a queue's head: a queue
         // nobody consumes (a stopped server's) does not grow with calls
         // that gave up on it.
-        let now = Instant::now();
-        while messages
-            .front()
-            .is_some_and(|head| head.expires_at.is_some_and(|at| at <= now))
-        {
-            messages.pop_front();
+        // (An empty queue, a consumer waiting: no clock read.)
+        if messages.front().is_some_and(|head| head.expires_at.is_some()) {
+            let now = Instant::now();
+            while messages
+                .front()
+                .is_some_and(|head| head.expires_at.is_some_and(|at| at <= now))
+            {
+                messages.pop_front();
+            }
         }
         messages.push_back(message);
         drop(messages);
@@ -356,7 +368,7 @@ impl Driver for MemoryDriver {
             expires_at: message.deadline,
             headers: message.headers,
         };
-        for queue in queues.bound(&route.exchange, &key) {
+        for (_, queue) in queues.bound(&route.exchange, &key) {
             queue.push(message.clone());
         }
         Ok(())
