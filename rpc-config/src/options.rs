@@ -300,7 +300,7 @@ pub struct RabbitOptions {
     pub rabbit_quorum_max_memory_length: u32,
     /// `rabbit_quorum_max_memory_bytes`: bytes a quorum queue keeps in
     /// memory (`x-max-in-memory-bytes`); 0 sets no limit. Default 0.
-    pub rabbit_quorum_max_memory_bytes: u32,
+    pub rabbit_quorum_max_memory_bytes: u64,
     /// `enable_cancel_on_failover`: `x-cancel-on-ha-failover` on consumers. Default false.
     pub enable_cancel_on_failover: bool,
     /// `rabbit_transient_queues_ttl`: seconds an unused reply or fanout queue
@@ -581,7 +581,10 @@ pub(crate) fn read(config: &Config) -> Result<Typed, Error> {
         rabbit_transient_quorum_queue: r.boolean(&RABBIT_TRANSIENT_QUORUM_QUEUE)?,
         rabbit_quorum_delivery_limit: r.number(&RABBIT_QUORUM_DELIVERY_LIMIT, 0, 0)?,
         rabbit_quorum_max_memory_length: r.number(&RABBIT_QUORUM_MAX_MEMORY_LENGTH, 0, 0)?,
-        rabbit_quorum_max_memory_bytes: r.number(&RABBIT_QUORUM_MAX_MEMORY_BYTES, 0, 0)?,
+        // Bytes may pass 4 GiB (oslo's `IntOpt` has no maximum).
+        rabbit_quorum_max_memory_bytes: r
+            .integer(&RABBIT_QUORUM_MAX_MEMORY_BYTES, 0, i64::MAX)?
+            .map_or(0, |bytes| u64::try_from(bytes).unwrap_or(0)),
         enable_cancel_on_failover: r.boolean(&ENABLE_CANCEL_ON_FAILOVER)?,
         rabbit_transient_queues_ttl: r.number(&RABBIT_TRANSIENT_QUEUES_TTL, 0, 1800)?,
         kombu_missing_consumer_retry_timeout: r.number(&KOMBU_MISSING_CONSUMER_RETRY_TIMEOUT, 0, 60)?,
@@ -1017,13 +1020,14 @@ mod tests {
         let config = Config::from_text(
             "nova.conf",
             "[oslo_messaging_rabbit]\nrabbit_quorum_queue = true\nrabbit_quorum_max_memory_length = 100\n\
-             rabbit_quorum_max_memory_bytes = 4096\n",
+             rabbit_quorum_max_memory_bytes = 8589934592\n",
         )
         .unwrap();
         assert!(config.ignored_options().is_empty(), "{:?}", config.ignored_options());
         let url = config.rpc_url();
         assert!(
-            url.contains("rabbit_quorum_max_memory_length=100") && url.contains("rabbit_quorum_max_memory_bytes=4096"),
+            url.contains("rabbit_quorum_max_memory_length=100")
+                && url.contains("rabbit_quorum_max_memory_bytes=8589934592"),
             "{url}"
         );
     }
