@@ -569,3 +569,96 @@ async fn the_trace_travels_in_the_context_as_oslo_18_3_carries_it() {
     server.stop();
     server.wait().await;
 }
+
+/// Runs `commit` for 5 s, interruptible, listing no methods (as a proxy's
+/// endpoint may); `started` is set as it starts.
+struct Everything {
+    started: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl rpc_core::Endpoint for Everything {
+    fn namespace(&self) -> Option<&str> {
+        None
+    }
+
+    fn version(&self) -> rpc_core::Version {
+        rpc_core::Version::new(1, 0)
+    }
+
+    fn methods(&self) -> &[&str] {
+        &[]
+    }
+
+    fn dispatch<'a>(&'a self, request: &'a rpc_core::Request) -> Option<rpc_core::HandlerFuture<'a>> {
+        Some(Box::pin(async move {
+            self.started.store(true, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            request.encode_result(&true)
+        }))
+    }
+}
+
+/// Lists `commit`, uninterruptible; never runs it (an endpoint before it does).
+struct Listed;
+
+impl rpc_core::Endpoint for Listed {
+    fn namespace(&self) -> Option<&str> {
+        None
+    }
+
+    fn version(&self) -> rpc_core::Version {
+        rpc_core::Version::new(1, 0)
+    }
+
+    fn methods(&self) -> &[&str] {
+        &["commit"]
+    }
+
+    fn interruptible(&self, _method: &str) -> bool {
+        false
+    }
+
+    fn dispatch<'a>(&'a self, _request: &'a rpc_core::Request) -> Option<rpc_core::HandlerFuture<'a>> {
+        None
+    }
+}
+
+#[tokio::test]
+async fn a_layer_does_not_make_an_interruptible_handler_deaf_to_cancels() {
+    let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let transport = Broker::new().transport();
+    let server = Server::builder(transport.clone(), Target::server("cancels", "s1"))
+        .endpoint(Everything {
+            started: Arc::clone(&started),
+        })
+        .endpoint(Listed)
+        .layer(rpc_core::middleware::RequestLog)
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    // Pinned, so the caller knows whom to tell it gave up.
+    let client = Client::new(transport, Target::topic("cancels"))
+        .timeout(Duration::from_secs(30))
+        .prepare()
+        .server("s1");
+    let call = tokio::spawn(async move {
+        client
+            .call::<bool>(&Context::new(), "commit", serde_json::json!({}))
+            .await
+    });
+    rpc_tests::eventually("the commit to start", Duration::from_secs(5), || {
+        started.load(Ordering::SeqCst).then_some(()).ok_or("not yet")
+    })
+    .await;
+    call.abort();
+    // The endpoint that runs it may be interrupted: the cancel stops it,
+    // long before its 5 s (the first guess, from the endpoint listing the
+    // method, said no).
+    rpc_tests::eventually("the cancel to stop the handler", Duration::from_secs(3), || {
+        let stats = server.stats();
+        if stats.cancelled == 1 { Ok(()) } else { Err(stats) }
+    })
+    .await;
+    server.stop();
+    server.wait().await;
+}

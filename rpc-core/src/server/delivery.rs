@@ -298,7 +298,10 @@ async fn run_method(
         shared.layers.dispatch(&shared.dispatcher, request)
     };
     // Read when it matters: a layer may pick the endpoint late.
+    let settled = matches!(interruptible, Interruptible::Known(_));
     let interruptible = || interruptible.get() && shared.interrupt_at_deadline;
+    // A cancel seen while the handler may not be dropped: not waited for again.
+    let mut cancel_refused = false;
     let mut run = AssertUnwindSafe(handler).catch_unwind();
     let first_beat = beats.as_ref().map(|(_, interval)| crate::deadline::after(*interval));
     let wake_at = match (first_beat, deadline) {
@@ -330,12 +333,13 @@ async fn run_method(
                     None => timed = false,
                 }
             }
-            () = cancel::server_waiter(cancellation), if interruptible() => {
-                // Asked again: the endpoint picked since may not allow it.
+            // Waited for unless known not to matter: with layers, the
+            // endpoint is picked while this `select!` polls the handler.
+            () = cancel::server_waiter(cancellation), if !cancel_refused && (interruptible() || !settled) => {
                 if interruptible() {
                     break Ran::Cancelled;
                 }
-                break Ran::Done((&mut run).await);
+                cancel_refused = true;
             }
         }
     };
