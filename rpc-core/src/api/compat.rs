@@ -382,7 +382,10 @@ fn compare_shape(name: &str, old: &TypeShape, new: &TypeShape, changes: &mut Cha
                 }
             }
         }
-        (TypeShape::Unit, TypeShape::Unit) | (TypeShape::Tuple { .. }, TypeShape::Tuple { .. }) => {}
+        (TypeShape::Unit, TypeShape::Unit)
+        | (TypeShape::Tuple { .. }, TypeShape::Tuple { .. })
+        | (TypeShape::Ambiguous, _)
+        | (_, TypeShape::Ambiguous) => {}
         (old, new) => changes.add_type(
             Severity::Breaking,
             name.to_owned(),
@@ -472,6 +475,7 @@ fn kind(shape: &TypeShape) -> &'static str {
         TypeShape::Tuple { .. } => "a tuple",
         TypeShape::Unit => "a unit",
         TypeShape::Enum { .. } => "an enum",
+        TypeShape::Ambiguous => "a name of several types",
     }
 }
 

@@ -43,6 +43,10 @@ pub enum TypeShape {
         /// The variants, in declaration order.
         variants: Vec<VariantShape>,
     },
+    /// Traced with different shapes under one name (a generic type's
+    /// instances, `Page<Item>` and `Page<Order>`, or two types of one name
+    /// in different modules): compared by name alone.
+    Ambiguous,
 }
 
 /// One field of a struct (or of a struct variant).
@@ -119,7 +123,15 @@ pub(crate) fn trace<T: DeserializeOwned>(types: &mut BTreeMap<String, TypeShape>
         }
     }
     for (name, shape) in shapes {
-        types.entry(name).or_insert(shape);
+        match types.get(&name) {
+            None => {
+                types.insert(name, shape);
+            }
+            Some(known) if *known == shape || *known == TypeShape::Ambiguous => {}
+            Some(_) => {
+                types.insert(name, TypeShape::Ambiguous);
+            }
+        }
     }
     true
 }
@@ -138,7 +150,7 @@ fn mark_optional(name: &str, shape: &mut TypeShape, optional: &HashSet<String>) 
                 mark_optional(&format!("{name}::{}", variant.name), &mut variant.shape, optional);
             }
         }
-        TypeShape::Tuple { .. } | TypeShape::Unit => {}
+        TypeShape::Tuple { .. } | TypeShape::Unit | TypeShape::Ambiguous => {}
     }
 }
 
@@ -1072,6 +1084,24 @@ mod tests {
         assert!(types.is_empty());
         // Plain types hold no named type.
         assert!(traced::<Vec<Option<String>>>().is_empty());
+    }
+
+    #[allow(dead_code)]
+    #[derive(Deserialize)]
+    struct Page<T> {
+        items: Vec<T>,
+    }
+
+    #[test]
+    fn a_name_traced_with_two_shapes_is_ambiguous() {
+        let mut types = BTreeMap::new();
+        assert!(trace::<Page<u32>>(&mut types));
+        assert!(trace::<Page<u32>>(&mut types));
+        assert!(matches!(types["Page"], TypeShape::Struct { .. }), "{types:?}");
+        assert!(trace::<Page<String>>(&mut types));
+        assert_eq!(types["Page"], TypeShape::Ambiguous);
+        assert!(trace::<Page<u32>>(&mut types));
+        assert_eq!(types["Page"], TypeShape::Ambiguous);
     }
 
     #[test]
