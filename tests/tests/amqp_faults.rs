@@ -115,14 +115,10 @@ async fn call_on_a_cut_connection_fails_fast_and_the_next_call_succeeds() {
     server.wait().await;
 }
 
-/// With a reply queue that outlives its connection, a call whose request
-/// was lost with the connection (written, never read by the broker) fails
-/// at once: such calls' requests wait for the broker's confirm, the only
-/// sign of their loss once a lost connection fails no waiting call.
 /// A balancer failing over closes the clients' side of their connections
 /// and keeps the broker's open: the broker holds the old connections, and
 /// their exclusive reply and fanout queues, until its heartbeat timeout
-/// (a minute here). Both sides connect again at once, and declaring those
+/// (30 s or more here). Both sides connect again at once, and declaring those
 /// queues again was refused (`RESOURCE_LOCKED`) until then, while calls
 /// named the locked reply queue and their replies were lost: the queues
 /// take new names, and calls and fanout casts get through within seconds.
@@ -160,6 +156,10 @@ async fn queues_the_broker_still_holds_for_a_dropped_connection_take_new_names()
     server.wait().await;
 }
 
+/// With a reply queue that outlives its connection, a call whose request
+/// was lost with the connection (written, never read by the broker) fails
+/// at once: such calls' requests wait for the broker's confirm, the only
+/// sign of their loss once a lost connection fails no waiting call.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_lost_with_a_lasting_reply_queue_fails_at_once() {
     let proxy = Proxy::start(upstream_of(&broker::url())).await;
