@@ -62,9 +62,14 @@ fn name<'a>(what: &str, value: &'a str) -> Result<&'a str, CodecError> {
 
 /// `value`, when it is at most [`MAX_NAME_LEN`] bytes long.
 pub(crate) fn bounded<'a>(what: &str, value: &'a str) -> Result<&'a str, CodecError> {
-    if value.len() > MAX_NAME_LEN {
+    within(what, value, MAX_NAME_LEN)
+}
+
+/// `value`, when it is at most `limit` bytes long.
+pub(crate) fn within<'a>(what: &str, value: &'a str, limit: usize) -> Result<&'a str, CodecError> {
+    if value.len() > limit {
         return Err(CodecError::new(format_args!(
-            "`{what}` is {} bytes long, over the limit of {MAX_NAME_LEN}",
+            "`{what}` is {} bytes long, over the limit of {limit}",
             value.len()
         )));
     }

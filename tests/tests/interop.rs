@@ -276,20 +276,11 @@ async fn oslo_declarations_with_quorum_memory_limits_match_ours() {
     arguments.insert("x-max-in-memory-bytes".into(), AMQPValue::LongInt(4096));
     arguments.insert("x-expires".into(), AMQPValue::LongInt(60_000));
     let raw = rpc_tests::raw::Raw::connect().await;
-    for queue in [topic.clone(), format!("{topic}.s1")] {
-        let channel = raw.connection.create_channel().await.unwrap();
-        channel
-            .queue_declare(
-                queue.as_str().into(),
-                QueueDeclareOptions {
-                    durable: true,
-                    ..QueueDeclareOptions::default()
-                },
-                arguments.clone(),
-            )
-            .await
-            .unwrap_or_else(|error| panic!("oslo's declaration of `{queue}` matches ours: {error}"));
-    }
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..QueueDeclareOptions::default()
+    };
+    declare_topic_queues_as_oslo(&raw, &topic, durable, &arguments).await;
     server.stop();
     server.wait().await;
     for queue in [topic.clone(), format!("{topic}.s1")] {
@@ -336,22 +327,31 @@ async fn oslo_declarations_with_auto_delete_match_ours() {
         )
         .await
         .expect("oslo's exchange declaration matches ours");
-    for queue in [topic.clone(), format!("{topic}.s1")] {
-        let channel = raw.connection.create_channel().await.unwrap();
-        channel
-            .queue_declare(
-                queue.as_str().into(),
-                QueueDeclareOptions {
-                    durable,
-                    auto_delete,
-                    ..QueueDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .unwrap_or_else(|error| panic!("oslo's declaration of `{queue}` matches ours: {error}"));
-    }
+    let options = QueueDeclareOptions {
+        durable,
+        auto_delete,
+        ..QueueDeclareOptions::default()
+    };
+    declare_topic_queues_as_oslo(&raw, &topic, options, &FieldTable::default()).await;
     // Once the server leaves, the broker deletes them, as oslo's.
     server.stop();
     server.wait().await;
+}
+
+/// Declares the topic and server queues of `topic` (server `s1`) as a
+/// Python service would, each on a channel of its own; panics when the
+/// broker refuses one (a flag or argument inequivalent to ours).
+async fn declare_topic_queues_as_oslo(
+    raw: &rpc_tests::raw::Raw,
+    topic: &str,
+    options: lapin::options::QueueDeclareOptions,
+    arguments: &lapin::types::FieldTable,
+) {
+    for queue in [topic.to_owned(), format!("{topic}.s1")] {
+        let channel = raw.connection.create_channel().await.unwrap();
+        channel
+            .queue_declare(queue.as_str().into(), options, arguments.clone())
+            .await
+            .unwrap_or_else(|error| panic!("oslo's declaration of `{queue}` matches ours: {error}"));
+    }
 }

@@ -462,13 +462,20 @@ async fn an_endpoints_own_ping_goes_through_the_layers() {
     server.wait().await;
 }
 
-/// A hand-written endpoint that lists no methods (as a proxy's may) and
-/// runs `commit` to the end whatever its caller does.
-struct Committer {
-    committed: Arc<std::sync::atomic::AtomicBool>,
+/// A hand-written endpoint of `commit`, as a proxy's may be: it lists
+/// `listed` (a proxy's may list none), may or may not be interrupted in
+/// `commit`, and runs it for `runs` (`None`: never, an endpoint before it
+/// does), setting `started` and `finished`.
+#[derive(Default)]
+struct Commits {
+    listed: &'static [&'static str],
+    interruptible: bool,
+    runs: Option<Duration>,
+    started: Arc<std::sync::atomic::AtomicBool>,
+    finished: Arc<std::sync::atomic::AtomicBool>,
 }
 
-impl rpc_core::Endpoint for Committer {
+impl rpc_core::Endpoint for Commits {
     fn namespace(&self) -> Option<&str> {
         None
     }
@@ -478,32 +485,35 @@ impl rpc_core::Endpoint for Committer {
     }
 
     fn methods(&self) -> &[&str] {
-        &[]
+        self.listed
     }
 
     fn interruptible(&self, method: &str) -> bool {
-        method != "commit"
+        method != "commit" || self.interruptible
     }
 
     fn dispatch<'a>(&'a self, request: &'a rpc_core::Request) -> Option<rpc_core::HandlerFuture<'a>> {
-        (request.method() == "commit").then(|| -> rpc_core::HandlerFuture<'a> {
-            Box::pin(async move {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                self.committed.store(true, Ordering::SeqCst);
-                request.encode_result(&true)
-            })
-        })
+        let runs = self.runs.filter(|_| request.method() == "commit")?;
+        Some(Box::pin(async move {
+            self.started.store(true, Ordering::SeqCst);
+            tokio::time::sleep(runs).await;
+            self.finished.store(true, Ordering::SeqCst);
+            request.encode_result(&true)
+        }))
     }
 }
 
 #[tokio::test]
 async fn a_layer_does_not_make_an_uninterruptible_handler_interruptible() {
-    let committed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Listing nothing, uninterruptible in `commit`, which takes 300 ms.
+    let commits = Commits {
+        runs: Some(Duration::from_millis(300)),
+        ..Commits::default()
+    };
+    let committed = Arc::clone(&commits.finished);
     let transport = Broker::new().transport();
     let server = Server::builder(transport.clone(), Target::server("commits", "s1"))
-        .endpoint(Committer {
-            committed: Arc::clone(&committed),
-        })
+        .endpoint(commits)
         .layer(rpc_core::middleware::RequestLog)
         .build()
         .unwrap();
@@ -570,68 +580,23 @@ async fn the_trace_travels_in_the_context_as_oslo_18_3_carries_it() {
     server.wait().await;
 }
 
-/// Runs `commit` for 5 s, interruptible, listing no methods (as a proxy's
-/// endpoint may); `started` is set as it starts.
-struct Everything {
-    started: Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl rpc_core::Endpoint for Everything {
-    fn namespace(&self) -> Option<&str> {
-        None
-    }
-
-    fn version(&self) -> rpc_core::Version {
-        rpc_core::Version::new(1, 0)
-    }
-
-    fn methods(&self) -> &[&str] {
-        &[]
-    }
-
-    fn dispatch<'a>(&'a self, request: &'a rpc_core::Request) -> Option<rpc_core::HandlerFuture<'a>> {
-        Some(Box::pin(async move {
-            self.started.store(true, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            request.encode_result(&true)
-        }))
-    }
-}
-
-/// Lists `commit`, uninterruptible; never runs it (an endpoint before it does).
-struct Listed;
-
-impl rpc_core::Endpoint for Listed {
-    fn namespace(&self) -> Option<&str> {
-        None
-    }
-
-    fn version(&self) -> rpc_core::Version {
-        rpc_core::Version::new(1, 0)
-    }
-
-    fn methods(&self) -> &[&str] {
-        &["commit"]
-    }
-
-    fn interruptible(&self, _method: &str) -> bool {
-        false
-    }
-
-    fn dispatch<'a>(&'a self, _request: &'a rpc_core::Request) -> Option<rpc_core::HandlerFuture<'a>> {
-        None
-    }
-}
-
 #[tokio::test]
 async fn a_layer_does_not_make_an_interruptible_handler_deaf_to_cancels() {
-    let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Listing nothing, it runs `commit` for 5 s and may be interrupted; the
+    // endpoint after it lists `commit`, uninterruptible, and never runs it.
+    let everything = Commits {
+        interruptible: true,
+        runs: Some(Duration::from_secs(5)),
+        ..Commits::default()
+    };
+    let started = Arc::clone(&everything.started);
     let transport = Broker::new().transport();
     let server = Server::builder(transport.clone(), Target::server("cancels", "s1"))
-        .endpoint(Everything {
-            started: Arc::clone(&started),
+        .endpoint(everything)
+        .endpoint(Commits {
+            listed: &["commit"],
+            ..Commits::default()
         })
-        .endpoint(Listed)
         .layer(rpc_core::middleware::RequestLog)
         .build()
         .unwrap();

@@ -402,10 +402,9 @@ fn compare_shape(name: &str, old: &TypeShape, new: &TypeShape, changes: &mut Cha
 /// decode what the other sends, so a field may come or go only where its
 /// absence is accepted (`Option`, `#[serde(default)]`).
 fn compare_fields(name: &str, old: &[FieldShape], new: &[FieldShape], changes: &mut Changes) {
-    let find = |fields: &[FieldShape], wanted: &str| fields.iter().position(|field| field.name == wanted);
     for old_field in old {
         let ty = format!("{name}.{}", old_field.name);
-        let Some(new_field) = find(new, &old_field.name).map(|at| &new[at]) else {
+        let Some(new_field) = field(new, &old_field.name) else {
             if old_field.optional {
                 changes.add_type(
                     Severity::Compatible,
@@ -447,7 +446,7 @@ fn compare_fields(name: &str, old: &[FieldShape], new: &[FieldShape], changes: &
         }
     }
     for new_field in new {
-        if find(old, &new_field.name).is_some() {
+        if field(old, &new_field.name).is_some() {
             continue;
         }
         let ty = format!("{name}.{}", new_field.name);
@@ -467,6 +466,11 @@ fn compare_fields(name: &str, old: &[FieldShape], new: &[FieldShape], changes: &
             );
         }
     }
+}
+
+/// The field called `name`.
+fn field<'a>(fields: &'a [FieldShape], name: &str) -> Option<&'a FieldShape> {
+    fields.iter().find(|field| field.name == name)
 }
 
 fn kind(shape: &TypeShape) -> &'static str {

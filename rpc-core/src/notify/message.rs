@@ -38,13 +38,7 @@ pub(crate) const MAX_NOTIFICATION_NAME_LEN: usize = 4096;
 
 /// `value`, when it is at most [`MAX_NOTIFICATION_NAME_LEN`] bytes long.
 pub(crate) fn bounded_name<'a>(what: &str, value: &'a str) -> Result<&'a str, CodecError> {
-    if value.len() > MAX_NOTIFICATION_NAME_LEN {
-        return Err(CodecError::new(format_args!(
-            "`{what}` is {} bytes long, over the limit of {MAX_NOTIFICATION_NAME_LEN}",
-            value.len()
-        )));
-    }
-    Ok(value)
+    header::within(what, value, MAX_NOTIFICATION_NAME_LEN)
 }
 
 /// A notification's four names (`publisher_id`, `event_type`, `message_id`,
