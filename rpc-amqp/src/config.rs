@@ -489,6 +489,13 @@ fn parse_url(url: &str) -> Result<AmqpConfig, String> {
         other => return Err(format!("unsupported scheme `{other}`")),
     };
     let (main, query) = rest.split_once('?').unwrap_or((rest, ""));
+    // `user:pa?ss@host`: the query starts inside the password, whose first
+    // piece would be read as a host and port, and shown as one.
+    if !main.contains('@') && query.contains('@') {
+        return Err(
+            "an `@` follows the `?`: a user name or password holding `?` must be percent-encoded (`%3F`)".to_owned(),
+        );
+    }
     // Credentials end at the last `@`; the vhost starts at the first `/` after it.
     let search_from = main.rfind('@').unwrap_or(0);
     let (authority, path) = match main[search_from..].find('/') {
@@ -812,6 +819,9 @@ mod tests {
             // A comma in the password splits the host list inside it.
             ("amqp://u:sec,ret@h/", "holding `,` must be percent-encoded"),
             ("amqp://u:sec,ret@h:5672,v:p@h2/", "holding `,` must be percent-encoded"),
+            // A `?` in the password starts the query inside it.
+            ("amqp://u:sec?ret@h/", "holding `?` must be percent-encoded"),
+            ("amqp://u:1234?secret@h/", "holding `?` must be percent-encoded"),
         ] {
             let error = AmqpConfig::from_url(url).unwrap_err().to_string();
             assert!(error.contains(needle), "{url}: {error}");

@@ -80,6 +80,7 @@ macro_rules! with_conformance_scenarios {
             notifications_wait_for_their_first_listener,
             pools_each_get_every_notification,
             notifications_share_queues_across_exchanges,
+            large_notifications_are_handled,
             typed_handlers_by_event_type,
             filters_pick_notifications,
             requeue_delivers_again,

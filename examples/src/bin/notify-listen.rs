@@ -8,16 +8,24 @@
 //!     --topic notifications [--topic another] [--pool audit] [--count 10]
 //! ```
 //!
-//! Exits after `--count` notifications, or on Ctrl-C. Without `--pool`,
-//! listeners on a topic share its notifications; each pool gets them all.
+//! Exits after `--count` notifications, or on Ctrl-C, or once stdout
+//! closes (`| head`). Without `--pool`, listeners on a topic share its
+//! notifications (so on a live system it would take its share from the
+//! services consuming them: give it a pool); each pool gets them all, and on
+//! RabbitMQ this program's pool queue expires 5 minutes after it exits,
+//! instead of filling up. What it does not print (past `--count`, or when
+//! stdout closed) goes back to the queue. `rpc listen` (rpc-cli) is the
+//! operator's version of it.
 #![allow(clippy::print_stdout)]
 
+use std::io::{self, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use clap::Parser;
-use rpc_core::Target;
-use rpc_core::notify::{NotificationListener, Priority, handler};
+use rpc_core::notify::{NotificationListener, NotificationResult, Priority, handler};
+use rpc_core::{Executor, Target};
 use tokio::sync::mpsc;
 
 /// Prints the notifications it receives, one JSON line each.
@@ -42,17 +50,31 @@ struct Options {
 }
 
 async fn run(options: Options) -> Result<(), rpc_core::Error> {
-    let transport = rpc_examples::open_transport(&options.transport_url).await?;
+    let mut url = options.transport_url.clone();
+    if options.pool.is_some() && !url.starts_with("memory:") {
+        // A pool of this program's own: its queue goes once unused for 5 minutes.
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str("shared_queues_ttl=300");
+    }
+    let transport = rpc_examples::open_transport(&url).await?;
     let targets = options.topics.iter().map(|topic| match &options.exchange {
         Some(exchange) => Target::topic(topic).with_exchange(exchange),
         None => Target::topic(topic),
     });
     let (printed, mut seen) = mpsc::unbounded_channel();
-    let printed = Arc::new(printed);
+    let taken = Arc::new(AtomicU64::new(0));
+    let limit = options.count;
     let printer = handler(Priority::ALL, move |notification| {
-        let printed = Arc::clone(&printed);
+        let (printed, taken) = (printed.clone(), Arc::clone(&taken));
         async move {
-            let payload: serde_json::Value = notification.payload().unwrap_or(serde_json::Value::Null);
+            // Past `--count`, or once stdout closed: back to the queue, not lost.
+            if limit.is_some_and(|limit| taken.load(Ordering::SeqCst) >= limit) || printed.is_closed() {
+                return NotificationResult::Requeue;
+            }
+            let payload: serde_json::Value = match notification.payload() {
+                Ok(payload) => payload,
+                Err(error) => serde_json::Value::String(format!("<undecodable payload: {error}>")),
+            };
             let line = serde_json::json!({
                 "priority": notification.priority().as_str(),
                 "publisher_id": notification.publisher_id(),
@@ -61,11 +83,22 @@ async fn run(options: Options) -> Result<(), rpc_core::Error> {
                 "message_id": notification.message_id(),
                 "timestamp": notification.timestamp(),
             });
-            println!("{line}");
-            let _ = printed.send(());
+            let written = writeln!(io::stdout().lock(), "{line}");
+            let _ = printed.send(written.is_ok());
+            match written {
+                Ok(()) => {
+                    taken.fetch_add(1, Ordering::SeqCst);
+                    NotificationResult::Handled
+                }
+                Err(_) => NotificationResult::Requeue,
+            }
         }
     });
-    let mut builder = NotificationListener::builder(transport, targets).endpoint(printer);
+    let mut builder = NotificationListener::builder(transport, targets)
+        .endpoint(printer)
+        // One at a time, so that `--count` takes no more than it prints.
+        .executor(Executor::Sequential)
+        .allow_requeue(true);
     if let Some(pool) = &options.pool {
         builder = builder.pool(pool);
     }
@@ -76,17 +109,19 @@ async fn run(options: Options) -> Result<(), rpc_core::Error> {
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
-            one = seen.recv() => {
-                if one.is_none() {
-                    break;
+            one = seen.recv() => match one {
+                Some(true) => {
+                    count += 1;
+                    if options.count.is_some_and(|limit| count >= limit) {
+                        break;
+                    }
                 }
-                count += 1;
-                if options.count.is_some_and(|limit| count >= limit) {
-                    break;
-                }
+                // stdout closed: nothing more can be printed.
+                Some(false) | None => break,
             }
         }
     }
+    drop(seen);
     listener.stop();
     listener.wait().await;
     Ok(())

@@ -18,11 +18,17 @@ use crate::recent::RecentIds;
 use crate::server::Watch;
 use crate::server::delivery::panic_message;
 use crate::transport::{Delivery, ListenOptions, Listener, NotificationRoute};
-use crate::{DEFAULT_MAX_MESSAGE_SIZE, Error, Executor, Health, ServerHandle, Target, TraceContext, Transport};
+use crate::{Error, Executor, Health, ServerHandle, Target, TraceContext, Transport};
 
 mod duplicates;
 
 use duplicates::Fate;
+
+/// The largest notification a listener reads by default: 16 MiB, the
+/// largest our AMQP notifier sends (and RabbitMQ 4's own limit). A
+/// listener reading less than its notifiers send loses what lies between,
+/// unseen by them: a notification has no reply to carry a refusal.
+pub const DEFAULT_MAX_NOTIFICATION_SIZE: usize = 16 * 1024 * 1024;
 
 /// Receives notifications and hands them to its endpoints, as
 /// oslo.messaging's notification listener.
@@ -181,7 +187,7 @@ impl NotificationListener {
             allow_requeue: false,
             executor: Executor::default(),
             batch: None,
-            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            max_message_size: DEFAULT_MAX_NOTIFICATION_SIZE,
         }
     }
 
@@ -381,7 +387,9 @@ impl NotificationListenerBuilder {
         self
     }
 
-    /// The largest message read (default 4 MiB); larger ones are rejected.
+    /// The largest message read (default [`DEFAULT_MAX_NOTIFICATION_SIZE`],
+    /// 16 MiB); larger ones are rejected without requeue (to the queue's
+    /// dead-letter exchange, if it has one), and counted as `rejected`.
     pub fn max_message_size(mut self, bytes: usize) -> NotificationListenerBuilder {
         self.max_message_size = bytes;
         self

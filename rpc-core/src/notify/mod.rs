@@ -36,7 +36,9 @@ mod timestamp;
 
 pub use endpoint::{Handler, NotificationEndpoint, NotificationFuture, handler};
 pub use filter::NotificationFilter;
-pub use listener::{NotificationListener, NotificationListenerBuilder, NotificationStats};
+pub use listener::{
+    DEFAULT_MAX_NOTIFICATION_SIZE, NotificationListener, NotificationListenerBuilder, NotificationStats,
+};
 pub use message::Notification;
 pub use notifier::{DEFAULT_TOPIC, Notifier, NotifyDriver};
 pub use priority::{IntoNotificationResult, NotificationError, NotificationResult, Priority};

@@ -187,6 +187,25 @@ pub async fn notifications_share_queues_across_exchanges<C: Fn() -> F, F: Future
     shutdown(listener).await;
 }
 
+/// A notification as large as a notifier sends (5 MiB here, over a server's
+/// 4 MiB request limit) reaches its listener: it used to be sent, then
+/// rejected by every listener, unseen by the sender.
+pub async fn large_notifications_are_handled<C: Fn() -> F, F: Future<Output = Transport>>(connect: C) {
+    let topic = unique_topic("notify_large");
+    let (listener, seen) = recording_listener(connect().await, &topic, None).await;
+    let blob = "x".repeat(5 * 1024 * 1024);
+    notifier(connect().await, &topic)
+        .info(&Context::new(), "volume.large", &json!({ "blob": blob }))
+        .await
+        .unwrap();
+    let all = seen.wait_for(1, Duration::from_secs(20)).await;
+    let payload: Value = all[0].payload().unwrap();
+    assert_eq!(payload["blob"].as_str().map(str::len), Some(blob.len()));
+    listener.stop();
+    listener.wait().await;
+    assert_eq!(listener.stats().rejected, 0);
+}
+
 /// Listeners without a pool share a topic's notifications; each pool gets
 /// every notification once, shared by the pool's listeners.
 pub async fn pools_each_get_every_notification<C: Fn() -> F, F: Future<Output = Transport>>(connect: C) {
