@@ -89,6 +89,36 @@ fn notify_send_reaches_notify_listen_in_every_pool() {
     }
 }
 
+/// `--count 1` takes one notification of those waiting and leaves the
+/// others in the pool's queue, for the next listener of the pool: none is
+/// taken and lost.
+#[test]
+fn notify_listen_leaves_what_it_does_not_print() {
+    let topic = rpc_tests::conformance::unique_topic("notify_examples_count");
+    let pool = format!("{topic}-pool");
+    let send_event = |name: &str| {
+        let sent = send(&["--topic", &topic, "--event-type", name]);
+        assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+    };
+    // The pool's queue is made, then three notifications wait in it.
+    let first = listen(&topic, &pool, 1);
+    send_event("first");
+    assert_eq!(printed(first).len(), 1);
+    for n in 0..3 {
+        send_event(&format!("event.{n}"));
+    }
+    let one = printed(listen(&topic, &pool, 1));
+    assert_eq!(one.len(), 1, "{one:?}");
+    let rest = printed(listen(&topic, &pool, 2));
+    let mut events: Vec<&str> = one
+        .iter()
+        .chain(&rest)
+        .filter_map(|line| line["event_type"].as_str())
+        .collect();
+    events.sort_unstable();
+    assert_eq!(events, ["event.0", "event.1", "event.2"]);
+}
+
 #[test]
 fn notify_send_refuses_bad_input() {
     for args in [
