@@ -83,14 +83,18 @@ impl RequestArgs {
             None => Map::new(),
         };
         for arg in &self.arg {
-            let (name, value) = if let Some((name, json)) = arg.split_once(":=") {
-                let value = serde_json::from_str(json)
-                    .map_err(|error| Exit::Usage(format!("--arg {arg}: the value after `:=` is not JSON: {error}")))?;
-                (name, value)
-            } else if let Some((name, text)) = arg.split_once('=') {
-                (name, Value::String(text.to_owned()))
-            } else {
+            // The first `=` ends the name: `q=a:=b` is the text `a:=b`.
+            let Some((name, value)) = arg.split_once('=') else {
                 return Err(Exit::Usage(format!("--arg {arg}: expected NAME=TEXT or NAME:=JSON")));
+            };
+            let (name, value) = match name.strip_suffix(':') {
+                Some(name) => {
+                    let value = serde_json::from_str(value).map_err(|error| {
+                        Exit::Usage(format!("--arg {arg}: the value after `:=` is not JSON: {error}"))
+                    })?;
+                    (name, value)
+                }
+                None => (name, Value::String(value.to_owned())),
             };
             if name.is_empty() {
                 return Err(Exit::Usage(format!("--arg {arg}: the argument has no name")));
@@ -117,5 +121,38 @@ pub(crate) fn object(option: &str, json: &str) -> Result<Map<String, Value>, Exi
             "{option} must be a JSON object, like '{{\"name\": \"value\"}}', not {other}"
         ))),
         Err(error) => Err(Exit::Usage(format!("{option} is not JSON: {error}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arguments(given: &[&str]) -> Result<Value, Exit> {
+        let request = RequestArgs {
+            topic: "t".to_owned(),
+            method: "m".to_owned(),
+            target: TargetArgs {
+                server: None,
+                namespace: None,
+                version: None,
+                exchange: None,
+            },
+            args: None,
+            arg: given.iter().map(|arg| (*arg).to_owned()).collect(),
+            context: None,
+        };
+        request.arguments()
+    }
+
+    #[test]
+    fn the_first_equals_sign_ends_the_name() {
+        let given = arguments(&["q=a:=b", "ratio=1:=2", "n:=3", "list:=[1, \"a=b\"]", "empty="]).unwrap();
+        assert_eq!(
+            given,
+            serde_json::json!({"q": "a:=b", "ratio": "1:=2", "n": 3, "list": [1, "a=b"], "empty": ""})
+        );
+        assert!(matches!(arguments(&["n:=x=1"]), Err(Exit::Usage(_))));
+        assert!(matches!(arguments(&[":=1"]), Err(Exit::Usage(_))));
     }
 }

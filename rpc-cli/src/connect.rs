@@ -144,6 +144,20 @@ impl Global {
         self.given_url_checked(open(&url).await)
     }
 
+    /// Opens the RPC transport, giving up after `timeout` (a command's
+    /// `--timeout` covers reaching the broker too: opening alone retries for
+    /// the transport's `startup_timeout`, 30 s by default).
+    pub(crate) async fn transport_within(&self, timeout: Duration) -> Result<Transport, Exit> {
+        let url = self.rpc_url(self.config()?);
+        match tokio::time::timeout(timeout, open(&url)).await {
+            Ok(opened) => self.given_url_checked(opened),
+            Err(_) => Err(Exit::Unreachable(format!(
+                "no connection to the broker within {:.1} s (--timeout)",
+                timeout.as_secs_f64()
+            ))),
+        }
+    }
+
     /// A bad `--transport-url` is a bad command line (2), not a bad
     /// configuration file (6), whose transport URL it would be otherwise.
     fn given_url_checked(&self, opened: Result<Transport, Exit>) -> Result<Transport, Exit> {
@@ -278,13 +292,21 @@ async fn open(url: &str) -> Result<Transport, Exit> {
 /// the notifications of the `log` notification driver (`rpc notify --driver
 /// log`) at every priority.
 pub(crate) fn init_logging(verbose: u8) {
+    const LOG_DRIVER: &str = "rpc_core::notify::log_driver=debug";
     let level = match verbose {
-        0 => "warn,lapin=error,rpc_core::notify::log_driver=debug",
+        0 => &format!("warn,lapin=error,{LOG_DRIVER}"),
         1 => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let filter = match tracing_subscriber::EnvFilter::try_from_default_env() {
+        // `RUST_LOG` says what else to log; what the log driver logs is the
+        // command's output, shown unless `RUST_LOG` names it.
+        Ok(filter) if !std::env::var("RUST_LOG").is_ok_and(|given| given.contains("log_driver")) => {
+            filter.add_directive(LOG_DRIVER.parse().expect("a valid directive"))
+        }
+        Ok(filter) => filter,
+        Err(_) => tracing_subscriber::EnvFilter::new(level),
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

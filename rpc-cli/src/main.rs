@@ -10,6 +10,7 @@ mod args;
 mod commands;
 mod connect;
 mod exit;
+mod out;
 
 use std::process::ExitCode;
 
@@ -28,7 +29,8 @@ use crate::exit::Exit;
 ///
 /// Results are JSON on stdout, messages on stderr. Exit codes: 0 done,
 /// 1 the server answered an error, 2 bad command line, 3 timed out,
-/// 4 no server listens, 5 cannot reach the broker, 6 bad configuration.
+/// 4 no server listens, 5 cannot reach the broker, 6 bad configuration,
+/// 7 the broker refused.
 #[derive(Debug, Parser)]
 #[command(name = "rpc", version, max_term_width = 100)]
 struct Cli {

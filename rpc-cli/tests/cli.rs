@@ -780,6 +780,22 @@ fn bad_command_lines_exit_2_with_a_clear_message() {
             &["call", "t", "m", "--timeout", "0"][..],
             "--timeout must be a positive number",
         ),
+        // Fanout has its own exchange, and reaches every server: `--server`
+        // and `--exchange` would be ignored (until 2026-12-05, silently).
+        (
+            &["cast", "t", "m", "--fanout", "--server", "h1"][..],
+            "cannot be used with",
+        ),
+        (
+            &["cast", "t", "m", "--fanout", "--exchange", "x"][..],
+            "cannot be used with",
+        ),
+        // Every ping would time out before it went out (exit 3 until 2026-12-05).
+        (&["ping", "t", "--timeout", "0"][..], "--timeout must be positive"),
+        (
+            &["servers", "t", "--management-url", "https://admin:Qk9Wj@h:15671"][..],
+            "expected an http:// URL",
+        ),
         // A bad URL on the command line is not a bad configuration file (6, until 2026-12-05).
         (
             &["--transport-url", "amqp://h:port/", "call", "t", "m"][..],
@@ -823,6 +839,28 @@ fn the_log_driver_shows_what_it_logs() {
             stderr(&logged)
         );
     }
+    // With `RUST_LOG` set for other logs (it replaced the whole filter, and
+    // the driver's lines went unshown until 2026-12-05).
+    let logged = Command::new(env!("CARGO_BIN_EXE_rpc"))
+        .args([
+            "--transport-url",
+            &url(),
+            "notify",
+            "--driver",
+            "log",
+            "--event-type",
+            "cli.logged",
+        ])
+        .env_remove("RPC_TRANSPORT_URL")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("rpc runs");
+    assert!(logged.status.success(), "{}", stderr(&logged));
+    assert!(
+        stderr(&logged).contains("cli.logged"),
+        "RUST_LOG=warn: {}",
+        stderr(&logged)
+    );
     // Without a broker: the log driver needs none (until 2026-12-05 it
     // waited for one, then failed with 5).
     let started = std::time::Instant::now();
@@ -860,6 +898,44 @@ fn notify_refuses_files_whose_drivers_it_does_not_have() {
     let sent = rpc(&with_driver);
     assert!(sent.status.success(), "{}", stderr(&sent));
     assert!(stderr(&sent).contains("cli.unknown"), "{}", stderr(&sent));
+}
+
+/// A reader that goes away (`| head -1`) ends the command with 141, as
+/// `SIGPIPE` ends other tools, instead of a panic (exit 101).
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    let api = format!("{}/../tests/api/inventory-1.2.json", env!("CARGO_MANIFEST_DIR"));
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let output = Command::new(env!("CARGO_BIN_EXE_rpc"))
+        .args(["describe", &api])
+        .stdout(writer)
+        .output()
+        .expect("rpc runs");
+    assert_eq!(output.status.code(), Some(141), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
+}
+
+/// `--timeout` covers reaching the broker: with none answering, `call`
+/// and `ping` give up at it (exit 5) instead of retrying for the
+/// transport's 30 s `startup_timeout`.
+#[test]
+fn the_timeout_covers_reaching_the_broker() {
+    for command in [
+        &["call", "t", "m", "--timeout", "1"][..],
+        &["ping", "t", "--timeout", "1"][..],
+    ] {
+        let started = std::time::Instant::now();
+        let mut args = vec!["--transport-url", "amqp://guest:guest@127.0.0.1:1/%2f"];
+        args.extend_from_slice(command);
+        let output = rpc(&args);
+        assert_eq!(output.status.code(), Some(5), "{command:?}: {}", stderr(&output));
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{command:?}: {:?}",
+            started.elapsed()
+        );
+    }
 }
 
 #[test]
@@ -1027,7 +1103,8 @@ async fn lists_the_servers_of_a_topic_through_the_management_api() {
         "--management-url",
         &format!("http://ops-1:wrong@127.0.0.1:{management}"),
     ]);
-    assert_eq!(refused.status.code(), Some(6), "{}", stderr(&refused));
+    // The broker refused: 7 (6, a bad configuration file, until 2026-12-05).
+    assert_eq!(refused.status.code(), Some(7), "{}", stderr(&refused));
     let unreachable = rpc(&["servers", &topic, "--management-url", "http://127.0.0.1:1"]);
     assert_eq!(unreachable.status.code(), Some(5), "{}", stderr(&unreachable));
     assert!(

@@ -1,5 +1,4 @@
 //! `rpc bench`: a quick latency and throughput check against a live server.
-#![allow(clippy::print_stdout)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,6 +11,7 @@ use rpc_core::Value;
 use crate::args::RequestArgs;
 use crate::connect::Global;
 use crate::exit::Exit;
+use crate::out::outln;
 
 /// `rpc bench`.
 #[derive(Debug, Args)]
@@ -34,7 +34,9 @@ pub(crate) async fn bench(global: &Global, args: BenchArgs) -> Result<(), Exit> 
     let timeout = global.timeout(Some(args.timeout))?;
     let request = &args.request;
     let (arguments, ctx) = (Arc::new(request.arguments()?), Arc::new(request.context()?));
-    let client = request.client(global, global.transport().await?)?.timeout(timeout);
+    let client = request
+        .client(global, global.transport_within(timeout).await?)?
+        .timeout(timeout);
     let method: Arc<str> = Arc::from(request.method.as_str());
     // One call first: a method that fails fails the bench at once.
     client
@@ -77,19 +79,19 @@ pub(crate) async fn bench(global: &Global, args: BenchArgs) -> Result<(), Exit> 
         let index = ((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len().max(1)) - 1;
         latencies.get(index).map_or(0.0, |latency| latency.as_secs_f64() * 1e3)
     };
-    println!("{:<14} {}", "method", method);
-    println!("{:<14} {} ({} in flight)", "calls", args.count, args.concurrency.max(1));
-    println!("{:<14} {}", "failed", failed.len());
-    println!("{:<14} {:.2} s", "elapsed", elapsed.as_secs_f64());
-    println!(
+    outln!("{:<14} {}", "method", method);
+    outln!("{:<14} {} ({} in flight)", "calls", args.count, args.concurrency.max(1));
+    outln!("{:<14} {}", "failed", failed.len());
+    outln!("{:<14} {:.2} s", "elapsed", elapsed.as_secs_f64());
+    outln!(
         "{:<14} {:.0}",
         "calls/s",
         latencies.len() as f64 / elapsed.as_secs_f64()
     );
-    println!("{:<14} {:.3} ms", "p50", quantile(0.50));
-    println!("{:<14} {:.3} ms", "p90", quantile(0.90));
-    println!("{:<14} {:.3} ms", "p99", quantile(0.99));
-    println!("{:<14} {:.3} ms", "max", quantile(1.0));
+    outln!("{:<14} {:.3} ms", "p50", quantile(0.50));
+    outln!("{:<14} {:.3} ms", "p90", quantile(0.90));
+    outln!("{:<14} {:.3} ms", "p99", quantile(0.99));
+    outln!("{:<14} {:.3} ms", "max", quantile(1.0));
     match failed.first() {
         Some(error) => Err(Exit::Failed(format!(
             "{} of {} calls failed; the first: {error}",

@@ -7,6 +7,7 @@ use serde_json::json;
 use crate::args::RequestArgs;
 use crate::connect::Global;
 use crate::exit::Exit;
+use crate::out::outln;
 
 /// `rpc call`.
 #[derive(Debug, Args)]
@@ -24,8 +25,9 @@ pub(crate) struct CallArgs {
 pub(crate) struct CastArgs {
     #[command(flatten)]
     request: RequestArgs,
-    /// Sends to every server on the topic.
-    #[arg(long)]
+    /// Sends to every server on the topic (not with `--server`, which it
+    /// would override, nor `--exchange`: fanout has an exchange of its own).
+    #[arg(long, conflicts_with_all = ["server", "exchange"])]
     fanout: bool,
 }
 
@@ -34,7 +36,9 @@ pub(crate) async fn call(global: &Global, args: CallArgs) -> Result<(), Exit> {
     let request = &args.request;
     let (arguments, ctx) = (request.arguments()?, request.context()?);
     let timeout = global.timeout(args.timeout)?;
-    let client = request.client(global, global.transport().await?)?.timeout(timeout);
+    let client = request
+        .client(global, global.transport_within(timeout).await?)?
+        .timeout(timeout);
     match client.call::<Value>(&ctx, &request.method, &arguments).await {
         Ok(result) => {
             print_json(&result);
@@ -74,10 +78,9 @@ pub(crate) fn remote_json(remote: &RemoteError) -> Value {
 }
 
 /// Prints `value`, pretty.
-#[allow(clippy::print_stdout)]
 pub(crate) fn print_json(value: &Value) {
     match serde_json::to_string_pretty(value) {
-        Ok(text) => println!("{text}"),
-        Err(_) => println!("{value}"),
+        Ok(text) => outln!("{text}"),
+        Err(_) => outln!("{value}"),
     }
 }

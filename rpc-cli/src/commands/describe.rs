@@ -1,6 +1,5 @@
 //! `rpc describe` and `rpc compat`: endpoint descriptions, as the
 //! compatibility check writes them.
-#![allow(clippy::print_stdout)]
 
 use std::path::PathBuf;
 
@@ -9,6 +8,7 @@ use rpc_core::api as compat;
 use rpc_core::api::{EndpointDescription, TypeShape};
 
 use crate::exit::Exit;
+use crate::out::{out, outln};
 
 /// `rpc describe`.
 #[derive(Debug, Args)]
@@ -40,15 +40,15 @@ fn read(path: &PathBuf) -> Result<EndpointDescription, Exit> {
 pub(crate) fn describe(args: &DescribeArgs) -> Result<(), Exit> {
     let descriptions = args.files.iter().map(read).collect::<Result<Vec<_>, _>>()?;
     match descriptions.as_slice() {
-        [one] if args.json => println!("{}", one.to_json()),
+        [one] if args.json => outln!("{}", one.to_json()),
         several if args.json => {
             let json = serde_json::to_string_pretty(several)
                 .map_err(|error| Exit::Failed(format!("cannot write the descriptions as JSON: {error}")))?;
-            println!("{json}");
+            outln!("{json}");
         }
         all => {
             for description in all {
-                print!("{}", text(description));
+                out!("{}", text(description));
             }
         }
     }
@@ -132,10 +132,10 @@ pub(crate) fn compat(args: &CompatArgs) -> Result<(), Exit> {
     let report = compat::compare(&old, &new);
     for change in &report.changes {
         let mark = if change.severity.fails() { "FAIL" } else { "ok" };
-        println!("{mark:<4} {change}");
+        outln!("{mark:<4} {change}");
     }
     if report.is_compatible() {
-        println!("compatible: callers of {} keep working", args.old.display());
+        outln!("compatible: callers of {} keep working", args.old.display());
         Ok(())
     } else {
         Err(Exit::Failed(format!(

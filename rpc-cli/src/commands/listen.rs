@@ -223,20 +223,32 @@ impl Interrupts {
 
 /// A notification as one line of `format`.
 fn line(format: Format, notification: &Notification) -> String {
-    let payload: Value = notification.payload().unwrap_or(Value::Null);
+    // A payload JSON cannot hold (MessagePack's bytes, a map keyed by
+    // numbers) prints as null, with why beside it: not as a null sent.
+    let (payload, undecodable) = match notification.payload::<Value>() {
+        Ok(payload) => (payload, None),
+        Err(error) => (Value::Null, Some(error.to_string())),
+    };
     match format {
         Format::Json => {
             // A name the sender left out prints as null, not as "".
             let mut printed = notification.names_as_sent();
             printed.insert("payload".to_owned(), payload);
+            if let Some(error) = undecodable {
+                printed.insert("payload_error".to_owned(), Value::String(error));
+            }
             Value::Object(printed).to_string()
         }
         Format::Table => format!(
-            "{:<9} {:<28} {:<40} {:<36} {payload}",
+            "{:<9} {:<28} {:<40} {:<36} {}",
             notification.priority().as_str(),
             notification.publisher_id(),
             notification.event_type(),
             notification.message_id(),
+            undecodable.map_or_else(
+                || payload.to_string(),
+                |error| format!("<undecodable payload: {error}>")
+            ),
         ),
     }
 }

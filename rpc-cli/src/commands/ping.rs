@@ -1,5 +1,4 @@
 //! `rpc ping`: oslo's `oslo_rpc_server_ping`, timed.
-#![allow(clippy::print_stdout)]
 
 use std::time::{Duration, Instant};
 
@@ -8,6 +7,7 @@ use rpc_core::{Client, Context, PING_METHOD, Target, Value};
 
 use crate::connect::Global;
 use crate::exit::Exit;
+use crate::out::outln;
 
 /// `rpc ping`.
 #[derive(Debug, Args)]
@@ -23,9 +23,12 @@ pub(crate) struct PingArgs {
     /// Seconds between pings.
     #[arg(short, long, default_value_t = 1.0, value_name = "SECONDS")]
     interval: f64,
-    /// Seconds to wait for each answer.
+    /// Seconds to wait for each answer, and for the broker at first.
     #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
     timeout: f64,
+    /// The exchange; the transport's control exchange by default.
+    #[arg(long, value_name = "NAME")]
+    exchange: Option<String>,
 }
 
 /// Pings, prints each round trip, then a summary; exits 0 when every ping
@@ -36,13 +39,21 @@ pub(crate) async fn ping(global: &Global, args: PingArgs) -> Result<(), Exit> {
     let seconds = |option: &str, value: f64| {
         Duration::try_from_secs_f64(value).map_err(|_| Exit::Usage(format!("--{option} must be positive, not {value}")))
     };
-    let (interval, timeout) = (seconds("interval", args.interval)?, seconds("timeout", args.timeout)?);
-    let target = match &args.server {
+    let interval = seconds("interval", args.interval)?;
+    // Zero too: every ping would time out before it went out.
+    let timeout = seconds("timeout", args.timeout)?;
+    if timeout.is_zero() {
+        return Err(Exit::Usage("--timeout must be positive, not 0".to_owned()));
+    }
+    let mut target = match &args.server {
         Some(server) => Target::server(&args.topic, server),
         None => Target::topic(&args.topic),
     };
+    if let Some(exchange) = &args.exchange {
+        target = target.with_exchange(exchange);
+    }
     let name = target.to_string();
-    let client = Client::new(global.transport().await?, target)
+    let client = Client::new(global.transport_within(timeout).await?, target)
         .codec(global.codec.into())
         .timeout(timeout);
     let ctx = Context::new();
@@ -65,15 +76,15 @@ pub(crate) async fn ping(global: &Global, args: PingArgs) -> Result<(), Exit> {
         let elapsed = started.elapsed();
         match answer {
             Ok(answer) if answer == "pong" => {
-                println!("pong from {name}: seq={sent} time={:.2} ms", millis(elapsed));
+                outln!("pong from {name}: seq={sent} time={:.2} ms", millis(elapsed));
                 times.push(elapsed);
             }
             Ok(other) => {
-                println!("unexpected answer from {name}: seq={sent} {other}");
+                outln!("unexpected answer from {name}: seq={sent} {other}");
                 last_failure = Some(Exit::Failed(format!("{name} answered {other}, not \"pong\"")));
             }
             Err(error) => {
-                println!("no pong from {name}: seq={sent} {error}");
+                outln!("no pong from {name}: seq={sent} {error}");
                 last_failure = Some(Exit::from(error));
             }
         }
@@ -95,11 +106,11 @@ fn millis(duration: Duration) -> f64 {
 fn summary(name: &str, sent: u64, times: &[Duration]) {
     let answered = times.len();
     let lost = sent.saturating_sub(answered as u64);
-    println!("--- {name} ping statistics ---");
-    println!("{sent} sent, {answered} answered, {lost} lost");
+    outln!("--- {name} ping statistics ---");
+    outln!("{sent} sent, {answered} answered, {lost} lost");
     if let (Some(min), Some(max)) = (times.iter().min(), times.iter().max()) {
         let average = times.iter().map(|time| millis(*time)).sum::<f64>() / answered as f64;
-        println!(
+        outln!(
             "round-trip min/avg/max = {:.2}/{average:.2}/{:.2} ms",
             millis(*min),
             millis(*max)

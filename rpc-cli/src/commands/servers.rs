@@ -1,5 +1,4 @@
 //! `rpc servers`: who listens on a topic, from RabbitMQ's management API.
-#![allow(clippy::print_stdout)]
 
 use std::time::Duration;
 
@@ -13,6 +12,7 @@ use serde_json::json;
 
 use crate::connect::Global;
 use crate::exit::Exit;
+use crate::out::outln;
 
 /// `rpc servers`.
 #[derive(Debug, Args)]
@@ -76,19 +76,22 @@ pub(crate) async fn servers(global: &Global, args: ServersArgs) -> Result<(), Ex
                 })
             })
             .collect();
-        println!("{}", Value::Array(queues));
+        outln!("{}", Value::Array(queues));
         return Ok(());
     }
     if queues.is_empty() {
-        println!("no queue for topic `{}`: no server ever listened on it", args.topic);
+        outln!("no queue for topic `{}`: no server ever listened on it", args.topic);
         return Ok(());
     }
-    println!(
+    outln!(
         "{:<8} {:<20} {:>9} {:>9}  queue / consumers",
-        "kind", "server", "messages", "consumers"
+        "kind",
+        "server",
+        "messages",
+        "consumers"
     );
     for queue in &queues {
-        println!(
+        outln!(
             "{:<8} {:<20} {:>9} {:>9}  {}",
             queue.kind,
             queue.server.as_deref().unwrap_or("-"),
@@ -97,7 +100,7 @@ pub(crate) async fn servers(global: &Global, args: ServersArgs) -> Result<(), Ex
             queue.name
         );
         for consumer in &queue.consumers {
-            println!("{:<51}  - {consumer}", "");
+            outln!("{:<51}  - {consumer}", "");
         }
     }
     Ok(())
@@ -127,6 +130,16 @@ impl Management {
         });
         let (base, credentials) = match management_url {
             Some(url) => {
+                if !url
+                    .get(..7)
+                    .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"))
+                {
+                    return Err(Exit::Usage(
+                        "--management-url: expected an http:// URL (this rpc speaks no TLS to the management API: \
+                         reach it over http, or through a tunnel)"
+                            .to_owned(),
+                    ));
+                }
                 let (base, credentials) = split_credentials(url.trim_end_matches('/'))?;
                 (base, credentials.or(transport_credentials))
             }
@@ -156,9 +169,15 @@ impl Management {
             .call()
             .map_err(|error| match error {
                 ureq::Error::StatusCode(401) => {
-                    Exit::Config(format!("the management API at {shown} refused the credentials"))
+                    Exit::Refused(format!("the management API at {shown} refused the credentials"))
                 }
+                ureq::Error::StatusCode(403) => Exit::Refused(format!(
+                    "the management API at {shown} refused the user: it needs the `management` or `monitoring` tag"
+                )),
                 ureq::Error::StatusCode(404) => Exit::Failed(format!("{shown}: not found")),
+                ureq::Error::StatusCode(status) => {
+                    Exit::Failed(format!("the management API at {shown} answered HTTP {status}"))
+                }
                 ureq::Error::Timeout(_) => timed_out(),
                 other => Exit::Unreachable(format!(
                     "cannot reach RabbitMQ's management API at {shown}: {other} \
