@@ -19,11 +19,11 @@ use crate::{Context, Error, RemoteError, Version};
 /// decoded by the server.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be an argument of a remote method",
-    label = "this type must implement `Serialize`, `DeserializeOwned` and `Send`",
-    note = "arguments cross the wire: derive `serde::Serialize` and `serde::Deserialize`, and use owned types (`String`, not `&str`)"
+    label = "this type must implement `Serialize`, `DeserializeOwned`, `Send` and `Sync`",
+    note = "arguments cross the wire: derive `serde::Serialize` and `serde::Deserialize`, and use owned types (`String`, not `&str`); the client encodes them from a shared reference, so no `Cell` or `RefCell`"
 )]
-pub trait Argument: Serialize + DeserializeOwned + Send + 'static {}
-impl<T: Serialize + DeserializeOwned + Send + 'static> Argument for T {}
+pub trait Argument: Serialize + DeserializeOwned + Send + Sync + 'static {}
+impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Argument for T {}
 
 /// A type that can be a remote method's result.
 #[diagnostic::on_unimplemented(

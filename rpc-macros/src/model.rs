@@ -133,6 +133,21 @@ pub(crate) struct Param<'a> {
     pub(crate) since: Option<VersionArg>,
 }
 
+impl Param<'_> {
+    /// The argument's name on the wire: its binding's, without `r#` or a
+    /// leading `_` (the one rustc suggests for an argument left unused,
+    /// which must not rename it for callers).
+    pub(crate) fn wire_name(&self) -> Option<String> {
+        let name = self.ident?.unraw().to_string();
+        let trimmed = name.trim_start_matches('_');
+        Some(if trimmed.is_empty() {
+            name.clone()
+        } else {
+            trimmed.to_owned()
+        })
+    }
+}
+
 /// What a method returns. Whether it is a `Result` (whatever alias names
 /// it) is decided by the compiler, not here: see `rpc_core::remote::Returns`.
 pub(crate) enum Output<'a> {

@@ -15,6 +15,7 @@ pub(crate) fn validate(cx: &Ctxt, endpoint: &Endpoint<'_>) {
         check_version_format(cx, version);
     }
     check_endpoint_since(cx, endpoint);
+    check_unique_names(cx, endpoint);
     for method in &endpoint.methods {
         check_async(cx, method);
         check_plain_fn(cx, method);
@@ -143,6 +144,13 @@ fn check_receiver(cx: &Ctxt, method: &Method<'_>) {
                 "`#[endpoint]` methods take `&self`, shared between concurrent requests",
             );
         }
+        Some(syn::Receiver {
+            reference: Some((_, Some(lifetime))),
+            ..
+        }) => cx.error_spanned_by(
+            lifetime,
+            "`#[endpoint]` methods take `&self` without a lifetime: the server lends it for one request",
+        ),
         Some(_) => {}
     }
 }
@@ -152,6 +160,12 @@ fn check_context(cx: &Ctxt, method: &Method<'_>) {
     match method.params.first() {
         Some(first) if first.is_context => match &*first.original.ty {
             Type::Reference(reference) => {
+                if let Some(lifetime) = &reference.lifetime {
+                    cx.error_spanned_by(
+                        lifetime,
+                        "take the context as `ctx: &Context`, without a lifetime: the server lends it for one request",
+                    );
+                }
                 if let Some(mutability) = &reference.mutability {
                     cx.error_spanned_by(
                         mutability,
@@ -302,6 +316,43 @@ fn check_reserved_names(cx: &Ctxt, endpoint: &Endpoint<'_>, method: &Method<'_>)
                 method.wire_name, method.wire_name
             ),
         );
+    }
+}
+
+/// Each method is one name on the wire, and each argument of a method one
+/// name in its request: rustc would report a second method at the user's
+/// name, but also the generated items' clashes, at the attribute.
+fn check_unique_names(cx: &Ctxt, endpoint: &Endpoint<'_>) {
+    for (index, method) in endpoint.methods.iter().enumerate() {
+        // Methods under `#[cfg]` may share a name, one per configuration.
+        let gated = |method: &Method<'_>| method.cfg_attrs().next().is_some();
+        let earlier = endpoint.methods[..index]
+            .iter()
+            .any(|other| other.wire_name == method.wire_name && !(gated(other) && gated(method)));
+        if earlier {
+            cx.error_spanned_by(
+                &method.sig.ident,
+                format_args!(
+                    "a second method named `{}`: each method is one name on the wire",
+                    method.wire_name
+                ),
+            );
+        }
+        let params: Vec<_> = method.wire_params().collect();
+        for (at, param) in params.iter().enumerate() {
+            let Some(wire_name) = param.wire_name() else { continue };
+            if params[..at]
+                .iter()
+                .any(|other| other.wire_name().as_ref() == Some(&wire_name))
+            {
+                cx.error_spanned_by(
+                    &param.original.pat,
+                    format_args!(
+                        "a second argument named `{wire_name}` on the wire (a leading `_` is not part of an argument's name there)"
+                    ),
+                );
+            }
+        }
     }
 }
 

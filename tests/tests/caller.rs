@@ -205,7 +205,7 @@ async fn a_mock_records_calls_and_refuses_unknown_methods() {
     );
     assert!(calls[0].is_call);
     assert!(!calls[1].is_call);
-    assert_eq!(calls[1].args, json!({"_item": "b"}));
+    assert_eq!(calls[1].args, json!({"item": "b"}));
 }
 
 #[tokio::test]

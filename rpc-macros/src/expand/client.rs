@@ -177,7 +177,7 @@ impl Generator<'_> {
                 .map(|ty| quote!((&#rt::Shapes::<#ty>::new()).record(&mut description);));
             let arguments = method.wire_params().map(|param| {
                 let ty = &param.original.ty;
-                let name = param.ident.map(|ident| syn::ext::IdentExt::unraw(ident).to_string());
+                let name = param.wire_name();
                 let since = version_expr(rt, param.since.as_ref().and_then(|since| since.parsed));
                 quote! {
                     .argument(#rt::ArgumentDescription::new(

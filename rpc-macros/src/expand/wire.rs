@@ -52,7 +52,11 @@ impl Generator<'_> {
                         let absent = format!("{rt}::OptionalArgument::is_absent");
                         quote!(#[serde(default, skip_serializing_if = #absent)])
                     });
-                    quote!(#skip #ident: #ty)
+                    let rename = param
+                        .wire_name()
+                        .filter(|wire| ident.is_some_and(|ident| ident.unraw() != wire))
+                        .map(|wire| quote!(#[serde(rename = #wire)]));
+                    quote!(#skip #rename #ident: #ty)
                 });
                 quote! {
                     #(#cfgs)*
@@ -95,7 +99,7 @@ impl Generator<'_> {
         let raises = method.wire_params().filter_map(|param| {
             let since = param.since.as_ref()?.parsed?;
             let ident = param.ident?;
-            let wire_name = ident.unraw().to_string();
+            let wire_name = param.wire_name()?;
             let since = version_call(rt, since);
             Some(quote!(.argument(#wire_name, #since, !#rt::OptionalArgument::is_absent(&#args.#ident))))
         });
