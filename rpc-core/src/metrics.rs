@@ -12,7 +12,7 @@
 //! | name | kind | labels | what |
 //! |---|---|---|---|
 //! | `rpc_server_requests_total` | counter | `topic`, `namespace`, `method`, `kind` | requests a server ran (`kind`: `call` or `cast`) |
-//! | `rpc_server_errors_total` | counter | `topic`, `namespace`, `method`, `code` | of those, the ones answered with an error ([`ErrorCode`](crate::ErrorCode)'s name) |
+//! | `rpc_server_errors_total` | counter | `topic`, `namespace`, `method`, `code` | of those, the ones answered with an error ([`ErrorCode`](crate::ErrorCode)'s name), or stopped unanswered because their caller cancelled them (`cancelled`; until 2026-12-05 such requests were left out of the request series) |
 //! | `rpc_server_request_duration_seconds` | histogram | `topic`, `namespace`, `method` | from the start of the layers to the outcome |
 //! | `rpc_server_in_flight` | gauge | `topic` | deliveries being handled |
 //! | `rpc_server_queued` | gauge | | requests waiting for a [`ConcurrencyLimit`](crate::middleware::ConcurrencyLimit) slot |
@@ -199,13 +199,13 @@ impl ServerMetrics {
         namespace: Option<&str>,
         method: &str,
         is_call: bool,
-        code: Option<crate::ErrorCode>,
+        code: Option<&'static str>,
         timer: Timer,
     ) {
         #[cfg(feature = "metrics")]
         {
             let series = self.methods.get(&self.topic, namespace, method, Series::server);
-            series.record(is_call, code.map(crate::ErrorCode::as_str), timer.started.elapsed());
+            series.record(is_call, code, timer.started.elapsed());
         }
         let _ = (namespace, method, is_call, code, timer);
     }

@@ -627,3 +627,103 @@ async fn a_layer_does_not_make_an_interruptible_handler_deaf_to_cancels() {
     server.stop();
     server.wait().await;
 }
+
+/// Sleeps as long as asked, or panics.
+struct Stopping;
+
+#[rpc_core::endpoint]
+impl Stopping {
+    async fn sleep(&self, _ctx: &Context, ms: u64) -> bool {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        true
+    }
+
+    async fn explode(&self, _ctx: &Context) -> bool {
+        panic!("boom")
+    }
+}
+
+/// `RequestLog` writes its line for requests the server stopped at their
+/// deadline, or whose handler panicked: it wrote none (its future was
+/// dropped or unwound before its line), for the requests operators most
+/// want to see.
+#[tokio::test]
+async fn the_request_log_tells_of_requests_stopped_or_panicked() {
+    let logs = rpc_tests::logs::Logs::default();
+    let _capture = logs.capture_thread("info");
+    let transport = Broker::new().transport();
+    let server = Server::builder(transport.clone(), Target::server("stopping", "s1"))
+        .endpoint(Stopping)
+        .layer(rpc_core::middleware::RequestLog)
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let client = StoppingClient::new(Client::new(transport, Target::topic("stopping")));
+    let stopped = client
+        .prepare()
+        .timeout(Duration::from_millis(100))
+        .sleep(&Context::new(), 10_000)
+        .await;
+    assert!(matches!(stopped, Err(Error::Timeout { .. })), "{stopped:?}");
+    rpc_tests::eventually("the handler stopped", Duration::from_secs(5), || {
+        (server.stats().interrupted == 1).then_some(()).ok_or(server.stats())
+    })
+    .await;
+    let exploded = client.explode(&Context::new()).await;
+    assert!(exploded.is_err(), "{exploded:?}");
+    assert!(client.sleep(&Context::new(), 0).await.unwrap());
+    for outcome in ["deadline_exceeded", "panicked", "ok"] {
+        let lines = logs.lines_with(&["rpc_core::request", &format!("outcome=\"{outcome}\"")]);
+        assert_eq!(lines.len(), 1, "{outcome}: {}", logs.text());
+    }
+    server.stop();
+    server.wait().await;
+}
+
+/// A handler kept past its caller's deadline (it may not be interrupted)
+/// sends no more notices that it runs: its caller has gone. They went on
+/// every interval until the handler returned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_notices_follow_the_deadline_of_a_handler_that_runs_on() {
+    let broker = Broker::new();
+    let events = Arc::default();
+    let server_side = Transport::new(SlowHeartbeats {
+        inner: broker.driver(),
+        delay: Duration::ZERO,
+        events: Arc::clone(&events),
+    });
+    // Uninterruptible in `commit`, which takes 4 s.
+    let commits = Commits {
+        runs: Some(Duration::from_secs(4)),
+        ..Commits::default()
+    };
+    let committed = Arc::clone(&commits.finished);
+    let server = Server::builder(server_side, Target::server("notices", "s1"))
+        .endpoint(commits)
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    // Notices a few times a second; the caller gives up after 1.5 s.
+    let client = Client::new(broker.transport(), Target::topic("notices"))
+        .timeout(Duration::from_millis(1500))
+        .call_monitor_timeout(Duration::from_secs(2));
+    let started = Instant::now();
+    let gave_up = client
+        .call::<bool>(&Context::new(), "commit", serde_json::json!({}))
+        .await;
+    assert!(matches!(gave_up, Err(Error::Timeout { .. })), "{gave_up:?}");
+    rpc_tests::eventually("the commit to finish", Duration::from_secs(10), || {
+        committed.load(Ordering::SeqCst).then_some(()).ok_or("not yet")
+    })
+    .await;
+    let deadline = started + Duration::from_millis(1500);
+    let events = events.lock().unwrap().clone();
+    let late: Vec<_> = events
+        .iter()
+        .filter(|(kind, at)| *kind == "heartbeat" && *at > deadline + Duration::from_millis(200))
+        .collect();
+    assert!(late.is_empty(), "notices after the deadline: {late:?} of {events:?}");
+    assert!(events.iter().any(|(kind, _)| *kind == "heartbeat"), "{events:?}");
+    server.stop();
+    server.wait().await;
+}

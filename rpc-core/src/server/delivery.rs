@@ -120,10 +120,12 @@ async fn serve(shared: &Arc<Shared>, guard: &mut Guard) {
         let timer = metrics::Timer::start();
         let Some(outcome) = run_method(shared, codec, &mut request, address, deadline, &cancellation).await else {
             // Cancelled by its caller, who is gone: nobody to answer.
+            record(shared, &request, Some(CANCELLED), timer);
             guard.address = None;
             return;
         };
-        record(shared, &request, &outcome, timer);
+        let code = outcome.as_ref().err().map(|error| error.code().as_str());
+        record(shared, &request, code, timer);
         if let Err(error) = &outcome {
             log_failure(&request, error);
         }
@@ -137,12 +139,17 @@ async fn serve(shared: &Arc<Shared>, guard: &mut Guard) {
 
 /// Records a request's outcome in the metrics; a method or namespace that
 /// no endpoint has is labelled as unknown (a peer chose it).
-fn record(shared: &Shared, request: &Request, outcome: &Result<Payload, RemoteError>, timer: metrics::Timer) {
-    let code = outcome.as_ref().err().map(RemoteError::code);
+/// The error label of a request stopped unanswered at its caller's cancel.
+const CANCELLED: &str = "cancelled";
+
+/// Counts a request in its method's series: `code` is its error's, or
+/// [`CANCELLED`].
+fn record(shared: &Shared, request: &Request, code: Option<&'static str>, timer: metrics::Timer) {
     // Only the names an endpoint has label a series: a peer's made-up
     // names are unknown, also when a layer answered before the dispatcher
     // looked (a policy refusing everyone without a role, a rate limit).
-    let unknown = matches!(code, Some(ErrorCode::NoSuchMethod | ErrorCode::UnsupportedVersion))
+    let refused = [ErrorCode::NoSuchMethod, ErrorCode::UnsupportedVersion].map(ErrorCode::as_str);
+    let unknown = code.is_some_and(|code| refused.contains(&code))
         || (cfg!(feature = "metrics") && !shared.dispatcher.serves(request.namespace(), request.method()));
     let (namespace, method) = if unknown {
         (Some(metrics::UNKNOWN), metrics::UNKNOWN)
@@ -312,7 +319,7 @@ async fn run_method(
         tokio::time::sleep_until(wake_at.unwrap_or_else(|| crate::deadline::after(crate::deadline::FAR_FUTURE)));
     tokio::pin!(timer);
     let mut timed = wake_at.is_some();
-    let mut heartbeats = None;
+    let mut heartbeats: Option<Heartbeats> = None;
     let ran = loop {
         tokio::select! {
             biased;
@@ -322,6 +329,12 @@ async fn run_method(
                     cancellation.cancel();
                     if interruptible() {
                         break Ran::Deadline;
+                    }
+                    // Run to its end, with nobody left to tell that it
+                    // runs: no notice past the deadline (they went on, every
+                    // interval, until the handler returned).
+                    if let Some(heartbeats) = heartbeats.take() {
+                        heartbeats.stop().await;
                     }
                     break Ran::Done((&mut run).await);
                 }
