@@ -67,6 +67,25 @@ impl Cancellation {
     }
 }
 
+impl Cancellation {
+    /// Cancels at `deadline` if, beyond its `owners`, someone still holds
+    /// the token then: work a handler spawned with its context outlives the
+    /// handler, and must hear its caller's deadline still. Costs nothing
+    /// when nobody kept it; the timer holds the token weakly.
+    pub(crate) fn cancel_at_if_kept(&self, owners: usize, deadline: tokio::time::Instant) {
+        if self.is_cancelled() || Arc::strong_count(&self.inner) <= owners {
+            return;
+        }
+        let kept = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            tokio::time::sleep_until(deadline).await;
+            if let Some(inner) = kept.upgrade() {
+                Cancellation { inner }.cancel();
+            }
+        });
+    }
+}
+
 /// Completes once `cancellation` is cancelled: the server's waiter.
 pub(crate) fn server_waiter(cancellation: &Cancellation) -> impl Future<Output = ()> + '_ {
     std::future::poll_fn(move |cx| {

@@ -727,3 +727,45 @@ async fn no_notices_follow_the_deadline_of_a_handler_that_runs_on() {
     server.stop();
     server.wait().await;
 }
+
+/// Returns at once, leaving a task that waits for the request's cancellation.
+#[derive(Clone, Default)]
+struct Spawner {
+    heard: Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[rpc_core::endpoint]
+impl Spawner {
+    async fn spawn_watcher(&self, ctx: &Context) {
+        let (ctx, heard) = (ctx.clone(), Arc::clone(&self.heard));
+        tokio::spawn(async move {
+            ctx.cancelled().await;
+            heard.store(true, Ordering::SeqCst);
+        });
+    }
+}
+
+/// Work a handler spawned with its context hears the caller's deadline
+/// after the handler returned: the token was cancelled only while the
+/// handler ran, and such a task waited for ever.
+#[tokio::test]
+async fn work_a_handler_spawned_hears_the_deadline_after_it_returned() {
+    let spawner = Spawner::default();
+    let heard = Arc::clone(&spawner.heard);
+    let transport = Broker::new().transport();
+    let server = Server::builder(transport.clone(), Target::server("spawner", "s1"))
+        .endpoint(spawner)
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let client =
+        SpawnerClient::new(Client::new(transport, Target::topic("spawner")).timeout(Duration::from_millis(300)));
+    client.spawn_watcher(&Context::new()).await.unwrap();
+    assert!(!heard.load(Ordering::SeqCst), "cancelled before the deadline");
+    rpc_tests::eventually("the spawned task to hear the deadline", Duration::from_secs(5), || {
+        heard.load(Ordering::SeqCst).then_some(()).ok_or("not yet")
+    })
+    .await;
+    server.stop();
+    server.wait().await;
+}

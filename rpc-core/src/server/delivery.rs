@@ -126,6 +126,11 @@ async fn serve(shared: &Arc<Shared>, guard: &mut Guard) {
         };
         let code = outcome.as_ref().err().map(|error| error.code().as_str());
         record(shared, &request, code, timer);
+        // Owned here, by the request's context and by the running calls.
+        let owners = 2 + usize::from(_running.is_some());
+        if let Some(deadline) = deadline {
+            cancellation.cancel_at_if_kept(owners, deadline);
+        }
         if let Err(error) = &outcome {
             log_failure(&request, error);
         }
