@@ -59,7 +59,7 @@ impl From<Error> for Exit {
             },
             Error::InvalidUrl { .. } | Error::Config(_) => Exit::Config(message),
             // The server answered; what it answered cannot be shown.
-            Error::Decode { .. } | Error::ServerState(_) => Exit::Failed(message),
+            Error::Decode { .. } | Error::ServerState(_) | Error::Cancelled { .. } => Exit::Failed(message),
             _ => Exit::Usage(message),
         }
     }

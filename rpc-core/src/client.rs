@@ -336,6 +336,9 @@ impl Client {
         let recorded = Recorded::start(self, method, false);
         let sent = async {
             self.check(&method, false)?;
+            if ctx.is_cancelled() {
+                return Err(self.cancelled(method));
+            }
             tracing::debug!(method = method.name, target = %self.target, "cast");
             self.publish(ctx, method, args, None).await
         }
@@ -390,6 +393,9 @@ impl Client {
         if deadline <= Instant::now() {
             return Err(not_sent());
         }
+        if ctx.is_cancelled() {
+            return Err(self.cancelled(method));
+        }
         let span = call_span(ctx, method, &self.target);
         let sending = self.send_call(ctx, method, args, deadline).instrument(span.clone());
         let pending = tokio::time::timeout_at(deadline, sending)
@@ -403,17 +409,31 @@ impl Client {
             cancel_on_drop: true,
             _waiting: metrics::Counted::enter(metrics::Gauge::ClientInFlight),
         };
-        let reply = self
-            .wait(&mut call.pending, deadline, timeout, method)
-            .instrument(span)
-            .await;
+        let waiting = self.wait(&mut call.pending, deadline, timeout, method).instrument(span);
+        // A nested call gives up with the request it was made for (its
+        // caller's cancel), and tells its own server.
+        let reply = match ctx.cancellation() {
+            None => waiting.await,
+            Some(cancellation) => tokio::select! {
+                reply = waiting => reply,
+                () = cancellation.cancelled() => Err(self.cancelled(method)),
+            },
+        };
         // A server that stopped sending heartbeats may be alive all the
         // same (its heartbeats late): nobody waits for its answer now.
-        call.cancel_on_drop = matches!(reply, Err(Error::HeartbeatTimeout { .. }));
+        // Nor for one whose request was cancelled.
+        call.cancel_on_drop = matches!(reply, Err(Error::HeartbeatTimeout { .. } | Error::Cancelled { .. }));
         let reply = reply?;
         match reply.failure {
             Some(failure) => Err(Error::Remote(failure)),
             None => Ok(reply.result),
+        }
+    }
+
+    fn cancelled(&self, method: Method<'_>) -> Error {
+        Error::Cancelled {
+            method: method.name.to_owned(),
+            target: self.target.to_string(),
         }
     }
 

@@ -36,8 +36,10 @@ const SECRET_MARKERS: [&str; 4] = ["token", "password", "secret", "credential"];
 /// request's [`Cancellation`]. A handler that calls another service passes
 /// its own context on, and the nested call inherits all three with the ids
 /// of the map (`request_id`, `global_request_id`): the nested call's
-/// deadline is the sooner of its own timeout and the caller's deadline, and
-/// its trace is a child of the handler's span. See `docs/lifecycle.md`.
+/// deadline is the sooner of its own timeout and the caller's deadline, its
+/// trace is a child of the handler's span, and it gives up with
+/// [`Error::Cancelled`](crate::Error::Cancelled) when the request is
+/// cancelled. See `docs/lifecycle.md`.
 ///
 /// ```
 /// use rpc_core::Context;

@@ -61,6 +61,17 @@ pub enum Error {
         /// The call-monitor timeout.
         timeout: Duration,
     },
+    /// The request this call or cast was made for was cancelled (its
+    /// context's [`Cancellation`](crate::Cancellation): its own caller gave
+    /// up on it): a call not sent yet is not sent, and one waiting for its
+    /// answer stops waiting, and its server is told (as for a dropped call).
+    #[error("`{method}` on {target} was given up: the request it was made for was cancelled")]
+    Cancelled {
+        /// The method called.
+        method: String,
+        /// The target, as text.
+        target: String,
+    },
     /// The request's version is above the client's version cap; nothing was sent.
     ///
     /// The version is the one the method was added at, raised by an optional
@@ -175,6 +186,7 @@ impl Error {
             Error::NoListener { .. } => "no_listener",
             Error::Timeout { .. } => "timeout",
             Error::HeartbeatTimeout { .. } => "heartbeat_timeout",
+            Error::Cancelled { .. } => "cancelled",
             Error::VersionCap { .. } => "version_cap",
             Error::Encode { .. } => "encode",
             Error::Decode { .. } => "decode",

@@ -769,3 +769,44 @@ async fn work_a_handler_spawned_hears_the_deadline_after_it_returned() {
     server.stop();
     server.wait().await;
 }
+
+/// A call made with a context whose request was cancelled (a nested call,
+/// from an uninterruptible handler or work it spawned) gives up with it:
+/// not sent once cancelled, and waiting no more, its server told, when
+/// cancelled while it waits. Calls went on regardless of the token.
+#[tokio::test]
+async fn calls_give_up_with_the_request_they_were_made_for() {
+    let transport = Broker::new().transport();
+    let server = Server::builder(transport.clone(), Target::server("nested", "s1"))
+        .endpoint(Stopping)
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let client = StoppingClient::new(Client::new(transport, Target::topic("nested")))
+        .prepare()
+        .server("s1");
+    let cancelled = rpc_core::Cancellation::new();
+    cancelled.cancel();
+    let refused = client.sleep(&Context::new().with_cancellation(cancelled), 0).await;
+    assert!(matches!(refused, Err(Error::Cancelled { .. })), "{refused:?}");
+    assert_eq!(server.stats().handled, 0, "sent all the same");
+
+    let token = rpc_core::Cancellation::new();
+    let ctx = Context::new().with_cancellation(token.clone());
+    let started = Instant::now();
+    let waiting = tokio::spawn(async move { client.sleep(&ctx, 30_000).await });
+    rpc_tests::eventually("the call to run", Duration::from_secs(5), || {
+        (server.stats().in_flight == 1).then_some(()).ok_or(server.stats())
+    })
+    .await;
+    token.cancel();
+    let gave_up = waiting.await.unwrap();
+    assert!(matches!(gave_up, Err(Error::Cancelled { .. })), "{gave_up:?}");
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    rpc_tests::eventually("its server to be told", Duration::from_secs(5), || {
+        (server.stats().cancelled == 1).then_some(()).ok_or(server.stats())
+    })
+    .await;
+    server.stop();
+    server.wait().await;
+}
