@@ -16,6 +16,8 @@ struct Inventory {
     reserved: Arc<AtomicUsize>,
     /// Told when work a `watch` call spawned saw its request cancelled.
     cancelled: Arc<tokio::sync::Notify>,
+    /// Commits finished.
+    committed: Arc<AtomicUsize>,
 }
 
 #[endpoint(namespace = "inventory", version = "1.2")]
@@ -29,6 +31,13 @@ impl Inventory {
     /// Takes one; not safe to repeat.
     async fn reserve(&self, _ctx: &Context, _item: String) -> u64 {
         self.reserved.fetch_add(1, Ordering::SeqCst) as u64 + 1
+    }
+
+    /// Takes `millis` to commit, and is never stopped halfway.
+    #[rpc(uninterruptible)]
+    async fn commit(&self, _ctx: &Context, millis: u64) {
+        tokio::time::sleep(Duration::from_millis(millis)).await;
+        self.committed.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Sleeps for `millis`.
@@ -243,6 +252,19 @@ async fn local_runs_endpoints_with_their_layers_and_no_transport() {
     tokio::time::timeout(Duration::from_secs(10), cancelled)
         .await
         .expect("the spawned work saw its request cancelled");
+
+    // A handler that may not be interrupted runs to its end, as on a
+    // server; the call still fails at its deadline (until 2026-12-05 the
+    // handler was dropped halfway).
+    let short = Context::new().with_timeout(Duration::from_millis(50));
+    assert!(client.commit(&short, 300).await.unwrap_err().is_timeout());
+    assert_eq!(inventory.committed.load(Ordering::SeqCst), 1);
+    // A request past its deadline is not run (it started, until 2026-12-05).
+    let late = clerk
+        .clone()
+        .with_deadline(std::time::SystemTime::now() - Duration::from_secs(1));
+    assert!(client.reserve(&late, "z".into()).await.unwrap_err().is_timeout());
+    assert_eq!(inventory.reserved.load(Ordering::SeqCst), 2);
 
     // A timeout of `Duration::MAX` (the usual "no timeout") is "never", not an overflow.
     let unbounded = InventoryClient::new(local.clone().layer(TimeoutLayer::new().method("count", Duration::MAX)));

@@ -111,26 +111,45 @@ impl Local {
             unique_id: None,
         };
         let method = invocation.method();
-        let (handler, _) = inner.layers.dispatch(&inner.dispatcher, &mut request);
+        // As a client does: a request already past its deadline is not sent,
+        // and as a server does, it would not start.
+        if deadline.is_some_and(|deadline| deadline <= SystemTime::now()) {
+            return Err(Error::Timeout {
+                method: method.to_owned(),
+                target: "local".to_owned(),
+                timeout: Duration::ZERO,
+                progress: CallProgress::NotSent,
+            });
+        }
+        let (handler, interruptible) = inner.layers.dispatch(&inner.dispatcher, &mut request);
         let run = AssertUnwindSafe(handler).catch_unwind();
         let ran = match deadline {
             None => run.await,
             Some(deadline) => {
                 let left = deadline.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
-                tokio::time::timeout(left, run).await.map_err(|_| {
-                    // As a server does at the deadline: what the handler
-                    // spawned, waiting on `ctx.cancelled()`, stops too.
-                    cancellation.cancel();
-                    Error::Timeout {
-                        method: method.to_owned(),
-                        target: "local".to_owned(),
-                        timeout: left,
-                        progress: CallProgress::Working {
-                            server: "local".to_owned(),
-                            last_heard: Duration::ZERO,
-                        },
+                tokio::pin!(run);
+                match tokio::time::timeout(left, &mut run).await {
+                    Ok(ran) => ran,
+                    Err(_) => {
+                        // As a server does at the deadline: what the handler
+                        // spawned, waiting on `ctx.cancelled()`, stops too;
+                        // a handler that may not be interrupted runs to its
+                        // end first (it was dropped).
+                        cancellation.cancel();
+                        if !interruptible.get() {
+                            let _ = run.await;
+                        }
+                        return Err(Error::Timeout {
+                            method: method.to_owned(),
+                            target: "local".to_owned(),
+                            timeout: left,
+                            progress: CallProgress::Working {
+                                server: "local".to_owned(),
+                                last_heard: Duration::ZERO,
+                            },
+                        });
                     }
-                })?
+                }
             }
         };
         match ran {
