@@ -810,3 +810,49 @@ async fn calls_give_up_with_the_request_they_were_made_for() {
     server.stop();
     server.wait().await;
 }
+
+/// A proxy's endpoint: lists no method, and answers every one.
+struct AnswersAll;
+
+impl rpc_core::Endpoint for AnswersAll {
+    fn namespace(&self) -> Option<&str> {
+        None
+    }
+
+    fn version(&self) -> rpc_core::Version {
+        rpc_core::Version::new(1, 0)
+    }
+
+    fn methods(&self) -> &[&str] {
+        &[]
+    }
+
+    fn dispatch<'a>(&'a self, request: &'a rpc_core::Request) -> Option<rpc_core::HandlerFuture<'a>> {
+        Some(Box::pin(std::future::ready(request.encode_result("proxied"))))
+    }
+}
+
+/// The built-in ping answers its pings itself: it came after a proxy's
+/// endpoint that takes any method, which got them (with their arguments,
+/// past every layer).
+#[tokio::test]
+async fn the_built_in_ping_answers_before_an_endpoint_taking_every_method() {
+    let transport = Broker::new().transport();
+    let server = Server::builder(transport.clone(), Target::server("proxy", "s1"))
+        .endpoint(AnswersAll)
+        .rpc_ping(true)
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let client = Client::new(transport, Target::topic("proxy"));
+    let ctx = Context::new();
+    let pong: String = client
+        .call(&ctx, rpc_core::PING_METHOD, serde_json::json!({}))
+        .await
+        .unwrap();
+    assert_eq!(pong, "pong");
+    let other: String = client.call(&ctx, "anything", serde_json::json!({})).await.unwrap();
+    assert_eq!(other, "proxied");
+    server.stop();
+    server.wait().await;
+}

@@ -304,8 +304,7 @@ async fn run_method(
     // limit could make it wait, until 2026-12-05: a probe then restarted a
     // healthy server).
     let (handler, interruptible) = if shared.ping && super::ping::is_ping(request) {
-        let (handler, interruptible) = shared.dispatcher.dispatch(request);
-        (handler, Interruptible::Known(interruptible))
+        (super::ping::pong(request), Interruptible::Known(true))
     } else {
         shared.layers.dispatch(&shared.dispatcher, request)
     };
