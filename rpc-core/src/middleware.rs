@@ -44,6 +44,7 @@
 mod limit;
 mod log;
 mod policy;
+mod throttle;
 
 use std::fmt;
 use std::sync::Arc;

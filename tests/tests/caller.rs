@@ -283,3 +283,54 @@ async fn local_runs_endpoints_with_their_layers_and_no_transport() {
         Some(ErrorCode::UnsupportedVersion)
     );
 }
+
+/// A flood of refused requests is logged once a second at most, with how
+/// many went unlogged, and a refused caller's fields are cut: a line per
+/// refusal turned a flood into one of logs, and a message holding 100,000
+/// roles into a line of megabytes.
+#[tokio::test(flavor = "current_thread")]
+async fn refusals_are_logged_once_a_second_at_most() {
+    use rpc_core::middleware::RateLimit;
+
+    let logs = Logs::default();
+    let _capture = logs.capture_thread("warn");
+    let guarded = InventoryClient::new(
+        Local::builder()
+            .endpoint(Inventory::default())
+            .layer(Policy::new(Rule::role("admin")))
+            .build(),
+    );
+    let mut ctx = Context::new();
+    let roles: Vec<String> = (0..20_000).map(|n| format!("role-{n}")).collect();
+    ctx.insert("roles", roles).unwrap();
+    let limited = InventoryClient::new(
+        Local::builder()
+            .endpoint(Inventory::default())
+            .layer(RateLimit::new().others(1, Duration::from_secs(3600)))
+            .build(),
+    );
+    let started = std::time::Instant::now();
+    for _ in 0..500 {
+        let refused = guarded.count(&ctx, "x".into()).await.unwrap_err();
+        assert_eq!(refused.remote().map(RemoteError::code), Some(ErrorCode::Forbidden));
+        let _ = limited.count(&Context::new(), "x".into()).await;
+    }
+    let policy = logs.lines_with(&["the policy refuses a request"]);
+    let limit = logs.lines_with(&["refusing a request over its rate limit"]);
+    // One a second at most, the first at once.
+    let most = usize::try_from(started.elapsed().as_secs()).unwrap() + 1;
+    assert!(
+        (1..=most).contains(&policy.len()),
+        "{} in {:?}",
+        policy.len(),
+        started.elapsed()
+    );
+    assert!(
+        (1..=most).contains(&limit.len()),
+        "{} in {:?}",
+        limit.len(),
+        started.elapsed()
+    );
+    assert!(policy[0].len() < 8 * 1024, "a line of {} bytes", policy[0].len());
+    assert!(policy[0].contains("role_count=20000"), "{}", policy[0]);
+}

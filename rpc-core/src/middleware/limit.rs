@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use super::throttle::Throttle;
 use super::{Middleware, Next};
 use crate::endpoint::HandlerFuture;
 use crate::message::Request;
@@ -120,6 +121,7 @@ impl fmt::Debug for ConcurrencyLimit {
 pub struct RateLimit {
     methods: HashMap<String, Arc<Bucket>>,
     others: Option<Arc<Bucket>>,
+    refusals: Arc<Throttle>,
 }
 
 impl RateLimit {
@@ -149,7 +151,13 @@ impl Middleware for RateLimit {
             return next.run(request);
         }
         let bucket = bucket.map(|bucket| (bucket.count, bucket.per)).unwrap_or_default();
-        tracing::warn!(method = request.method(), "refusing a request over its rate limit");
+        if let Some(unlogged) = self.refusals.admit() {
+            tracing::warn!(
+                method = request.method(),
+                unlogged,
+                "refusing a request over its rate limit (refusals are logged once a second at most: `unlogged` since the last)"
+            );
+        }
         let refusal = RemoteError::new(
             ErrorCode::Overloaded,
             "RateLimitExceeded",

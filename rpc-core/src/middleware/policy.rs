@@ -5,10 +5,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use super::throttle::{Throttle, bounded};
 use super::{Middleware, Next};
 use crate::endpoint::HandlerFuture;
 use crate::message::Request;
-use crate::{ErrorCode, RemoteError};
+use crate::{ErrorCode, RemoteError, Value};
 
 /// The module of oslo.policy's refusal, so Python callers see their own class.
 const POLICY_MODULE: &str = "oslo_policy.policy";
@@ -35,7 +36,13 @@ pub struct Policy {
     /// Looked up by the request's own names: no allocation per request.
     rules: HashMap<String, Vec<(Option<String>, Rule)>>,
     default: Rule,
+    refusals: Arc<Throttle>,
 }
+
+/// How many of a refused caller's roles its log line shows.
+const SHOWN_ROLES: usize = 16;
+/// How many characters of a name its log line shows.
+const SHOWN_CHARS: usize = 128;
 
 impl Policy {
     /// A policy whose methods without a rule of their own need `default`.
@@ -43,6 +50,7 @@ impl Policy {
         Policy {
             rules: HashMap::new(),
             default,
+            refusals: Arc::default(),
         }
     }
 
@@ -88,13 +96,24 @@ impl Middleware for Policy {
             Some(namespace) if namespaced => format!("{namespace}:{}", request.method()),
             _ => request.method().to_owned(),
         };
-        tracing::warn!(
-            method = request.method(),
-            user = request.context().user().unwrap_or(""),
-            project = request.context().project().unwrap_or(""),
-            roles = ?request.context().roles(),
-            "the policy refuses a request"
-        );
+        if let Some(unlogged) = self.refusals.admit() {
+            // Fields a peer wrote, cut: one message could hold megabytes of roles.
+            let roles = request.context().roles();
+            let shown: Vec<&str> = roles
+                .iter()
+                .take(SHOWN_ROLES)
+                .map(|role| bounded(role, SHOWN_CHARS))
+                .collect();
+            tracing::warn!(
+                method = request.method(),
+                user = bounded(request.context().user().unwrap_or(""), SHOWN_CHARS),
+                project = bounded(request.context().project().unwrap_or(""), SHOWN_CHARS),
+                roles = ?shown,
+                role_count = roles.len(),
+                unlogged,
+                "the policy refuses a request (refusals are logged once a second at most: `unlogged` since the last)"
+            );
+        }
         let refusal = RemoteError::new(
             ErrorCode::Forbidden,
             "PolicyNotAuthorized",
@@ -179,7 +198,14 @@ impl Rule {
         match &self.0 {
             Check::Allow => true,
             Check::Deny => false,
-            Check::Role(role) => context.roles().iter().any(|have| have.eq_ignore_ascii_case(role)),
+            Check::Role(role) => match context.as_map().get("roles") {
+                // Read in place: collecting them cost an allocation per rule.
+                Some(Value::Array(roles)) => roles
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .any(|have| have.eq_ignore_ascii_case(role)),
+                _ => false,
+            },
             Check::Admin => context.is_admin(),
             Check::Project(project) => context.project() == Some(project.as_str()),
             Check::Any(rules) => rules.iter().any(|rule| rule.allows(request)),
