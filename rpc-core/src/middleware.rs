@@ -41,6 +41,7 @@
 //! borrow them, uses tower's [`Layer`](tower_layer::Layer) (see
 //! [`crate::caller`]).
 
+mod by_method;
 mod limit;
 mod log;
 mod policy;

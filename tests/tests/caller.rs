@@ -334,3 +334,27 @@ async fn refusals_are_logged_once_a_second_at_most() {
     assert!(policy[0].len() < 8 * 1024, "a line of {} bytes", policy[0].len());
     assert!(policy[0].contains("role_count=20000"), "{}", policy[0]);
 }
+
+/// Limits name methods as `Policy` does: `namespace:method` limits that
+/// namespace's method only (it limited nothing: the name was looked up as
+/// a method's).
+#[tokio::test]
+async fn limits_take_a_namespace_as_policy_does() {
+    use rpc_core::middleware::RateLimit;
+
+    let limited = |name: &str| {
+        InventoryClient::new(
+            Local::builder()
+                .endpoint(Inventory::default())
+                .layer(RateLimit::new().method(name, 1, Duration::from_secs(3600)))
+                .build(),
+        )
+    };
+    let ctx = Context::new();
+    for (name, second_refused) in [("inventory:count", true), ("count", true), ("warehouse:count", false)] {
+        let client = limited(name);
+        client.count(&ctx, "x".into()).await.unwrap();
+        let second = client.count(&ctx, "x".into()).await;
+        assert_eq!(second.is_err(), second_refused, "{name}: {second:?}");
+    }
+}

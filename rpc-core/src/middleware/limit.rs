@@ -6,7 +6,6 @@
 //! name may be anything a peer sent, and a limit per unknown name would let
 //! a peer grow the server's memory.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,6 +13,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use super::by_method::ByMethod;
 use super::throttle::Throttle;
 use super::{Middleware, Next};
 use crate::endpoint::HandlerFuture;
@@ -37,7 +37,7 @@ use crate::{ErrorCode, RemoteError};
 /// ```
 #[derive(Clone, Default)]
 pub struct ConcurrencyLimit {
-    methods: HashMap<String, Arc<Semaphore>>,
+    methods: ByMethod<Arc<Semaphore>>,
     others: Option<Arc<Semaphore>>,
 }
 
@@ -47,7 +47,9 @@ impl ConcurrencyLimit {
         ConcurrencyLimit::default()
     }
 
-    /// At most `limit` requests of `method` at once (at least 1).
+    /// At most `limit` requests of `method` at once (at least 1): a method
+    /// in any namespace, or `namespace:method`, as [`Policy`](super::Policy)
+    /// names them.
     pub fn method(mut self, method: impl Into<String>, limit: usize) -> ConcurrencyLimit {
         self.methods
             .insert(method.into(), Arc::new(Semaphore::new(limit.max(1))));
@@ -64,7 +66,8 @@ impl ConcurrencyLimit {
 
 impl Middleware for ConcurrencyLimit {
     fn call<'a>(&'a self, request: &'a mut Request, next: Next<'a>) -> HandlerFuture<'a> {
-        let Some(slots) = self.methods.get(request.method()).or(self.others.as_ref()) else {
+        let own = self.methods.find(request).map(|(slots, _)| slots);
+        let Some(slots) = own.or(self.others.as_ref()) else {
             return next.run(request);
         };
         Box::pin(async move {
@@ -97,8 +100,7 @@ impl Middleware for ConcurrencyLimit {
 
 impl fmt::Debug for ConcurrencyLimit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut methods: Vec<_> = self.methods.keys().collect();
-        methods.sort();
+        let methods = self.methods.names();
         f.debug_struct("ConcurrencyLimit")
             .field("methods", &methods)
             .field("others", &self.others.is_some())
@@ -119,7 +121,7 @@ impl fmt::Debug for ConcurrencyLimit {
 /// ```
 #[derive(Clone, Default)]
 pub struct RateLimit {
-    methods: HashMap<String, Arc<Bucket>>,
+    methods: ByMethod<Arc<Bucket>>,
     others: Option<Arc<Bucket>>,
     refusals: Arc<Throttle>,
 }
@@ -130,7 +132,9 @@ impl RateLimit {
         RateLimit::default()
     }
 
-    /// At most `count` requests of `method` per `per` (0: none at all).
+    /// At most `count` requests of `method` per `per` (0: none at all): a
+    /// method in any namespace, or `namespace:method`, as
+    /// [`Policy`](super::Policy) names them.
     pub fn method(mut self, method: impl Into<String>, count: u32, per: Duration) -> RateLimit {
         self.methods.insert(method.into(), Arc::new(Bucket::new(count, per)));
         self
@@ -146,7 +150,11 @@ impl RateLimit {
 
 impl Middleware for RateLimit {
     fn call<'a>(&'a self, request: &'a mut Request, next: Next<'a>) -> HandlerFuture<'a> {
-        let bucket = self.methods.get(request.method()).or(self.others.as_ref());
+        let bucket = self
+            .methods
+            .find(request)
+            .map(|(bucket, _)| bucket)
+            .or(self.others.as_ref());
         if bucket.is_none_or(|bucket| bucket.take()) {
             return next.run(request);
         }
@@ -174,8 +182,7 @@ impl Middleware for RateLimit {
 
 impl fmt::Debug for RateLimit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut methods: Vec<_> = self.methods.keys().collect();
-        methods.sort();
+        let methods = self.methods.names();
         f.debug_struct("RateLimit")
             .field("methods", &methods)
             .field("others", &self.others.is_some())

@@ -1,10 +1,10 @@
 //! [`Policy`]: who may call what, from the caller's context, as
 //! oslo.policy decides it for OpenStack services.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use super::by_method::ByMethod;
 use super::throttle::{Throttle, bounded};
 use super::{Middleware, Next};
 use crate::endpoint::HandlerFuture;
@@ -32,9 +32,8 @@ const POLICY_MODULE: &str = "oslo_policy.policy";
 /// ```
 #[derive(Clone)]
 pub struct Policy {
-    /// Rules by method name, each for a namespace (`None`: any namespace).
-    /// Looked up by the request's own names: no allocation per request.
-    rules: HashMap<String, Vec<(Option<String>, Rule)>>,
+    /// Rules by `method` or `namespace:method`.
+    rules: ByMethod<Rule>,
     default: Rule,
     refusals: Arc<Throttle>,
 }
@@ -48,7 +47,7 @@ impl Policy {
     /// A policy whose methods without a rule of their own need `default`.
     pub fn new(default: Rule) -> Policy {
         Policy {
-            rules: HashMap::new(),
+            rules: ByMethod::default(),
             default,
             refusals: Arc::default(),
         }
@@ -56,33 +55,14 @@ impl Policy {
 
     /// The rule for `method`: a method name, or `namespace:method`.
     pub fn rule(mut self, method: impl Into<String>, rule: Rule) -> Policy {
-        let name = method.into();
-        let (namespace, method) = match name.rsplit_once(':') {
-            Some((namespace, method)) => (Some(namespace.to_owned()), method.to_owned()),
-            None => (None, name),
-        };
-        let rules = self.rules.entry(method).or_default();
-        rules.retain(|(known, _)| *known != namespace);
-        rules.push((namespace, rule));
+        self.rules.insert(method.into(), rule);
         self
     }
 
     /// The rule that applies to `request`, and whether it was the one of
     /// its namespace.
     fn rule_for(&self, request: &Request) -> (&Rule, bool) {
-        let Some(rules) = self.rules.get(request.method()) else {
-            return (&self.default, false);
-        };
-        let of_namespace = request
-            .namespace()
-            .and_then(|namespace| rules.iter().find(|(known, _)| known.as_deref() == Some(namespace)));
-        if let Some((_, rule)) = of_namespace {
-            return (rule, true);
-        }
-        match rules.iter().find(|(known, _)| known.is_none()) {
-            Some((_, rule)) => (rule, false),
-            None => (&self.default, false),
-        }
+        self.rules.find(request).unwrap_or((&self.default, false))
     }
 }
 
