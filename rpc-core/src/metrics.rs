@@ -42,6 +42,10 @@
 //! before the dispatcher looked, so a peer cannot grow the series without
 //! bound.
 //!
+//! A client labels its requests with the names it sends; past 2048
+//! distinct topic, namespace and method triples (a gateway forwarding its
+//! callers' names), the rest share one series labelled [`OTHER`].
+//!
 //! Each series' handle is registered with the recorder once, at its first
 //! use, and kept: install the recorder before the first request (at the
 //! start of `main`), or the series registered before it go nowhere.
@@ -58,6 +62,12 @@ use crate::notify::Priority;
 
 /// The label value of a method or namespace the server does not serve.
 pub const UNKNOWN: &str = "(unknown)";
+
+/// The label value of the names past the most a process labels apart
+/// (2048 topic, namespace and method triples, for servers and for clients):
+/// a client forwarding names its callers chose cannot grow the series
+/// without bound.
+pub const OTHER: &str = "(other)";
 
 /// Requests a server ran.
 pub const SERVER_REQUESTS: &str = "rpc_server_requests_total";

@@ -115,10 +115,25 @@ impl Errors {
 /// The hash is FNV-1a, not a keyed one: the names are the program's own (a
 /// server labels only the methods its endpoints have), and SipHash cost
 /// more than the rest of the lookup.
+///
+/// At most [`MOST_SERIES`] names are kept; the names after them share one
+/// series labelled [`OTHER`](super::OTHER): a client forwarding names its
+/// callers chose (a gateway's untyped calls) would grow them without bound.
 #[derive(Default)]
 pub(super) struct Cache {
+    series: Mutex<Entries>,
+}
+
+/// How many (topic, namespace, method) series a cache keeps apart.
+pub(super) const MOST_SERIES: usize = 2048;
+
+#[derive(Default)]
+struct Entries {
     // Keys are hashes already: not hashed again.
-    series: Mutex<HashMap<u64, Vec<Arc<Series>>, crate::ids::RandomKeys>>,
+    by_names: HashMap<u64, Vec<Arc<Series>>, crate::ids::RandomKeys>,
+    count: usize,
+    /// The series of every name past [`MOST_SERIES`].
+    others: Option<Arc<Series>>,
 }
 
 /// FNV-1a over the names, each followed by a byte no UTF-8 text holds.
@@ -142,13 +157,55 @@ impl Cache {
         new: fn(&str, Option<&str>, &str) -> Series,
     ) -> Arc<Series> {
         let key = fnv1a([topic, namespace.unwrap_or("\u{0}"), method]);
-        let mut series = self.series.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let bucket = series.entry(key).or_default();
-        if let Some(found) = bucket.iter().find(|series| series.is(topic, namespace, method)) {
+        let mut entries = self.series.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let entries = &mut *entries;
+        if let Some(found) = entries
+            .by_names
+            .get(&key)
+            .and_then(|bucket| bucket.iter().find(|series| series.is(topic, namespace, method)))
+        {
             return Arc::clone(found);
         }
+        if entries.count >= MOST_SERIES {
+            let others = entries.others.get_or_insert_with(|| {
+                tracing::warn!(
+                    most = MOST_SERIES,
+                    label = super::OTHER,
+                    "too many methods to label apart: the next ones share one series"
+                );
+                Arc::new(new(super::OTHER, Some(super::OTHER), super::OTHER))
+            });
+            return Arc::clone(others);
+        }
         let created = Arc::new(new(topic, namespace, method));
-        bucket.push(Arc::clone(&created));
+        entries.by_names.entry(key).or_default().push(Arc::clone(&created));
+        entries.count += 1;
         created
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_past_the_most_share_one_series() {
+        let cache = Cache::default();
+        let method = |n: usize| format!("made_up_{n}");
+        for n in 0..MOST_SERIES {
+            let series = cache.get("gateway", None, &method(n), Series::client);
+            assert!(series.is("gateway", None, &method(n)));
+        }
+        let past = cache.get("gateway", None, &method(MOST_SERIES), Series::client);
+        assert!(past.is(super::super::OTHER, Some(super::super::OTHER), super::super::OTHER));
+        let again = cache.get("gateway", None, &method(MOST_SERIES + 1), Series::client);
+        assert!(Arc::ptr_eq(&past, &again));
+        // Names kept before keep their own.
+        assert!(
+            cache
+                .get("gateway", None, &method(7), Series::client)
+                .is("gateway", None, &method(7))
+        );
+        assert_eq!(cache.series.lock().unwrap().count, MOST_SERIES);
     }
 }
