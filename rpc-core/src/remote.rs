@@ -25,6 +25,17 @@ use crate::{Context, Error, RemoteError, Version};
 pub trait Argument: Serialize + DeserializeOwned + Send + Sync + 'static {}
 impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Argument for T {}
 
+/// The request context a remote method takes first: `rpc_core`'s own.
+/// Any type named `Context` reads as the context to `#[endpoint]`, which
+/// sees names, not types: this bound tells another one at its span.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not the request context",
+    label = "the context a remote method takes is `rpc_core::Context`",
+    note = "take `ctx: &rpc_core::Context` first; a type of your own named `Context` cannot be an argument (rename it, or import it under another name)"
+)]
+pub trait RequestContext {}
+impl RequestContext for Context {}
+
 /// A type that can be a remote method's result.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be the result of a remote method",

@@ -142,6 +142,11 @@ pub(super) fn method_bounds(root: &TokenStream, method: &Method<'_>) -> Vec<Toke
         .wire_params()
         .map(|param| bound(&param.original.ty, "Argument"))
         .collect();
+    // Taken for the context by its name: `rpc_core::Context` it must be.
+    let context = method.params.iter().find(|param| param.is_context);
+    if let Some(syn::Type::Reference(reference)) = context.map(|param| &*param.original.ty) {
+        bounds.push(bound(&reference.elem, "RequestContext"));
+    }
     bounds.extend(
         method
             .wire_params()
