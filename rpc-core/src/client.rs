@@ -336,11 +336,10 @@ impl Client {
         let recorded = Recorded::start(self, method, false);
         let sent = async {
             self.check(&method, false)?;
-            if ctx.is_cancelled() {
-                return Err(self.cancelled(method));
-            }
             tracing::debug!(method = method.name, target = %self.target, "cast");
-            self.publish(ctx, method, args, None).await
+            // A publish may wait out an outage or an alarm: not past a cancel.
+            self.unless_cancelled(ctx, method, self.publish(ctx, method, args, None))
+                .await
         }
         .await;
         recorded.ended(sent.as_ref().err());
@@ -393,14 +392,15 @@ impl Client {
         if deadline <= Instant::now() {
             return Err(not_sent());
         }
-        if ctx.is_cancelled() {
-            return Err(self.cancelled(method));
-        }
         let span = call_span(ctx, method, &self.target);
         let sending = self.send_call(ctx, method, args, deadline).instrument(span.clone());
-        let pending = tokio::time::timeout_at(deadline, sending)
-            .await
-            .map_err(|_| not_sent())??;
+        let pending = self
+            .unless_cancelled(ctx, method, async {
+                tokio::time::timeout_at(deadline, sending)
+                    .await
+                    .map_err(|_| not_sent())?
+            })
+            .await?;
         // Dropped before its answer (the caller gave up), or given up on a
         // server gone silent, the call is cancelled.
         let mut call = InFlight {
@@ -412,13 +412,7 @@ impl Client {
         let waiting = self.wait(&mut call.pending, deadline, timeout, method).instrument(span);
         // A nested call gives up with the request it was made for (its
         // caller's cancel), and tells its own server.
-        let reply = match ctx.cancellation() {
-            None => waiting.await,
-            Some(cancellation) => tokio::select! {
-                reply = waiting => reply,
-                () = cancellation.cancelled() => Err(self.cancelled(method)),
-            },
-        };
+        let reply = self.unless_cancelled(ctx, method, waiting).await;
         // A server that stopped sending heartbeats may be alive all the
         // same (its heartbeats late): nobody waits for its answer now.
         // Nor for one whose request was cancelled.
@@ -427,6 +421,28 @@ impl Client {
         match reply.failure {
             Some(failure) => Err(Error::Remote(failure)),
             None => Ok(reply.result),
+        }
+    }
+
+    /// `work`, unless the request `ctx` was made for is cancelled first (a
+    /// nested call's, or a cast's): then [`Error::Cancelled`]. What `work`
+    /// has to give wins a tie: a reply that came is not thrown away.
+    async fn unless_cancelled<T>(
+        &self,
+        ctx: &Context,
+        method: Method<'_>,
+        work: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let Some(cancellation) = ctx.cancellation() else {
+            return work.await;
+        };
+        if cancellation.is_cancelled() {
+            return Err(self.cancelled(method));
+        }
+        tokio::select! {
+            biased;
+            done = work => done,
+            () = cancellation.cancelled() => Err(self.cancelled(method)),
         }
     }
 

@@ -856,3 +856,76 @@ async fn the_built_in_ping_answers_before_an_endpoint_taking_every_method() {
     server.stop();
     server.wait().await;
 }
+
+/// A driver whose sends wait, while `held`, until the test lets them go;
+/// `waiting` is told of each send held.
+#[derive(Debug)]
+struct HeldSends {
+    inner: MemoryDriver,
+    held: Arc<std::sync::atomic::AtomicBool>,
+    waiting: Arc<tokio::sync::Notify>,
+}
+
+#[async_trait]
+impl rpc_tests::passthrough::Passthrough for HeldSends {
+    fn inner(&self) -> &dyn Driver {
+        &self.inner
+    }
+
+    async fn send(&self, address: Address<'_>, message: OutgoingMessage) -> Result<(), TransportError> {
+        if self.held.load(Ordering::SeqCst) {
+            self.waiting.notify_one();
+            std::future::pending::<()>().await;
+        }
+        self.inner.send(address, message).await
+    }
+}
+
+/// A call or cast still going out (a publish waiting out an outage or an
+/// alarm) gives up when the request it was made for is cancelled, and is
+/// not sent: it went out whenever the broker took it, cancelled or not.
+#[tokio::test]
+async fn a_request_still_going_out_gives_up_with_its_cancelled_request() {
+    let broker = Broker::new();
+    let server = Server::builder(broker.transport(), Target::server("held", "s1"))
+        .endpoint(Stopping)
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let held = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let waiting = Arc::new(tokio::sync::Notify::new());
+    let transport = Passing::transport(HeldSends {
+        inner: broker.driver(),
+        held: Arc::clone(&held),
+        waiting: Arc::clone(&waiting),
+    });
+    let client = StoppingClient::new(Client::new(transport, Target::topic("held")));
+    for cast in [true, false] {
+        let token = rpc_core::Cancellation::new();
+        let ctx = Context::new().with_cancellation(token.clone());
+        let sending = tokio::spawn({
+            let client = client.clone();
+            async move {
+                if cast {
+                    client.cast().sleep(&ctx, 0).await.map(|()| false)
+                } else {
+                    client.sleep(&ctx, 0).await
+                }
+            }
+        });
+        waiting.notified().await;
+        token.cancel();
+        let gave_up = tokio::time::timeout(Duration::from_secs(5), sending).await;
+        let gave_up = gave_up.expect("it gave up").unwrap();
+        assert!(
+            matches!(gave_up, Err(Error::Cancelled { .. })),
+            "cast {cast}: {gave_up:?}"
+        );
+    }
+    // Nothing of them went out: the next call is the first the server runs.
+    held.store(false, Ordering::SeqCst);
+    assert!(client.sleep(&Context::new(), 0).await.unwrap());
+    assert_eq!(server.stats().handled, 1);
+    server.stop();
+    server.wait().await;
+}
