@@ -364,10 +364,21 @@ async fn keep_consuming(
                 finish(session, &queue).await;
                 return;
             }
-            Ended::ConnectionLost(error) => {
-                tracing::warn!(queue = %name, %error, "stopped consuming; will consume again once reconnected");
-                lost(&sink, &queue.spec, error);
-            }
+            Ended::ConnectionLost(error) => match &sink {
+                // Closed for good: no connection will bring the replies, even
+                // those a lasting reply queue keeps (its calls waited out
+                // their timeouts).
+                Sink::Replies(sink) if context.link.is_closed() => {
+                    sink.connection_lost(TransportError::new(
+                        TransportErrorKind::Closed,
+                        "the transport was closed",
+                    ));
+                }
+                _ => {
+                    tracing::warn!(queue = %name, %error, "stopped consuming; will consume again once reconnected");
+                    lost(&sink, &queue.spec, error);
+                }
+            },
             Ended::Cancelled(why) => {
                 context.stats.cancels.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(queue = %name, %why, "the broker cancelled the consumer; declaring and consuming the queue again");

@@ -259,6 +259,33 @@ async fn a_reply_queue_that_outlives_its_connection_keeps_its_calls_waiting() {
     server.wait().await;
 }
 
+/// Closing a transport fails its calls waiting for replies at once, with
+/// `Closed`, also when its reply queue outlives the connection: no
+/// connection will bring their replies (they waited out their timeouts
+/// until 2026-12-05).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_a_transport_fails_its_waiting_calls_at_once() {
+    let proxy = Proxy::start(upstream_of(&broker::url())).await;
+    let topic = unique_topic("closed_lasting_replies");
+    let (server, calculator, transport, calc) = lasting_replies(&proxy, &topic).await;
+    let waiting = tokio::spawn(async move { calc.sleep(&Context::new(), 3_000).await });
+    until_running(&calculator, 1).await;
+    let closed_at = Instant::now();
+    transport.close().await.unwrap();
+    let called = tokio::time::timeout(Duration::from_secs(10), waiting).await;
+    assert!(
+        matches!(&called, Ok(Ok(Err(rpc_core::Error::Transport(error)))) if error.kind() == rpc_core::TransportErrorKind::Closed),
+        "{called:?}"
+    );
+    assert!(
+        closed_at.elapsed() < Duration::from_secs(2),
+        "failed after {:?}",
+        closed_at.elapsed()
+    );
+    server.stop();
+    server.wait().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_reconnects_and_serves_again() {
     let proxy = Proxy::start(upstream_of(&broker::url())).await;
