@@ -20,7 +20,8 @@ if [[ ! -f "$root/.complete" ]]; then
     fi
     if ! command -v debootstrap >/dev/null 2>&1; then
         echo "installing debootstrap with apt-get" >&2
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >/dev/null 2>&1 ||
+            { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >/dev/null; }
     fi
     echo "building a Debian trixie root with rabbitmq-server in $root (once)" >&2
     mkdir -p "$cache"

@@ -53,9 +53,16 @@ wait_for_broker() {
 # Installs the Debian package $2 when the command $1 is missing.
 ensure_command() {
     command -v "$1" >/dev/null 2>&1 && return 0
+    install_package "$1" "$2"
+}
+
+# Installs the Debian package $2, which provides $1, or says how to.
+install_package() {
     if command -v apt-get >/dev/null 2>&1 && [[ $(id -u) == 0 ]]; then
         echo "installing $2 with apt-get"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null
+        # A fresh image has no package lists yet: read them, then try again.
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null 2>&1 ||
+            { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null; }
     else
         echo "error: $1 is not installed and cannot be installed here." >&2
         echo "Install it (Debian/Ubuntu: sudo apt-get install $2), then run this script again." >&2
@@ -107,6 +114,9 @@ RPC_TEST_RABBITMQ4_ROOT=$(scripts/rabbitmq4.sh)
 export RPC_TEST_RABBITMQ4_ROOT
 
 step "python virtualenv (oslo.messaging for the interop tests)"
+ensure_command python3 python3
+# Debian keeps `venv`'s pip bootstrap in a package of its own.
+python3 -c 'import ensurepip' 2>/dev/null || install_package "python3's venv" python3-venv
 RPC_TEST_PYTHON=$(scripts/python-env.sh)
 export RPC_TEST_PYTHON
 

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 pub mod probe;
 pub mod seed;
+pub mod shutdown;
 
 /// The exit code of an example's `run`: success, or its error on stderr
 /// (`program: error`) and failure.
@@ -73,13 +74,23 @@ pub fn parse_options(program: &str, about: &str, default_url: &str) -> Result<Op
 }
 
 /// Logs to stderr, at `info` unless `RUST_LOG` says otherwise; lapin's
-/// only from `error` (it logs a returned message's body at `warn`, and the
-/// transport reports returns itself).
+/// only from `error` unless `RUST_LOG` names lapin (it logs a returned
+/// message's body at `warn`, an OpenStack context and its token with it, and
+/// the transport reports returns itself); colours only on a terminal.
 pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,lapin=error"));
+    use std::io::IsTerminal;
+
+    const LAPIN: &str = "lapin=error";
+    let filter = match tracing_subscriber::EnvFilter::try_from_default_env() {
+        Ok(filter) if !std::env::var("RUST_LOG").is_ok_and(|given| given.contains("lapin")) => {
+            filter.add_directive(LAPIN.parse().expect("a valid directive"))
+        }
+        Ok(filter) => filter,
+        Err(_) => tracing_subscriber::EnvFilter::new(format!("info,{LAPIN}")),
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
 }

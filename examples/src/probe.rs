@@ -18,18 +18,41 @@ use tokio::net::{TcpListener, TcpStream};
 /// The largest request head read from a probe.
 const MAX_HEAD: usize = 8 * 1024;
 
+/// How long a connection has to send its request and take the answer: one
+/// that sends nothing (a slow or idle client) is closed then, instead of
+/// holding a task and a descriptor for ever.
+pub const CONNECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How many probe connections are answered at once; the next ones wait to
+/// be accepted.
+const MOST_CONNECTIONS: usize = 64;
+
 /// Installs a Prometheus recorder for the `metrics` facade, with latency
-/// buckets (in seconds) for the duration histograms.
+/// buckets (in seconds) for the duration histograms. Inside a tokio
+/// runtime, it also drains the histograms every 5 s (the recorder's
+/// upkeep): only a scrape drains them otherwise, and while nothing scrapes,
+/// every request's sample is kept.
 pub fn install_prometheus() -> Result<PrometheusHandle, String> {
     const BUCKETS: &[f64] = &[
         0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
         60.0,
     ];
-    PrometheusBuilder::new()
+    let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_duration_seconds".to_owned()), BUCKETS)
         .map_err(|error| error.to_string())?
         .install_recorder()
-        .map_err(|error| error.to_string())
+        .map_err(|error| error.to_string())?;
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        let upkept = handle.clone();
+        runtime.spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                every.tick().await;
+                upkept.run_upkeep();
+            }
+        });
+    }
+    Ok(handle)
 }
 
 /// The health as `/healthz` shows it.
@@ -50,16 +73,33 @@ pub fn health_json(health: &Health) -> serde_json::Value {
 }
 
 /// Serves the routes for `server` on `listener` until the task is dropped.
+///
+/// At most 64 connections are answered at once, each within
+/// [`CONNECTION_TIMEOUT`]; an accept that fails (out of file descriptors)
+/// is tried again 100 ms later, not at once in a loop.
 pub async fn serve(listener: TcpListener, server: std::sync::Arc<Server>, metrics: PrometheusHandle) {
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MOST_CONNECTIONS));
     loop {
-        let Ok((stream, peer)) = listener.accept().await else {
-            continue;
+        let Ok(slot) = std::sync::Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                tracing::warn!(%error, "cannot accept a probe connection; trying again in 100 ms");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
         };
         let (server, metrics) = (std::sync::Arc::clone(&server), metrics.clone());
         tokio::spawn(async move {
-            if let Err(error) = answer(stream, &server, &metrics).await {
-                tracing::debug!(%peer, %error, "a probe connection failed");
+            let answered = tokio::time::timeout(CONNECTION_TIMEOUT, answer(stream, &server, &metrics)).await;
+            match answered {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::debug!(%peer, %error, "a probe connection failed"),
+                Err(_) => tracing::debug!(%peer, "a probe connection sent no request in time; closed"),
             }
+            drop(slot);
         });
     }
 }

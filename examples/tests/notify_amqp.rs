@@ -3,7 +3,9 @@
 //! notification sent, whichever starts first; `notify-send` refuses bad input.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+use rpc_tests::process::KillOnDrop;
 use std::time::{Duration, Instant};
 
 /// The test broker, with queues that expire once unused.
@@ -12,7 +14,7 @@ fn broker_url() -> String {
 }
 
 /// Starts `notify-listen` and waits until it says it listens.
-fn listen(topic: &str, pool: &str, count: u32) -> Child {
+fn listen(topic: &str, pool: &str, count: u32) -> KillOnDrop {
     let mut child = Command::new(env!("CARGO_BIN_EXE_notify-listen"))
         .args(["--transport-url", &broker_url(), "--topic", topic, "--pool", pool])
         .args(["--count", &count.to_string()])
@@ -21,6 +23,7 @@ fn listen(topic: &str, pool: &str, count: u32) -> Child {
         .spawn()
         .expect("notify-listen starts");
     let stderr = child.stderr.take().expect("stderr");
+    let child = KillOnDrop::new(child);
     let mut lines = BufReader::new(stderr).lines();
     let listening = lines.any(|line| line.is_ok_and(|line| line.contains("listening on")));
     assert!(listening, "notify-listen did not start listening");
@@ -36,13 +39,13 @@ fn send(args: &[&str]) -> std::process::Output {
         .expect("notify-send runs")
 }
 
-fn printed(mut child: Child) -> Vec<serde_json::Value> {
+fn printed(mut child: KillOnDrop) -> Vec<serde_json::Value> {
     let deadline = Instant::now() + Duration::from_secs(15);
-    while child.try_wait().unwrap().is_none() {
+    while child.get_mut().try_wait().unwrap().is_none() {
         assert!(Instant::now() < deadline, "notify-listen did not exit after --count");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let output = child.wait_with_output().unwrap();
+    let output = child.into_inner().wait_with_output().unwrap();
     assert!(output.status.success());
     String::from_utf8_lossy(&output.stdout)
         .lines()

@@ -184,3 +184,68 @@ async fn metrics_and_health_are_scraped_over_http() {
     let (status, _) = ops.get("/nothing").await;
     assert_eq!(status, "HTTP/1.1 404 Not Found");
 }
+
+/// SIGTERM (what Kubernetes, Docker and systemd send) stops the server as
+/// Ctrl-C does: it finishes its work in flight and exits 0. Nothing handled
+/// it: the process died at once (status 143), its work unfinished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_server_once_its_work_is_done() {
+    let topic = format!("ops_term_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let mut ops = OpsServer::spawn(&topic);
+    let transport = rpc_examples::open_transport(&rpc_tests::broker::url()).await.unwrap();
+    let client = Client::new(transport, Target::topic(&topic)).timeout(Duration::from_secs(20));
+    let ctx = Context::new();
+    let test = TestEndpointClient::new(client.clone());
+    assert_eq!(test.test(&ctx, "before".into()).await.unwrap(), "before");
+    let terminated = Command::new("kill")
+        .args(["-TERM", &ops.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = ops.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ops-server did not stop on SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+/// A probe connection that sends nothing is closed after its timeout, and
+/// the probes answer meanwhile: it held a task and a descriptor for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_probe_connection_is_closed() {
+    let topic = format!("ops_idle_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let ops = OpsServer::spawn(&topic);
+    let mut idle = tokio::net::TcpStream::connect(&ops.address).await.unwrap();
+    let (status, _) = ops.get("/livez").await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let mut byte = [0u8; 1];
+    let closed = tokio::time::timeout(rpc_examples::probe::CONNECTION_TIMEOUT * 3, idle.read(&mut byte)).await;
+    assert!(matches!(closed, Ok(Ok(0))), "{closed:?}");
+}
+
+/// `--help` shows that `RPC_TRANSPORT_URL` is read, not its value: the
+/// broker's password was printed with it.
+#[test]
+fn help_hides_the_transport_urls_password() {
+    for program in [
+        env!("CARGO_BIN_EXE_ops-server"),
+        env!("CARGO_BIN_EXE_notify-send"),
+        env!("CARGO_BIN_EXE_notify-listen"),
+    ] {
+        let output = Command::new(program)
+            .arg("--help")
+            .env("RPC_TRANSPORT_URL", "amqp://ops:s3cr3t@broker:5672/")
+            .output()
+            .unwrap();
+        let shown = String::from_utf8_lossy(&output.stdout);
+        assert!(shown.contains("RPC_TRANSPORT_URL"), "{program}: {shown}");
+        assert!(!shown.contains("s3cr3t"), "{program}: {shown}");
+    }
+}

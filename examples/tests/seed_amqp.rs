@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use lapin::options::QueueDeleteOptions;
 use rpc_tests::interop::{PythonServer, command};
+use rpc_tests::process::KillOnDrop;
 
 static SEED_TOPIC: Mutex<()> = Mutex::new(());
 
@@ -67,12 +68,15 @@ fn wait_exit(child: &mut std::process::Child, what: &str) -> std::process::ExitS
     }
 }
 
-fn rpc_server() -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_rpc-server"))
-        .args(["--transport-url", &broker_url()])
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("rpc-server starts")
+/// The seed's server, killed if its test fails before it exits.
+fn rpc_server() -> KillOnDrop {
+    KillOnDrop::new(
+        Command::new(env!("CARGO_BIN_EXE_rpc-server"))
+            .args(["--transport-url", &broker_url()])
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("rpc-server starts"),
+    )
 }
 
 fn assert_printed_myarg(output: &Output, what: &str) {
@@ -96,7 +100,7 @@ fn rust_client_and_rust_server() {
             .expect("rpc-client runs")
     });
     assert_printed_myarg(&output, "rpc-client");
-    assert!(wait_exit(&mut server, "rpc-server").success());
+    assert!(wait_exit(server.get_mut(), "rpc-server").success());
 }
 
 #[test]
@@ -117,7 +121,7 @@ fn python_seed_client_and_rust_server() {
     let mut server = rpc_server();
     let output = run_client(|| command("seed_client.py").output().expect("the Python seed client runs"));
     assert_printed_myarg(&output, "seed_client.py");
-    assert!(wait_exit(&mut server, "rpc-server").success());
+    assert!(wait_exit(server.get_mut(), "rpc-server").success());
 }
 
 #[test]

@@ -12,6 +12,7 @@ pub mod interop;
 pub mod logs;
 pub mod passthrough;
 pub mod private_broker;
+pub mod process;
 pub mod prometheus;
 pub mod proxy;
 pub mod raw;

@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use clap::Parser;
 use rpc_core::notify::{NotificationListener, NotificationResult, Priority, handler};
 use rpc_core::{Executor, Target};
+use rpc_examples::shutdown::{self, Signals};
 use tokio::sync::mpsc;
 
 /// Prints the notifications it receives, one JSON line each.
@@ -33,7 +34,7 @@ use tokio::sync::mpsc;
 #[command(name = "notify-listen")]
 struct Options {
     /// Where to connect: memory://, or RabbitMQ (amqp://, amqps://, rabbit://).
-    #[arg(long, env = "RPC_TRANSPORT_URL", default_value = "memory://")]
+    #[arg(long, env = "RPC_TRANSPORT_URL", hide_env_values = true, default_value = "memory://")]
     transport_url: String,
     /// A topic to listen on (repeat for several).
     #[arg(long = "topic", default_value = "notifications")]
@@ -103,12 +104,14 @@ async fn run(options: Options) -> Result<(), rpc_core::Error> {
         builder = builder.pool(pool);
     }
     let listener = builder.build()?;
+    let mut signals =
+        Signals::new().map_err(|error| rpc_core::Error::Config(format!("cannot catch signals: {error}")))?;
     listener.start().await?;
     eprintln!("notify-listen: listening on {}", options.topics.join(", "));
     let mut count = 0;
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
+            _ = signals.next() => break,
             one = seen.recv() => match one {
                 Some(true) => {
                     count += 1;
@@ -122,8 +125,12 @@ async fn run(options: Options) -> Result<(), rpc_core::Error> {
         }
     }
     drop(seen);
+    // A write that never returns (a reader that does not read) holds the
+    // listener's stop: a second signal, or the grace, ends it anyway.
     listener.stop();
-    listener.wait().await;
+    if !shutdown::stopped_within(&mut signals, listener.wait(), shutdown::GRACE).await {
+        std::process::exit(1);
+    }
     Ok(())
 }
 

@@ -25,7 +25,7 @@ use rpc_core::notify::{Notifier, NotifyDriver, Priority};
 #[command(name = "notify-send")]
 struct Options {
     /// Where to connect: memory://, or RabbitMQ (amqp://, amqps://, rabbit://).
-    #[arg(long, env = "RPC_TRANSPORT_URL", default_value = "memory://")]
+    #[arg(long, env = "RPC_TRANSPORT_URL", hide_env_values = true, default_value = "memory://")]
     transport_url: String,
     /// A topic to send on (repeat for several).
     #[arg(long = "topic", default_value = "notifications")]

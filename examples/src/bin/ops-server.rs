@@ -9,7 +9,10 @@
 //! ```
 //!
 //! It prints `listening on http://ADDRESS` once serving, and runs until
-//! Ctrl-C (or an admin casts `stop`).
+//! SIGTERM or Ctrl-C (a second one, or 25 s, leaves the work in flight), or
+//! an admin casts `stop`. Point a readiness probe at `/healthz` (not ready
+//! while the broker is away) and a liveness probe at `/livez`: a liveness
+//! probe on `/healthz` would restart the pod at every broker outage.
 #![allow(clippy::print_stdout)]
 
 use std::process::ExitCode;
@@ -18,6 +21,7 @@ use std::sync::Arc;
 use clap::Parser;
 use rpc_core::middleware::{Policy, RequestLog, Rule};
 use rpc_core::{Server, Target};
+use rpc_examples::shutdown::{self, Signals};
 use rpc_examples::{probe, seed};
 
 /// The seed's server, with middleware, metrics and health probes.
@@ -25,7 +29,7 @@ use rpc_examples::{probe, seed};
 #[command(name = "ops-server")]
 struct Options {
     /// Where to connect: `memory://`, or RabbitMQ (`amqp://...`).
-    #[arg(long, env = "RPC_TRANSPORT_URL", default_value = "memory://")]
+    #[arg(long, env = "RPC_TRANSPORT_URL", hide_env_values = true, default_value = "memory://")]
     transport_url: String,
     /// The topic to serve.
     #[arg(long, default_value = "test")]
@@ -33,8 +37,9 @@ struct Options {
     /// The server's name.
     #[arg(long, default_value = "server1")]
     server: String,
-    /// Where the HTTP probes listen (port 0: any free port).
-    #[arg(long, default_value = "127.0.0.1:9464")]
+    /// Where the HTTP probes listen (port 0: any free port); every
+    /// interface by default, as a pod's probes and Prometheus reach it.
+    #[arg(long, default_value = "0.0.0.0:9464")]
     listen: String,
 }
 
@@ -52,18 +57,17 @@ async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
         .layer(RequestLog)
         .layer(Policy::new(Rule::allow()).rule("control:stop", Rule::role("admin")))
         .build()?;
+    // The probes' port and the signals first: a port taken, or a signal
+    // right after the start, must not cost requests already taken.
+    let (listener, address) = probe::bind(&options.listen).await?;
+    let mut signals = Signals::new()?;
     server.start().await?;
     let server = Arc::new(server);
-    let (listener, address) = probe::bind(&options.listen).await?;
     let probes = tokio::spawn(probe::serve(listener, Arc::clone(&server), metrics));
     println!("listening on http://{address}");
-    tracing::info!(topic = %options.topic, server = %options.server, %address, "serving; /metrics, /healthz, /livez");
-    tokio::select! {
-        () = server.wait() => {}
-        _ = tokio::signal::ctrl_c() => {
-            server.stop();
-            server.wait().await;
-        }
+    tracing::info!(topic = %options.topic, server = %options.server, %address, "serving; /metrics, /healthz (ready), /livez (live)");
+    if !shutdown::until_signalled(&mut signals, server.wait(), || server.stop(), shutdown::GRACE).await {
+        std::process::exit(1);
     }
     probes.abort();
     Ok(())

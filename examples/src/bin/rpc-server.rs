@@ -1,7 +1,8 @@
 //! The seed's `RPC-server.py`: an RPC server on topic `test`, server
 //! `server1`, with `TestEndpoint` and `ServerControl` (namespace `control`,
-//! version `2.0`). It runs until a client casts `stop` (or Ctrl-C), then
-//! finishes its work and exits 0.
+//! version `2.0`). It runs until a client casts `stop`, or SIGTERM or Ctrl-C
+//! (a second one, or 25 s, leaves the work in flight), then finishes its
+//! work and exits 0.
 //!
 //! ```text
 //! cargo run -p rpc-examples --bin rpc-server [-- --transport-url URL]
@@ -12,23 +13,22 @@
 use std::process::ExitCode;
 
 use rpc_examples::seed;
+use rpc_examples::shutdown::{self, Signals};
 
 const DEFAULT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 async fn run(transport_url: &str) -> Result<(), rpc_core::Error> {
     let transport = rpc_examples::open_transport(transport_url).await?;
     let server = seed::server(transport)?;
+    // Heard from before it serves: a SIGTERM right after the start stops it as any other.
+    let mut signals =
+        Signals::new().map_err(|error| rpc_core::Error::Config(format!("cannot catch signals: {error}")))?;
     server.start().await?;
     tracing::info!(
-        "serving on topic `test`, server `server1`; cast `stop` (namespace `control`) or press Ctrl-C to stop"
+        "serving on topic `test`, server `server1`; cast `stop` (namespace `control`), send SIGTERM or press Ctrl-C to stop"
     );
-    tokio::select! {
-        () = server.wait() => {}
-        _ = tokio::signal::ctrl_c() => {
-            tracing::info!("stopping server");
-            server.stop();
-            server.wait().await;
-        }
+    if !shutdown::until_signalled(&mut signals, server.wait(), || server.stop(), shutdown::GRACE).await {
+        std::process::exit(1);
     }
     Ok(())
 }
