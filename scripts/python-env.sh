@@ -17,6 +17,17 @@ fi
 if [[ ! -x "$venv/bin/python" ]] || ! cmp -s "$requirements" "$stamp"; then
     echo "creating $venv with $(grep -i '^oslo.messaging' "$requirements")" >&2
     rm -rf "$venv"
+    # Debian keeps `venv`'s pip bootstrap in a package of its own.
+    if ! "$python" -c 'import ensurepip' 2>/dev/null; then
+        if command -v apt-get >/dev/null 2>&1 && [[ $(id -u) == 0 ]]; then
+            echo "installing python3-venv with apt-get" >&2
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv >/dev/null 2>&1 ||
+                { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv >/dev/null; }
+        else
+            echo "error: $python cannot make a virtualenv (Debian/Ubuntu: sudo apt-get install python3-venv)" >&2
+            exit 1
+        fi
+    fi
     "$python" -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
     cp "$requirements" "$stamp"

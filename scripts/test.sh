@@ -114,9 +114,8 @@ RPC_TEST_RABBITMQ4_ROOT=$(scripts/rabbitmq4.sh)
 export RPC_TEST_RABBITMQ4_ROOT
 
 step "python virtualenv (oslo.messaging for the interop tests)"
-ensure_command python3 python3
-# Debian keeps `venv`'s pip bootstrap in a package of its own.
-python3 -c 'import ensurepip' 2>/dev/null || install_package "python3's venv" python3-venv
+# A fresh Debian has no Python; python-env.sh makes sure of `venv`.
+[[ -n "${PYTHON:-}" ]] || ensure_command python3 python3
 RPC_TEST_PYTHON=$(scripts/python-env.sh)
 export RPC_TEST_PYTHON
 

@@ -490,8 +490,11 @@ fn parse_url(url: &str) -> Result<AmqpConfig, String> {
     };
     let (main, query) = rest.split_once('?').unwrap_or((rest, ""));
     // `user:pa?ss@host`: the query starts inside the password, whose first
-    // piece would be read as a host and port, and shown as one.
-    if !main.contains('@') && query.contains('@') {
+    // piece would be read as a host and port, and shown as one. An option's
+    // value may hold an `@` (a certificate's path): the query's first piece
+    // holds one before any `=` only when it is the rest of a password.
+    let first_piece = query.split('&').next().unwrap_or("");
+    if first_piece.split('=').next().is_some_and(|name| name.contains('@')) {
         return Err(
             "an `@` follows the `?`: a user name or password holding `?` must be percent-encoded (`%3F`)".to_owned(),
         );
@@ -791,6 +794,8 @@ mod tests {
         for url in [
             "amqp://h/?ssl_ca_file=/etc/ca.pem&ssl=true",
             "amqps://h/?ssl_ca_file=/etc/ca.pem",
+            // An `@` in a path is no password's (it was refused as one, 2026-12-05).
+            "amqps://h/?ssl_ca_file=/etc/ca.pem&ssl_cert_file=/etc/app@1/c.pem&ssl_key_file=/k.pem",
         ] {
             let config = AmqpConfig::from_url(url).unwrap();
             assert_eq!(config.tls.unwrap().ca_file, Some(PathBuf::from("/etc/ca.pem")), "{url}");
@@ -822,6 +827,7 @@ mod tests {
             // A `?` in the password starts the query inside it.
             ("amqp://u:sec?ret@h/", "holding `?` must be percent-encoded"),
             ("amqp://u:1234?secret@h/", "holding `?` must be percent-encoded"),
+            ("amqp://u:p@h1,v:1234?secret@h2/", "holding `?` must be percent-encoded"),
         ] {
             let error = AmqpConfig::from_url(url).unwrap_err().to_string();
             assert!(error.contains(needle), "{url}: {error}");

@@ -314,6 +314,9 @@ async fn keep_consuming(
                     return;
                 }
                 if context.link.is_closed() {
+                    // Closed while reconnecting: the calls a lasting reply
+                    // queue kept waiting will get nothing now.
+                    closed(&sink);
                     return;
                 }
                 continue;
@@ -364,21 +367,14 @@ async fn keep_consuming(
                 finish(session, &queue).await;
                 return;
             }
-            Ended::ConnectionLost(error) => match &sink {
-                // Closed for good: no connection will bring the replies, even
-                // those a lasting reply queue keeps (its calls waited out
-                // their timeouts).
-                Sink::Replies(sink) if context.link.is_closed() => {
-                    sink.connection_lost(TransportError::new(
-                        TransportErrorKind::Closed,
-                        "the transport was closed",
-                    ));
-                }
-                _ => {
-                    tracing::warn!(queue = %name, %error, "stopped consuming; will consume again once reconnected");
-                    lost(&sink, &queue.spec, error);
-                }
-            },
+            // Closed for good: no connection will bring the replies, even
+            // those a lasting reply queue keeps (its calls waited out their
+            // timeouts).
+            Ended::ConnectionLost(_) if matches!(sink, Sink::Replies(_)) && context.link.is_closed() => closed(&sink),
+            Ended::ConnectionLost(error) => {
+                tracing::warn!(queue = %name, %error, "stopped consuming; will consume again once reconnected");
+                lost(&sink, &queue.spec, error);
+            }
             Ended::Cancelled(why) => {
                 context.stats.cancels.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(queue = %name, %why, "the broker cancelled the consumer; declaring and consuming the queue again");
@@ -417,6 +413,17 @@ fn lost(sink: &Sink, queue: &QueueSpec, error: TransportError) {
             tracing::info!(queue = %queue.name, %error, "the calls waiting keep waiting: their replies wait in the reply queue");
         }
         Sink::Replies(sink) => sink.connection_lost(error),
+    }
+}
+
+/// Tells a reply sink that its transport was closed: its waiting calls
+/// fail at once, whatever their reply queue keeps.
+fn closed(sink: &Sink) {
+    if let Sink::Replies(sink) = sink {
+        sink.connection_lost(TransportError::new(
+            TransportErrorKind::Closed,
+            "the transport was closed",
+        ));
     }
 }
 

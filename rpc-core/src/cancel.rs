@@ -68,6 +68,11 @@ impl Cancellation {
 }
 
 impl Cancellation {
+    /// How many hold the token now.
+    pub(crate) fn holders(&self) -> usize {
+        Arc::strong_count(&self.inner)
+    }
+
     /// Cancels at `deadline` if, beyond its `owners`, someone still holds
     /// the token then: work a handler spawned with its context outlives the
     /// handler, and must hear its caller's deadline still. Costs nothing

@@ -337,9 +337,10 @@ impl Client {
         let sent = async {
             self.check(&method, false)?;
             tracing::debug!(method = method.name, target = %self.target, "cast");
-            // A publish may wait out an outage or an alarm: not past a cancel.
-            self.unless_cancelled(ctx, method, self.publish(ctx, method, args, None))
-                .await
+            // Sent whatever the context's token says: a cast waits for no
+            // answer, and one made once a request was cancelled (a
+            // cleanup) is meant to go out.
+            self.publish(ctx, method, args, None).await
         }
         .await;
         recorded.ended(sent.as_ref().err());
@@ -424,9 +425,12 @@ impl Client {
         }
     }
 
-    /// `work`, unless the request `ctx` was made for is cancelled first (a
-    /// nested call's, or a cast's): then [`Error::Cancelled`]. What `work`
-    /// has to give wins a tie: a reply that came is not thrown away.
+    /// A call's `work`, unless the request `ctx` was made for is cancelled
+    /// first (a nested call's): then [`Error::Cancelled`]. What `work` has
+    /// to give wins a tie: a reply that came is not thrown away. A cancel
+    /// at the inherited deadline (the server cancels there) lets `work` end
+    /// as its own deadline makes it, a timeout, as every call past its
+    /// deadline does.
     async fn unless_cancelled<T>(
         &self,
         ctx: &Context,
@@ -436,13 +440,20 @@ impl Client {
         let Some(cancellation) = ctx.cancellation() else {
             return work.await;
         };
-        if cancellation.is_cancelled() {
+        let at_deadline = || ctx.remaining().is_some_and(|left| left.is_zero());
+        if cancellation.is_cancelled() && !at_deadline() {
             return Err(self.cancelled(method));
         }
+        tokio::pin!(work);
         tokio::select! {
             biased;
-            done = work => done,
-            () = cancellation.cancelled() => Err(self.cancelled(method)),
+            done = &mut work => done,
+            () = cancellation.cancelled() => {
+                if at_deadline() {
+                    return work.await;
+                }
+                Err(self.cancelled(method))
+            }
         }
     }
 
@@ -804,5 +815,54 @@ impl fmt::Debug for Client {
             .field("delivery", &self.options.delivery)
             .field("confirm_casts", &self.options.confirm_casts)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use super::*;
+    use crate::Cancellation;
+    use crate::transport::memory::Broker;
+
+    fn method(name: &str) -> Method<'_> {
+        Method {
+            name,
+            namespace: None,
+            version: None,
+            argument: None,
+            timeout: None,
+        }
+    }
+
+    /// A call whose request is cancelled as its inherited deadline passes
+    /// (the server cancels there) ends as its own deadline makes it end,
+    /// not as `Cancelled`: as every call past its deadline, a timeout.
+    #[tokio::test]
+    async fn a_cancel_at_the_inherited_deadline_leaves_the_call_its_timeout() {
+        let client = Client::new(Broker::new().transport(), Target::topic("t"));
+        let token = Cancellation::new();
+        token.cancel();
+        let ctx = Context::new()
+            .with_cancellation(token)
+            .with_deadline(SystemTime::now() - Duration::from_millis(1));
+        let ended = client
+            .unless_cancelled(&ctx, method("m"), async {
+                tokio::task::yield_now().await;
+                Err::<(), _>(Error::ServerState("timed out, as its deadline says"))
+            })
+            .await;
+        assert!(matches!(ended, Err(Error::ServerState(_))), "{ended:?}");
+        // Before its deadline, a cancel is a cancel.
+        let token = Cancellation::new();
+        let ctx = Context::new()
+            .with_cancellation(token.clone())
+            .with_deadline(SystemTime::now() + Duration::from_secs(60));
+        let cancelled = client.unless_cancelled(&ctx, method("m"), async {
+            token.cancel();
+            std::future::pending::<Result<(), Error>>().await
+        });
+        assert!(matches!(cancelled.await, Err(Error::Cancelled { .. })));
     }
 }

@@ -61,10 +61,13 @@ pub enum Error {
         /// The call-monitor timeout.
         timeout: Duration,
     },
-    /// The request this call or cast was made for was cancelled (its
-    /// context's [`Cancellation`](crate::Cancellation): its own caller gave
-    /// up on it): a call not sent yet is not sent, and one waiting for its
-    /// answer stops waiting, and its server is told (as for a dropped call).
+    /// The request this call was made for was cancelled (its context's
+    /// [`Cancellation`](crate::Cancellation): its own caller gave up on it):
+    /// a call not sent yet is not sent, and one waiting for its answer stops
+    /// waiting, and its server is told (as for a dropped call). At the
+    /// deadline the context inherited, the call fails with
+    /// [`Timeout`](Error::Timeout) instead, as any call past its deadline.
+    /// Casts go out whatever the token says.
     #[error("`{method}` on {target} was given up: the request it was made for was cancelled")]
     Cancelled {
         /// The method called.

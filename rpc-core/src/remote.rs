@@ -19,11 +19,22 @@ use crate::{Context, Error, RemoteError, Version};
 /// decoded by the server.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be an argument of a remote method",
-    label = "this type must implement `Serialize`, `DeserializeOwned`, `Send` and `Sync`",
-    note = "arguments cross the wire: derive `serde::Serialize` and `serde::Deserialize`, and use owned types (`String`, not `&str`); the client encodes them from a shared reference, so no `Cell` or `RefCell`"
+    label = "this type must implement `Serialize`, `DeserializeOwned` and `Send`",
+    note = "arguments cross the wire: derive `serde::Serialize` and `serde::Deserialize`, and use owned types (`String`, not `&str`)"
 )]
-pub trait Argument: Serialize + DeserializeOwned + Send + Sync + 'static {}
-impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Argument for T {}
+pub trait Argument: Serialize + DeserializeOwned + Send + 'static {}
+impl<T: Serialize + DeserializeOwned + Send + 'static> Argument for T {}
+
+/// An argument as the typed client sends it: encoded from a shared
+/// reference, so also `Sync` (a server only decodes and moves it: its
+/// dispatch needs [`Argument`] alone).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be an argument the typed client sends",
+    label = "this type must implement `Serialize`, `DeserializeOwned`, `Send` and `Sync`",
+    note = "the client encodes arguments from a shared reference: no `Cell` or `RefCell` (a `Mutex` or an atomic instead)"
+)]
+pub trait SentArgument: Argument + Sync {}
+impl<T: Argument + Sync> SentArgument for T {}
 
 /// The request context a remote method takes first: `rpc_core`'s own.
 /// Any type named `Context` reads as the context to `#[endpoint]`, which

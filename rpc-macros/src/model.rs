@@ -134,17 +134,12 @@ pub(crate) struct Param<'a> {
 }
 
 impl Param<'_> {
-    /// The argument's name on the wire: its binding's, without `r#` or a
-    /// leading `_` (the one rustc suggests for an argument left unused,
-    /// which must not rename it for callers).
+    /// The argument's name on the wire: its binding's, without `r#`. A
+    /// leading `_` is part of it, as serde names the field: `_flavor`
+    /// travels as `_flavor`, and renaming an argument so is a change of the
+    /// API (the compatibility check reports it).
     pub(crate) fn wire_name(&self) -> Option<String> {
-        let name = self.ident?.unraw().to_string();
-        let trimmed = name.trim_start_matches('_');
-        Some(if trimmed.is_empty() {
-            name.clone()
-        } else {
-            trimmed.to_owned()
-        })
+        Some(self.ident?.unraw().to_string())
     }
 }
 

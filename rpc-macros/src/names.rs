@@ -6,19 +6,11 @@ use syn::ext::IdentExt;
 
 use crate::model::Method;
 
-/// Method names the client stub defines itself, or takes from the traits
-/// it implements (`Stub`, `Clone`), where a method of the same name would
-/// shadow them (`ApiClient::describe()`, `stub.clone()`).
-pub(crate) const RESERVED_METHODS: [&str; 8] = [
-    "new",
-    "client",
-    "cast",
-    "prepare",
-    "can_send_version",
-    "describe",
-    "from_client",
-    "clone",
-];
+/// Method names the client stub defines itself. (A remote method may be
+/// named like a method of a trait the stub implements, `describe` or
+/// `clone`: the trait's is then reached by its path,
+/// `<ApiClient as Stub>::describe()`.)
+pub(crate) const RESERVED_METHODS: [&str; 5] = ["new", "client", "cast", "prepare", "can_send_version"];
 
 /// The typed client stub: `<Name>Client`.
 pub(crate) fn client(name: &Ident) -> Ident {

@@ -319,9 +319,9 @@ fn check_reserved_names(cx: &Ctxt, endpoint: &Endpoint<'_>, method: &Method<'_>)
     }
 }
 
-/// Each method is one name on the wire, and each argument of a method one
-/// name in its request: rustc would report a second method at the user's
-/// name, but also the generated items' clashes, at the attribute.
+/// Each method is one name on the wire: rustc would report a second method
+/// at the user's name, but also the generated items' clashes, at the
+/// attribute.
 fn check_unique_names(cx: &Ctxt, endpoint: &Endpoint<'_>) {
     for (index, method) in endpoint.methods.iter().enumerate() {
         // Methods under `#[cfg]` may share a name, one per configuration.
@@ -337,21 +337,6 @@ fn check_unique_names(cx: &Ctxt, endpoint: &Endpoint<'_>) {
                     method.wire_name
                 ),
             );
-        }
-        let params: Vec<_> = method.wire_params().collect();
-        for (at, param) in params.iter().enumerate() {
-            let Some(wire_name) = param.wire_name() else { continue };
-            if params[..at]
-                .iter()
-                .any(|other| other.wire_name().as_ref() == Some(&wire_name))
-            {
-                cx.error_spanned_by(
-                    &param.original.pat,
-                    format_args!(
-                        "a second argument named `{wire_name}` on the wire (a leading `_` is not part of an argument's name there)"
-                    ),
-                );
-            }
         }
     }
 }

@@ -143,9 +143,12 @@ macro_rules! run_conformance {
     (@run $connect:expr; $($name:ident),* $(,)?) => {{
         let mut run = $crate::SuiteRun::default();
         $(
+            // Boxed: the test's own future holds a pointer, not the largest
+            // scenario's state (in a debug build, enough to overflow the
+            // test thread's stack as scenarios grew).
             run.scenario(
                 concat!("conformance::", stringify!($name)),
-                $crate::conformance::$name($connect),
+                ::std::boxed::Box::pin($crate::conformance::$name($connect)),
             )
             .await;
         )*

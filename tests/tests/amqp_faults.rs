@@ -265,11 +265,29 @@ async fn a_reply_queue_that_outlives_its_connection_keeps_its_calls_waiting() {
 /// until 2026-12-05).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closing_a_transport_fails_its_waiting_calls_at_once() {
+    closing_fails_waiting_calls("closed_lasting_replies", false).await;
+}
+
+/// The same while the transport reconnects: the calls its lasting reply
+/// queue kept waiting fail at once when it is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_a_reconnecting_transport_fails_its_waiting_calls_at_once() {
+    closing_fails_waiting_calls("closed_reconnecting_replies", true).await;
+}
+
+/// Closes a transport with a lasting reply queue while a call waits, its
+/// connection first `cut` or not: the call fails with `Closed` at once.
+async fn closing_fails_waiting_calls(scenario: &str, cut: bool) {
     let proxy = Proxy::start(upstream_of(&broker::url())).await;
-    let topic = unique_topic("closed_lasting_replies");
+    let topic = unique_topic(scenario);
     let (server, calculator, transport, calc) = lasting_replies(&proxy, &topic).await;
     let waiting = tokio::spawn(async move { calc.sleep(&Context::new(), 3_000).await });
     until_running(&calculator, 1).await;
+    if cut {
+        proxy.cut().await;
+        until_disconnected(&transport).await;
+        assert!(!waiting.is_finished(), "{:?}", waiting.await);
+    }
     let closed_at = Instant::now();
     transport.close().await.unwrap();
     let called = tokio::time::timeout(Duration::from_secs(10), waiting).await;
@@ -282,6 +300,7 @@ async fn closing_a_transport_fails_its_waiting_calls_at_once() {
         "failed after {:?}",
         closed_at.elapsed()
     );
+    proxy.restore();
     server.stop();
     server.wait().await;
 }

@@ -214,7 +214,7 @@ async fn a_mock_records_calls_and_refuses_unknown_methods() {
     );
     assert!(calls[0].is_call);
     assert!(!calls[1].is_call);
-    assert_eq!(calls[1].args, json!({"item": "b"}));
+    assert_eq!(calls[1].args, json!({"_item": "b"}));
 }
 
 #[tokio::test]
@@ -264,6 +264,13 @@ async fn local_runs_endpoints_with_their_layers_and_no_transport() {
         .clone()
         .with_deadline(std::time::SystemTime::now() - Duration::from_secs(1));
     assert!(client.reserve(&late, "z".into()).await.unwrap_err().is_timeout());
+    assert_eq!(inventory.reserved.load(Ordering::SeqCst), 2);
+    // Nor a call whose own request was cancelled, as a client gives it up.
+    let token = rpc_core::Cancellation::new();
+    token.cancel();
+    let cancelled = clerk.clone().with_cancellation(token);
+    let refused = client.reserve(&cancelled, "z".into()).await.unwrap_err();
+    assert!(matches!(refused, rpc_core::Error::Cancelled { .. }), "{refused:?}");
     assert_eq!(inventory.reserved.load(Ordering::SeqCst), 2);
 
     // A timeout of `Duration::MAX` (the usual "no timeout") is "never", not an overflow.

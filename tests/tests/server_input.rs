@@ -720,7 +720,9 @@ async fn no_notices_follow_the_deadline_of_a_handler_that_runs_on() {
     let events = events.lock().unwrap().clone();
     let late: Vec<_> = events
         .iter()
-        .filter(|(kind, at)| *kind == "heartbeat" && *at > deadline + Duration::from_millis(200))
+        // A notice due at the deadline itself may race the stop by a
+        // scheduling delay: none comes a whole interval (375 ms) after it.
+        .filter(|(kind, at)| *kind == "heartbeat" && *at > deadline + Duration::from_millis(600))
         .collect();
     assert!(late.is_empty(), "notices after the deadline: {late:?} of {events:?}");
     assert!(events.iter().any(|(kind, _)| *kind == "heartbeat"), "{events:?}");
@@ -853,6 +855,17 @@ async fn the_built_in_ping_answers_before_an_endpoint_taking_every_method() {
     assert_eq!(pong, "pong");
     let other: String = client.call(&ctx, "anything", serde_json::json!({})).await.unwrap();
     assert_eq!(other, "proxied");
+    // oslo's ping endpoint is at 1.0: a ping asking 2.0 is refused, as oslo refuses it.
+    let newer = client.prepare().version(rpc_core::Version::new(2, 0));
+    let refused = newer
+        .call::<String>(&ctx, rpc_core::PING_METHOD, serde_json::json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.remote().map(|e| e.code()),
+        Some(ErrorCode::UnsupportedVersion),
+        "{refused:?}"
+    );
     server.stop();
     server.wait().await;
 }
@@ -881,11 +894,12 @@ impl rpc_tests::passthrough::Passthrough for HeldSends {
     }
 }
 
-/// A call or cast still going out (a publish waiting out an outage or an
-/// alarm) gives up when the request it was made for is cancelled, and is
-/// not sent: it went out whenever the broker took it, cancelled or not.
+/// A call still going out (a publish waiting out an outage or an alarm)
+/// gives up when the request it was made for is cancelled, and is not
+/// sent: it went out whenever the broker took it, cancelled or not. A cast
+/// goes out whatever the token says (a cleanup after a cancel is one).
 #[tokio::test]
-async fn a_request_still_going_out_gives_up_with_its_cancelled_request() {
+async fn a_call_still_going_out_gives_up_with_its_cancelled_request() {
     let broker = Broker::new();
     let server = Server::builder(broker.transport(), Target::server("held", "s1"))
         .endpoint(Stopping)
@@ -900,32 +914,28 @@ async fn a_request_still_going_out_gives_up_with_its_cancelled_request() {
         waiting: Arc::clone(&waiting),
     });
     let client = StoppingClient::new(Client::new(transport, Target::topic("held")));
-    for cast in [true, false] {
-        let token = rpc_core::Cancellation::new();
-        let ctx = Context::new().with_cancellation(token.clone());
-        let sending = tokio::spawn({
-            let client = client.clone();
-            async move {
-                if cast {
-                    client.cast().sleep(&ctx, 0).await.map(|()| false)
-                } else {
-                    client.sleep(&ctx, 0).await
-                }
-            }
-        });
-        waiting.notified().await;
-        token.cancel();
-        let gave_up = tokio::time::timeout(Duration::from_secs(5), sending).await;
-        let gave_up = gave_up.expect("it gave up").unwrap();
-        assert!(
-            matches!(gave_up, Err(Error::Cancelled { .. })),
-            "cast {cast}: {gave_up:?}"
-        );
-    }
-    // Nothing of them went out: the next call is the first the server runs.
+    let token = rpc_core::Cancellation::new();
+    let ctx = Context::new().with_cancellation(token.clone());
+    let sending = tokio::spawn({
+        let client = client.clone();
+        async move { client.sleep(&ctx, 0).await }
+    });
+    waiting.notified().await;
+    token.cancel();
+    let gave_up = tokio::time::timeout(Duration::from_secs(5), sending).await;
+    let gave_up = gave_up.expect("it gave up").unwrap();
+    assert!(matches!(gave_up, Err(Error::Cancelled { .. })), "{gave_up:?}");
+    // It did not go out: the next call is the first the server runs.
     held.store(false, Ordering::SeqCst);
     assert!(client.sleep(&Context::new(), 0).await.unwrap());
     assert_eq!(server.stats().handled, 1);
+    // A cast made with the cancelled context goes out.
+    let cancelled = Context::new().with_cancellation(token);
+    client.cast().sleep(&cancelled, 0).await.unwrap();
+    rpc_tests::eventually("the cast handled", Duration::from_secs(5), || {
+        (server.stats().handled == 2).then_some(()).ok_or(server.stats())
+    })
+    .await;
     server.stop();
     server.wait().await;
 }

@@ -111,14 +111,21 @@ impl Local {
             unique_id: None,
         };
         let method = invocation.method();
-        // As a client does: a request already past its deadline is not sent,
-        // and as a server does, it would not start.
-        if deadline.is_some_and(|deadline| deadline <= SystemTime::now()) {
+        // As a client does: a call already past its deadline is not sent
+        // (and as a server does, it would not start), nor one whose own
+        // request was cancelled; casts go out whatever the token says.
+        if is_call && deadline.is_some_and(|deadline| deadline <= SystemTime::now()) {
             return Err(Error::Timeout {
                 method: method.to_owned(),
                 target: "local".to_owned(),
                 timeout: Duration::ZERO,
                 progress: CallProgress::NotSent,
+            });
+        }
+        if is_call && ctx.is_cancelled() {
+            return Err(Error::Cancelled {
+                method: method.to_owned(),
+                target: "local".to_owned(),
             });
         }
         let (handler, interruptible) = inner.layers.dispatch(&inner.dispatcher, &mut request);

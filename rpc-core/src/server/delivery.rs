@@ -114,6 +114,9 @@ async fn serve(shared: &Arc<Shared>, guard: &mut Guard) {
         .as_ref()
         .and_then(|reply| shared.running.register(&reply.msg_id, &cancellation));
     let deadline = incoming.deadline.map(crate::deadline::instant_of);
+    // Those holding the token before the handler runs (here, the context,
+    // the running calls): more once it returned, and work it spawned kept it.
+    let owners = cancellation.holders();
     async {
         shared.count(|counters| &counters.handled);
         let address = guard.address.as_ref();
@@ -126,8 +129,6 @@ async fn serve(shared: &Arc<Shared>, guard: &mut Guard) {
         };
         let code = outcome.as_ref().err().map(|error| error.code().as_str());
         record(shared, &request, code, timer);
-        // Owned here, by the request's context and by the running calls.
-        let owners = 2 + usize::from(_running.is_some());
         if let Some(deadline) = deadline {
             cancellation.cancel_at_if_kept(owners, deadline);
         }

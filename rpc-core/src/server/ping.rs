@@ -4,16 +4,19 @@
 //! liveness probe written for OpenStack services (openstack-helm's) works
 //! against a Rust server.
 
+use crate::Version;
 use crate::endpoint::{Endpoint, HandlerFuture};
 use crate::message::Request;
 
 /// The ping method's name, as oslo.messaging names it.
 pub const PING_METHOD: &str = "oslo_rpc_server_ping";
 
-/// Whether `request` is oslo's ping, in the default namespace where the
-/// ping endpoint answers it.
+/// Whether `request` is oslo's ping, in the default namespace and at a
+/// version its endpoint (1.0) serves, where the ping endpoint answers it.
 pub(super) fn is_ping(request: &Request) -> bool {
-    request.method() == PING_METHOD && request.namespace().is_none()
+    request.method() == PING_METHOD
+        && request.namespace().is_none()
+        && request.version().is_none_or(|asked| Version::new(1, 0).supports(asked))
 }
 
 /// The ping endpoint; a server adds it last, when enabled.

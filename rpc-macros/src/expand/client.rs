@@ -213,7 +213,7 @@ impl Generator<'_> {
     fn stub_bounds(&self) -> Vec<TokenStream> {
         self.methods()
             .filter(|method| method.cfg_attrs().next().is_none())
-            .flat_map(|method| method_bounds(self.root, method))
+            .flat_map(|method| method_bounds(self.root, method, true))
             .collect()
     }
 
@@ -303,7 +303,7 @@ impl Generator<'_> {
             .unzip();
         let api = self.api_for_call(method, &args);
         let own_bounds = if method.cfg_attrs().next().is_some() {
-            method_bounds(self.root, method)
+            method_bounds(self.root, method, true)
         } else {
             Vec::new()
         };

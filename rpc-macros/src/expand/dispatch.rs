@@ -76,7 +76,7 @@ impl Generator<'_> {
         let bounds = self
             .methods()
             .filter(|method| method.cfg_attrs().next().is_none())
-            .flat_map(|method| method_bounds(self.root, method));
+            .flat_map(|method| method_bounds(self.root, method, false));
         quote! {
             #[automatically_derived]
             #header

@@ -6,7 +6,6 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use super::Generator;
-use syn::ext::IdentExt;
 
 use crate::model::{ApiVersion, Method};
 use crate::names;
@@ -44,7 +43,7 @@ impl Generator<'_> {
             .map(|method| {
                 let cfgs = method.cfg_attrs();
                 let name = names::args_struct(method);
-                let bounds = method_bounds(self.root, method);
+                let bounds = method_bounds(self.root, method, false);
                 let fields = method.wire_params().map(|param| {
                     let ident = param.ident;
                     let ty = &param.original.ty;
@@ -52,11 +51,7 @@ impl Generator<'_> {
                         let absent = format!("{rt}::OptionalArgument::is_absent");
                         quote!(#[serde(default, skip_serializing_if = #absent)])
                     });
-                    let rename = param
-                        .wire_name()
-                        .filter(|wire| ident.is_some_and(|ident| ident.unraw() != wire))
-                        .map(|wire| quote!(#[serde(rename = #wire)]));
-                    quote!(#skip #rename #ident: #ty)
+                    quote!(#skip #ident: #ty)
                 });
                 quote! {
                     #(#cfgs)*
@@ -129,7 +124,10 @@ pub(super) fn return_type(method: &Method<'_>) -> TokenStream {
 /// unusable type then fails at its own predicate, with the runtime trait's
 /// message; the items' bodies are checked as if the bound held, so serde's
 /// derive raises nothing more, and rustc reports the identical errors once.
-pub(super) fn method_bounds(root: &TokenStream, method: &Method<'_>) -> Vec<TokenStream> {
+///
+/// With `sent`, for the typed client's methods, arguments are
+/// `SentArgument`s: `Sync` too, as the client encodes them by reference.
+pub(super) fn method_bounds(root: &TokenStream, method: &Method<'_>, sent: bool) -> Vec<TokenStream> {
     let bound = |ty: &syn::Type, trait_name: &str| {
         // Every token of the predicate, the runtime path included, carries the
         // type's span, so that rustc points at the type.
@@ -140,7 +138,7 @@ pub(super) fn method_bounds(root: &TokenStream, method: &Method<'_>) -> Vec<Toke
     };
     let mut bounds: Vec<TokenStream> = method
         .wire_params()
-        .map(|param| bound(&param.original.ty, "Argument"))
+        .map(|param| bound(&param.original.ty, if sent { "SentArgument" } else { "Argument" }))
         .collect();
     // Taken for the context by its name: `rpc_core::Context` it must be.
     let context = method.params.iter().find(|param| param.is_context);

@@ -17,7 +17,7 @@ impl Counter {
     async fn ping(&self, _ctx: &Context) {}
 
     #[rpc(since = "1.1")]
-    async fn summary(&self, ctx: &Context, verbose: Option<bool>) -> Result<String, String> {
+    async fn describe(&self, ctx: &Context, verbose: Option<bool>) -> Result<String, String> {
         match verbose {
             Some(true) => Ok(format!("step {} for {:?}", self.step, ctx.request_id())),
             Some(false) => Ok(self.step.to_string()),
@@ -39,8 +39,8 @@ async fn main() {
     assert_eq!(counter.next(&ctx, 40).await.unwrap(), 42);
     counter.ping(&ctx).await.unwrap();
     counter.cast().ping(&ctx).await.unwrap();
-    assert_eq!(counter.summary(&ctx, Some(false)).await.unwrap(), Ok("2".to_owned()));
-    assert_eq!(counter.summary(&ctx, None).await.unwrap(), Err("say how verbose".to_owned()));
+    assert_eq!(counter.describe(&ctx, Some(false)).await.unwrap(), Ok("2".to_owned()));
+    assert_eq!(counter.describe(&ctx, None).await.unwrap(), Err("say how verbose".to_owned()));
     let _: &Client = counter.client();
     server.stop();
     server.wait().await;
