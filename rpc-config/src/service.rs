@@ -33,6 +33,17 @@ impl Config {
             // The broker's options mean nothing in memory: a file written
             // for RabbitMQ opens `memory://` by changing only its URL.
             query.retain(|(name, _)| *name == "control_exchange");
+        } else {
+            // A service configured as oslo's are speaks with them: oslo's
+            // JSON (MessagePack, the transport's own default, is what a
+            // Python server cannot read: its calls timed out until
+            // 2026-12-05), and oslo's heartbeat (60 s, where the transport's
+            // own is 10 s), unless the files or the URL say otherwise.
+            query.push(("codec", "oslo".to_owned()));
+            if !query.iter().any(|(name, _)| *name == "heartbeat_timeout_threshold") {
+                let heartbeat = self.options().rabbit.heartbeat_timeout_threshold;
+                query.push(("heartbeat_timeout_threshold", heartbeat.to_string()));
+            }
         }
         match url {
             Some(url) => url.full_url_with(&query),
@@ -124,14 +135,43 @@ mod tests {
              [oslo_messaging_rabbit]\nrabbit_quorum_queue = true\n\
              [oslo_messaging_notifications]\ntransport_url = rabbit://n:p@h3:5672/\n",
         );
+        let oslo = "codec=oslo&heartbeat_timeout_threshold=60";
         assert_eq!(
             config.rpc_url(),
-            "rabbit://nova:s3cret@h1:5672,nova:s3cret@h2:5672/nova?control_exchange=nova&rabbit_quorum_queue=true"
+            format!(
+                "rabbit://nova:s3cret@h1:5672,nova:s3cret@h2:5672/nova?control_exchange=nova&rabbit_quorum_queue=true&{oslo}"
+            )
         );
         assert_eq!(
             config.notification_url(),
-            "rabbit://n:p@h3:5672/?control_exchange=nova&rabbit_quorum_queue=true"
+            format!("rabbit://n:p@h3:5672/?control_exchange=nova&rabbit_quorum_queue=true&{oslo}")
         );
+    }
+
+    /// A transport configured from oslo's files speaks oslo's JSON with
+    /// oslo's 60 s heartbeat: MessagePack, the transport's own default, made
+    /// every call to a Python server time out, and its 10 s heartbeat had
+    /// the broker drop a connection oslo's would keep. The files' heartbeat,
+    /// or the URL's, under either name, wins; so does the URL's codec.
+    #[test]
+    fn a_transport_from_oslo_files_speaks_as_oslo_does() {
+        let bare = config("[DEFAULT]\ntransport_url = rabbit://h:5672/\n");
+        assert_eq!(
+            bare.rpc_url(),
+            "rabbit://h:5672/?codec=oslo&heartbeat_timeout_threshold=60"
+        );
+        let set = config(
+            "[DEFAULT]\ntransport_url = rabbit://h:5672/\n[oslo_messaging_rabbit]\nheartbeat_timeout_threshold = 30\n",
+        );
+        assert_eq!(
+            set.rpc_url(),
+            "rabbit://h:5672/?heartbeat_timeout_threshold=30&codec=oslo"
+        );
+        let own = config(
+            "[DEFAULT]\ntransport_url = rabbit://h:5672/?heartbeat=5&codec=msgpack&durable=true\n\
+             [oslo_messaging_rabbit]\namqp_durable_queues = false\n",
+        );
+        assert_eq!(own.rpc_url(), "rabbit://h:5672/?heartbeat=5&codec=msgpack&durable=true");
     }
 
     #[tokio::test]
@@ -148,7 +188,10 @@ mod tests {
     #[test]
     fn oslo_defaults_apply_when_unset() {
         let config = config("[DEFAULT]\n");
-        assert_eq!(config.rpc_url(), "rabbit://guest:guest@localhost:5672/");
+        assert_eq!(
+            config.rpc_url(),
+            "rabbit://guest:guest@localhost:5672/?codec=oslo&heartbeat_timeout_threshold=60"
+        );
         assert_eq!(config.call_timeout(), Duration::from_secs(60));
         assert_eq!(config.executor(), Executor::Concurrent(64));
     }

@@ -313,7 +313,10 @@ impl TransportUrl {
     pub fn full_url_with<K: AsRef<str>, V: AsRef<str>>(&self, options: &[(K, V)]) -> String {
         let added: Vec<String> = options
             .iter()
-            .filter(|(key, _)| self.query_value(key.as_ref()).is_none())
+            // Set in the URL under either of its names (`heartbeat` is
+            // `heartbeat_timeout_threshold` to the AMQP transport): the
+            // URL's wins (the file's came after it, and won, until 2026-12-05).
+            .filter(|(key, _)| names_of(key.as_ref()).all(|name| self.query_value(name).is_none()))
             .map(|(key, value)| format!("{}={}", quote_plus(key.as_ref()), quote_plus(value.as_ref())))
             .collect();
         if added.is_empty() {
@@ -539,6 +542,40 @@ fn quote(text: &str, safe: &str) -> String {
 /// `urllib.parse.quote_plus`: as `quote(text, "")` but spaces become `+`.
 fn quote_plus(text: &str) -> String {
     quote(text, " ").replace(' ', "+")
+}
+
+/// The AMQP transport's short names of oslo's options, each pair one
+/// option: a URL setting it by either name sets it.
+const ALIASES: [(&str, &str); 16] = [
+    ("heartbeat", "heartbeat_timeout_threshold"),
+    ("prefetch", "rabbit_qos_prefetch_count"),
+    ("durable", "amqp_durable_queues"),
+    ("auto_delete", "amqp_auto_delete"),
+    ("quorum", "rabbit_quorum_queue"),
+    ("transient_quorum", "rabbit_transient_quorum_queue"),
+    ("quorum_delivery_limit", "rabbit_quorum_delivery_limit"),
+    ("quorum_max_memory_length", "rabbit_quorum_max_memory_length"),
+    ("quorum_max_memory_bytes", "rabbit_quorum_max_memory_bytes"),
+    ("cancel_on_failover", "enable_cancel_on_failover"),
+    ("transient_queues_ttl", "rabbit_transient_queues_ttl"),
+    ("retry_interval", "rabbit_retry_interval"),
+    ("max_retry_interval", "rabbit_interval_max"),
+    ("failover_strategy", "kombu_failover_strategy"),
+    ("reply_retry_timeout", "kombu_missing_consumer_retry_timeout"),
+    ("kombu_reconnect_timeout", "kombu_missing_consumer_retry_timeout"),
+];
+
+/// `key` and the other names of its option.
+fn names_of(key: &str) -> impl Iterator<Item = &str> {
+    std::iter::once(key).chain(ALIASES.iter().filter_map(move |&(short, oslo)| {
+        if short == key {
+            Some(oslo)
+        } else if oslo == key {
+            Some(short)
+        } else {
+            None
+        }
+    }))
 }
 
 #[cfg(test)]
