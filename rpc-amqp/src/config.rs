@@ -633,9 +633,17 @@ fn parse_url(url: &str) -> Result<AmqpConfig, String> {
             _ => tracing::warn!(option = key, "ignoring an unknown transport URL option"),
         }
     }
-    if let Some(tls) = &tls {
-        if tls.cert_file.is_some() != tls.key_file.is_some() {
-            return Err("`ssl_cert_file` and `ssl_key_file` go together".to_owned());
+    if let Some(tls) = &mut tls {
+        // As Python's `load_cert_chain`: a key not given is read from the
+        // certificate's file (one PEM holding both); a key without a
+        // certificate is no client identity, and is ignored.
+        match (&tls.cert_file, &tls.key_file) {
+            (Some(cert), None) => tls.key_file = Some(cert.clone()),
+            (None, Some(_)) => {
+                tracing::warn!("ignoring `ssl_key_file` without `ssl_cert_file`, as oslo does");
+                tls.key_file = None;
+            }
+            _ => {}
         }
     }
     config.tls = tls;
@@ -803,6 +811,18 @@ mod tests {
         }
     }
 
+    /// As oslo (Python's `load_cert_chain`): a certificate file without a
+    /// key file holds both; a key file alone is ignored. Both were refused.
+    #[test]
+    fn a_client_certificate_may_hold_its_key() {
+        let combined = AmqpConfig::from_url("amqps://h/?ssl_cert_file=/etc/both.pem").unwrap();
+        let tls = combined.tls.unwrap();
+        assert_eq!(tls.cert_file, Some(PathBuf::from("/etc/both.pem")));
+        assert_eq!(tls.key_file, Some(PathBuf::from("/etc/both.pem")));
+        let key_alone = AmqpConfig::from_url("amqps://h/?ssl_key_file=/etc/key.pem").unwrap();
+        assert_eq!(key_alone.tls.unwrap().key_file, None);
+    }
+
     #[test]
     fn bad_urls_are_clear_and_hide_passwords() {
         for (url, needle) in [
@@ -819,7 +839,6 @@ mod tests {
                 "must be a number of seconds",
             ),
             ("amqp://u:secret@h/?codec=xml", "unknown codec `xml`"),
-            ("amqps://u:secret@h/?ssl_cert_file=/c.pem", "go together"),
             ("amqp://u:secret@[::1/", "unclosed `[`"),
             // A comma in the password splits the host list inside it.
             ("amqp://u:sec,ret@h/", "holding `,` must be percent-encoded"),
