@@ -928,7 +928,11 @@ async fn replay_alone(jobs: Vec<Job>) {
         let publish = async {
             let channel = open_channel(&job.connected).await?;
             let result = publish_on(&job.connected, &channel, &job.publish).await;
-            let _ = channel.close(200, "done".into()).await;
+            // Closed behind the answer, as lapin closes a channel whose last
+            // handle goes: awaiting the close held a known result back, for
+            // ever while the broker blocks publishers (it then failed as
+            // unconfirmed at its deadline).
+            drop(channel);
             result
         };
         let result = match tokio::time::timeout_at(job.deadline, until_lost(&job, publish)).await {
