@@ -169,6 +169,13 @@ impl Client {
         self
     }
 
+    /// Without a version cap (oslo's `prepare(version_cap=None)`): a copy
+    /// of a capped client that sends whatever version a method asks.
+    pub fn no_version_cap(mut self) -> Client {
+        self.options.version_cap = None;
+        self
+    }
+
     /// How hard to try publishing while the broker is unreachable (default
     /// [`Retry::Forever`]; calls still give up at their timeout).
     pub fn retry(mut self, retry: Retry) -> Client {

@@ -112,6 +112,16 @@ impl<S: Stub> Prepared<S> {
         self.map(|client| client.version_cap(cap))
     }
 
+    /// Without a version cap; see [`Client::no_version_cap`].
+    pub fn no_version_cap(self) -> Prepared<S> {
+        self.map(Client::no_version_cap)
+    }
+
+    /// Whether casts wait for the broker's confirm; see [`Client::confirm_casts`].
+    pub fn confirm_casts(self, confirm: bool) -> Prepared<S> {
+        self.map(|client| client.confirm_casts(confirm))
+    }
+
     /// How hard to try publishing; see [`Client::retry`].
     pub fn retry(self, retry: Retry) -> Prepared<S> {
         self.map(|client| client.retry(retry))

@@ -38,3 +38,23 @@ fn the_inventory_api_matches_its_snapshots() {
     rpc_core::api::assert_compatible(&v1_1::InventoryClient::describe(), "api/inventory-1.1.json");
     rpc_core::api::assert_compatible(&v1_2::InventoryClient::describe(), "api/inventory-1.2.json");
 }
+
+/// A copy of a capped stub drops its cap as oslo's `prepare(version_cap=None)`
+/// does: it could only set one, and a capped stub stayed capped.
+#[tokio::test]
+async fn a_prepared_copy_may_drop_the_version_cap() {
+    let broker = rpc_core::transport::memory::Broker::new();
+    let capped = v1_2::InventoryClient::new(rpc_core::Client::new(
+        broker.transport(),
+        rpc_core::Target::topic("nobody_listens"),
+    ))
+    .prepare()
+    .version_cap(rpc_core::Version::new(1, 1))
+    .into_inner();
+    let ctx = rpc_core::Context::new();
+    let refused = capped.locations(&ctx).await.unwrap_err();
+    assert!(matches!(refused, rpc_core::Error::VersionCap { .. }), "{refused:?}");
+    // Uncapped, it goes out (and finds nobody listening).
+    let sent = capped.prepare().no_version_cap().locations(&ctx).await.unwrap_err();
+    assert!(matches!(sent, rpc_core::Error::NoListener { .. }), "{sent:?}");
+}
