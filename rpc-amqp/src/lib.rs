@@ -42,7 +42,7 @@
 //! | `auto_delete` (`amqp_auto_delete`) | auto-delete control exchanges, topic, server and notification queues, as oslo declares them with it; not with `quorum` (RabbitMQ refuses auto-delete quorum queues: connecting fails with `Error::Config`) | false |
 //! | `quorum` (`rabbit_quorum_queue`) | quorum topic, server and notification queues (and `durable`) | false |
 //! | `quorum_delivery_limit` (`rabbit_quorum_delivery_limit`) | `x-delivery-limit` of quorum queues; 0: the broker's (RabbitMQ 4: 20) | 0 |
-//! | `quorum_max_memory_length`, `quorum_max_memory_bytes` (`rabbit_quorum_max_memory_length`, `rabbit_quorum_max_memory_bytes`) | `x-max-in-memory-length` and `x-max-in-memory-bytes` of quorum queues, as oslo declares them; 0: none | 0 |
+//! | `quorum_max_memory_length`, `quorum_max_memory_bytes` (`rabbit_quorum_max_memory_length`, `rabbit_quorum_max_memory_bytes`) | `x-max-in-memory-length` and `x-max-in-memory-bytes` of quorum queues (with `transient_quorum`, the reply and fanout queues too, as the delivery limit), as oslo declares them; 0: none | 0 |
 //! | `transient_quorum` (`rabbit_transient_quorum_queue`) | reply and fanout queues as quorum queues that expire unused, instead of exclusive ones | false |
 //! | `cancel_on_failover` (`enable_cancel_on_failover`) | ask the broker to cancel consumers when a queue's leader moves (`x-cancel-on-ha-failover`); they are consumed again | false |
 //! | `transient_queues_ttl` (`rabbit_transient_queues_ttl`) | seconds an unused `transient_quorum` reply or fanout queue lives; 0: forever | 1800 |

@@ -162,8 +162,14 @@ fn private_queue(config: &AmqpConfig, name: String) -> QueueSpec {
         exclusive: !quorum,
         auto_delete: false,
         expires: config.transient_queue_ttl.map(millis).filter(|_| quorum),
-        delivery_limit: None,
-        max_in_memory: (None, None),
+        // As oslo declares its transient quorum queues: with the quorum
+        // limits (memory limits the broker's footprint of a backlog).
+        delivery_limit: config.quorum_delivery_limit.filter(|_| quorum),
+        max_in_memory: if quorum {
+            config.quorum_max_in_memory
+        } else {
+            (None, None)
+        },
         exchanges: Vec::new(),
         bindings: Vec::new(),
         cancel_on_failover: config.cancel_on_failover && quorum,
@@ -483,10 +489,15 @@ mod tests {
         assert!(fanout.durable && !fanout.exclusive && fanout.kind == QueueKind::Quorum);
         assert_eq!(fanout.expires, Some(1_800_000));
         assert!(fanout.exchanges[0].durable);
-        assert_eq!(fanout.delivery_limit, None);
-        assert_eq!(fanout.max_in_memory, (None, None));
+        // With oslo's quorum limits, as oslo declares them (none until 2026-12-05).
+        assert_eq!(fanout.delivery_limit, Some(5));
+        assert_eq!(fanout.max_in_memory, (Some(100), Some(1 << 32)));
         let reply = reply_queue(&config);
         assert!(reply.kind == QueueKind::Quorum && !reply.exclusive);
+        assert_eq!(reply.max_in_memory, (Some(100), Some(1 << 32)));
+        // Exclusive classic queues take none.
+        let classic = reply_queue(&config.clone().transient_quorum(false));
+        assert_eq!((classic.delivery_limit, classic.max_in_memory), (None, (None, None)));
     }
 
     #[test]
