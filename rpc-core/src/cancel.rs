@@ -65,9 +65,7 @@ impl Cancellation {
             notified.await;
         }
     }
-}
 
-impl Cancellation {
     /// How many hold the token now.
     pub(crate) fn holders(&self) -> usize {
         Arc::strong_count(&self.inner)

@@ -164,10 +164,16 @@ impl Context {
 
     /// The role names (`roles`); empty when absent.
     pub fn roles(&self) -> Vec<&str> {
-        match self.values.get("roles") {
-            Some(Value::Array(roles)) => roles.iter().filter_map(Value::as_str).collect(),
-            _ => Vec::new(),
-        }
+        self.role_names().collect()
+    }
+
+    /// The role names, read in place.
+    pub(crate) fn role_names(&self) -> impl Iterator<Item = &str> {
+        let roles = match self.values.get("roles") {
+            Some(Value::Array(roles)) => roles.as_slice(),
+            _ => &[],
+        };
+        roles.iter().filter_map(Value::as_str)
     }
 
     /// Whether the caller is an administrator (`is_admin`); `false` when absent.

@@ -323,9 +323,9 @@ fn check_reserved_names(cx: &Ctxt, endpoint: &Endpoint<'_>, method: &Method<'_>)
 /// at the user's name, but also the generated items' clashes, at the
 /// attribute.
 fn check_unique_names(cx: &Ctxt, endpoint: &Endpoint<'_>) {
+    // Methods under `#[cfg]` may share a name, one per configuration.
+    let gated = |method: &Method<'_>| method.cfg_attrs().next().is_some();
     for (index, method) in endpoint.methods.iter().enumerate() {
-        // Methods under `#[cfg]` may share a name, one per configuration.
-        let gated = |method: &Method<'_>| method.cfg_attrs().next().is_some();
         let earlier = endpoint.methods[..index]
             .iter()
             .any(|other| other.wire_name == method.wire_name && !(gated(other) && gated(method)));

@@ -50,7 +50,7 @@ struct Options {
     count: Option<u64>,
 }
 
-async fn run(options: Options) -> Result<(), rpc_core::Error> {
+async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
     let mut url = options.transport_url.clone();
     if options.pool.is_some() && !url.starts_with("memory:") {
         // A pool of this program's own: its queue goes once unused for 5 minutes.
@@ -104,8 +104,7 @@ async fn run(options: Options) -> Result<(), rpc_core::Error> {
         builder = builder.pool(pool);
     }
     let listener = builder.build()?;
-    let mut signals =
-        Signals::new().map_err(|error| rpc_core::Error::Config(format!("cannot catch signals: {error}")))?;
+    let mut signals = Signals::new()?;
     listener.start().await?;
     eprintln!("notify-listen: listening on {}", options.topics.join(", "));
     let mut count = 0;

@@ -17,12 +17,11 @@ use rpc_examples::shutdown::{self, Signals};
 
 const DEFAULT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
-async fn run(transport_url: &str) -> Result<(), rpc_core::Error> {
+async fn run(transport_url: &str) -> Result<(), Box<dyn std::error::Error>> {
     let transport = rpc_examples::open_transport(transport_url).await?;
     let server = seed::server(transport)?;
     // Heard from before it serves: a SIGTERM right after the start stops it as any other.
-    let mut signals =
-        Signals::new().map_err(|error| rpc_core::Error::Config(format!("cannot catch signals: {error}")))?;
+    let mut signals = Signals::new()?;
     server.start().await?;
     tracing::info!(
         "serving on topic `test`, server `server1`; cast `stop` (namespace `control`), send SIGTERM or press Ctrl-C to stop"

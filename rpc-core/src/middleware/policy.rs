@@ -9,7 +9,7 @@ use super::throttle::{Throttle, bounded};
 use super::{Middleware, Next};
 use crate::endpoint::HandlerFuture;
 use crate::message::Request;
-use crate::{ErrorCode, RemoteError, Value};
+use crate::{ErrorCode, RemoteError};
 
 /// The module of oslo.policy's refusal, so Python callers see their own class.
 const POLICY_MODULE: &str = "oslo_policy.policy";
@@ -178,14 +178,8 @@ impl Rule {
         match &self.0 {
             Check::Allow => true,
             Check::Deny => false,
-            Check::Role(role) => match context.as_map().get("roles") {
-                // Read in place: collecting them cost an allocation per rule.
-                Some(Value::Array(roles)) => roles
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .any(|have| have.eq_ignore_ascii_case(role)),
-                _ => false,
-            },
+            // Read in place: collecting them cost an allocation per rule.
+            Check::Role(role) => context.role_names().any(|have| have.eq_ignore_ascii_case(role)),
             Check::Admin => context.is_admin(),
             Check::Project(project) => context.project() == Some(project.as_str()),
             Check::Any(rules) => rules.iter().any(|rule| rule.allows(request)),

@@ -143,13 +143,12 @@ async fn serve(shared: &Arc<Shared>, guard: &mut Guard) {
     .await;
 }
 
-/// Records a request's outcome in the metrics; a method or namespace that
-/// no endpoint has is labelled as unknown (a peer chose it).
 /// The error label of a request stopped unanswered at its caller's cancel.
 const CANCELLED: &str = "cancelled";
 
-/// Counts a request in its method's series: `code` is its error's, or
-/// [`CANCELLED`].
+/// Records a request's outcome in the metrics: `code` is its error's, or
+/// [`CANCELLED`]; a method or namespace that no endpoint has is labelled as
+/// unknown (a peer chose it).
 fn record(shared: &Shared, request: &Request, code: Option<&'static str>, timer: metrics::Timer) {
     // Only the names an endpoint has label a series: a peer's made-up
     // names are unknown, also when a layer answered before the dispatcher
